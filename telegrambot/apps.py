@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class TelegrambotConfig(AppConfig):
+    name = "telegrambot"
+    verbose_name = "Telegram bot"

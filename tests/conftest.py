@@ -1,0 +1,1 @@
+"""Shared fixtures. Real databases; localnet for the chain, the swap venue and Telegram."""

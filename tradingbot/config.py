@@ -1,0 +1,306 @@
+"""The one place that reads the environment.
+
+``get_config()`` returns a frozen, typed ``TradingConfig`` built once from the process environment and the
+project's ``.env`` file (real environment variables win). Every invalid value stops start-up with one line that
+names the variable, says what is wrong and shows a good value; secrets are never echoed back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from cryptography.fernet import Fernet
+
+from tradingbot.money import AmountError, parse_decimal, sol_to_lamports
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+logger = logging.getLogger(__name__)
+
+GENERATE_KEY_HINT = "generate one with: python manage.py generate_encryption_key"
+_TELEGRAM_TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
+
+
+class ConfigError(Exception):
+    """An environment variable is missing or invalid. ``str()`` is the one line shown to the operator."""
+
+    def __init__(self, variable: str, problem: str, example: str) -> None:
+        self.variable = variable
+        super().__init__(f"{variable} {problem}; for example: {example}")
+
+
+@dataclass(frozen=True)
+class TradingLimits:
+    max_trade_size_sol: Decimal
+    max_daily_loss_sol: Decimal
+    stop_loss_percentage: Decimal | None
+    take_profit_percentage: Decimal | None
+    default_slippage_bps: int
+    default_priority_fee_lamports: int
+    default_snipe_amount_sol: Decimal
+
+    @property
+    def max_trade_size_lamports(self) -> int:
+        return sol_to_lamports(self.max_trade_size_sol)
+
+    @property
+    def max_daily_loss_lamports(self) -> int:
+        return sol_to_lamports(self.max_daily_loss_sol)
+
+    @property
+    def default_snipe_amount_lamports(self) -> int:
+        return sol_to_lamports(self.default_snipe_amount_sol)
+
+
+@dataclass(frozen=True)
+class TradingConfig:
+    trading: TradingLimits
+    database_url: str
+    solana_rpc_url: str
+    jupiter_api_url: str
+    redis_url: str | None
+    telegram_api_base_url: str | None
+    admin_telegram_ids: frozenset[int]
+    debug: bool
+    allowed_hosts: tuple[str, ...]
+    # Secrets: kept out of repr so a config printed in a log or a traceback never shows them.
+    wallet_encryption_keys: tuple[str, ...] = field(repr=False)
+    telegram_bot_token: str | None = field(repr=False)
+    jupiter_api_key: str | None = field(repr=False)
+    secret_key: str = field(repr=False)
+    secret_key_is_ephemeral: bool = False
+
+    def require_encryption_keys(self) -> tuple[str, ...]:
+        if not self.wallet_encryption_keys:
+            raise ConfigError("WALLET_ENCRYPTION_KEY", f"is not set ({GENERATE_KEY_HINT})",
+                              "WALLET_ENCRYPTION_KEY=<the printed key> in .env")
+        return self.wallet_encryption_keys
+
+    def require_telegram_token(self) -> str:
+        if not self.telegram_bot_token:
+            raise ConfigError("TELEGRAM_BOT_TOKEN", "is not set (ask @BotFather on Telegram for a bot token)",
+                              "TELEGRAM_BOT_TOKEN=123456789:AAH... in .env")
+        return self.telegram_bot_token
+
+
+@cache
+def get_config() -> TradingConfig:
+    """The process-wide configuration, read once."""
+    return load_config(_process_environment())
+
+
+def load_config(environment: Mapping[str, str]) -> TradingConfig:
+    """Build and validate a config from a mapping of variables (the environment, or a test's dict)."""
+    reader = _Reader(environment)
+    secret_key = reader.text("SECRET_KEY")
+    return TradingConfig(
+        trading=_limits(reader),
+        database_url=reader.database_url(),
+        solana_rpc_url=reader.url("SOLANA_RPC_URL", default="https://api.mainnet-beta.solana.com"),
+        jupiter_api_url=reader.url("JUPITER_API_URL", default="https://api.jup.ag"),
+        jupiter_api_key=reader.text("JUPITER_API_KEY"),
+        redis_url=reader.url("REDIS_URL", schemes=("redis", "rediss", "unix"), example="redis://127.0.0.1:6379/0"),
+        telegram_bot_token=reader.telegram_token(),
+        telegram_api_base_url=reader.url("TELEGRAM_API_BASE_URL"),
+        admin_telegram_ids=reader.telegram_ids("ADMIN_TELEGRAM_IDS"),
+        wallet_encryption_keys=reader.fernet_keys("WALLET_ENCRYPTION_KEY"),
+        secret_key=secret_key or Fernet.generate_key().decode(),
+        secret_key_is_ephemeral=secret_key is None,
+        debug=reader.boolean("DEBUG", default=False),
+        allowed_hosts=reader.hosts("ALLOWED_HOSTS", default=("localhost", "127.0.0.1", "[::1]")),
+    )
+
+
+def _limits(reader: _Reader) -> TradingLimits:
+    return TradingLimits(
+        max_trade_size_sol=reader.sol("MAX_POSITION_SIZE_SOL", legacy="MAX_TRADE_SIZE_SOL", default="1.0"),
+        max_daily_loss_sol=reader.sol("MAX_DAILY_LOSS_SOL", legacy="DAILY_LOSS_LIMIT_SOL", default="2.0"),
+        stop_loss_percentage=reader.percentage("STOP_LOSS_PERCENTAGE"),
+        take_profit_percentage=reader.percentage("TAKE_PROFIT_PERCENTAGE"),
+        default_slippage_bps=reader.integer("DEFAULT_SLIPPAGE_BPS", default=100, minimum=1, maximum=10_000,
+                                            example="DEFAULT_SLIPPAGE_BPS=100 (1%)"),
+        default_priority_fee_lamports=reader.integer("DEFAULT_PRIORITY_FEE_LAMPORTS", default=100_000, minimum=0,
+                                                     maximum=1_000_000_000,
+                                                     example="DEFAULT_PRIORITY_FEE_LAMPORTS=100000 (0.0001 SOL)"),
+        default_snipe_amount_sol=reader.sol("DEFAULT_SNIPE_AMOUNT_SOL", default="0.1"),
+    )
+
+
+class _Reader:
+    """Typed reads over one mapping, each failing with a ConfigError an operator can act on."""
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+
+    def text(self, name: str) -> str | None:
+        value = self._values.get(name, "").strip()
+        return value or None
+
+    def _preferred_or_legacy(self, name: str, legacy: str | None) -> tuple[str, str | None]:
+        value = self.text(name)
+        if legacy is not None and value is not None and self.text(legacy) is not None:
+            logger.warning("Both %s and the deprecated %s are set; %s wins. Remove %s.", name, legacy, name, legacy)
+        if value is not None or legacy is None:
+            return name, value
+        legacy_value = self.text(legacy)
+        if legacy_value is not None:
+            logger.warning("%s is deprecated; rename it to %s (same meaning). Using %s=%s for now.",
+                           legacy, name, legacy, legacy_value)
+        return legacy, legacy_value
+
+    def sol(self, name: str, *, default: str, legacy: str | None = None) -> Decimal:
+        source, value = self._preferred_or_legacy(name, legacy)
+        example = f"{name}=1.5"
+        try:
+            amount = parse_decimal(value if value is not None else default)
+            sol_to_lamports(amount)
+        except AmountError as err:
+            raise ConfigError(source, f"{err.problem} (got {value!r}); it is an amount of SOL", example) from None
+        return amount
+
+    def percentage(self, name: str) -> Decimal | None:
+        value = self.text(name)
+        if value is None or value.lower() in {"off", "none"}:
+            return None
+        example = f"{name}=20 (meaning 20%), or leave it empty to turn it off"
+        try:
+            number = parse_decimal(value.removesuffix("%"))
+        except AmountError as err:
+            raise ConfigError(name, f"{err.problem} (got {value!r}); it is a percentage", example) from None
+        if number > 100:
+            raise ConfigError(name, f"must be between 0 and 100 (got {value!r})", example)
+        return number
+
+    def integer(self, name: str, *, default: int, minimum: int, maximum: int, example: str) -> int:
+        value = self.text(name)
+        if value is None:
+            return default
+        if not value.isascii() or not value.isdigit():
+            raise ConfigError(name, f"must be a whole number (got {value!r})", example)
+        number = int(value)
+        if not minimum <= number <= maximum:
+            raise ConfigError(name, f"must be between {minimum} and {maximum} (got {value!r})", example)
+        return number
+
+    def boolean(self, name: str, *, default: bool) -> bool:
+        value = self.text(name)
+        if value is None:
+            return default
+        lowered = value.lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(name, f"must be true or false (got {value!r})", f"{name}=false")
+
+    def url(self, name: str, *, default: str | None = None, schemes: tuple[str, ...] = ("http", "https"),
+            example: str | None = None) -> str | None:
+        value = self.text(name) or default
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in schemes or (parts.scheme != "unix" and not parts.hostname):
+            shown = " or ".join(f"{s}://" for s in schemes)
+            raise ConfigError(name, f"is not a valid URL (got {_redact_url(value)!r}; it must start with {shown} "
+                                    "and name a host)", example or f"{name}=https://example.com")
+        try:
+            parts.port  # noqa: B018 - raises ValueError on a malformed port
+        except ValueError:
+            raise ConfigError(name, f"has an invalid port (got {_redact_url(value)!r})",
+                              example or f"{name}=http://127.0.0.1:8899") from None
+        return value.rstrip("/")
+
+    def database_url(self) -> str:
+        value = self.text("DATABASE_URL")
+        if value is None:
+            return f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+        example = "DATABASE_URL=postgres://postgres@127.0.0.1:5432/tradingbot (or sqlite:////path/to/db.sqlite3)"
+        scheme = urlsplit(value).scheme
+        if scheme not in {"sqlite", "postgres", "postgresql", "pgsql"}:
+            raise ConfigError("DATABASE_URL", f"must be a sqlite:// or postgres:// URL (got {_redact_url(value)!r})",
+                              example)
+        if scheme != "sqlite" and not urlsplit(value).hostname:
+            raise ConfigError("DATABASE_URL", f"names no host (got {_redact_url(value)!r})", example)
+        return value
+
+    def telegram_token(self) -> str | None:
+        value = self.text("TELEGRAM_BOT_TOKEN")
+        if value is not None and not _TELEGRAM_TOKEN.match(value):
+            raise ConfigError("TELEGRAM_BOT_TOKEN", "is not a bot token (expected digits, a colon, then the secret "
+                                                    "part @BotFather gave you)", "TELEGRAM_BOT_TOKEN=123456789:AAH...")
+        return value
+
+    def telegram_ids(self, name: str) -> frozenset[int]:
+        value = self.text(name)
+        if value is None:
+            return frozenset()
+        ids = set()
+        for item in value.split(","):
+            item = item.strip()
+            if not item:
+                continue
+            if not item.isascii() or not item.isdigit():
+                raise ConfigError(name, f"must be numeric Telegram user ids separated by commas (got {item!r})",
+                                  f"{name}=123456789,987654321")
+            ids.add(int(item))
+        return frozenset(ids)
+
+    def fernet_keys(self, name: str) -> tuple[str, ...]:
+        value = self.text(name)
+        if value is None:
+            return ()
+        keys = tuple(key.strip() for key in value.split(",") if key.strip())
+        for position, key in enumerate(keys, start=1):
+            try:
+                Fernet(key.encode())
+            except (ValueError, TypeError):
+                # Never echo the value: even a malformed key may be most of a real one.
+                raise ConfigError(name, f"key #{position} is not a valid Fernet key (it must be 32 url-safe "
+                                        f"base64-encoded bytes; {GENERATE_KEY_HINT})",
+                                  f"{name}=<new key>,<old key>") from None
+        return keys
+
+    def hosts(self, name: str, *, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.text(name)
+        if value is None:
+            return default
+        return tuple(host.strip() for host in value.split(",") if host.strip())
+
+
+def _redact_url(url: str) -> str:
+    """Hide a password in a URL before it is shown."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@", 1)
+    return url
+
+
+def _process_environment() -> dict[str, str]:
+    """The environment, on top of the ``.env`` file (or the file named by TRADINGBOT_ENV_FILE)."""
+    env_file = Path(os.environ.get("TRADINGBOT_ENV_FILE", BASE_DIR / ".env"))
+    values: dict[str, str] = {}
+    if env_file.is_file():
+        values.update(_read_env_file(env_file))
+    values.update(os.environ)
+    return values
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    values = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
