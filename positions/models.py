@@ -1,0 +1,119 @@
+"""Positions and the append-only trade ledger. Lamports and raw token units are integers; nothing is a float."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from tradingbot.fields import U64Field, u64_range_constraints
+from tradingbot.money import lamports_to_sol, raw_to_tokens
+from wallets.models import UserWallet
+
+
+class Position(models.Model):
+    user = models.ForeignKey(UserWallet, on_delete=models.PROTECT, related_name="positions")
+    token_mint = models.CharField(max_length=44)
+    token_decimals = models.PositiveSmallIntegerField()
+    entry_amount_raw = U64Field(default=0, help_text="Raw token units bought in total.")
+    entry_cost_lamports = models.BigIntegerField(default=0, help_text="Lamports spent on buys in total.")
+    remaining_amount_raw = U64Field(default=0)
+    remaining_cost_lamports = models.BigIntegerField(default=0, help_text="Cost basis of what is still held.")
+    reserved_raw = U64Field(default=0, help_text="Raw units set aside by sells in flight.")
+    realized_amount_lamports = models.BigIntegerField(default=0, help_text="Lamports received from sells.")
+    realized_pnl_lamports = models.BigIntegerField(default=0)
+    stop_loss_percentage = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True,
+                                               help_text="Overrides the user's setting for this position.")
+    take_profit_percentage = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
+                                                 help_text="Overrides the user's setting for this position.")
+    is_open = models.BooleanField(default=True)
+    opened_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "positions"
+        ordering = ["-opened_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "token_mint"], condition=Q(is_open=True),
+                                    name="one_open_position_per_user_and_mint"),
+            models.CheckConstraint(condition=Q(entry_cost_lamports__gte=0), name="position_entry_cost_non_negative"),
+            models.CheckConstraint(condition=Q(remaining_cost_lamports__gte=0),
+                                   name="position_remaining_cost_non_negative"),
+            models.CheckConstraint(condition=Q(realized_amount_lamports__gte=0),
+                                   name="position_realized_amount_non_negative"),
+            models.CheckConstraint(condition=Q(remaining_amount_raw__lte=F("entry_amount_raw")),
+                                   name="position_remaining_within_entry"),
+            models.CheckConstraint(condition=Q(reserved_raw__lte=F("remaining_amount_raw")),
+                                   name="position_reserved_within_remaining"),
+            models.CheckConstraint(condition=Q(is_open=True) | Q(closed_at__isnull=False),
+                                   name="position_closed_has_closed_at"),
+            *u64_range_constraints("position", "entry_amount_raw", "remaining_amount_raw", "reserved_raw"),
+        ]
+
+    def __str__(self) -> str:
+        state = "open" if self.is_open else "closed"
+        return f"{self.token_mint[:6]}… of {self.user} ({state})"
+
+    @property
+    def remaining_amount_tokens(self):
+        return raw_to_tokens(self.remaining_amount_raw, self.token_decimals)
+
+    @property
+    def remaining_cost_sol(self):
+        return lamports_to_sol(self.remaining_cost_lamports)
+
+    @property
+    def realized_pnl_sol(self):
+        return lamports_to_sol(self.realized_pnl_lamports)
+
+
+class Trade(models.Model):
+    """One swap, written as pending (with its signature) before it is sent; never deleted."""
+
+    class Side(models.TextChoices):
+        BUY = "buy", "Buy"
+        SELL = "sell", "Sell"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CONFIRMED = "confirmed", "Confirmed"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(UserWallet, on_delete=models.PROTECT, related_name="trades")
+    position = models.ForeignKey(Position, on_delete=models.PROTECT, related_name="trades", null=True, blank=True)
+    token_mint = models.CharField(max_length=44)
+    token_decimals = models.PositiveSmallIntegerField()
+    side = models.CharField(max_length=4, choices=Side.choices)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING, db_index=True)
+    signature = models.CharField(max_length=88, unique=True)
+    # Buy: lamports in, tokens out. Sell: tokens in, lamports out. Quoted values are what Jupiter promised;
+    # the others are read from the confirmed transaction.
+    lamports_in = models.BigIntegerField(default=0)
+    amount_in_raw = U64Field(default=0)
+    quoted_out = U64Field(default=0, help_text="Quoted output (raw units or lamports).")
+    min_out = U64Field(default=0, help_text="Least output the swap accepts (slippage).")
+    amount_out_raw = U64Field(default=0)
+    lamports_out = models.BigIntegerField(default=0)
+    fee_lamports = models.BigIntegerField(default=0, help_text="Network fee paid, including priority fee.")
+    cost_basis_lamports = models.BigIntegerField(default=0, help_text="Sell: cost basis of the part sold.")
+    realized_pnl_lamports = models.BigIntegerField(default=0)
+    last_valid_block_height = models.BigIntegerField()
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "trades"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(lamports_in__gte=0), name="trade_lamports_in_non_negative"),
+            models.CheckConstraint(condition=Q(lamports_out__gte=0), name="trade_lamports_out_non_negative"),
+            models.CheckConstraint(condition=Q(fee_lamports__gte=0), name="trade_fee_non_negative"),
+            models.CheckConstraint(condition=Q(cost_basis_lamports__gte=0), name="trade_cost_basis_non_negative"),
+            models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="trade_side_valid"),
+            models.CheckConstraint(condition=Q(status__in=["pending", "confirmed", "failed"]),
+                                   name="trade_status_valid"),
+            *u64_range_constraints("trade", "amount_in_raw", "quoted_out", "min_out", "amount_out_raw"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.token_mint[:6]}… {self.status} ({self.signature[:8]}…)"

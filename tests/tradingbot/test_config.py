@@ -1,0 +1,156 @@
+import logging
+import subprocess
+import sys
+from decimal import Decimal
+
+import pytest
+
+from tradingbot.config import BASE_DIR, ConfigError, load_config
+
+GOOD_KEY = "pYt7Kq8m2ZxvB3nWc5dRfGh9JkLpQs4tUvWxYz0aBcE="
+
+
+def test_defaults_need_nothing_set():
+    config = load_config({})
+    assert config.trading.max_trade_size_sol == Decimal("1.0")
+    assert config.trading.max_daily_loss_sol == Decimal("2.0")
+    assert config.trading.stop_loss_percentage is None
+    assert config.trading.default_slippage_bps == 100
+    assert config.database_url.startswith("sqlite:///")
+    assert config.redis_url is None
+    assert config.admin_telegram_ids == frozenset()
+    assert config.debug is False
+
+
+def test_preferred_names_are_read():
+    config = load_config({
+        "MAX_POSITION_SIZE_SOL": "2.5", "MAX_DAILY_LOSS_SOL": "3", "STOP_LOSS_PERCENTAGE": "20",
+        "TAKE_PROFIT_PERCENTAGE": "50%", "DEFAULT_SLIPPAGE_BPS": "250", "ADMIN_TELEGRAM_IDS": "1, 22 ,333",
+        "SOLANA_RPC_URL": "http://127.0.0.1:8899/", "REDIS_URL": "redis://127.0.0.1:6379/0",
+        "WALLET_ENCRYPTION_KEY": GOOD_KEY,
+    })
+    assert config.trading.max_trade_size_lamports == 2_500_000_000
+    assert config.trading.max_daily_loss_lamports == 3_000_000_000
+    assert config.trading.stop_loss_percentage == Decimal("20")
+    assert config.trading.take_profit_percentage == Decimal("50")
+    assert config.trading.default_slippage_bps == 250
+    assert config.admin_telegram_ids == frozenset({1, 22, 333})
+    assert config.solana_rpc_url == "http://127.0.0.1:8899"
+    assert config.wallet_encryption_keys == (GOOD_KEY,)
+
+
+@pytest.mark.parametrize(("legacy", "preferred", "attribute"), [
+    ("MAX_TRADE_SIZE_SOL", "MAX_POSITION_SIZE_SOL", "max_trade_size_sol"),
+    ("DAILY_LOSS_LIMIT_SOL", "MAX_DAILY_LOSS_SOL", "max_daily_loss_sol"),
+])
+def test_legacy_name_is_used_with_one_deprecation_warning(legacy, preferred, attribute, caplog):
+    with caplog.at_level(logging.WARNING, logger="tradingbot.config"):
+        config = load_config({legacy: "0.75"})
+    assert getattr(config.trading, attribute) == Decimal("0.75")
+    warnings = [r.getMessage() for r in caplog.records if legacy in r.getMessage()]
+    assert len(warnings) == 1
+    assert preferred in warnings[0] and "deprecated" in warnings[0]
+
+
+@pytest.mark.parametrize(("legacy", "preferred", "attribute"), [
+    ("MAX_TRADE_SIZE_SOL", "MAX_POSITION_SIZE_SOL", "max_trade_size_sol"),
+    ("DAILY_LOSS_LIMIT_SOL", "MAX_DAILY_LOSS_SOL", "max_daily_loss_sol"),
+])
+def test_preferred_name_wins_over_legacy(legacy, preferred, attribute):
+    config = load_config({legacy: "9", preferred: "0.5"})
+    assert getattr(config.trading, attribute) == Decimal("0.5")
+
+
+@pytest.mark.parametrize(("variable", "value", "expected"), [
+    ("MAX_POSITION_SIZE_SOL", "abc", "is not a plain number"),
+    ("MAX_POSITION_SIZE_SOL", "-1", "must not be negative"),
+    ("MAX_POSITION_SIZE_SOL", "0", "must be more than zero"),
+    ("MAX_POSITION_SIZE_SOL", "1e3", "is not a plain number"),
+    ("MAX_POSITION_SIZE_SOL", "NaN", "is not a plain number"),
+    ("MAX_POSITION_SIZE_SOL", "0.0000000001", "more than 9 decimal places"),
+    ("MAX_TRADE_SIZE_SOL", "ten", "is not a plain number"),
+    ("MAX_DAILY_LOSS_SOL", "-5", "must not be negative"),
+    ("STOP_LOSS_PERCENTAGE", "150", "between 0 and 100"),
+    ("STOP_LOSS_PERCENTAGE", "-3", "must not be negative"),
+    ("TAKE_PROFIT_PERCENTAGE", "lots", "is not a plain number"),
+    ("DEFAULT_SLIPPAGE_BPS", "1.5", "whole number"),
+    ("DEFAULT_SLIPPAGE_BPS", "20000", "between 1 and 10000"),
+    ("WALLET_ENCRYPTION_KEY", "not-a-key", "not a valid Fernet key"),
+    ("SOLANA_RPC_URL", "localhost:8899", "not a valid URL"),
+    ("SOLANA_RPC_URL", "http://127.0.0.1:99999", "invalid port"),
+    ("JUPITER_API_URL", "ftp://jup", "not a valid URL"),
+    ("REDIS_URL", "http://127.0.0.1", "not a valid URL"),
+    ("DATABASE_URL", "mysql://db/x", "sqlite:// or postgres://"),
+    ("ADMIN_TELEGRAM_IDS", "123,abc", "numeric Telegram user ids"),
+    ("TELEGRAM_BOT_TOKEN", "hello", "not a bot token"),
+    ("DEBUG", "maybe", "true or false"),
+])
+def test_each_bad_value_names_the_variable_the_problem_and_an_example(variable, value, expected):
+    with pytest.raises(ConfigError) as caught:
+        load_config({variable: value})
+    message = str(caught.value)
+    assert message.startswith(variable)
+    assert expected in message
+    assert "for example:" in message
+    assert "\n" not in message
+
+
+def test_a_second_malformed_key_is_named_by_position_and_never_echoed():
+    bad = "Zm9vYmFyYmF6cXV4LW5vdC1hLWtleQ=="
+    with pytest.raises(ConfigError) as caught:
+        load_config({"WALLET_ENCRYPTION_KEY": f"{GOOD_KEY},{bad}"})
+    assert "key #2" in str(caught.value)
+    assert bad not in str(caught.value)
+    assert GOOD_KEY not in str(caught.value)
+
+
+def test_database_password_is_not_echoed():
+    with pytest.raises(ConfigError) as caught:
+        load_config({"DATABASE_URL": "mysql://user:hunter2@db/x"})
+    assert "hunter2" not in str(caught.value)
+
+
+def test_secrets_stay_out_of_repr():
+    config = load_config({"WALLET_ENCRYPTION_KEY": GOOD_KEY, "TELEGRAM_BOT_TOKEN": "123456:" + "A" * 35,
+                          "SECRET_KEY": "s3cr3t-value"})
+    text = repr(config)
+    assert GOOD_KEY not in text and "AAAAAAAAAA" not in text and "s3cr3t-value" not in text
+
+
+def test_missing_keys_are_explained_when_needed():
+    config = load_config({})
+    with pytest.raises(ConfigError, match="generate_encryption_key"):
+        config.require_encryption_keys()
+    with pytest.raises(ConfigError, match="BotFather"):
+        config.require_telegram_token()
+
+
+def _run(args, env_overrides):
+    env = {"PATH": "/usr/bin:/bin", "TRADINGBOT_ENV_FILE": "/dev/null", **env_overrides}
+    return subprocess.run([sys.executable, *args], cwd=BASE_DIR, env=env, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_manage_py_stops_with_one_line_and_no_traceback_on_a_bad_value():
+    result = _run(["manage.py", "check"], {"STOP_LOSS_PERCENTAGE": "150"})
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0
+    assert "STOP_LOSS_PERCENTAGE" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_documented_one_liner_prints_the_config():
+    code = ("from tradingbot.config import get_config; c = get_config(); "
+            "print(c.database_url, c.solana_rpc_url, c.trading.max_trade_size_sol)")
+    result = _run(["-c", code], {"MAX_TRADE_SIZE_SOL": "0.25", "SOLANA_RPC_URL": "http://127.0.0.1:8899"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[1:] == ["http://127.0.0.1:8899", "0.25"]
+    assert "deprecated" in result.stderr
+
+
+def test_env_file_is_read_and_the_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("# comment\nMAX_POSITION_SIZE_SOL=3\nexport DEFAULT_SLIPPAGE_BPS='75'\n")
+    code = "from tradingbot.config import get_config; c = get_config(); print(c.trading.max_trade_size_sol, " \
+           "c.trading.default_slippage_bps)"
+    result = _run(["-c", code], {"TRADINGBOT_ENV_FILE": str(env_file), "DEFAULT_SLIPPAGE_BPS": "80"})
+    assert result.stdout.split() == ["3", "80"], result.stderr

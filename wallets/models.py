@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class UserWallet(models.Model):
+    """A trader's custodial wallet. ``encrypted_secret`` is a Fernet token; it is never shown anywhere."""
+
+    telegram_user_id = models.BigIntegerField(unique=True)
+    telegram_username = models.CharField(max_length=64, blank=True, default="")
+    public_key = models.CharField(max_length=44, unique=True)
+    encrypted_secret = models.TextField(editable=False)
+    key_fingerprint = models.CharField(max_length=16, db_index=True, editable=False,
+                                       help_text="Which encryption key sealed the secret (for rotation).")
+    is_frozen = models.BooleanField(default=False, help_text="A frozen user cannot trade or withdraw.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "user_wallets"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        name = f"@{self.telegram_username}" if self.telegram_username else str(self.telegram_user_id)
+        return f"{name} ({self.public_key[:4]}…{self.public_key[-4:]})"
+
+    def __repr__(self) -> str:
+        # Never the default repr of fields: it would include the sealed secret.
+        return f"<UserWallet {self.pk} tg={self.telegram_user_id} {self.public_key}>"
+
+
+class UserSettings(models.Model):
+    """Per-user trading settings, created with the wallet from the config defaults. Money in lamports."""
+
+    user = models.OneToOneField(UserWallet, on_delete=models.CASCADE, related_name="settings")
+    max_trade_size_lamports = models.BigIntegerField()
+    daily_loss_limit_lamports = models.BigIntegerField()
+    slippage_bps = models.PositiveIntegerField()
+    stop_loss_percentage = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True,
+                                               help_text="Empty = off.")
+    take_profit_percentage = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
+                                                 help_text="Empty = off.")
+    snipe_enabled = models.BooleanField(default=False)
+    snipe_amount_lamports = models.BigIntegerField()
+    priority_fee_lamports = models.BigIntegerField()
+    confirm_trades = models.BooleanField(default=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "user_settings"
+        verbose_name_plural = "user settings"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(max_trade_size_lamports__gt=0),
+                                   name="settings_max_trade_positive"),
+            models.CheckConstraint(condition=models.Q(daily_loss_limit_lamports__gte=0),
+                                   name="settings_daily_loss_non_negative"),
+            models.CheckConstraint(condition=models.Q(slippage_bps__gte=1, slippage_bps__lte=10_000),
+                                   name="settings_slippage_range"),
+            models.CheckConstraint(condition=models.Q(snipe_amount_lamports__gte=0),
+                                   name="settings_snipe_non_negative"),
+            models.CheckConstraint(condition=models.Q(priority_fee_lamports__gte=0),
+                                   name="settings_priority_fee_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Settings of {self.user}"

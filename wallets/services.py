@@ -1,0 +1,73 @@
+"""Writes for wallets and settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from solders.keypair import Keypair
+
+from tradingbot.config import TradingConfig, get_config
+from wallets.crypto import Keyring, keyring_from_config
+from wallets.models import UserSettings, UserWallet
+
+
+@dataclass(frozen=True)
+class WalletResult:
+    wallet: UserWallet
+    created: bool
+
+
+def get_or_create_user_wallet(telegram_user_id: int, username: str = "", *, keyring: Keyring | None = None,
+                              config: TradingConfig | None = None) -> WalletResult:
+    """The user's wallet, created with settings from the config defaults on first use.
+
+    Race-safe: two concurrent first calls for one user both return the one wallet the database kept (the unique
+    telegram_user_id decides; the loser's fresh keypair is simply discarded, it never held funds).
+    """
+    username = (username or "")[:64]
+    existing = UserWallet.objects.filter(telegram_user_id=telegram_user_id).first()
+    if existing is not None:
+        _refresh_username(existing, username)
+        return WalletResult(existing, created=False)
+    keyring = keyring or keyring_from_config()
+    config = config or get_config()
+    keypair = Keypair()
+    try:
+        with transaction.atomic():
+            wallet = UserWallet.objects.create(
+                telegram_user_id=telegram_user_id,
+                telegram_username=username,
+                public_key=str(keypair.pubkey()),
+                encrypted_secret=keyring.seal(bytes(keypair)),
+                key_fingerprint=keyring.primary_fingerprint,
+            )
+            create_default_settings(wallet=wallet, config=config)
+    except IntegrityError:
+        return WalletResult(UserWallet.objects.get(telegram_user_id=telegram_user_id), created=False)
+    return WalletResult(wallet, created=True)
+
+
+def create_default_settings(*, wallet: UserWallet, config: TradingConfig) -> UserSettings:
+    limits = config.trading
+    return UserSettings.objects.create(
+        user=wallet,
+        max_trade_size_lamports=limits.max_trade_size_lamports,
+        daily_loss_limit_lamports=limits.max_daily_loss_lamports,
+        slippage_bps=limits.default_slippage_bps,
+        stop_loss_percentage=limits.stop_loss_percentage,
+        take_profit_percentage=limits.take_profit_percentage,
+        snipe_amount_lamports=limits.default_snipe_amount_lamports,
+        priority_fee_lamports=limits.default_priority_fee_lamports,
+    )
+
+
+def set_frozen(*, wallets, frozen: bool) -> int:
+    """Freeze or unfreeze trading for the given wallets; returns how many changed."""
+    return wallets.exclude(is_frozen=frozen).update(is_frozen=frozen)
+
+
+def _refresh_username(wallet: UserWallet, username: str) -> None:
+    if username and wallet.telegram_username != username:
+        wallet.telegram_username = username
+        wallet.save(update_fields=["telegram_username", "updated_at"])
