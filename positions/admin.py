@@ -1,0 +1,66 @@
+"""Staff pages for positions and the ledger. The ledger is append-only: nothing here edits or deletes a trade."""
+
+from __future__ import annotations
+
+import csv
+
+from django.contrib import admin
+from django.http import HttpResponse
+
+from positions.models import Position, Trade
+
+TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "side", "status", "token_mint", "signature", "lamports_in",
+                       "amount_in_raw", "amount_out_raw", "lamports_out", "fee_lamports", "realized_pnl_lamports",
+                       "error")
+
+
+class ReadOnlyAdminMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class TradeInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = Trade
+    extra = 0
+    fields = ("created_at", "side", "status", "lamports_in", "amount_in_raw", "amount_out_raw", "lamports_out",
+              "fee_lamports", "signature")
+    readonly_fields = fields
+    ordering = ("created_at",)
+    show_change_link = True
+
+
+@admin.register(Position)
+class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("user", "token_mint", "remaining_amount_raw", "remaining_cost_lamports",
+                    "realized_pnl_lamports", "is_open", "opened_at", "closed_at")
+    list_filter = ("is_open", "opened_at")
+    search_fields = ("=token_mint", "=user__telegram_user_id", "user__telegram_username", "=user__public_key")
+    list_select_related = ("user",)
+    inlines = [TradeInline]
+
+
+@admin.register(Trade)
+class TradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("created_at", "user", "side", "status", "token_mint", "lamports_in", "lamports_out",
+                    "realized_pnl_lamports", "signature")
+    list_filter = ("status", "side", "created_at")
+    search_fields = ("=signature", "=token_mint", "=user__telegram_user_id", "user__telegram_username")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    actions = ["export_csv"]
+
+    @admin.action(description="Export selected trades as CSV", permissions=["view"])
+    def export_csv(self, request, queryset):
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="trades.csv"'
+        writer = csv.writer(response)
+        writer.writerow(TRADE_EXPORT_FIELDS)
+        for trade in queryset.order_by("pk"):
+            writer.writerow([getattr(trade, name) for name in TRADE_EXPORT_FIELDS])
+        return response
