@@ -64,8 +64,12 @@ def _database(url: str) -> dict:
     # django-environ does not know django-prometheus' instrumented backends: swap the engine prefix.
     database["ENGINE"] = database["ENGINE"].replace("django.db.backends.", "django_prometheus.db.backends.")
     if "sqlite3" in database["ENGINE"]:
-        # Wait for a writer instead of failing at once with "database is locked".
-        database.setdefault("OPTIONS", {})["timeout"] = 20
+        # Wait for a writer instead of failing at once with "database is locked", and take the write lock when a
+        # transaction begins, so read-check-write sequences (reserving a sell) cannot interleave.
+        database.setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    # The bot and its workers are long-lived: keep connections, check them before reuse.
+    database["CONN_MAX_AGE"] = 300
+    database["CONN_HEALTH_CHECKS"] = True
     return database
 
 

@@ -1,0 +1,161 @@
+"""Jupiter's HTTP swap API (v1 quote/swap, price v3) on one pooled HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+
+import httpx
+from solders.transaction import VersionedTransaction
+
+from tradingbot.chain.errors import JupiterError
+from tradingbot.metrics import JUPITER_REQUESTS
+
+logger = logging.getLogger(__name__)
+
+SOL_MINT = "So11111111111111111111111111111111111111112"
+PRICE_BATCH = 50  # Jupiter's price v3 answers at most 50 ids per request
+
+
+@dataclass(frozen=True)
+class Quote:
+    input_mint: str
+    output_mint: str
+    in_amount: int
+    out_amount: int
+    min_out_amount: int  # otherAmountThreshold: the least the swap accepts
+    slippage_bps: int
+    price_impact_pct: Decimal
+    raw: dict  # passed back verbatim to /swap, as Jupiter requires
+
+
+@dataclass(frozen=True)
+class SwapTransaction:
+    transaction: VersionedTransaction
+    last_valid_block_height: int
+
+
+class JupiterClient:
+    """Owns one ``httpx.AsyncClient``. Create it where it is owned, and ``await close()`` there."""
+
+    def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 10.0,
+                 attempts: int = 3, backoff: float = 0.2) -> None:
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["x-api-key"] = api_key
+        self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
+                                       limits=httpx.Limits(max_keepalive_connections=20, keepalive_expiry=60))
+        self._attempts = attempts
+        self._backoff = backoff
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def quote(self, *, input_mint: str, output_mint: str, amount: int, slippage_bps: int) -> Quote:
+        body = await self._request("GET", "/swap/v1/quote", params={
+            "inputMint": input_mint, "outputMint": output_mint, "amount": str(amount),
+            "slippageBps": str(slippage_bps), "swapMode": "ExactIn",
+        })
+        try:
+            return Quote(input_mint=body["inputMint"], output_mint=body["outputMint"], in_amount=int(body["inAmount"]),
+                         out_amount=int(body["outAmount"]), min_out_amount=int(body["otherAmountThreshold"]),
+                         slippage_bps=int(body["slippageBps"]),
+                         price_impact_pct=_decimal(body.get("priceImpactPct", "0")), raw=body)
+        except (KeyError, TypeError, ValueError):
+            raise JupiterError("quote response is missing fields", status=502) from None
+
+    async def swap_transaction(self, *, quote: Quote, user_public_key: str,
+                               priority_fee_lamports: int) -> SwapTransaction:
+        body = await self._request("POST", "/swap/v1/swap", json={
+            "quoteResponse": quote.raw,
+            "userPublicKey": user_public_key,
+            "wrapAndUnwrapSol": True,
+            "dynamicComputeUnitLimit": True,
+            "prioritizationFeeLamports": priority_fee_lamports,
+        })
+        if body.get("simulationError"):
+            raise JupiterError(f"swap simulation failed: {body['simulationError']}", code="SIMULATION_ERROR",
+                               status=400)
+        try:
+            transaction = VersionedTransaction.from_bytes(base64.b64decode(body["swapTransaction"]))
+            return SwapTransaction(transaction, int(body["lastValidBlockHeight"]))
+        except (KeyError, TypeError, ValueError):
+            raise JupiterError("swap response is not a transaction", status=502) from None
+
+    async def usd_prices(self, mints: Sequence[str]) -> dict[str, Decimal]:
+        """USD price per mint, in batches of 50 requested in parallel. Unknown mints are absent."""
+        unique = list(dict.fromkeys(mints))
+        batches = [unique[i:i + PRICE_BATCH] for i in range(0, len(unique), PRICE_BATCH)]
+        answers = await asyncio.gather(*[self._request("GET", "/price/v3", params={"ids": ",".join(batch)})
+                                         for batch in batches])
+        prices: dict[str, Decimal] = {}
+        for answer in answers:
+            for mint, entry in answer.items():
+                if isinstance(entry, dict) and entry.get("usdPrice") is not None:
+                    prices[mint] = _decimal(entry["usdPrice"])
+        return prices
+
+    async def sol_prices(self, mints: Sequence[str]) -> dict[str, Decimal]:
+        """Price of one whole token in SOL, derived from USD prices (usdPrice(token) / usdPrice(SOL))."""
+        usd = await self.usd_prices([SOL_MINT, *mints])
+        sol = usd.get(SOL_MINT)
+        if not sol:
+            return {}
+        return {mint: price / sol for mint, price in usd.items() if mint != SOL_MINT}
+
+    async def _request(self, method: str, path: str, **kwargs) -> dict:
+        for attempt in range(1, self._attempts + 1):
+            JUPITER_REQUESTS.labels(endpoint=path).inc()
+            try:
+                response = await self._http.request(method, path, **kwargs)
+            except httpx.TimeoutException:
+                error = JupiterError(f"{path} timed out", status=0)
+            except httpx.TransportError as err:
+                error = JupiterError(f"{path} unreachable: {type(err).__name__}", status=0)
+            else:
+                if response.status_code < 400:
+                    return _json(response, path)
+                error = _error(response, path)
+                if response.status_code < 500 and response.status_code != 429:
+                    raise error
+            if attempt == self._attempts:
+                raise error
+            delay = self._backoff * 2 ** (attempt - 1)
+            logger.warning("Jupiter %s failed (%s); retry %d in %.2f s", path, error, attempt, delay)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+
+def _json(response: httpx.Response, path: str) -> dict:
+    try:
+        body = response.json()
+    except ValueError:
+        raise JupiterError(f"{path} answered with something that is not JSON", status=502) from None
+    if not isinstance(body, dict):
+        raise JupiterError(f"{path} answered with unexpected JSON", status=502)
+    return body
+
+
+def _error(response: httpx.Response, path: str) -> JupiterError:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {}
+    message = str(body.get("error") or body.get("message") or f"HTTP {response.status_code}")[:300]
+    return JupiterError(f"{path}: {message}", code=str(body.get("errorCode", "")), status=response.status_code)
+
+
+def _decimal(value) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        raise JupiterError(f"not a number: {str(value)[:40]!r}", status=502) from None
+    if not number.is_finite():
+        raise JupiterError("not a finite number", status=502)
+    return number

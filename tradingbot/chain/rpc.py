@@ -1,0 +1,292 @@
+"""The one gateway to Solana RPC: counted, time-limited, retried where safe, confirming on its own schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import TypeVar
+
+import httpx2
+from solana.exceptions import SolanaRpcException
+from solana.rpc.async_api import AsyncClient
+from solana.rpc.commitment import Confirmed
+from solana.rpc.core import RPCException
+from solana.rpc.models import TokenAccountOpts, TxOpts
+from solders.pubkey import Pubkey
+from solders.signature import Signature
+from solders.transaction import VersionedTransaction
+from solders.transaction_status import TransactionConfirmationStatus
+from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
+
+from tradingbot.chain.errors import ChainUnavailable, TransactionRejected
+from tradingbot.metrics import RPC_REQUESTS
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Confirmation polls quickly at first (most transactions land within a slot or two), then backs off.
+CONFIRM_SCHEDULE = (0.05, 0.05, 0.1, 0.1, 0.2, 0.2, 0.4)
+
+
+class Outcome(Enum):
+    CONFIRMED = "confirmed"
+    FAILED = "failed"  # landed, but the program returned an error: fee charged, nothing else moved
+    EXPIRED = "expired"  # never landed before its blockhash expired: nothing moved
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    outcome: Outcome
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class TransactionEffects:
+    """What a confirmed transaction really did to one owner: signed deltas in lamports and raw token units."""
+
+    fee_lamports: int
+    sol_change_lamports: int
+    token_change_raw: int
+    error: str
+
+
+@dataclass(frozen=True)
+class MintInfo:
+    address: str
+    decimals: int
+    supply: int
+    program_id: str
+    mint_authority: str | None
+    freeze_authority: str | None
+
+
+class RpcGateway:
+    """Owns one ``AsyncClient``. Create it where it is owned, and ``await close()`` there."""
+
+    def __init__(self, url: str, *, timeout: float = 10.0, read_attempts: int = 4, backoff: float = 0.1,
+                 max_retry_after: float = 5.0) -> None:
+        self.url = url
+        self._client = AsyncClient(url, commitment=Confirmed, timeout=timeout, max_transport_retries=0)
+        self._read_attempts = read_attempts
+        self._backoff = backoff
+        self._max_retry_after = max_retry_after
+        self._rent_cache: dict[int, int] = {}
+
+    async def close(self) -> None:
+        logger.info("Closing Solana RPC client...")
+        await self._client.close()
+
+    # Reads: retried on timeouts, 429 (honouring Retry-After) and 5xx.
+
+    async def sol_balance(self, pubkey: str) -> int:
+        response = await self._read("getBalance", lambda: self._client.get_balance(Pubkey.from_string(pubkey)))
+        return response.value
+
+    async def block_height(self) -> int:
+        return (await self._read("getBlockHeight", self._client.get_block_height)).value
+
+    async def latest_blockhash(self) -> tuple[str, int]:
+        value = (await self._read("getLatestBlockhash", self._client.get_latest_blockhash)).value
+        return str(value.blockhash), value.last_valid_block_height
+
+    async def rent_exempt_minimum(self, size: int) -> int:
+        if size not in self._rent_cache:
+            response = await self._read("getMinimumBalanceForRentExemption",
+                                        lambda: self._client.get_minimum_balance_for_rent_exemption(size))
+            self._rent_cache[size] = response.value
+        return self._rent_cache[size]
+
+    async def token_balances(self, owner: str) -> dict[str, int]:
+        """Raw balance per mint over every token account the owner has, under both token programs."""
+        owner_key = Pubkey.from_string(owner)
+        results = await asyncio.gather(*[
+            self._read("getTokenAccountsByOwner", lambda program=program: self._client.
+                       get_token_accounts_by_owner_json_parsed(owner_key, TokenAccountOpts(program_id=program)))
+            for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
+        ])
+        balances: dict[str, int] = {}
+        for response in results:
+            for account in response.value:
+                info = account.account.data.parsed["info"]
+                mint = info["mint"]
+                balances[mint] = balances.get(mint, 0) + int(info["tokenAmount"]["amount"])
+        return balances
+
+    async def token_balance(self, owner: str, mint: str) -> int:
+        return await self.token_balance_or_none(owner, mint) or 0
+
+    async def token_balance_or_none(self, owner: str, mint: str) -> int | None:
+        """Raw balance of ``mint`` held by ``owner``; None when the owner has no token account for it at all."""
+        response = await self._read("getTokenAccountsByOwner", lambda: self._client.
+                                    get_token_accounts_by_owner_json_parsed(Pubkey.from_string(owner),
+                                                                            TokenAccountOpts(
+                                                                                mint=Pubkey.from_string(mint))))
+        if not response.value:
+            return None
+        return sum(int(a.account.data.parsed["info"]["tokenAmount"]["amount"]) for a in response.value)
+
+    async def mint_info(self, mint: str) -> MintInfo | None:
+        """The mint account, or None if no such account exists or it is not a token mint."""
+        from solders.token.state import Mint
+
+        response = await self._read("getAccountInfo",
+                                    lambda: self._client.get_account_info(Pubkey.from_string(mint)))
+        account = response.value
+        if account is None or account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
+            return None
+        try:
+            parsed = Mint.from_bytes(bytes(account.data)[:82])
+        except ValueError:
+            return None
+        if not parsed.is_initialized:
+            return None
+        return MintInfo(address=mint, decimals=parsed.decimals, supply=parsed.supply, program_id=str(account.owner),
+                        mint_authority=_optional_key(parsed.mint_authority),
+                        freeze_authority=_optional_key(parsed.freeze_authority))
+
+    async def signature_statuses(self, signatures: Sequence[str]) -> list:
+        keys = [Signature.from_string(s) for s in signatures]
+        response = await self._read("getSignatureStatuses",
+                                    lambda: self._client.get_signature_statuses(keys, search_transaction_history=True))
+        return list(response.value)
+
+    async def transaction_effects(self, signature: str, *, owner: str, mint: str) -> TransactionEffects | None:
+        """Read what a landed transaction moved for ``owner``; None if the node does not know it (yet)."""
+        response = await self._read("getTransaction", lambda: self._client.get_transaction(
+            Signature.from_string(signature), encoding="json", commitment=Confirmed,
+            max_supported_transaction_version=0))
+        if response.value is None:
+            return None
+        return _effects(response.value.transaction, owner=owner, mint=mint)
+
+    # Writes.
+
+    async def send(self, transaction: VersionedTransaction, *, skip_preflight: bool = False) -> str:
+        """Send a signed transaction; resending the same bytes is harmless (same signature), so timeouts retry."""
+        opts = TxOpts(skip_preflight=skip_preflight, preflight_commitment=Confirmed, max_retries=0)
+        payload = bytes(transaction)
+        try:
+            await self._read("sendTransaction", lambda: self._client.send_raw_transaction(payload, opts))
+        except RPCException as err:
+            rejection = _rejection(err)
+            if "AlreadyProcessed" not in rejection.reason and "already been processed" not in rejection.reason:
+                raise rejection from None
+            # A retried send whose first attempt had landed: the transaction is on chain, which is success.
+        return str(transaction.signatures[0])
+
+    async def confirm(self, signature: str, *, last_valid_block_height: int,
+                      deadline_seconds: float = 90.0) -> Confirmation:
+        """Wait until the transaction is confirmed, failed, or its blockhash has expired without it landing."""
+        started = time.monotonic()
+        for attempt in range(10**9):
+            status = (await self.signature_statuses([signature]))[0]
+            if status is not None and _is_confirmed(status):
+                return Confirmation(Outcome.FAILED, _error_text(status.err)) if status.err else \
+                    Confirmation(Outcome.CONFIRMED)
+            if attempt % 4 == 3 and await self.block_height() > last_valid_block_height:
+                return await self._final_check(signature)
+            if time.monotonic() - started > deadline_seconds:
+                raise ChainUnavailable(f"transaction {signature} not confirmed within {deadline_seconds:.0f} s")
+            await asyncio.sleep(CONFIRM_SCHEDULE[min(attempt, len(CONFIRM_SCHEDULE) - 1)])
+        raise AssertionError("unreachable")
+
+    async def _final_check(self, signature: str) -> Confirmation:
+        """The blockhash expired: one last look, since it may have landed just before."""
+        status = (await self.signature_statuses([signature]))[0]
+        if status is not None:
+            return Confirmation(Outcome.FAILED, _error_text(status.err)) if status.err else \
+                Confirmation(Outcome.CONFIRMED)
+        return Confirmation(Outcome.EXPIRED, "blockhash expired before the transaction landed")
+
+    async def _read(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
+        for attempt in range(1, self._read_attempts + 1):
+            RPC_REQUESTS.labels(method=method).inc()
+            try:
+                return await call()
+            except SolanaRpcException as err:
+                delay = self._retry_delay(err, attempt)
+                if delay is None or attempt == self._read_attempts:
+                    raise ChainUnavailable(f"{method} failed: {_describe(err)}") from None
+                logger.warning("Solana RPC %s failed (%s); retry %d in %.2f s", method, _describe(err), attempt,
+                               delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _retry_delay(self, err: SolanaRpcException, attempt: int) -> float | None:
+        cause = err.__cause__
+        backoff = self._backoff * 2 ** (attempt - 1)
+        if isinstance(cause, httpx2.HTTPStatusError):
+            status = cause.response.status_code
+            if status == 429:
+                return min(_retry_after(cause.response) or backoff, self._max_retry_after)
+            return backoff if status >= 500 else None
+        if isinstance(cause, httpx2.TransportError):
+            return backoff
+        return None
+
+
+def _retry_after(response: httpx2.Response) -> float | None:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+def _describe(err: SolanaRpcException) -> str:
+    cause = err.__cause__
+    if isinstance(cause, httpx2.HTTPStatusError):
+        return f"HTTP {cause.response.status_code}"
+    if isinstance(cause, httpx2.TimeoutException):
+        return "timed out"
+    return type(cause).__name__ if cause else str(err)
+
+
+def _rejection(err: RPCException) -> TransactionRejected:
+    payload = err.args[0] if err.args else err
+    message = getattr(payload, "message", str(payload))
+    data = getattr(payload, "data", None)
+    logs = list(getattr(data, "logs", None) or [])
+    inner = getattr(data, "err", None)
+    reason = f"{message}: {_error_text(inner)}" if inner is not None else str(message)
+    return TransactionRejected(reason, logs)
+
+
+def _is_confirmed(status) -> bool:
+    return status.confirmation_status in (TransactionConfirmationStatus.Confirmed,
+                                          TransactionConfirmationStatus.Finalized)
+
+
+def _error_text(err) -> str:
+    return "" if err is None else str(err)
+
+
+def _optional_key(key) -> str | None:
+    return None if key is None else str(key)
+
+
+def _effects(encoded, *, owner: str, mint: str) -> TransactionEffects:
+    meta = encoded.meta
+    keys = [str(key) for key in encoded.transaction.message.account_keys]
+    if meta.loaded_addresses is not None:
+        keys += [str(k) for k in meta.loaded_addresses.writable] + [str(k) for k in meta.loaded_addresses.readonly]
+    sol_change = 0
+    if owner in keys:
+        index = keys.index(owner)
+        sol_change = meta.post_balances[index] - meta.pre_balances[index]
+    return TransactionEffects(
+        fee_lamports=meta.fee,
+        sol_change_lamports=sol_change,
+        token_change_raw=_token_total(meta.post_token_balances, owner, mint) -
+        _token_total(meta.pre_token_balances, owner, mint),
+        error=_error_text(meta.err),
+    )
+
+
+def _token_total(balances, owner: str, mint: str) -> int:
+    return sum(int(b.ui_token_amount.amount) for b in balances or []
+               if str(b.mint) == mint and str(b.owner) == owner)
