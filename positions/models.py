@@ -94,6 +94,9 @@ class Trade(models.Model):
     amount_out_raw = U64Field(default=0)
     lamports_out = models.BigIntegerField(default=0)
     fee_lamports = models.BigIntegerField(default=0, help_text="Network fee paid, including priority fee.")
+    sol_change_lamports = models.BigIntegerField(default=0, help_text="Signed change of the wallet's SOL balance "
+                                                                      "caused by this transaction (fees and rent "
+                                                                      "included).")
     cost_basis_lamports = models.BigIntegerField(default=0, help_text="Sell: cost basis of the part sold.")
     realized_pnl_lamports = models.BigIntegerField(default=0)
     last_valid_block_height = models.BigIntegerField()

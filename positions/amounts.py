@@ -1,0 +1,76 @@
+"""What a sell asks for: everything, a percentage, or a token amount; turned into raw units exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import Enum
+
+from positions.errors import InvalidAmount, SellAmountTooSmall
+from tradingbot.money import AmountError, parse_decimal, percent_of, tokens_to_raw
+
+
+class SellKind(Enum):
+    ALL = "all"
+    PERCENT = "percent"
+    TOKENS = "tokens"
+
+
+@dataclass(frozen=True)
+class SellAmount:
+    kind: SellKind
+    value: Decimal | None = None
+
+    @classmethod
+    def all(cls) -> SellAmount:
+        return cls(SellKind.ALL)
+
+    @classmethod
+    def percent(cls, value: Decimal | int | str) -> SellAmount:
+        return cls(SellKind.PERCENT, Decimal(value))
+
+    @classmethod
+    def tokens(cls, value: Decimal | int | str) -> SellAmount:
+        return cls(SellKind.TOKENS, Decimal(value))
+
+    @classmethod
+    def parse(cls, text: str) -> SellAmount:
+        """Read ``all``, ``N%`` or a token amount, with a message naming what to type instead."""
+        cleaned = text.strip().lower()
+        if cleaned in {"all", "max", "100%"}:
+            return cls.all()
+        if cleaned.endswith("%"):
+            try:
+                value = parse_decimal(cleaned[:-1])
+            except AmountError as err:
+                raise InvalidAmount(f"The percentage {err.problem}. Type a number from 0.01 to 100 followed by %, "
+                                    "like 50%.") from None
+            if value > 100:
+                raise InvalidAmount("You can sell at most 100% of a position. Type a percentage like 50%, or 'all'.")
+            return cls.percent(value)
+        try:
+            return cls.tokens(parse_decimal(cleaned))
+        except AmountError as err:
+            raise InvalidAmount(f"The amount to sell {err.problem}. Type a token amount like 500, a percentage "
+                                "like 50%, or 'all'.") from None
+
+    def to_raw(self, *, remaining_raw: int, decimals: int) -> int:
+        """Raw units this asks for out of ``remaining_raw``; never more than asked, rounded down."""
+        if self.kind is SellKind.ALL:
+            return remaining_raw
+        if self.kind is SellKind.PERCENT:
+            raw = remaining_raw if self.value == 100 else percent_of(remaining_raw, self.value)
+        else:
+            try:
+                raw = tokens_to_raw(self.value, decimals)
+            except AmountError as err:
+                raise InvalidAmount(f"The amount to sell {err.problem}.") from None
+        if raw <= 0:
+            raise SellAmountTooSmall()
+        return raw
+
+    def __str__(self) -> str:
+        if self.kind is SellKind.ALL:
+            return "all"
+        suffix = "%" if self.kind is SellKind.PERCENT else ""
+        return f"{self.value:f}{suffix}"

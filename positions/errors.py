@@ -1,0 +1,106 @@
+"""Typed trading errors. Each carries ``user_message``: what went wrong and what to do, safe to show a trader."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from tradingbot.money import lamports_to_sol, raw_to_tokens
+
+
+def _sol(lamports: int) -> str:
+    text = f"{lamports_to_sol(lamports):f}"
+    return (text.rstrip("0").rstrip(".") if "." in text else text) + " SOL"
+
+
+def _tokens(raw: int, decimals: int) -> str:
+    text = f"{raw_to_tokens(raw, decimals):f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+class TradingError(Exception):
+    user_message = "The trade could not be done; nothing was changed."
+
+    def __init__(self, user_message: str | None = None) -> None:
+        if user_message is not None:
+            self.user_message = user_message
+        super().__init__(self.user_message)
+
+
+class WalletNotFound(TradingError):
+    user_message = "You have no wallet yet. Send /start to create one."
+
+
+class TradingFrozen(TradingError):
+    user_message = "Trading is paused on your account by the operators. Contact support if this is unexpected."
+
+
+class InvalidMint(TradingError):
+    def __init__(self, mint: str) -> None:
+        shown = mint if len(mint) <= 50 else mint[:47] + "..."
+        super().__init__(f"'{shown}' is not a Solana token address. Paste the token's mint address "
+                         "(32–44 letters and digits, like DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263).")
+
+
+class UnknownToken(TradingError):
+    def __init__(self, mint: str) -> None:
+        super().__init__(f"No token exists at {mint}. Check the mint address (not a wallet or pool address).")
+
+
+class TradeTooLarge(TradingError):
+    def __init__(self, lamports: int, limit: int) -> None:
+        super().__init__(f"{_sol(lamports)} is more than your maximum trade size of {_sol(limit)}. Buy at most "
+                         f"{_sol(limit)}, or raise the limit in /settings.")
+
+
+class DailyLossLimitReached(TradingError):
+    def __init__(self, lost: int, limit: int, resets_at: datetime) -> None:
+        self.lost, self.limit, self.resets_at = lost, limit, resets_at
+        super().__init__(f"Buying is paused: you have lost {_sol(lost)} today, reaching your daily loss limit of "
+                         f"{_sol(limit)}. It resets at {resets_at:%H:%M} UTC ({resets_at:%Y-%m-%d}). "
+                         "Selling is still allowed.")
+
+
+class InsufficientBalance(TradingError):
+    def __init__(self, needed: int, available: int) -> None:
+        super().__init__(f"Not enough SOL: this trade needs {_sol(needed)} including network fees and account "
+                         f"rent, and your wallet holds {_sol(available)}. Deposit SOL or buy a smaller amount.")
+
+
+class NoOpenPosition(TradingError):
+    def __init__(self, mint: str) -> None:
+        super().__init__(f"You have no open position in {mint}. /positions lists what you hold.")
+
+
+class SellAmountTooLarge(TradingError):
+    def __init__(self, requested: int, available: int, decimals: int, reserved: int = 0) -> None:
+        pending = f" ({_tokens(reserved, decimals)} more are being sold right now)" if reserved else ""
+        super().__init__(f"You asked to sell {_tokens(requested, decimals)} but hold "
+                         f"{_tokens(available, decimals)} available{pending}. Sell at most that, or use 'all'.")
+
+
+class SellAmountTooSmall(TradingError):
+    def __init__(self) -> None:
+        super().__init__("That amount is smaller than the token's smallest unit, so there is nothing to sell. "
+                         "Use a larger amount, a percentage like 50%, or 'all'.")
+
+
+class InvalidAmount(TradingError):
+    pass
+
+
+class TradeFailed(TradingError):
+    """The transaction was sent but did not go through; ``signature`` names it."""
+
+    def __init__(self, user_message: str, signature: str = "") -> None:
+        self.signature = signature
+        super().__init__(user_message)
+
+
+class ServiceUnavailable(TradingError):
+    """The chain or the swap API failed before anything was sent."""
+
+
+def percent_text(value: Decimal) -> str:
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

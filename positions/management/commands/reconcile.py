@@ -1,0 +1,42 @@
+"""python manage.py reconcile [--skip-audit]: settle pending trades, then compare every wallet with the chain."""
+
+import asyncio
+
+from django.core.management.base import BaseCommand, CommandError
+
+from positions.reconcile import audit_wallets, reconcile_pending
+from tradingbot.chain.errors import ChainError
+from tradingbot.chain.rpc import RpcGateway
+from tradingbot.config import get_config
+
+
+class Command(BaseCommand):
+    help = "Settle pending trades from the chain, then report any wallet whose balances the ledger does not explain."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--skip-audit", action="store_true", help="Only settle pending trades.")
+
+    def handle(self, *args, skip_audit=False, **options):
+        try:
+            report, differences = asyncio.run(self._run(skip_audit))
+        except ChainError as err:
+            raise CommandError(f"Solana RPC at {get_config().solana_rpc_url} is not answering: {err}") from None
+        self.stdout.write(f"Pending trades: {report.confirmed} confirmed, {report.failed} failed, "
+                          f"{report.expired} expired unlanded, {report.still_pending} still pending.")
+        if skip_audit:
+            return
+        for difference in differences:
+            for problem in difference.problems:
+                self.stdout.write(f"DIFFERENCE wallet {difference.public_key}: {problem}")
+        if differences:
+            raise CommandError(f"{len(differences)} wallet(s) differ from the ledger (listed above).")
+        self.stdout.write("Every wallet matches the ledger.")
+
+    async def _run(self, skip_audit: bool):
+        rpc = RpcGateway(get_config().solana_rpc_url)
+        try:
+            report = await reconcile_pending(rpc)
+            differences = [] if skip_audit else await audit_wallets(rpc)
+            return report, differences
+        finally:
+            await rpc.close()

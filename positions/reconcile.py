@@ -1,0 +1,105 @@
+"""Settle what a crash or an outage left pending, and check that the ledger explains every wallet's balances."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import Sum
+
+from positions import services
+from positions.models import Position, Trade
+from tradingbot.chain.rpc import RpcGateway
+from tradingbot.db import db_call
+from wallets.models import UserWallet
+
+logger = logging.getLogger(__name__)
+STATUS_BATCH = 256  # getSignatureStatuses accepts up to 256 signatures
+
+
+@dataclass
+class ReconcileReport:
+    confirmed: int = 0
+    failed: int = 0
+    expired: int = 0
+    still_pending: int = 0
+
+
+@dataclass
+class WalletDifference:
+    public_key: str
+    problems: list[str] = field(default_factory=list)
+
+
+async def reconcile_pending(rpc: RpcGateway) -> ReconcileReport:
+    """Resolve every pending trade from the chain: landed → applied exactly once; expired unlanded → failed."""
+    report = ReconcileReport()
+    pending = await db_call(services.pending_trades)()
+    if not pending:
+        return report
+    height = await rpc.block_height()
+    for start in range(0, len(pending), STATUS_BATCH):
+        batch = pending[start:start + STATUS_BATCH]
+        statuses = await rpc.signature_statuses([t.signature for t in batch])
+        for trade, status in zip(batch, statuses, strict=True):
+            await _settle(rpc, trade, status, height, report)
+    if report.confirmed or report.failed or report.expired:
+        logger.info("Reconciled pending trades: %s", report)
+    return report
+
+
+async def _settle(rpc: RpcGateway, trade: Trade, status, height: int, report: ReconcileReport) -> None:
+    if status is None:
+        if height > trade.last_valid_block_height:
+            await db_call(services.fail_trade)(trade_id=trade.pk, error="blockhash expired before it landed")
+            report.expired += 1
+        else:
+            report.still_pending += 1
+        return
+    effects = await rpc.transaction_effects(trade.signature, owner=trade.user.public_key, mint=trade.token_mint)
+    if effects is None:
+        report.still_pending += 1
+        return
+    if status.err is None:
+        await db_call(services.confirm_trade)(trade_id=trade.pk, effects=effects)
+        report.confirmed += 1
+    else:
+        await db_call(services.fail_trade)(trade_id=trade.pk, error=str(status.err), effects=effects)
+        report.failed += 1
+
+
+async def audit_wallets(rpc: RpcGateway) -> list[WalletDifference]:
+    """Compare each wallet's token balances on chain with its open positions, and its SOL with the ledger.
+
+    Tokens arrive only through buys, so token balances must match exactly. SOL also arrives by deposit, which
+    the ledger does not see: the check is that trading never took out more than was deposited.
+    """
+    wallets, held, sol_flow = await _ledger_view()
+    differences = []
+    for wallet in wallets:
+        problems = []
+        chain_tokens = await rpc.token_balances(wallet.public_key)
+        for mint in sorted(set(chain_tokens) | set(held[wallet.pk])):
+            ledger_raw, chain_raw = held[wallet.pk].get(mint, 0), chain_tokens.get(mint, 0)
+            if ledger_raw != chain_raw:
+                problems.append(f"{mint}: ledger {ledger_raw} raw units, chain {chain_raw}")
+        balance = await rpc.sol_balance(wallet.public_key)
+        implied_deposits = balance - sol_flow.get(wallet.pk, 0)
+        if implied_deposits < 0:
+            problems.append(f"SOL: balance {balance} lamports is below what trading alone explains "
+                            f"(net trading flow {sol_flow.get(wallet.pk, 0)})")
+        if problems:
+            differences.append(WalletDifference(wallet.public_key, problems))
+    return differences
+
+
+@db_call
+def _ledger_view():
+    wallets = list(UserWallet.objects.order_by("pk"))
+    held: dict[int, dict[str, int]] = defaultdict(dict)
+    for position in Position.objects.filter(is_open=True).only("user_id", "token_mint", "remaining_amount_raw"):
+        held[position.user_id][position.token_mint] = position.remaining_amount_raw
+    sol_flow = dict(Trade.objects.exclude(status=Trade.Status.PENDING).values("user_id")
+                    .annotate(total=Sum("sol_change_lamports")).values_list("user_id", "total"))
+    return wallets, held, sol_flow

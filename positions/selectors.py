@@ -1,0 +1,80 @@
+"""Reads: positions with their value, priced in batches (one price request per batch of mints)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+
+from django.db.models import Sum
+
+from positions.models import Position
+from tradingbot.chain.errors import JupiterError
+from tradingbot.chain.jupiter import JupiterClient
+from tradingbot.db import db_call
+from tradingbot.money import LAMPORTS_PER_SOL, raw_to_tokens
+from wallets.models import UserWallet
+
+
+@dataclass(frozen=True)
+class PositionView:
+    position_id: int
+    mint: str
+    decimals: int
+    remaining_raw: int
+    remaining_cost_lamports: int
+    realized_pnl_lamports: int
+    price_sol: Decimal | None  # per whole token; None when no price is known
+    value_lamports: int | None
+    opened_at: object
+
+    @property
+    def unrealized_pnl_lamports(self) -> int | None:
+        return None if self.value_lamports is None else self.value_lamports - self.remaining_cost_lamports
+
+    @property
+    def unrealized_pnl_percent(self) -> Decimal | None:
+        pnl = self.unrealized_pnl_lamports
+        if pnl is None or self.remaining_cost_lamports == 0:
+            return None
+        return (Decimal(pnl) * 100 / self.remaining_cost_lamports).quantize(Decimal("0.01"))
+
+
+@dataclass(frozen=True)
+class PortfolioView:
+    positions: list[PositionView]
+    realized_pnl_lamports: int  # over every position, open and closed
+    prices_available: bool
+
+
+async def list_positions(*, wallet: UserWallet, jupiter: JupiterClient) -> PortfolioView:
+    positions, realized = await _open_positions_and_realized(wallet.pk)
+    prices: dict[str, Decimal] = {}
+    prices_available = True
+    if positions:
+        try:
+            prices = await jupiter.sol_prices([p.token_mint for p in positions])
+        except JupiterError:
+            prices_available = False
+    views = [_view(position, prices.get(position.token_mint)) for position in positions]
+    return PortfolioView(positions=views, realized_pnl_lamports=realized, prices_available=prices_available)
+
+
+def value_lamports(raw: int, decimals: int, price_sol: Decimal) -> int:
+    """Value of ``raw`` units at ``price_sol`` per whole token, rounded down to a lamport."""
+    return int((raw_to_tokens(raw, decimals) * price_sol * LAMPORTS_PER_SOL).to_integral_value(rounding=ROUND_DOWN))
+
+
+@db_call
+def _open_positions_and_realized(wallet_id: int) -> tuple[list[Position], int]:
+    positions = list(Position.objects.filter(user_id=wallet_id, is_open=True).order_by("opened_at"))
+    realized = Position.objects.filter(user_id=wallet_id).aggregate(total=Sum("realized_pnl_lamports"))["total"]
+    return positions, realized or 0
+
+
+def _view(position: Position, price: Decimal | None) -> PositionView:
+    value = None if price is None else value_lamports(position.remaining_amount_raw, position.token_decimals, price)
+    return PositionView(position_id=position.pk, mint=position.token_mint, decimals=position.token_decimals,
+                        remaining_raw=position.remaining_amount_raw,
+                        remaining_cost_lamports=position.remaining_cost_lamports,
+                        realized_pnl_lamports=position.realized_pnl_lamports, price_sol=price, value_lamports=value,
+                        opened_at=position.opened_at)

@@ -1,0 +1,170 @@
+"""Database writes of the trading flows. Each function is one short transaction; the chain is never called here.
+
+The ledger rule: a trade row exists, pending and with its signature, before its transaction is sent; an outcome
+is applied to a position exactly once, under a row lock, when the pending trade turns confirmed or failed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from positions.errors import NoOpenPosition, SellAmountTooLarge, WalletNotFound
+from positions.models import Position, Trade
+from tradingbot.chain.rpc import TransactionEffects
+from wallets.models import UserSettings, UserWallet
+
+
+@dataclass(frozen=True)
+class Trader:
+    wallet: UserWallet
+    settings: UserSettings
+
+
+@dataclass(frozen=True)
+class PendingTrade:
+    trade_id: int
+    signature: str
+    last_valid_block_height: int
+
+
+def load_trader(telegram_user_id: int) -> Trader:
+    wallet = UserWallet.objects.select_related("settings").filter(telegram_user_id=telegram_user_id).first()
+    if wallet is None:
+        raise WalletNotFound()
+    return Trader(wallet=wallet, settings=wallet.settings)
+
+
+def open_position(wallet: UserWallet, mint: str) -> Position:
+    position = Position.objects.filter(user=wallet, token_mint=mint, is_open=True).first()
+    if position is None:
+        raise NoOpenPosition(mint)
+    return position
+
+
+def record_pending_buy(*, wallet: UserWallet, mint: str, decimals: int, lamports_in: int, quoted_out: int,
+                       min_out: int, signature: str, last_valid_block_height: int) -> PendingTrade:
+    trade = Trade.objects.create(user=wallet, token_mint=mint, token_decimals=decimals, side=Trade.Side.BUY,
+                                 signature=signature, lamports_in=lamports_in, quoted_out=quoted_out,
+                                 min_out=min_out, last_valid_block_height=last_valid_block_height)
+    return PendingTrade(trade.pk, signature, last_valid_block_height)
+
+
+def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: int, min_out: int, signature: str,
+                        last_valid_block_height: int) -> PendingTrade:
+    """Lock the position, reserve ``raw`` and write the pending trade, all at once.
+
+    Reserving together with the pending row means a reservation can never outlive its trade (a crash leaves both
+    or neither), and concurrent sells of one position can never together exceed what it holds.
+    """
+    with transaction.atomic():
+        position = (Position.objects.select_for_update()
+                    .filter(user=wallet, token_mint=mint, is_open=True).first())
+        if position is None:
+            raise NoOpenPosition(mint)
+        available = position.remaining_amount_raw - position.reserved_raw
+        if raw > available:
+            raise SellAmountTooLarge(raw, available, position.token_decimals, position.reserved_raw)
+        position.reserved_raw += raw
+        position.save(update_fields=["reserved_raw"])
+        trade = Trade.objects.create(user=wallet, position=position, token_mint=mint,
+                                     token_decimals=position.token_decimals, side=Trade.Side.SELL,
+                                     signature=signature, amount_in_raw=raw, quoted_out=quoted_out, min_out=min_out,
+                                     last_valid_block_height=last_valid_block_height)
+    return PendingTrade(trade.pk, signature, last_valid_block_height)
+
+
+def confirm_trade(*, trade_id: int, effects: TransactionEffects) -> Trade:
+    """Apply a landed, successful trade to its position. Applying twice changes nothing the second time."""
+    with transaction.atomic():
+        trade = Trade.objects.select_for_update().get(pk=trade_id)
+        if trade.status != Trade.Status.PENDING:
+            return trade
+        trade.fee_lamports = effects.fee_lamports
+        trade.sol_change_lamports = effects.sol_change_lamports
+        if trade.side == Trade.Side.BUY:
+            _apply_buy(trade, received_raw=max(effects.token_change_raw, 0))
+        else:
+            _apply_sell(trade, sold_raw=max(-effects.token_change_raw, 0),
+                        received=max(effects.sol_change_lamports + effects.fee_lamports, 0))
+        trade.status = Trade.Status.CONFIRMED
+        trade.resolved_at = timezone.now()
+        trade.save()
+    return trade
+
+
+def fail_trade(*, trade_id: int, error: str, effects: TransactionEffects | None = None) -> Trade:
+    """Mark a pending trade failed (nothing moved but, if it landed, the fee) and release its reservation."""
+    with transaction.atomic():
+        trade = Trade.objects.select_for_update().get(pk=trade_id)
+        if trade.status != Trade.Status.PENDING:
+            return trade
+        if trade.side == Trade.Side.SELL and trade.position_id is not None:
+            position = Position.objects.select_for_update().get(pk=trade.position_id)
+            position.reserved_raw -= min(trade.amount_in_raw, position.reserved_raw)
+            position.save(update_fields=["reserved_raw"])
+        if effects is not None:
+            trade.fee_lamports = effects.fee_lamports
+            trade.sol_change_lamports = effects.sol_change_lamports
+        trade.status = Trade.Status.FAILED
+        trade.error = error[:2000]
+        trade.resolved_at = timezone.now()
+        trade.save()
+    return trade
+
+
+def pending_trades(limit: int = 1000) -> list[Trade]:
+    return list(Trade.objects.filter(status=Trade.Status.PENDING).select_related("user").order_by("pk")[:limit])
+
+
+def _apply_buy(trade: Trade, *, received_raw: int) -> None:
+    cost = trade.lamports_in + trade.fee_lamports
+    trade.amount_out_raw = received_raw
+    position = _locked_open_position(trade)
+    position.entry_amount_raw += received_raw
+    position.remaining_amount_raw += received_raw
+    position.entry_cost_lamports += cost
+    position.remaining_cost_lamports += cost
+    position.save()
+    trade.position = position
+
+
+def _locked_open_position(trade: Trade) -> Position:
+    """The open position to average into, created if needed; concurrent first buys end in one position."""
+    query = Position.objects.select_for_update().filter(user_id=trade.user_id, token_mint=trade.token_mint,
+                                                        is_open=True)
+    position = query.first()
+    if position is not None:
+        return position
+    try:
+        with transaction.atomic():
+            return Position.objects.create(user_id=trade.user_id, token_mint=trade.token_mint,
+                                           token_decimals=trade.token_decimals)
+    except IntegrityError:  # another buy of the same mint created it a moment ago
+        return query.get()
+
+
+def _apply_sell(trade: Trade, *, sold_raw: int, received: int) -> None:
+    position = Position.objects.select_for_update().get(pk=trade.position_id)
+    position.reserved_raw -= min(trade.amount_in_raw, position.reserved_raw)
+    sold_raw = min(sold_raw, position.remaining_amount_raw)
+    if sold_raw == position.remaining_amount_raw:
+        cost_part = position.remaining_cost_lamports
+    else:  # the cost basis shrinks in proportion, rounded down so the rest keeps at least its share
+        cost_part = position.remaining_cost_lamports * sold_raw // position.remaining_amount_raw
+    position.remaining_amount_raw -= sold_raw
+    position.remaining_cost_lamports -= cost_part
+    position.realized_amount_lamports += received
+    pnl = received - trade.fee_lamports - cost_part
+    position.realized_pnl_lamports += pnl
+    if position.remaining_amount_raw == 0:
+        position.is_open = False
+        position.closed_at = timezone.now()
+        position.reserved_raw = 0
+    position.save()
+    trade.amount_in_raw = sold_raw
+    trade.lamports_out = received
+    trade.cost_basis_lamports = cost_part
+    trade.realized_pnl_lamports = pnl

@@ -1,0 +1,257 @@
+"""Buy and sell: quote, swap, sign, record as pending, send, confirm, apply what the chain says happened.
+
+Round trips before the send are kept to three sequential ones (quote with the balance checks in parallel, swap,
+send); the database work in between is local and short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from django.utils import timezone
+from solders.pubkey import Pubkey
+
+from positions import services
+from positions.amounts import SellAmount
+from positions.errors import (
+    InsufficientBalance,
+    InvalidAmount,
+    InvalidMint,
+    SellAmountTooLarge,
+    ServiceUnavailable,
+    TradeFailed,
+    TradingError,
+    UnknownToken,
+)
+from positions.models import Position, Trade
+from positions.risk import check_buy, check_sell
+from tradingbot.chain.errors import ChainError, JupiterError, TransactionRejected
+from tradingbot.chain.jupiter import SOL_MINT, JupiterClient
+from tradingbot.chain.rpc import Confirmation, Outcome, RpcGateway, TransactionEffects
+from tradingbot.config import TradingConfig
+from tradingbot.db import db_call
+from tradingbot.metrics import TRADE_SECONDS, TRADES
+from wallets.crypto import Keyring
+from wallets.signing import sign_versioned_transaction
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[str], Awaitable[None]]
+
+SIGNATURE_FEE_LAMPORTS = 5_000
+TOKEN_ACCOUNT_SIZE = 165
+
+
+@dataclass(frozen=True)
+class BuyResult:
+    signature: str
+    mint: str
+    decimals: int
+    lamports_in: int
+    fee_lamports: int
+    received_raw: int
+    position_id: int
+
+
+@dataclass(frozen=True)
+class SellResult:
+    signature: str
+    mint: str
+    decimals: int
+    sold_raw: int
+    lamports_out: int
+    fee_lamports: int
+    realized_pnl_lamports: int
+    remaining_raw: int
+    position_closed: bool
+
+
+class TradingService:
+    """The trading engine. Owns nothing: the RPC gateway and the Jupiter client are its owner's to close."""
+
+    def __init__(self, *, rpc: RpcGateway, jupiter: JupiterClient, keyring: Keyring, config: TradingConfig) -> None:
+        self.rpc = rpc
+        self.jupiter = jupiter
+        self.keyring = keyring
+        self.config = config
+
+    async def execute_buy(self, *, telegram_user_id: int, mint: str, lamports: int,
+                          progress: Progress | None = None) -> BuyResult:
+        started = time.monotonic()
+        mint = validate_mint(mint)
+        if lamports <= 0:
+            raise InvalidAmount("The amount of SOL must be more than zero, like 0.1.")
+        trader = await _load_trader_for_buy(telegram_user_id, lamports, self.config)
+        await _say(progress, "Quoting…")
+        settings = trader.settings
+        quote, mint_info, balance, holding = await _gather_first_round(
+            self.jupiter.quote(input_mint=SOL_MINT, output_mint=mint, amount=lamports,
+                               slippage_bps=settings.slippage_bps),
+            self.rpc.mint_info(mint), self.rpc.sol_balance(trader.wallet.public_key),
+            self.rpc.token_balance_or_none(trader.wallet.public_key, mint),
+        )
+        if mint_info is None:
+            raise UnknownToken(mint)
+        needed = lamports + 2 * SIGNATURE_FEE_LAMPORTS + settings.priority_fee_lamports
+        if holding is None:
+            needed += await self.rpc.rent_exempt_minimum(TOKEN_ACCOUNT_SIZE)
+        if balance < needed:
+            raise InsufficientBalance(needed, balance)
+        if isinstance(quote, BaseException):
+            raise _service_error(quote)
+        swap = await self._swap(quote, trader.wallet.public_key, settings.priority_fee_lamports)
+        signed = sign_versioned_transaction(wallet=trader.wallet, transaction=swap.transaction, keyring=self.keyring)
+        pending = await db_call(services.record_pending_buy)(
+            wallet=trader.wallet, mint=mint, decimals=mint_info.decimals, lamports_in=quote.in_amount,
+            quoted_out=quote.out_amount, min_out=quote.min_out_amount, signature=str(signed.signatures[0]),
+            last_valid_block_height=swap.last_valid_block_height)
+        trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="buy")
+        TRADE_SECONDS.labels(side="buy").observe(time.monotonic() - started)
+        return BuyResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
+                         lamports_in=trade.lamports_in, fee_lamports=trade.fee_lamports,
+                         received_raw=trade.amount_out_raw, position_id=trade.position_id)
+
+    async def execute_sell(self, *, telegram_user_id: int, mint: str, amount: SellAmount,
+                           progress: Progress | None = None) -> SellResult:
+        started = time.monotonic()
+        mint = validate_mint(mint)
+        trader, position = await _load_trader_and_position(telegram_user_id, mint)
+        available = position.remaining_amount_raw - position.reserved_raw
+        raw = amount.to_raw(remaining_raw=available, decimals=position.token_decimals)
+        if raw > available:
+            raise SellAmountTooLarge(raw, available, position.token_decimals, position.reserved_raw)
+        await _say(progress, "Quoting…")
+        quote, on_chain = await _gather_first_round(
+            self.jupiter.quote(input_mint=mint, output_mint=SOL_MINT, amount=raw,
+                               slippage_bps=trader.settings.slippage_bps),
+            self.rpc.token_balance(trader.wallet.public_key, mint))
+        if on_chain < raw:
+            logger.error("Ledger/chain mismatch: position %s expects %d raw units, the chain holds %d",
+                         position.pk, raw, on_chain)
+            raise TradingError("Your wallet holds fewer tokens on chain than this position records, so the sale "
+                               "was stopped. The operators have been alerted; nothing was changed.")
+        if isinstance(quote, BaseException):
+            raise _service_error(quote)
+        swap = await self._swap(quote, trader.wallet.public_key, trader.settings.priority_fee_lamports)
+        signed = sign_versioned_transaction(wallet=trader.wallet, transaction=swap.transaction, keyring=self.keyring)
+        pending = await db_call(services.record_pending_sell)(
+            wallet=trader.wallet, mint=mint, raw=raw, quoted_out=quote.out_amount, min_out=quote.min_out_amount,
+            signature=str(signed.signatures[0]), last_valid_block_height=swap.last_valid_block_height)
+        trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="sell")
+        TRADE_SECONDS.labels(side="sell").observe(time.monotonic() - started)
+        position = await db_call(Position.objects.get)(pk=trade.position_id)
+        return SellResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
+                          sold_raw=trade.amount_in_raw, lamports_out=trade.lamports_out,
+                          fee_lamports=trade.fee_lamports, realized_pnl_lamports=trade.realized_pnl_lamports,
+                          remaining_raw=position.remaining_amount_raw, position_closed=not position.is_open)
+
+    async def _swap(self, quote, user_public_key: str, priority_fee: int):
+        try:
+            return await self.jupiter.swap_transaction(quote=quote, user_public_key=user_public_key,
+                                                       priority_fee_lamports=priority_fee)
+        except JupiterError as err:
+            raise _service_error(err) from None
+
+    async def _land(self, pending: services.PendingTrade, signed, owner: str, mint: str, progress: Progress | None,
+                    *, side: str) -> Trade:
+        """Send, confirm and apply. Whatever happens, the pending row already exists for reconciliation."""
+        await _say(progress, "Sending…")
+        try:
+            await self.rpc.send(signed)
+        except TransactionRejected as rejected:
+            await db_call(services.fail_trade)(trade_id=pending.trade_id, error=rejected.reason)
+            TRADES.labels(status="failed", side=side).inc()
+            raise TradeFailed(rejected.user_message, pending.signature) from None
+        except ChainError:
+            logger.warning("Send of %s unconfirmed (RPC trouble); confirming anyway", pending.signature)
+        await _say(progress, "Confirming…")
+        try:
+            confirmation = await self.rpc.confirm(pending.signature,
+                                                  last_valid_block_height=pending.last_valid_block_height)
+            effects = await self._effects(pending.signature, owner, mint, confirmation)
+        except ChainError:
+            TRADES.labels(status="unknown", side=side).inc()
+            raise TradeFailed("The transaction was sent but its status could not be read (the network is not "
+                              "answering). It will be settled automatically as soon as the network answers; "
+                              "check /positions in a minute.", pending.signature) from None
+        return await self._apply(pending, confirmation, effects, side)
+
+    async def _effects(self, signature: str, owner: str, mint: str,
+                       confirmation: Confirmation) -> TransactionEffects | None:
+        if confirmation.outcome is Outcome.EXPIRED:
+            return None
+        for delay in (0, 0.05, 0.1, 0.2, 0.4, 0.8):
+            await asyncio.sleep(delay)
+            effects = await self.rpc.transaction_effects(signature, owner=owner, mint=mint)
+            if effects is not None:
+                return effects
+        raise ServiceUnavailable("confirmed transaction not readable yet")
+
+    async def _apply(self, pending: services.PendingTrade, confirmation: Confirmation,
+                     effects: TransactionEffects | None, side: str) -> Trade:
+        if confirmation.outcome is Outcome.CONFIRMED:
+            trade = await db_call(services.confirm_trade)(trade_id=pending.trade_id, effects=effects)
+            TRADES.labels(status="success", side=side).inc()
+            return trade
+        await db_call(services.fail_trade)(trade_id=pending.trade_id, error=confirmation.error, effects=effects)
+        TRADES.labels(status="failed", side=side).inc()
+        if confirmation.outcome is Outcome.EXPIRED:
+            raise TradeFailed("The transaction did not land before it expired, so nothing moved. The network may be "
+                              "congested: try again, perhaps with a higher priority fee in /settings.",
+                              pending.signature)
+        raise TradeFailed(TransactionRejected(confirmation.error).user_message, pending.signature)
+
+
+def validate_mint(mint: str) -> str:
+    text = (mint or "").strip()
+    if not 32 <= len(text) <= 44:
+        raise InvalidMint(text)
+    try:
+        Pubkey.from_string(text)
+    except ValueError:
+        raise InvalidMint(text) from None
+    if text == SOL_MINT:
+        raise TradingError("That is wrapped SOL itself; paste the mint address of the token you want to trade.")
+    return text
+
+
+async def _say(progress: Progress | None, text: str) -> None:
+    if progress is not None:
+        await progress(text)
+
+
+async def _gather_first_round(quote, *reads):
+    """Run the quote and the reads in parallel. Read failures raise; a quote failure is returned, so that a
+    better-explained error (unknown token, low balance) can win over Jupiter's."""
+    results = await asyncio.gather(quote, *reads, return_exceptions=True)
+    for result in results[1:]:
+        if isinstance(result, ChainError):
+            raise ServiceUnavailable(result.user_message)
+        if isinstance(result, BaseException):
+            raise result
+    if isinstance(results[0], BaseException) and not isinstance(results[0], JupiterError | ChainError):
+        raise results[0]
+    return results
+
+
+def _service_error(err: BaseException) -> TradingError:
+    if isinstance(err, JupiterError | ChainError):
+        return ServiceUnavailable(err.user_message)
+    return TradingError()
+
+
+@db_call
+def _load_trader_for_buy(telegram_user_id: int, lamports: int, config: TradingConfig) -> services.Trader:
+    trader = services.load_trader(telegram_user_id)
+    check_buy(wallet=trader.wallet, settings=trader.settings, lamports=lamports, config=config, now=timezone.now())
+    return trader
+
+
+@db_call
+def _load_trader_and_position(telegram_user_id: int, mint: str) -> tuple[services.Trader, Position]:
+    trader = services.load_trader(telegram_user_id)
+    check_sell(wallet=trader.wallet)
+    return trader, services.open_position(trader.wallet, mint)
