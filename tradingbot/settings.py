@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_prometheus",
     "channels",
+    "tradingbot",
     "wallets",
     "positions",
     "telegrambot",
