@@ -1,8 +1,9 @@
 """Running Django ORM work from async code.
 
-Each call runs in a worker thread with its own database connection (``thread_sensitive=False``), so concurrent
-trades really hold concurrent transactions and row locks, as several bot workers would. Stale connections are
-dropped before each call.
+Calls run on asgiref's single database thread (``thread_sensitive=True``): one connection per process, which the
+owner can close at shutdown. Serializing a process's database calls costs little (each is a short transaction)
+and is no weaker: correctness between processes rests on row locks and constraints, which the threaded tests
+exercise on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -12,18 +13,22 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
+from django.db import close_old_connections, connections
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
 def db_call(function: Callable[P, R]) -> Callable[P, R]:
-    """Decorate a sync function so that ``await async_version(...)`` runs it on a database worker thread."""
+    """Decorate a sync function so that ``await async_version(...)`` runs it on the database thread."""
 
     @functools.wraps(function)
     def run(*args, **kwargs):
         close_old_connections()
         return function(*args, **kwargs)
 
-    return sync_to_async(run, thread_sensitive=False)
+    return sync_to_async(run, thread_sensitive=True)
+
+
+async def close_db_connections() -> None:
+    await sync_to_async(connections.close_all, thread_sensitive=True)()

@@ -64,3 +64,35 @@ class UserSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Settings of {self.user}"
+
+
+class Withdrawal(models.Model):
+    """SOL sent out of a custodial wallet. Like a trade: written as pending with its signature before it is sent."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        CONFIRMED = "confirmed", "Confirmed"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(UserWallet, on_delete=models.PROTECT, related_name="withdrawals")
+    destination = models.CharField(max_length=44)
+    lamports = models.BigIntegerField()
+    fee_lamports = models.BigIntegerField(default=0)
+    sol_change_lamports = models.BigIntegerField(default=0)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING, db_index=True)
+    signature = models.CharField(max_length=88, unique=True)
+    last_valid_block_height = models.BigIntegerField()
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "withdrawals"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(lamports__gt=0), name="withdrawal_amount_positive"),
+            models.CheckConstraint(condition=models.Q(fee_lamports__gte=0), name="withdrawal_fee_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lamports} lamports to {self.destination[:6]}… ({self.status})"

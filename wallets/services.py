@@ -71,3 +71,35 @@ def _refresh_username(wallet: UserWallet, username: str) -> None:
     if username and wallet.telegram_username != username:
         wallet.telegram_username = username
         wallet.save(update_fields=["telegram_username", "updated_at"])
+
+
+SETTING_FIELDS = {
+    "slippage": "slippage_bps",
+    "max_trade": "max_trade_size_lamports",
+    "daily_loss": "daily_loss_limit_lamports",
+    "stop_loss": "stop_loss_percentage",
+    "take_profit": "take_profit_percentage",
+    "snipe_amount": "snipe_amount_lamports",
+    "priority_fee": "priority_fee_lamports",
+    "snipe": "snipe_enabled",
+    "confirm": "confirm_trades",
+}
+
+
+def update_setting(*, telegram_user_id: int, key: str, value) -> UserSettings:
+    """Set one already-validated setting; ``key`` is one of SETTING_FIELDS."""
+    field = SETTING_FIELDS[key]
+    with transaction.atomic():
+        settings = UserSettings.objects.select_for_update().get(user__telegram_user_id=telegram_user_id)
+        setattr(settings, field, value)
+        settings.save(update_fields=[field, "updated_at"])
+    return settings
+
+
+def toggle_setting(*, telegram_user_id: int, key: str) -> UserSettings:
+    field = SETTING_FIELDS[key]
+    with transaction.atomic():
+        settings = UserSettings.objects.select_for_update().get(user__telegram_user_id=telegram_user_id)
+        setattr(settings, field, not getattr(settings, field))
+        settings.save(update_fields=[field, "updated_at"])
+    return settings

@@ -1,0 +1,64 @@
+"""Build the python-telegram-bot Application with every dependency injected."""
+
+from __future__ import annotations
+
+from telegram import BotCommand
+from telegram.ext import (
+    AIORateLimiter,
+    Application,
+    ApplicationBuilder,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from telegrambot.handlers import admin, money_out, portfolio, router, settings, start, trade
+from telegrambot.handlers.common import BotDeps, throttle
+
+COMMANDS = [
+    BotCommand("start", "Your wallet and the main menu"),
+    BotCommand("buy", "Buy a token: /buy <mint> <SOL>"),
+    BotCommand("sell", "Sell: /sell <mint> <all | amount | N%>"),
+    BotCommand("positions", "Open positions with PnL"),
+    BotCommand("wallet", "Address and balances"),
+    BotCommand("withdraw", "Send SOL out: /withdraw <address> <SOL | all>"),
+    BotCommand("exportkey", "Show your private key"),
+    BotCommand("settings", "Slippage, limits, stop loss, take profit, sniping"),
+    BotCommand("help", "All commands"),
+]
+
+
+def build_application(*, deps: BotDeps, token: str, base_url: str | None = None,
+                      base_file_url: str | None = None, updater: bool = True) -> Application:
+    """The bot, wired. It owns none of ``deps``: whoever created the clients closes them."""
+    builder = (ApplicationBuilder().token(token).rate_limiter(AIORateLimiter(max_retries=3))
+               .concurrent_updates(64).post_init(_register_commands))
+    if base_url:
+        builder = builder.base_url(base_url).base_file_url(base_file_url or base_url.replace("/bot", "/file/bot"))
+    if not updater:
+        builder = builder.updater(None)
+    application = builder.build()
+    application.bot_data["deps"] = deps
+    _add_handlers(application)
+    return application
+
+
+def _add_handlers(application: Application) -> None:
+    application.add_handler(TypeHandler(object, throttle), group=-1)
+    commands = {
+        "start": start.start, "help": start.help_command, "buy": trade.buy, "sell": trade.sell,
+        "positions": portfolio.positions, "wallet": portfolio.wallet, "withdraw": money_out.withdraw,
+        "exportkey": money_out.export_key, "settings": settings.settings, "set": settings.set_command,
+        "metrics": admin.metrics,
+    }
+    for name, callback in commands.items():
+        application.add_handler(CommandHandler(name, callback))
+    application.add_handler(CallbackQueryHandler(router.on_button))
+    application.add_handler(MessageHandler(filters.COMMAND, router.unknown_command))
+    application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, router.on_text))
+
+
+async def _register_commands(application: Application) -> None:
+    await application.bot.set_my_commands(COMMANDS)

@@ -1,0 +1,144 @@
+"""What every handler shares: dependencies, the error boundary, throttling and the one-trade-at-a-time rule."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from telegram import Message, Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
+from telegram.ext import ApplicationHandlerStop, ContextTypes
+
+from positions.errors import TradingError
+from positions.trading import TradingService
+from telegrambot import texts
+from telegrambot.parsing import ParseError
+from tradingbot.chain.errors import ChainError, JupiterError
+from tradingbot.chain.jupiter import JupiterClient
+from tradingbot.chain.rpc import RpcGateway
+from tradingbot.config import TradingConfig
+from wallets.crypto import Keyring
+from wallets.withdrawals import WithdrawalError
+
+logger = logging.getLogger(__name__)
+Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]
+
+
+@dataclass
+class BotDeps:
+    """Everything handlers use, set once at build time (``context.application.bot_data["deps"]``)."""
+
+    config: TradingConfig
+    trading: TradingService
+    rpc: RpcGateway
+    jupiter: JupiterClient
+    keyring: Keyring
+    key_message_seconds: int = 60
+    throttle_limit: int = 10
+    throttle_window_seconds: float = 10.0
+    busy_users: set[int] = field(default_factory=set)
+    recent: dict[int, deque] = field(default_factory=lambda: defaultdict(deque))
+
+
+def deps(context: ContextTypes.DEFAULT_TYPE) -> BotDeps:
+    return context.application.bot_data["deps"]
+
+
+def guarded(handler: Handler) -> Handler:
+    """Turn every expected failure into a specific reply, and anything else into a calm one. No traceback ever
+    reaches a trader; unexpected errors are logged for the operators."""
+
+    @functools.wraps(handler)
+    async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await handler(update, context)
+        except (ParseError, TradingError, WithdrawalError) as err:
+            await reply(update, texts.refused(err.user_message))
+        except (ChainError, JupiterError) as err:
+            await reply(update, texts.refused(err.user_message))
+        except ApplicationHandlerStop:
+            raise
+        except Exception:
+            logger.exception("Unexpected error in %s", handler.__name__)
+            await reply(update, texts.SERVICE_PROBLEM)
+
+    return run
+
+
+async def reply(update: Update, text: str, *, reply_markup=None) -> Message | None:
+    message = update.effective_message
+    if message is None:
+        return None
+    try:
+        return await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=reply_markup,
+                                        disable_web_page_preview=True)
+    except TelegramError:
+        logger.warning("Could not send a reply", exc_info=True)
+        return None
+
+
+async def edit(message: Message, text: str, *, reply_markup=None) -> None:
+    try:
+        await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=reply_markup,
+                                disable_web_page_preview=True)
+    except TelegramError:
+        logger.warning("Could not edit a message", exc_info=True)
+
+
+async def throttle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Runs before every other handler: drop a user's updates past the rate limit, telling them once."""
+    user = update.effective_user
+    if user is None:
+        return
+    bot = deps(context)
+    now = time.monotonic()
+    window = bot.recent[user.id]
+    while window and now - window[0] > bot.throttle_window_seconds:
+        window.popleft()
+    window.append(now)
+    if len(window) > bot.throttle_limit:
+        if len(window) == bot.throttle_limit + 1:
+            if update.callback_query:
+                await update.callback_query.answer(texts.THROTTLED, show_alert=True)
+            else:
+                await reply(update, texts.THROTTLED)
+        raise ApplicationHandlerStop
+
+
+class OneTradeAtATime:
+    """Refuse a second trade while one of the same user's is running in this process (row locks guard the rest)."""
+
+    def __init__(self, context: ContextTypes.DEFAULT_TYPE, user_id: int) -> None:
+        self._busy = deps(context).busy_users
+        self._user_id = user_id
+
+    def __enter__(self) -> OneTradeAtATime:
+        if self._user_id in self._busy:
+            raise TradingError(texts.TRADE_IN_PROGRESS)
+        self._busy.add(self._user_id)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._busy.discard(self._user_id)
+
+
+def remember(context: ContextTypes.DEFAULT_TYPE, action: dict) -> str:
+    """Keep an action awaiting the user's confirmation button; the nonce goes into the callback data.
+
+    It lives in this user's ``user_data``, so a button pressed by anyone else finds nothing."""
+    nonce = secrets.token_urlsafe(6)
+    pending = context.user_data.setdefault("pending", {})
+    if len(pending) > 20:
+        pending.pop(next(iter(pending)))
+    pending[nonce] = action
+    return nonce
+
+
+def recall(context: ContextTypes.DEFAULT_TYPE, nonce: str) -> dict | None:
+    return context.user_data.get("pending", {}).pop(nonce, None)

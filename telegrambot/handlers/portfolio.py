@@ -1,0 +1,53 @@
+"""Positions and wallet views."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from positions.selectors import list_positions
+from positions.services import load_trader
+from telegrambot import keyboards, texts
+from telegrambot.handlers.common import deps, guarded, reply
+from tradingbot.chain.errors import ChainError
+from tradingbot.db import db_call
+
+
+@guarded
+async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await show_positions(update, context)
+
+
+async def show_positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    trader = await db_call(load_trader)(update.effective_user.id)
+    view = await list_positions(wallet=trader.wallet, jupiter=deps(context).jupiter)
+    markup = keyboards.position_buttons([p.position_id for p in view.positions]) if view.positions else None
+    await reply(update, texts.positions(view), reply_markup=markup)
+
+
+@guarded
+async def wallet(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await show_wallet(update, context)
+
+
+async def show_wallet(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    trader = await db_call(load_trader)(update.effective_user.id)
+    rpc = deps(context).rpc
+    public_key = trader.wallet.public_key
+    try:
+        balance = await rpc.sol_balance(public_key)
+        raw_balances = await rpc.token_balances(public_key)
+    except ChainError:
+        balance, raw_balances = None, {}
+    decimals = await _decimals_of(trader.wallet.pk)
+    holdings = [(mint, texts.tokens(raw, decimals[mint]) if mint in decimals else f"{raw} (raw units)")
+                for mint, raw in sorted(raw_balances.items()) if raw > 0]
+    await reply(update, texts.wallet(public_key=public_key, balance_lamports=balance, holdings=holdings),
+                reply_markup=keyboards.main_menu())
+
+
+@db_call
+def _decimals_of(wallet_id: int) -> dict[str, int]:
+    from positions.models import Trade
+
+    return dict(Trade.objects.filter(user_id=wallet_id).values_list("token_mint", "token_decimals").distinct())

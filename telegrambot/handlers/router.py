@@ -1,0 +1,142 @@
+"""Buttons and free text: dispatched here to the area that owns them."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import ContextTypes
+
+from positions.amounts import SellAmount
+from telegrambot import keyboards, texts
+from telegrambot.handlers import money_out, portfolio, settings, start, trade
+from telegrambot.handlers.common import guarded, recall, reply
+from telegrambot.parsing import MAX_ARGUMENT_LENGTH, ParseError, looks_like_address, parse_sol
+
+logger = logging.getLogger(__name__)
+MAX_TEXT = 4096
+
+
+@guarded
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    query = update.callback_query
+    callback = keyboards.parse(query.data)
+    await query.answer()
+    if callback is None:
+        await reply(update, texts.EXPIRED_BUTTON)
+        return
+    handler = _BUTTONS[callback.kind]
+    await handler(update, context, *callback.args)
+
+
+async def _menu(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
+    if key == "pos":
+        await portfolio.show_positions(update, context)
+    elif key == "wal" or key == "ref":
+        await portfolio.show_wallet(update, context)
+    elif key == "set":
+        await settings.show_settings(update, context)
+    elif key == "buy":
+        await reply(update, "Paste the mint address of the token to buy, or type /buy <mint> <SOL>.")
+    elif key == "sell":
+        await portfolio.show_positions(update, context)
+    else:
+        await reply(update, texts.HELP, reply_markup=keyboards.main_menu())
+
+
+async def _buy_preset(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str, lamports: str) -> None:
+    if not lamports.isdigit() or int(lamports) not in keyboards.BUY_PRESETS_LAMPORTS:
+        await reply(update, texts.EXPIRED_BUTTON)
+        return
+    await trade.start_buy(update, context, mint=mint, lamports=int(lamports))
+
+
+async def _buy_custom(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str) -> None:
+    context.user_data["awaiting_buy_mint"] = mint
+    await reply(update, "How much SOL do you want to spend? Type a number, like 0.25.")
+
+
+async def _confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: str) -> None:
+    action = recall(context, nonce)
+    if action is None:
+        await reply(update, texts.NOT_YOURS)
+        return
+    await _clear_buttons(update)
+    kind = action["kind"]
+    if kind == "buy":
+        await trade.run_buy(update, context, mint=action["mint"], lamports=action["lamports"])
+    elif kind == "sell":
+        await trade.run_sell(update, context, mint=action["mint"], amount=SellAmount.parse(action["amount"]))
+    elif kind == "withdraw":
+        await money_out.run_withdrawal(update, context, action)
+    elif kind == "export":
+        await money_out.send_key(update, context)
+
+
+async def _cancelled(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: str) -> None:
+    recall(context, nonce)
+    await _clear_buttons(update)
+    await reply(update, "Cancelled; nothing was changed.")
+
+
+async def _clear_buttons(update: Update) -> None:
+    message = update.callback_query.message
+    if message is not None:
+        try:
+            await message.edit_reply_markup(None)
+        except TelegramError:
+            logger.debug("Buttons already gone from message %s", message.message_id)
+
+
+async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
+    if key not in keyboards.SETTINGS:
+        await reply(update, texts.EXPIRED_BUTTON)
+        return
+    await settings.ask(update, context, key)
+
+
+async def _toggle(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
+    if key not in keyboards.TOGGLES:
+        await reply(update, texts.EXPIRED_BUTTON)
+        return
+    await settings.toggle(update, context, key)
+
+
+_BUTTONS = {
+    "m": _menu, "b": _buy_preset, "bx": _buy_custom, "s": lambda u, c, pid, pct: trade.sell_position_percent(
+        u, c, position_id=pid, percent=pct),
+    "ok": _confirmed, "no": _cancelled, "set": _setting, "tog": _toggle,
+}
+
+
+@guarded
+async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Free text: a value the bot asked for, a pasted mint address, or a hint."""
+    text = update.effective_message.text or ""
+    if len(text) > MAX_TEXT - 1 or len(text.strip()) > 200:
+        context.user_data.pop("awaiting_setting", None)
+        context.user_data.pop("awaiting_buy_mint", None)
+        await reply(update, texts.TOO_LONG)
+        return
+    text = text.strip()
+    setting_key = context.user_data.pop("awaiting_setting", None)
+    if setting_key:
+        await settings.save(update, context, setting_key, text)
+        return
+    buy_mint = context.user_data.pop("awaiting_buy_mint", None)
+    if buy_mint:
+        await trade.start_buy(update, context, mint=buy_mint, lamports=parse_sol(text))
+        return
+    if looks_like_address(text) and len(text) <= MAX_ARGUMENT_LENGTH:
+        await trade.show_token_card(update, context, text)
+        return
+    await reply(update, texts.FREE_TEXT)
+
+
+@guarded
+async def unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update, texts.UNKNOWN_COMMAND)
+
+
+__all__ = ["ParseError", "on_button", "on_text", "start", "unknown_command"]

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from telegrambot import keyboards, texts
+from telegrambot.handlers.common import deps, guarded, reply
+from tradingbot.chain.errors import ChainError
+from tradingbot.db import db_call
+from wallets.services import get_or_create_user_wallet
+
+
+@guarded
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    result = await db_call(get_or_create_user_wallet)(user.id, user.username or "")
+    balance = await _balance_or_none(context, result.wallet.public_key)
+    await reply(update, texts.welcome(public_key=result.wallet.public_key, balance_lamports=balance,
+                                      created=result.created), reply_markup=keyboards.main_menu())
+
+
+@guarded
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update, texts.HELP, reply_markup=keyboards.main_menu())
+
+
+async def _balance_or_none(context: ContextTypes.DEFAULT_TYPE, public_key: str) -> int | None:
+    try:
+        return await deps(context).rpc.sol_balance(public_key)
+    except ChainError:
+        return None  # the wallet exists either way; the balance can be refreshed later

@@ -1,0 +1,150 @@
+"""Buying and selling: commands, the token card, sell buttons and confirmations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from positions.amounts import SellAmount
+from positions.errors import TradeFailed, TradingError
+from positions.models import Position
+from positions.trading import validate_mint
+from telegrambot import keyboards, texts
+from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, remember, reply
+from telegrambot.parsing import parse_buy_args, parse_sell_args
+from tradingbot.chain.errors import JupiterError
+from tradingbot.db import db_call
+from wallets.models import UserSettings
+
+
+@guarded
+async def buy(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    args = parse_buy_args(context.args or [])
+    await start_buy(update, context, mint=args.mint, lamports=args.lamports)
+
+
+@guarded
+async def sell(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    args = parse_sell_args(context.args or [])
+    await start_sell(update, context, mint=args.mint, amount=args.amount)
+
+
+async def start_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, lamports: int) -> None:
+    settings = await _settings(update.effective_user.id)
+    if settings.confirm_trades:
+        nonce = remember(context, {"kind": "buy", "mint": mint, "lamports": lamports})
+        await reply(update, texts.confirm_buy(mint=mint, lamports=lamports, slippage_bps=settings.slippage_bps),
+                    reply_markup=keyboards.confirm(nonce, "Buy"))
+        return
+    await run_buy(update, context, mint=mint, lamports=lamports)
+
+
+async def start_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount) -> None:
+    settings = await _settings(update.effective_user.id)
+    if settings.confirm_trades:
+        nonce = remember(context, {"kind": "sell", "mint": mint, "amount": str(amount)})
+        await reply(update, texts.confirm_sell(mint=mint, amount=str(amount)),
+                    reply_markup=keyboards.confirm(nonce, "Sell"))
+        return
+    await run_sell(update, context, mint=mint, amount=amount)
+
+
+async def run_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, lamports: int) -> None:
+    user_id = update.effective_user.id
+    with OneTradeAtATime(context, user_id):
+        status = await reply(update, texts.progress("Checking…"))
+        progress = _progress_editor(status)
+        try:
+            result = await deps(context).trading.execute_buy(telegram_user_id=user_id, mint=mint, lamports=lamports,
+                                                             progress=progress)
+        except TradeFailed as failed:
+            await _finish(update, status, texts.trade_failed(failed.user_message, failed.signature))
+            return
+        except TradingError as err:
+            await _finish(update, status, texts.refused(err.user_message))
+            return
+        await _finish(update, status, texts.buy_done(result))
+
+
+async def run_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount) -> None:
+    user_id = update.effective_user.id
+    with OneTradeAtATime(context, user_id):
+        status = await reply(update, texts.progress("Checking…"))
+        try:
+            result = await deps(context).trading.execute_sell(telegram_user_id=user_id, mint=mint, amount=amount,
+                                                              progress=_progress_editor(status))
+        except TradeFailed as failed:
+            await _finish(update, status, texts.trade_failed(failed.user_message, failed.signature))
+            return
+        except TradingError as err:
+            await _finish(update, status, texts.refused(err.user_message))
+            return
+        await _finish(update, status, texts.sell_done(result))
+
+
+async def show_token_card(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str) -> None:
+    mint = validate_mint(mint)
+    bot = deps(context)
+    info = await bot.rpc.mint_info(mint)
+    if info is None:
+        await reply(update, texts.refused(f"No token exists at {mint}. Check the mint address."))
+        return
+    wallet_key = await _public_key(update.effective_user.id)
+    held = await bot.rpc.token_balance(wallet_key, mint) if wallet_key else 0
+    try:
+        price = (await bot.jupiter.sol_prices([mint])).get(mint)
+    except JupiterError:
+        price = None
+    await reply(update, texts.token_card(mint=mint, decimals=info.decimals, price_sol=price, held_raw=held,
+                                         supply_raw=info.supply), reply_markup=keyboards.token_card(mint))
+
+
+async def sell_position_percent(update: Update, context: ContextTypes.DEFAULT_TYPE, *, position_id: str,
+                                percent: str) -> None:
+    """A Sell N% button. The position must belong to the user who pressed it, whatever the data says."""
+    if not position_id.isdigit() or percent not in {str(p) for p in keyboards.SELL_PRESETS_PERCENT}:
+        raise TradingError(texts.NOT_YOURS)
+    mint = await _own_open_position_mint(update.effective_user.id, int(position_id))
+    if mint is None:
+        raise TradingError(texts.NOT_YOURS)
+    amount = SellAmount.all() if percent == "100" else SellAmount.percent(Decimal(percent))
+    await start_sell(update, context, mint=mint, amount=amount)
+
+
+def _progress_editor(message):
+    async def progress(step: str) -> None:
+        if message is not None:
+            await edit(message, texts.progress(step))
+    return progress
+
+
+async def _finish(update: Update, status, text: str) -> None:
+    if status is not None:
+        await edit(status, text)
+    else:
+        await reply(update, text)
+
+
+@db_call
+def _settings(telegram_user_id: int) -> UserSettings:
+    settings = UserSettings.objects.filter(user__telegram_user_id=telegram_user_id).first()
+    if settings is None:
+        from positions.errors import WalletNotFound
+
+        raise WalletNotFound()
+    return settings
+
+
+@db_call
+def _public_key(telegram_user_id: int) -> str | None:
+    from wallets.models import UserWallet
+
+    return UserWallet.objects.filter(telegram_user_id=telegram_user_id).values_list("public_key", flat=True).first()
+
+
+@db_call
+def _own_open_position_mint(telegram_user_id: int, position_id: int) -> str | None:
+    return (Position.objects.filter(pk=position_id, user__telegram_user_id=telegram_user_id, is_open=True)
+            .values_list("token_mint", flat=True).first())

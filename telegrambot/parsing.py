@@ -1,0 +1,164 @@
+"""Command arguments and typed values, parsed in one place. Every refusal says what was wrong and what to type."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from solders.pubkey import Pubkey
+
+from positions.amounts import SellAmount
+from positions.errors import InvalidAmount
+from tradingbot.money import AmountError, parse_decimal, sol_to_lamports
+
+EXAMPLE_MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
+_BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
+MAX_ARGUMENT_LENGTH = 100
+
+
+class ParseError(Exception):
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+@dataclass(frozen=True)
+class BuyArgs:
+    mint: str
+    lamports: int
+
+
+@dataclass(frozen=True)
+class SellArgs:
+    mint: str
+    amount: SellAmount
+
+
+@dataclass(frozen=True)
+class WithdrawArgs:
+    address: str
+    lamports: int | None  # None = everything withdrawable
+
+
+def looks_like_address(text: str) -> bool:
+    return bool(_BASE58.match(text.strip()))
+
+
+def parse_address(text: str, *, what: str = "token mint address") -> str:
+    value = text.strip()
+    if len(value) > MAX_ARGUMENT_LENGTH or not _BASE58.match(value):
+        raise ParseError(f"'{_preview(value)}' is not a valid {what}. A Solana address is 32–44 letters and "
+                         f"digits (no 0, O, I or l), like {EXAMPLE_MINT}.")
+    try:
+        Pubkey.from_string(value)
+    except ValueError:
+        raise ParseError(f"'{_preview(value)}' is not a valid {what}: it does not decode to 32 bytes.") from None
+    return value
+
+
+def parse_sol(text: str, *, what: str = "amount of SOL") -> int:
+    try:
+        return sol_to_lamports(parse_decimal(_bounded(text)))
+    except AmountError as err:
+        raise ParseError(f"The {what} {err.problem}. Type SOL as a plain number, like 0.5.") from None
+
+
+def parse_buy_args(args: Sequence[str]) -> BuyArgs:
+    if len(args) != 2:
+        raise ParseError(f"Usage: /buy <token mint> <SOL amount>\nFor example: /buy {EXAMPLE_MINT} 0.1\n"
+                         "Or paste a mint address on its own to see the token and buy buttons.")
+    return BuyArgs(mint=parse_address(args[0]), lamports=parse_sol(args[1]))
+
+
+def parse_sell_args(args: Sequence[str]) -> SellArgs:
+    if len(args) != 2:
+        raise ParseError(f"Usage: /sell <token mint> <all | token amount | percent>\n"
+                         f"For example: /sell {EXAMPLE_MINT} 50%  or  /sell {EXAMPLE_MINT} all")
+    mint = parse_address(args[0])
+    try:
+        amount = SellAmount.parse(_bounded(args[1]))
+    except InvalidAmount as err:
+        raise ParseError(err.user_message) from None
+    return SellArgs(mint=mint, amount=amount)
+
+
+def parse_withdraw_args(args: Sequence[str]) -> WithdrawArgs:
+    if len(args) != 2:
+        raise ParseError("Usage: /withdraw <destination address> <SOL amount | all>\n"
+                         "For example: /withdraw 9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin 0.5")
+    address = parse_address(args[0], what="destination wallet address")
+    if args[1].strip().lower() in {"all", "max"}:
+        return WithdrawArgs(address=address, lamports=None)
+    return WithdrawArgs(address=address, lamports=parse_sol(args[1], what="amount to withdraw"))
+
+
+@dataclass(frozen=True)
+class SettingSpec:
+    key: str
+    label: str
+    prompt: str
+    parse: object  # Callable[[str], object]
+
+
+def parse_slippage_bps(text: str) -> int:
+    percent = _decimal_in_range(text, "Slippage", low=Decimal("0.01"), high=Decimal(50), unit="%", example="1.5")
+    bps = percent * 100
+    if bps != bps.to_integral_value():
+        raise ParseError("Slippage can have at most two decimals (0.01% steps), like 1.25.")
+    return int(bps)
+
+
+def parse_percentage_or_off(text: str, *, name: str, high: Decimal) -> Decimal | None:
+    if text.strip().lower() in {"off", "none", "0", "disable"}:
+        return None
+    value = _decimal_in_range(text, name, low=Decimal("0.1"), high=high, unit="%", example="25")
+    if value != value.quantize(Decimal("0.01")):
+        raise ParseError(f"{name} can have at most two decimals, like 12.5.")
+    return value
+
+
+def parse_positive_sol(text: str, *, name: str) -> int:
+    return parse_sol(text, what=name.lower())
+
+
+def parse_priority_fee(text: str) -> int:
+    try:
+        sol = parse_decimal(_bounded(text), allow_zero=True)
+        lamports = sol_to_lamports(sol)
+    except AmountError as err:
+        raise ParseError(f"The priority fee {err.problem}. Type it in SOL, like 0.0001 (or 0 for none).") from None
+    if lamports > 10_000_000:
+        raise ParseError("A priority fee above 0.01 SOL is almost certainly a typo. Type at most 0.01, like 0.0001.")
+    return lamports
+
+
+def parse_on_off(text: str, *, name: str) -> bool:
+    value = text.strip().lower()
+    if value in {"on", "yes", "true", "1", "enable"}:
+        return True
+    if value in {"off", "no", "false", "0", "disable"}:
+        return False
+    raise ParseError(f"{name} is either on or off. Type on or off.")
+
+
+def _decimal_in_range(text: str, name: str, *, low: Decimal, high: Decimal, unit: str, example: str) -> Decimal:
+    raw = _bounded(text).strip().removesuffix("%")
+    try:
+        value = parse_decimal(raw)
+    except AmountError as err:
+        raise ParseError(f"{name} {err.problem}. Type a number from {low} to {high}{unit}, like {example}.") from None
+    if not low <= value <= high:
+        raise ParseError(f"{name} must be between {low} and {high}{unit}. Type a number like {example}.")
+    return value
+
+
+def _bounded(text: str) -> str:
+    if len(text) > MAX_ARGUMENT_LENGTH:
+        raise ParseError("That value is far too long. Type a short number, like 0.5.")
+    return text
+
+
+def _preview(text: str) -> str:
+    return text if len(text) <= 24 else text[:21] + "..."

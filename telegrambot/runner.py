@@ -1,0 +1,91 @@
+"""Run the bot: create and own its clients, start polling (or serve a webhook), stop cleanly on a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import suppress
+
+from telegram import Update
+from telegram.ext import Application, ContextTypes
+
+from positions.reconcile import reconcile_pending
+from positions.trading import TradingService
+from telegrambot.application import build_application
+from telegrambot.handlers.common import BotDeps
+from tradingbot.chain.errors import ChainError
+from tradingbot.chain.jupiter import JupiterClient
+from tradingbot.chain.rpc import RpcGateway
+from tradingbot.config import TradingConfig
+from tradingbot.db import close_db_connections
+from wallets.crypto import Keyring
+
+logger = logging.getLogger("telegrambot.runner")
+RECONCILE_INTERVAL_SECONDS = 30
+
+
+class BotRunner:
+    """Owns the RPC gateway and the Jupiter client it creates, and closes them on the way out."""
+
+    def __init__(self, config: TradingConfig, *, key_message_seconds: int = 60) -> None:
+        self.config = config
+        self.rpc = RpcGateway(config.solana_rpc_url)
+        self.jupiter = JupiterClient(config.jupiter_api_url, api_key=config.jupiter_api_key)
+        keyring = Keyring(config.require_encryption_keys())
+        trading = TradingService(rpc=self.rpc, jupiter=self.jupiter, keyring=keyring, config=config)
+        self.deps = BotDeps(config=config, trading=trading, rpc=self.rpc, jupiter=self.jupiter, keyring=keyring,
+                            key_message_seconds=key_message_seconds)
+        self.application: Application = build_application(
+            deps=self.deps, token=config.require_telegram_token(),
+            base_url=_bot_url(config.telegram_api_base_url), base_file_url=_file_url(config.telegram_api_base_url))
+        self.application.job_queue.run_repeating(_reconcile_job, interval=RECONCILE_INTERVAL_SECONDS, first=0,
+                                                 name="reconcile")
+
+    async def run_polling(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or _stop_on_signals()
+        try:
+            await self.application.initialize()
+            await self.application.post_init(self.application)
+            await self.application.start()
+            await self.application.updater.start_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+            logger.info("Bot is running (polling). Stop with Ctrl-C or SIGTERM.")
+            await stop.wait()
+        finally:
+            await self.shutdown()
+
+    async def shutdown(self) -> None:
+        application = self.application
+        if application.updater and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        with suppress(RuntimeError):
+            await application.shutdown()
+        await self.rpc.close()
+        await self.jupiter.close()
+        await close_db_connections()
+        logger.info("Shutting down...")
+
+
+async def _reconcile_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    try:
+        await reconcile_pending(context.application.bot_data["deps"].rpc)
+    except ChainError as err:
+        logger.warning("Reconciliation postponed: %s", err)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _bot_url(base: str | None) -> str | None:
+    return f"{base.rstrip('/')}/bot" if base else None
+
+
+def _file_url(base: str | None) -> str | None:
+    return f"{base.rstrip('/')}/file/bot" if base else None
