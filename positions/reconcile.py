@@ -12,7 +12,8 @@ from positions import services
 from positions.models import Position, Trade
 from tradingbot.chain.rpc import RpcGateway
 from tradingbot.db import db_call
-from wallets.models import UserWallet
+from wallets.models import UserWallet, Withdrawal
+from wallets.withdrawals import SIGNATURE_FEE_LAMPORTS, resolve_withdrawal
 
 logger = logging.getLogger(__name__)
 STATUS_BATCH = 256  # getSignatureStatuses accepts up to 256 signatures
@@ -33,20 +34,51 @@ class WalletDifference:
 
 
 async def reconcile_pending(rpc: RpcGateway) -> ReconcileReport:
-    """Resolve every pending trade from the chain: landed → applied exactly once; expired unlanded → failed."""
+    """Resolve every pending trade and withdrawal from the chain: landed → applied exactly once; expired and
+    never landed → failed, with nothing applied."""
     report = ReconcileReport()
-    pending = await db_call(services.pending_trades)()
-    if not pending:
+    trades = await db_call(services.pending_trades)()
+    withdrawals = await db_call(_pending_withdrawals)()
+    if not trades and not withdrawals:
         return report
     height = await rpc.block_height()
-    for start in range(0, len(pending), STATUS_BATCH):
-        batch = pending[start:start + STATUS_BATCH]
+    for batch in _batches(trades):
         statuses = await rpc.signature_statuses([t.signature for t in batch])
         for trade, status in zip(batch, statuses, strict=True):
             await _settle(rpc, trade, status, height, report)
+    for batch in _batches(withdrawals):
+        statuses = await rpc.signature_statuses([w.signature for w in batch])
+        for withdrawal, status in zip(batch, statuses, strict=True):
+            await _settle_withdrawal(withdrawal, status, height, report)
     if report.confirmed or report.failed or report.expired:
-        logger.info("Reconciled pending trades: %s", report)
+        logger.info("Reconciled pending trades and withdrawals: %s", report)
     return report
+
+
+def _batches(items: list) -> list[list]:
+    return [items[start:start + STATUS_BATCH] for start in range(0, len(items), STATUS_BATCH)]
+
+
+async def _settle_withdrawal(withdrawal: Withdrawal, status, height: int, report: ReconcileReport) -> None:
+    if status is None:
+        if height > withdrawal.last_valid_block_height:
+            await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error="blockhash expired")
+            report.expired += 1
+        else:
+            report.still_pending += 1
+        return
+    fee = SIGNATURE_FEE_LAMPORTS  # it landed, so the fee was paid whether the transfer succeeded or not
+    if status.err is None:
+        await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.CONFIRMED, fee=fee,
+                                 change=-(withdrawal.lamports + fee))
+        report.confirmed += 1
+    else:
+        await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error=str(status.err), fee=fee, change=-fee)
+        report.failed += 1
+
+
+def _pending_withdrawals() -> list[Withdrawal]:
+    return list(Withdrawal.objects.filter(status=Withdrawal.Status.PENDING).order_by("pk"))
 
 
 async def _settle(rpc: RpcGateway, trade: Trade, status, height: int, report: ReconcileReport) -> None:
@@ -100,6 +132,9 @@ def _ledger_view():
     held: dict[int, dict[str, int]] = defaultdict(dict)
     for position in Position.objects.filter(is_open=True).only("user_id", "token_mint", "remaining_amount_raw"):
         held[position.user_id][position.token_mint] = position.remaining_amount_raw
-    sol_flow = dict(Trade.objects.exclude(status=Trade.Status.PENDING).values("user_id")
-                    .annotate(total=Sum("sol_change_lamports")).values_list("user_id", "total"))
+    sol_flow: dict[int, int] = defaultdict(int)
+    for model, pending in ((Trade, Trade.Status.PENDING), (Withdrawal, Withdrawal.Status.PENDING)):
+        for user_id, total in (model.objects.exclude(status=pending).values("user_id")
+                               .annotate(total=Sum("sol_change_lamports")).values_list("user_id", "total")):
+            sol_flow[user_id] += total
     return wallets, held, sol_flow

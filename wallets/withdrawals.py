@@ -90,7 +90,7 @@ async def execute_withdrawal(*, rpc: RpcGateway, keyring: Keyring, wallet: UserW
     try:
         await rpc.send(signed)
     except TransactionRejected as rejected:
-        await _resolve(withdrawal.pk, Withdrawal.Status.FAILED, error=rejected.reason)
+        await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error=rejected.reason)
         raise WithdrawalError("The network refused the withdrawal; nothing was sent. Please try again.") from None
     except ChainError:
         pass  # it may still land: confirmation decides
@@ -100,10 +100,10 @@ async def execute_withdrawal(*, rpc: RpcGateway, keyring: Keyring, wallet: UserW
         raise WithdrawalError("The withdrawal was sent but the network is not answering; it will be settled "
                               "automatically. Check /wallet in a minute.") from None
     if confirmation.outcome is Outcome.CONFIRMED:
-        await _resolve(withdrawal.pk, Withdrawal.Status.CONFIRMED, fee=plan.fee_lamports,
+        await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.CONFIRMED, fee=plan.fee_lamports,
                        change=-(plan.lamports + plan.fee_lamports))
         return WithdrawalResult(str(signature), plan.lamports, plan.fee_lamports, plan.destination)
-    await _resolve(withdrawal.pk, Withdrawal.Status.FAILED, error=confirmation.error or confirmation.outcome.value)
+    await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error=confirmation.error or confirmation.outcome.value)
     raise WithdrawalError("The withdrawal did not go through, so nothing was sent. Please try again.")
 
 
@@ -114,7 +114,7 @@ def _record_pending(wallet: UserWallet, plan: WithdrawalPlan, signature: str, la
 
 
 @db_call
-def _resolve(withdrawal_id: int, status: str, *, error: str = "", fee: int = 0, change: int = 0) -> None:
+def resolve_withdrawal(withdrawal_id: int, status: str, *, error: str = "", fee: int = 0, change: int = 0) -> None:
     with transaction.atomic():
         withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
         if withdrawal.status != Withdrawal.Status.PENDING:
