@@ -103,7 +103,9 @@ async def execute_withdrawal(*, rpc: RpcGateway, keyring: Keyring, wallet: UserW
         await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.CONFIRMED, fee=plan.fee_lamports,
                        change=-(plan.lamports + plan.fee_lamports))
         return WithdrawalResult(str(signature), plan.lamports, plan.fee_lamports, plan.destination)
-    await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error=confirmation.error or confirmation.outcome.value)
+    landed_fee = plan.fee_lamports if confirmation.outcome is Outcome.FAILED else 0  # a failure that landed paid
+    await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error=confirmation.error or "expired",
+                             fee=landed_fee, change=-landed_fee)
     raise WithdrawalError("The withdrawal did not go through, so nothing was sent. Please try again.")
 
 
