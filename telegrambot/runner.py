@@ -28,7 +28,7 @@ RECONCILE_INTERVAL_SECONDS = 30
 class BotRunner:
     """Owns the RPC gateway and the Jupiter client it creates, and closes them on the way out."""
 
-    def __init__(self, config: TradingConfig, *, key_message_seconds: int = 60) -> None:
+    def __init__(self, config: TradingConfig, *, key_message_seconds: int = 60, updater: bool = True) -> None:
         self.config = config
         self.rpc = RpcGateway(config.solana_rpc_url)
         self.jupiter = JupiterClient(config.jupiter_api_url, api_key=config.jupiter_api_key)
@@ -38,7 +38,8 @@ class BotRunner:
                             key_message_seconds=key_message_seconds)
         self.application: Application = build_application(
             deps=self.deps, token=config.require_telegram_token(),
-            base_url=_bot_url(config.telegram_api_base_url), base_file_url=_file_url(config.telegram_api_base_url))
+            base_url=_bot_url(config.telegram_api_base_url), base_file_url=_file_url(config.telegram_api_base_url),
+            updater=updater)
         self.application.job_queue.run_repeating(_reconcile_job, interval=RECONCILE_INTERVAL_SECONDS, first=0,
                                                  name="reconcile")
 
@@ -53,6 +54,17 @@ class BotRunner:
             await stop.wait()
         finally:
             await self.shutdown()
+
+    async def register_webhook(self) -> str:
+        """Tell Telegram where to post updates, with the secret token every worker checks. Idempotent."""
+        url, secret = self.config.require_webhook()
+        try:
+            await self.application.initialize()
+            await self.application.bot.set_webhook(url, secret_token=secret, allowed_updates=Update.ALL_TYPES)
+            await self.application.post_init(self.application)
+        finally:
+            await self.shutdown()
+        return url
 
     async def shutdown(self) -> None:
         application = self.application

@@ -67,6 +67,7 @@ class TradingConfig:
     jupiter_api_url: str
     redis_url: str | None
     telegram_api_base_url: str | None
+    telegram_webhook_url: str | None
     admin_telegram_ids: frozenset[int]
     debug: bool
     allowed_hosts: tuple[str, ...]
@@ -74,6 +75,7 @@ class TradingConfig:
     wallet_encryption_keys: tuple[str, ...] = field(repr=False)
     telegram_bot_token: str | None = field(repr=False)
     jupiter_api_key: str | None = field(repr=False)
+    telegram_webhook_secret: str | None = field(repr=False)
     secret_key: str = field(repr=False)
     secret_key_is_ephemeral: bool = False
 
@@ -82,6 +84,16 @@ class TradingConfig:
             raise ConfigError("WALLET_ENCRYPTION_KEY", f"is not set ({GENERATE_KEY_HINT})",
                               "WALLET_ENCRYPTION_KEY=<the printed key> in .env")
         return self.wallet_encryption_keys
+
+    def require_webhook(self) -> tuple[str, str]:
+        if not self.telegram_webhook_url:
+            raise ConfigError("TELEGRAM_WEBHOOK_URL", "is not set (the public HTTPS address Telegram posts updates "
+                              "to, ending in /telegram/webhook/)", "TELEGRAM_WEBHOOK_URL=https://bot.example.com"
+                              "/telegram/webhook/")
+        if not self.telegram_webhook_secret:
+            raise ConfigError("TELEGRAM_WEBHOOK_SECRET", "is not set (every worker checks it on each update)",
+                              "TELEGRAM_WEBHOOK_SECRET=<1-256 letters, digits, _ or ->")
+        return self.telegram_webhook_url, self.telegram_webhook_secret
 
     def require_telegram_token(self) -> str:
         if not self.telegram_bot_token:
@@ -109,6 +121,9 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         redis_url=reader.url("REDIS_URL", schemes=("redis", "rediss", "unix"), example="redis://127.0.0.1:6379/0"),
         telegram_bot_token=reader.telegram_token(),
         telegram_api_base_url=reader.url("TELEGRAM_API_BASE_URL"),
+        telegram_webhook_url=reader.url("TELEGRAM_WEBHOOK_URL", example="TELEGRAM_WEBHOOK_URL=https://bot.example.com"
+                                                                        "/telegram/webhook/"),
+        telegram_webhook_secret=reader.webhook_secret("TELEGRAM_WEBHOOK_SECRET"),
         admin_telegram_ids=reader.telegram_ids("ADMIN_TELEGRAM_IDS"),
         wallet_encryption_keys=reader.fernet_keys("WALLET_ENCRYPTION_KEY"),
         secret_key=secret_key or Fernet.generate_key().decode(),
@@ -235,6 +250,13 @@ class _Reader:
         if value is not None and not _TELEGRAM_TOKEN.match(value):
             raise ConfigError("TELEGRAM_BOT_TOKEN", "is not a bot token (expected digits, a colon, then the secret "
                                                     "part @BotFather gave you)", "TELEGRAM_BOT_TOKEN=123456789:AAH...")
+        return value
+
+    def webhook_secret(self, name: str) -> str | None:
+        value = self.text(name)
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ConfigError(name, "may only contain letters, digits, _ and - (1 to 256 of them), as Telegram "
+                                    "requires", f"{name}=$(python -c 'import secrets; print(secrets.token_hex(32))')")
         return value
 
     def telegram_ids(self, name: str) -> frozenset[int]:

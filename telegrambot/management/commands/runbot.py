@@ -1,4 +1,4 @@
-"""python manage.py runbot [--webhook]: run the Telegram bot until SIGTERM or Ctrl-C."""
+"""python manage.py runbot [--webhook [--host H] [--port P]]: run the Telegram bot until SIGTERM or Ctrl-C."""
 
 import asyncio
 
@@ -8,21 +8,34 @@ from tradingbot.config import ConfigError, get_config
 
 
 class Command(BaseCommand):
-    help = "Run the Telegram bot (long polling by default)."
+    help = ("Run the Telegram bot: long polling by default; with --webhook, register the webhook and serve it "
+            "with the ASGI app (run one such process per worker).")
 
     def add_arguments(self, parser):
         parser.add_argument("--webhook", action="store_true", help="Serve a webhook instead of polling.")
+        parser.add_argument("--host", default="127.0.0.1", help="Webhook mode: address to listen on.")
+        parser.add_argument("--port", type=int, default=8080, help="Webhook mode: port to listen on.")
+        parser.add_argument("--no-register", action="store_true",
+                            help="Webhook mode: do not call setWebhook (another worker did).")
 
-    def handle(self, *args, webhook=False, **options):
+    def handle(self, *args, webhook=False, host="127.0.0.1", port=8080, no_register=False, **options):
         config = get_config()
         try:
             config.require_telegram_token()
             config.require_encryption_keys()
+            if webhook:
+                config.require_webhook()
         except ConfigError as err:
             raise CommandError(f"{err}\nSet it in .env (copy .env.example) and run again.") from None
         from telegrambot.runner import BotRunner
 
-        runner = BotRunner(config)
-        if webhook:
-            raise CommandError("Webhook mode is not available yet; run without --webhook to use polling.")
-        asyncio.run(runner.run_polling())
+        if not webhook:
+            asyncio.run(BotRunner(config).run_polling())
+            return
+        if not no_register:
+            url = asyncio.run(BotRunner(config).register_webhook())
+            self.stdout.write(f"Webhook registered: {url}")
+        from daphne.cli import CommandLineInterface
+
+        self.stdout.write(f"Serving the webhook on http://{host}:{port}/telegram/webhook/")
+        CommandLineInterface().run(["-b", host, "-p", str(port), "tradingbot.asgi:application"])
