@@ -1,10 +1,14 @@
 """Shared fixtures. Real databases; localnet for the chain, the swap venue and Telegram."""
 
+import base64
+import contextlib
+import logging
+
 import pytest
 from django.db import connection
 
 from tradingbot.config import get_config
-from wallets.crypto import Keyring
+from wallets.crypto import Keyring, SecretUnavailable
 
 
 def pytest_report_header(config):
@@ -27,3 +31,52 @@ def on_postgres(db) -> bool:
 def postgres_only(db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL: run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/test")
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+        except Exception:  # a record whose arguments do not format: keep its raw parts
+            text = f"{record.msg} {record.args}"
+        if record.exc_info:
+            text += "\n" + logging.Formatter().formatException(record.exc_info)
+        self.lines.append(text)
+
+
+def secret_encodings(secret: bytes) -> list[str]:
+    """Ways a 64-byte Solana secret could leak: base58 (Phantom), hex, base64, the seed alone, a byte list."""
+    from solders.keypair import Keypair
+
+    return [str(Keypair.from_bytes(secret)), secret.hex(), base64.b64encode(secret).decode(), secret[:32].hex(),
+            base64.b64encode(secret[:32]).decode(), ", ".join(str(b) for b in secret[:16])]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log():
+    """Every log line written during the whole suite is scanned for every wallet secret the suite created."""
+    from django.db.models.signals import post_save
+
+    from wallets.models import UserWallet
+
+    capture = _LogCapture()
+    root = logging.getLogger()
+    root.addHandler(capture)
+    secrets: set[str] = set()
+    keyring = Keyring(get_config().require_encryption_keys())
+
+    def remember_secret(sender, instance, **kwargs):
+        with contextlib.suppress(SecretUnavailable):  # sealed with a key a test chose on purpose
+            secrets.update(secret_encodings(keyring.open(instance.encrypted_secret)))
+
+    post_save.connect(remember_secret, sender=UserWallet, weak=False, dispatch_uid="no-secret-in-logs")
+    yield capture
+    post_save.disconnect(sender=UserWallet, dispatch_uid="no-secret-in-logs")
+    root.removeHandler(capture)
+    text = "\n".join(capture.lines)
+    leaked = [s for s in secrets if s in text]
+    assert not leaked, f"{len(leaked)} secret encoding(s) found in the logs"

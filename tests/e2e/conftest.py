@@ -1,0 +1,141 @@
+"""Fixtures that run the real trading stack against localnet: real RPC client, real HTTP, real signatures."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
+
+from positions.trading import TradingService
+from tests.settings import TEST_WALLET_KEY
+from tradingbot.chain.jupiter import JupiterClient
+from tradingbot.chain.rpc import RpcGateway
+from tradingbot.config import TradingConfig, load_config
+from wallets.crypto import Keyring
+from wallets.services import get_or_create_user_wallet
+
+_user_ids = itertools.count(700_000)
+
+
+@pytest.fixture
+def trading_config(localnet) -> TradingConfig:
+    return load_config({
+        "SOLANA_RPC_URL": localnet.rpc_url, "JUPITER_API_URL": localnet.jupiter_url,
+        "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "MAX_POSITION_SIZE_SOL": "5", "MAX_DAILY_LOSS_SOL": "3",
+        "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000", "DEFAULT_SLIPPAGE_BPS": "100",
+    })
+
+
+@pytest_asyncio.fixture
+async def engine(trading_config):
+    rpc = RpcGateway(trading_config.solana_rpc_url, timeout=5.0, backoff=0.05)
+    jupiter = JupiterClient(trading_config.jupiter_api_url, timeout=5.0, backoff=0.05)
+    service = TradingService(rpc=rpc, jupiter=jupiter, keyring=Keyring(trading_config.wallet_encryption_keys),
+                             config=trading_config)
+    yield service
+    await rpc.close()
+    await jupiter.close()
+
+
+class Trader:
+    """A user with a funded custodial wallet, and the helpers tests need to act as them."""
+
+    def __init__(self, engine: TradingService, localnet, telegram_user_id: int, wallet) -> None:
+        self.engine = engine
+        self.localnet = localnet
+        self.id = telegram_user_id
+        self.wallet = wallet
+
+    async def buy(self, symbol: str, lamports: int):
+        return await self.engine.execute_buy(telegram_user_id=self.id, mint=self.localnet.token(symbol).mint,
+                                             lamports=lamports)
+
+    async def sell(self, symbol: str, amount):
+        from positions.amounts import SellAmount
+
+        parsed = amount if isinstance(amount, SellAmount) else SellAmount.parse(amount)
+        return await self.engine.execute_sell(telegram_user_id=self.id, mint=self.localnet.token(symbol).mint,
+                                              amount=parsed)
+
+    def sol(self) -> int:
+        return self.localnet.chain.sol_balance(self.wallet.public_key)
+
+    def tokens(self, symbol: str) -> int:
+        return self.localnet.chain.token_balance(self.wallet.public_key, self.localnet.token(symbol).mint)
+
+
+async def make_trader(engine, localnet, *, sol: int = 10) -> Trader:
+    user_id = next(_user_ids)
+    wallet = (await sync_to_async(get_or_create_user_wallet)(user_id, f"t{user_id}", config=engine.config)).wallet
+    if sol:
+        localnet.chain.airdrop(wallet.public_key, sol * 10**9)
+    return Trader(engine, localnet, user_id, wallet)
+
+
+@pytest_asyncio.fixture
+async def trader(engine, localnet, transactional_db) -> Trader:
+    return await make_trader(engine, localnet)
+
+
+@pytest.fixture
+def bot_config(localnet, telegram) -> TradingConfig:
+    return load_config({
+        "SOLANA_RPC_URL": localnet.rpc_url, "JUPITER_API_URL": localnet.jupiter_url,
+        "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.url,
+        "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "MAX_POSITION_SIZE_SOL": "5", "MAX_DAILY_LOSS_SOL": "3",
+        "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000", "ADMIN_TELEGRAM_IDS": "900001",
+        "TELEGRAM_WEBHOOK_SECRET": "test-webhook-secret", "TELEGRAM_WEBHOOK_URL": "http://127.0.0.1:9/telegram/webhook/",
+    })
+
+
+@pytest_asyncio.fixture
+async def bot(bot_config, transactional_db):
+    """The real bot, polling the Bot API stand-in in this test's event loop."""
+    import asyncio
+
+    from telegrambot.runner import BotRunner
+
+    runner = BotRunner(bot_config, key_message_seconds=1)
+    runner.deps.throttle_limit = 1000  # tests type fast; throttling has its own test
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run_polling(stop))
+    yield runner
+    stop.set()
+    await asyncio.wait_for(task, timeout=15)
+
+
+class Chat:
+    """One user talking to the bot through the stand-in."""
+
+    def __init__(self, telegram, user_id: int, username: str = "") -> None:
+        self.telegram = telegram
+        self.user_id = user_id
+        self.username = username or f"user{user_id}"
+
+    async def say(self, text: str, *, timeout: float = 20.0) -> dict:
+        await self.telegram.send_text(self.user_id, text, username=self.username)
+        return await self.telegram.next_reply(self.user_id, timeout=timeout)
+
+    async def press(self, message: dict, data: str, *, timeout: float = 20.0, forge: bool = False) -> dict:
+        await self.telegram.press(self.user_id, message, data, forge=forge)
+        return await self.telegram.next_reply(self.user_id, timeout=timeout)
+
+    async def final(self, first: dict, *, timeout: float = 30.0) -> dict:
+        """Follow a progress message through its edits until it shows a result."""
+        message = first
+        while message["text"].startswith("⏳"):
+            message = await self.telegram.next_reply(self.user_id, timeout=timeout)
+        return message
+
+
+def buttons(message: dict) -> dict[str, str]:
+    markup = message.get("reply_markup") or {}
+    return {b["text"]: b.get("callback_data", "") for row in markup.get("inline_keyboard", []) for b in row}
+
+
+@pytest.fixture
+def chat_factory(telegram):
+    ids = itertools.count(800_000)
+    return lambda: Chat(telegram, next(ids))

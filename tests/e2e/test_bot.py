@@ -1,0 +1,204 @@
+"""The operators' checklist, end to end: the real Application, the Bot API stand-in, localnet, the database."""
+
+from __future__ import annotations
+
+import pytest
+
+from positions.models import Position, Trade
+from telegrambot import texts
+from tests.e2e.conftest import buttons
+from wallets.models import UserSettings, UserWallet, Withdrawal
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SOL = 10**9
+
+
+async def _started(chat, localnet, *, sol: int = 10) -> UserWallet:
+    await chat.say("/start")
+    wallet = await UserWallet.objects.aget(telegram_user_id=chat.user_id)
+    if sol:
+        localnet.chain.airdrop(wallet.public_key, sol * SOL)
+    return wallet
+
+
+async def test_start_creates_wallet_and_settings_from_config_defaults(bot, chat_factory, bot_config):
+    chat = chat_factory()
+    reply = await chat.say("/start")
+    wallet = await UserWallet.objects.aget(telegram_user_id=chat.user_id)
+    settings = await UserSettings.objects.aget(user=wallet)
+    assert wallet.public_key in reply["text"] and "Welcome!" in reply["text"]
+    assert settings.max_trade_size_lamports == bot_config.trading.max_trade_size_lamports
+    assert settings.slippage_bps == bot_config.trading.default_slippage_bps
+    assert settings.priority_fee_lamports == 1000
+    assert set(buttons(reply)) >= {"Buy", "Sell", "Positions", "Wallet", "Settings", "Help", "Refresh"}
+    again = await chat.say("/start")
+    assert "Welcome back" in again["text"]
+    assert await UserWallet.objects.filter(telegram_user_id=chat.user_id).acount() == 1
+
+
+async def test_buy_then_sell_500_of_1000_then_all(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet)
+    jup = localnet.token("JUP")
+    bought = await chat.final(await chat.say(f"/buy {jup.mint} 1"))
+    assert "Bought" in bought["text"] and "solscan.io/tx/" in bought["text"]
+    position = await Position.objects.aget(user=wallet, is_open=True)
+    held = position.remaining_amount_raw
+    sold = await chat.final(await chat.say(f"/sell {jup.mint} 500"))
+    assert "Sold" in sold["text"], sold["text"]
+    position = await Position.objects.aget(pk=position.pk)
+    assert position.is_open and position.remaining_amount_raw == held - 500 * 10**jup.decimals
+    closed = await chat.final(await chat.say(f"/sell {jup.mint} all"))
+    assert "Position closed" in closed["text"]
+    assert not (await Position.objects.aget(pk=position.pk)).is_open
+
+
+async def test_the_same_through_buttons(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet)
+    bonk = localnet.token("BONK")
+    card = await chat.say(bonk.mint)
+    assert "You hold: 0" in card["text"]
+    bought = await chat.final(await chat.press(card, buttons(card)["Buy 0.1 SOL"]))
+    assert "Bought" in bought["text"]
+    listing = await chat.say("/positions")
+    assert bonk.mint in listing["text"] and "PnL" in listing["text"]
+    half = await chat.final(await chat.press(listing, buttons(listing)["#1 Sell 50%"]))
+    assert "Sold" in half["text"] and "Still holding" in half["text"]
+    listing = await chat.say("/positions")
+    rest = await chat.final(await chat.press(listing, buttons(listing)["#1 Sell 100%"]))
+    assert "Position closed" in rest["text"]
+    assert not await Position.objects.filter(user=wallet, is_open=True).aexists()
+
+
+async def test_confirm_trades_asks_before_buying(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet)
+    await chat.say("/set confirm on")
+    await chat.telegram.next_reply(chat.user_id)  # the settings view after saving
+    question = await chat.say(f"/buy {localnet.token('BONK').mint} 0.1")
+    assert "Buy" in question["text"] and "?" in question["text"]
+    assert not await Trade.objects.filter(user=wallet).aexists()
+    cancelled = await chat.press(question, buttons(question)["Cancel"])
+    assert "Cancelled" in cancelled["text"]
+    question = await chat.say(f"/buy {localnet.token('BONK').mint} 0.1")
+    done = await chat.final(await chat.press(question, buttons(question)["✅ Buy"]))
+    assert "Bought" in done["text"]
+
+
+BAD_INPUTS = [
+    ("/buy", "Usage: /buy"),
+    ("/buy abc 1", "is not a valid token mint address"),
+    ("/buy {mint}", "Usage: /buy"),
+    ("/buy {mint} abc", "is not a plain number"),
+    ("/buy {mint} -1", "must not be negative"),
+    ("/buy {mint} 0", "must be more than zero"),
+    ("/buy {mint} 1e309", "is not a plain number"),
+    ("/buy {mint} NaN", "is not a plain number"),
+    ("/buy {mint} ٣", "is not a plain number"),
+    ("/buy {mint} 0.0000000001", "more than 9 decimal places"),
+    ("/buy {mint} 99", "maximum trade size"),
+    ("/sell", "Usage: /sell"),
+    ("/sell {mint} 50%%", "is not a plain number"),
+    ("/sell {mint} 150%", "at most 100%"),
+    ("/sell {mint} abc", "is not a plain number"),
+    ("/sell {mint} -5", "must not be negative"),
+    ("/sell {mint} 0", "more than zero"),
+    ("/sell {mint} all", "no open position"),
+    ("/withdraw", "Usage: /withdraw"),
+    ("/withdraw nothere 1", "not a valid destination wallet address"),
+    ("/set slippage 99", "between 0.01 and 50"),
+    ("/set slippage abc", "is not a plain number"),
+    ("/set teleport 1", "no setting called"),
+    ("/set stoploss 150", "between 0.1 and 99"),
+    ("/set priorityfee 5", "almost certainly a typo"),
+    ("/dance", "don't know that command"),
+    ("hello there", "didn't understand"),
+    ("x" * 10_000, "too long"),
+]
+
+
+@pytest.mark.parametrize(("command", "expected"), BAD_INPUTS)
+async def test_bad_input_gets_a_specific_answer_and_changes_nothing(bot, chat_factory, localnet, command, expected):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet)
+    settings_before = await UserSettings.objects.filter(user=wallet).avalues().aget()
+    reply = await chat.say(command.format(mint=localnet.token("BONK").mint))
+    assert expected in reply["text"], reply["text"]
+    assert texts.SERVICE_PROBLEM not in reply["text"]
+    assert await UserSettings.objects.filter(user=wallet).avalues().aget() == settings_before
+    assert not await Trade.objects.filter(user=wallet).aexists()
+    assert not await Withdrawal.objects.filter(user=wallet).aexists()
+
+
+async def test_withdrawal_refusals_and_a_confirmed_withdrawal(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=2)
+    own = await chat.say(f"/withdraw {wallet.public_key} 1")
+    assert "own address" in own["text"]
+    destination = localnet.funded_keypair(sol=1).pubkey()
+    too_much = await chat.say(f"/withdraw {destination} 5")
+    assert "at most" in too_much["text"]
+    question = await chat.say(f"/withdraw {destination} 0.5")
+    assert "Network fee" in question["text"] and str(destination) in question["text"]
+    before = localnet.chain.sol_balance(str(destination))
+    done = await chat.final(await chat.press(question, buttons(question)["✅ Withdraw"]))
+    assert "Sent 0.5 SOL" in done["text"]
+    assert localnet.chain.sol_balance(str(destination)) == before + SOL // 2
+    withdrawal = await Withdrawal.objects.aget(user=wallet)
+    assert withdrawal.status == "confirmed" and withdrawal.sol_change_lamports == -(SOL // 2 + 5000)
+
+
+async def test_export_key_asks_first_and_deletes_the_key_message(bot, chat_factory, localnet, keyring):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=0)
+    warning = await chat.say("/exportkey")
+    assert "full control" in warning["text"]
+    key_message = await chat.press(warning, buttons(warning)["✅ Show my key"])
+    from wallets.signing import export_secret_base58
+
+    assert export_secret_base58(wallet=wallet, keyring=keyring) in key_message["text"]
+    deleted_notice = await chat.telegram.next_reply(chat.user_id, timeout=10)
+    assert deleted_notice["text"] == texts.KEY_DELETED
+    remaining = [m.get("text", "") for m in chat.telegram.messages(chat.user_id)]
+    assert not any(export_secret_base58(wallet=wallet, keyring=keyring) in text for text in remaining)
+
+
+async def test_metrics_is_for_admins_only(bot, chat_factory, telegram):
+    from tests.e2e.conftest import Chat
+
+    stranger = chat_factory()
+    await stranger.say("/start")
+    assert (await stranger.say("/metrics"))["text"] == texts.ADMIN_ONLY
+    admin = Chat(telegram, 900001)
+    await admin.say("/start")
+    report = await admin.say("/metrics")
+    assert "Success rate" in report["text"] and "Users:" in report["text"]
+
+
+async def test_a_forged_button_cannot_touch_another_users_position(bot, chat_factory, localnet):
+    victim, attacker = chat_factory(), chat_factory()
+    victim_wallet = await _started(victim, localnet)
+    await _started(attacker, localnet)
+    await victim.final(await victim.say(f"/buy {localnet.token('BONK').mint} 0.1"))
+    position = await Position.objects.aget(user=victim_wallet, is_open=True)
+    own_menu = await attacker.say("/start")
+    reply = await attacker.press(own_menu, f"s:{position.pk}:100", forge=True)
+    assert reply["text"].endswith(texts.NOT_YOURS)
+    after = await Position.objects.aget(pk=position.pk)
+    assert after.is_open and after.remaining_amount_raw == position.remaining_amount_raw
+    assert victim_wallet.public_key not in reply["text"]
+
+
+async def test_settings_change_through_buttons_and_typed_values(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=0)
+    view = await chat.say("/settings")
+    prompt = await chat.press(view, buttons(view)["Slippage"])
+    assert "slippage" in prompt["text"].lower()
+    saved = await chat.say("2.5")
+    assert "Slippage saved" in saved["text"]
+    assert (await UserSettings.objects.aget(user=wallet)).slippage_bps == 250
+    view = await chat.telegram.next_reply(chat.user_id)
+    await chat.press(view, buttons(view)["Toggle sniping"])
+    assert (await UserSettings.objects.aget(user=wallet)).snipe_enabled

@@ -1,0 +1,188 @@
+"""Buy and sell through the real stack against localnet: what the ledger says must be what the chain did."""
+
+from __future__ import annotations
+
+import pytest
+from asgiref.sync import sync_to_async
+from solders.keypair import Keypair
+
+from positions.amounts import SellAmount
+from positions.errors import (
+    DailyLossLimitReached,
+    InsufficientBalance,
+    InvalidMint,
+    NoOpenPosition,
+    SellAmountTooLarge,
+    TradeTooLarge,
+    TradingFrozen,
+    UnknownToken,
+)
+from positions.models import Position, Trade
+from positions.reconcile import audit_wallets
+from tests.e2e.conftest import make_trader
+from wallets.models import UserSettings, UserWallet
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SOL = 10**9
+
+
+async def _position(trader) -> Position:
+    return await Position.objects.aget(user=trader.wallet, is_open=True)
+
+
+async def _ledger_snapshot():
+    trades = [t async for t in Trade.objects.order_by("pk").values()]
+    positions = [p async for p in Position.objects.order_by("pk").values()]
+    return trades, positions
+
+
+async def test_buy_records_what_the_chain_delivered(trader):
+    sol_before = trader.sol()
+    result = await trader.buy("BONK", SOL // 10)
+    position = await _position(trader)
+    assert result.received_raw > 0
+    assert position.remaining_amount_raw == result.received_raw == trader.tokens("BONK")
+    assert position.remaining_cost_lamports == SOL // 10 + result.fee_lamports
+    trade = await Trade.objects.aget(signature=result.signature)
+    assert trade.status == "confirmed" and trade.side == "buy"
+    assert trade.sol_change_lamports == trader.sol() - sol_before
+
+
+async def test_selling_half_keeps_the_position_open(trader):
+    bought = await trader.buy("WIF", SOL // 2)
+    result = await trader.sell("WIF", "50%")
+    position = await _position(trader)
+    assert position.remaining_amount_raw == bought.received_raw - bought.received_raw // 2
+    assert trader.tokens("WIF") == position.remaining_amount_raw
+    assert result.realized_pnl_lamports == position.realized_pnl_lamports
+    assert position.realized_amount_lamports == result.lamports_out > 0
+    assert not result.position_closed
+
+
+async def test_selling_500_of_1000_tokens_then_all(trader):
+    token = trader.localnet.token("JUP")
+    await trader.buy("JUP", SOL)
+    position = await _position(trader)
+    held = position.remaining_amount_raw
+    five_hundred = 500 * 10**token.decimals
+    assert held > five_hundred, "the seeded JUP price should give more than 500 tokens for 1 SOL"
+    await trader.sell("JUP", "500")
+    position = await _position(trader)
+    assert position.is_open and position.remaining_amount_raw == held - five_hundred
+    result = await trader.sell("JUP", "all")
+    assert result.position_closed
+    closed = await Position.objects.aget(pk=position.pk)
+    assert not closed.is_open and closed.closed_at is not None and closed.remaining_amount_raw == 0
+    assert trader.tokens("JUP") == 0
+
+
+async def test_buying_twice_averages_into_one_position(trader):
+    first = await trader.buy("BONK", SOL // 10)
+    second = await trader.buy("BONK", SOL // 5)
+    position = await _position(trader)
+    assert position.remaining_amount_raw == first.received_raw + second.received_raw
+    assert position.entry_cost_lamports == 3 * SOL // 10 + first.fee_lamports + second.fee_lamports
+
+
+async def test_u64_supply_token_trades(trader):
+    result = await trader.buy("MAXI", SOL // 10)
+    assert result.received_raw > 2**63  # beyond a signed 64-bit integer
+    assert (await _position(trader)).remaining_amount_raw == result.received_raw == trader.tokens("MAXI")
+    await trader.sell("MAXI", "all")
+    assert trader.tokens("MAXI") == 0
+
+
+async def _assert_refused_and_unchanged(trader, action, error_type, *, message_part: str):
+    ledger = await _ledger_snapshot()
+    sol = trader.sol()
+    with pytest.raises(error_type) as caught:
+        await action()
+    assert message_part in caught.value.user_message
+    assert await _ledger_snapshot() == ledger
+    assert trader.sol() == sol
+    return caught.value
+
+
+async def test_buy_above_the_max_trade_size_is_refused(trader):
+    await _assert_refused_and_unchanged(trader, lambda: trader.buy("BONK", 6 * SOL), TradeTooLarge,
+                                        message_part="maximum trade size of 5 SOL")
+
+
+async def test_buy_above_the_users_own_limit_is_refused(trader):
+    await UserSettings.objects.filter(user=trader.wallet).aupdate(max_trade_size_lamports=SOL // 4)
+    await _assert_refused_and_unchanged(trader, lambda: trader.buy("BONK", SOL // 2), TradeTooLarge,
+                                        message_part="0.25 SOL")
+
+
+async def test_frozen_user_cannot_trade(trader):
+    await trader.buy("BONK", SOL // 10)
+    await UserWallet.objects.filter(pk=trader.wallet.pk).aupdate(is_frozen=True)
+    await _assert_refused_and_unchanged(trader, lambda: trader.buy("BONK", SOL // 10), TradingFrozen,
+                                        message_part="paused")
+    await _assert_refused_and_unchanged(trader, lambda: trader.sell("BONK", "all"), TradingFrozen,
+                                        message_part="paused")
+
+
+async def test_buy_without_enough_sol_is_refused(engine, localnet, transactional_db):
+    poor = await make_trader(engine, localnet, sol=0)
+    localnet.chain.airdrop(poor.wallet.public_key, SOL // 10)
+    error = await _assert_refused_and_unchanged(poor, lambda: poor.buy("BONK", SOL // 10), InsufficientBalance,
+                                                message_part="Not enough SOL")
+    assert "0.1 SOL" in error.user_message
+
+
+@pytest.mark.parametrize("mint", ["not-a-mint", "0OIl" * 10, "x" * 10_000, ""])
+async def test_invalid_mint_is_refused(trader, mint):
+    with pytest.raises(InvalidMint) as caught:
+        await trader.engine.execute_buy(telegram_user_id=trader.id, mint=mint, lamports=SOL // 10)
+    assert "is not a Solana token address" in caught.value.user_message
+    assert len(caught.value.user_message) < 400
+
+
+async def test_unknown_mint_is_refused(trader):
+    stranger = str(Keypair().pubkey())
+    await _assert_refused_and_unchanged(
+        trader, lambda: trader.engine.execute_buy(telegram_user_id=trader.id, mint=stranger, lamports=SOL // 10),
+        UnknownToken, message_part="No token exists")
+
+
+async def test_selling_more_than_held_is_refused(trader):
+    await trader.buy("BONK", SOL // 10)
+    position = await _position(trader)
+    too_many = SellAmount.tokens(position.remaining_amount_tokens + 1)
+    await _assert_refused_and_unchanged(trader, lambda: trader.sell("BONK", too_many), SellAmountTooLarge,
+                                        message_part="You asked to sell")
+
+
+async def test_selling_without_a_position_is_refused(trader):
+    await _assert_refused_and_unchanged(trader, lambda: trader.sell("WIF", "all"), NoOpenPosition,
+                                        message_part="no open position")
+
+
+async def test_daily_loss_limit_stops_buys_but_not_sells(engine, localnet, trader):
+    await UserSettings.objects.filter(user=trader.wallet).aupdate(daily_loss_limit_lamports=SOL // 100)
+    await trader.buy("WIF", SOL)
+    whale = await make_trader(engine, localnet, sol=200)
+    await whale.buy("WIF", 5 * SOL)  # not a dump: use the chain directly to move the price down
+    localnet.swap_as(localnet.funded_keypair(sol=1), localnet.token("WIF").mint, localnet.sol_mint,
+                     trader.tokens("WIF") * 20)
+    await trader.sell("WIF", "50%")  # at a loss
+    error = await _assert_refused_and_unchanged(trader, lambda: trader.buy("BONK", SOL // 10),
+                                                DailyLossLimitReached, message_part="daily loss limit")
+    assert "UTC" in error.user_message and "Selling is still allowed" in error.user_message
+    await trader.sell("WIF", "all")  # sells stay allowed
+    assert not await Position.objects.filter(user=trader.wallet, is_open=True).aexists()
+
+
+async def test_ledger_explains_every_wallet_after_trading(engine, localnet, transactional_db):
+    traders = [await make_trader(engine, localnet) for _ in range(3)]
+    for index, trader in enumerate(traders):
+        await trader.buy("BONK", SOL // 10 * (index + 1))
+        await trader.buy("JUP", SOL // 5)
+        await trader.sell("BONK", "33%")
+    await traders[0].sell("JUP", "all")
+    differences = await audit_wallets(engine.rpc)
+    mine = {t.wallet.public_key for t in traders}
+    assert [d for d in differences if d.public_key in mine] == []
+    counts = await sync_to_async(lambda: Trade.objects.filter(status="confirmed").count())()
+    assert counts == 3 * 3 + 1
