@@ -87,17 +87,18 @@ class TradingService:
         trader = await _load_trader_for_buy(telegram_user_id, lamports, self.config)
         await _say(progress, "Quoting…")
         settings = trader.settings
-        quote, mint_info, balance, holding = await _gather_first_round(
+        quote, mint_info, balance, holding, rent = await _gather_first_round(
             self.jupiter.quote(input_mint=SOL_MINT, output_mint=mint, amount=lamports,
                                slippage_bps=settings.slippage_bps),
             self.rpc.mint_info(mint), self.rpc.sol_balance(trader.wallet.public_key),
             self.rpc.token_balance_or_none(trader.wallet.public_key, mint),
+            self.rpc.rent_exempt_minimum(TOKEN_ACCOUNT_SIZE),  # cached after the first call
         )
         if mint_info is None:
             raise UnknownToken(mint)
         needed = lamports + 2 * SIGNATURE_FEE_LAMPORTS + settings.priority_fee_lamports
         if holding is None:
-            needed += await self.rpc.rent_exempt_minimum(TOKEN_ACCOUNT_SIZE)
+            needed += rent  # a new token account must be created and funded
         if balance < needed:
             raise InsufficientBalance(needed, balance)
         if isinstance(quote, BaseException):
