@@ -1,0 +1,96 @@
+"""``manage.py runbot`` as operators run it: a real process, stopped by a real signal."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.settings import TEST_WALLET_KEY
+from tradingbot.config import BASE_DIR
+
+SOL = 10**9
+
+
+@pytest.fixture
+def process_env(localnet, telegram, tmp_path):
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "TRADINGBOT_ENV_FILE": os.devnull,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'bot.sqlite3'}", "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY,
+        "SECRET_KEY": "process-test", "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.url,
+        "SOLANA_RPC_URL": localnet.rpc_url, "JUPITER_API_URL": localnet.jupiter_url,
+        "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000", "PYTHONWARNINGS": "always", "PYTHONUNBUFFERED": "1",
+    }
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=env, check=True,
+                   timeout=120)
+    return env
+
+
+def _manage(env, *args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env=env, capture_output=True,
+                          text=True, timeout=120)
+
+
+def _start_bot(env) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "manage.py", "runbot"], cwd=BASE_DIR, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def _wait_until_polling(telegram, process, since: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(method == "getUpdates" for method, _ in telegram.calls[since:]):
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"runbot exited early:\n{process.stdout.read()}")
+        time.sleep(0.05)
+    raise AssertionError("runbot never polled the Bot API")
+
+
+def _stop(process, sig) -> str:
+    process.send_signal(sig)
+    output, _ = process.communicate(timeout=30)
+    return output
+
+
+def _assert_clean_exit(process, output: str) -> None:
+    assert process.returncode == 0, output
+    assert "Closing Solana RPC client..." in output
+    assert output.rstrip().splitlines()[-1].endswith("Shutting down...")
+    for bad in ("Traceback", "ResourceWarning", "Unclosed", "unclosed", "was never awaited"):
+        assert bad not in output, output
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_while_idle_shuts_down_cleanly(process_env, telegram, sig):
+    since = len(telegram.calls)
+    process = _start_bot(process_env)
+    _wait_until_polling(telegram, process, since)
+    telegram.send_text_sync(810_001, "/start")
+    assert "Welcome" in telegram.next_reply_sync(810_001, timeout=30)["text"]
+    _assert_clean_exit(process, _stop(process, sig))
+
+
+def test_sigterm_during_a_trade_loses_nothing(process_env, telegram, localnet):
+    since = len(telegram.calls)
+    process = _start_bot(process_env)
+    _wait_until_polling(telegram, process, since)
+    user = 810_002
+    telegram.send_text_sync(user, "/start")
+    welcome = telegram.next_reply_sync(user, timeout=30)["text"]
+    address = re.search(r"[1-9A-HJ-NP-Za-km-z]{32,44}", welcome).group(0)
+    localnet.chain.airdrop(address, 5 * SOL)
+    telegram.send_text_sync(user, f"/buy {localnet.token('BONK').mint} 0.5")
+    while "Sending" not in telegram.next_reply_sync(user, timeout=30)["text"]:
+        pass
+    output = _stop(process, signal.SIGTERM)
+    _assert_clean_exit(process, output)
+    result = _manage(process_env, "reconcile")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Every wallet matches the ledger." in result.stdout
+    assert "0 still pending" in result.stdout
