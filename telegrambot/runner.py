@@ -14,6 +14,7 @@ from positions.reconcile import reconcile_pending
 from positions.trading import TradingService
 from telegrambot.application import build_application
 from telegrambot.handlers.common import BotDeps
+from telegrambot.handlers.money_out import KEY_DELETION_JOB_PREFIX
 from tradingbot.chain.errors import ChainError
 from tradingbot.chain.jupiter import JupiterClient
 from tradingbot.chain.rpc import RpcGateway
@@ -70,6 +71,7 @@ class BotRunner:
         application = self.application
         if application.updater and application.updater.running:
             await application.updater.stop()
+        await _delete_key_messages_now(application)
         if application.running:
             await application.stop()
         with suppress(RuntimeError):
@@ -78,6 +80,16 @@ class BotRunner:
         await self.jupiter.close()
         await close_db_connections()
         logger.info("Shutting down...")
+
+
+async def _delete_key_messages_now(application: Application) -> None:
+    """An exported key must not outlive the bot in the chat: run its pending deletions before stopping."""
+    if application.job_queue is None or not application.running:
+        return
+    for job in application.job_queue.jobs():
+        if job.name and job.name.startswith(KEY_DELETION_JOB_PREFIX):
+            job.schedule_removal()
+            await job.run(application)
 
 
 async def _reconcile_job(context: ContextTypes.DEFAULT_TYPE) -> None:

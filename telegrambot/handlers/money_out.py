@@ -18,6 +18,7 @@ from wallets.signing import export_secret_base58
 from wallets.withdrawals import WithdrawalPlan, execute_withdrawal, plan_withdrawal
 
 logger = logging.getLogger(__name__)
+KEY_DELETION_JOB_PREFIX = "delete-key-"
 
 
 @guarded
@@ -58,8 +59,8 @@ async def send_key(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = await context.bot.send_message(update.effective_chat.id, texts.exported_key(secret, seconds),
                                              parse_mode=ParseMode.HTML)
     del secret
-    context.job_queue.run_once(_delete_key_message, seconds, chat_id=message.chat_id,
-                               data=message.message_id, name=f"delete-key-{message.chat_id}")
+    context.job_queue.run_once(_delete_key_message, seconds, chat_id=message.chat_id, data=message.message_id,
+                               name=f"{KEY_DELETION_JOB_PREFIX}{message.chat_id}-{message.message_id}")
 
 
 async def _delete_key_message(context: ContextTypes.DEFAULT_TYPE) -> None:
