@@ -1,0 +1,124 @@
+"""Faults at the network edge, injected with localnet's knobs: every trade ends confirmed or cleanly failed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from positions.errors import ServiceUnavailable, TradeFailed
+from positions.models import Position, Trade
+from positions.reconcile import reconcile_pending
+from tradingbot.chain.rpc import RpcGateway
+from tradingbot.metrics import RPC_REQUESTS
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SOL = 10**9
+
+
+class Crash(BaseException):
+    """Stands for the process dying at a chosen step (raised from the progress hook, which the bot uses too)."""
+
+
+def crash_at(step: str):
+    async def progress(text: str) -> None:
+        if text.startswith(step):
+            raise Crash(step)
+    return progress
+
+
+def _requests(method: str) -> float:
+    return RPC_REQUESTS.labels(method=method)._value.get()
+
+
+async def test_rpc_429_on_reads_is_retried_and_counted(trader, localnet):
+    before = _requests("getBalance")
+    localnet.rpc.faults.fail_next(2, status=429, retry_after=0)
+    result = await trader.buy("BONK", SOL // 10)
+    assert result.received_raw > 0
+    assert _requests("getBalance") >= before + 1
+
+
+async def test_rpc_5xx_on_reads_is_retried(trader, localnet):
+    localnet.rpc.faults.fail_next(2, status=503)
+    assert (await trader.buy("BONK", SOL // 10)).received_raw > 0
+
+
+async def test_rpc_timeouts_on_reads_are_retried(trader, localnet):
+    impatient = RpcGateway(localnet.rpc_url, timeout=0.3, backoff=0.01)
+    try:
+        localnet.rpc.faults.hang_next(1, seconds=1.0)
+        assert await impatient.sol_balance(trader.wallet.public_key) == trader.sol()
+    finally:
+        await impatient.close()
+
+
+async def test_jupiter_5xx_fails_cleanly_before_anything_is_sent(trader, localnet):
+    sol = trader.sol()
+    localnet.jupiter.faults.fail_next(10, status=502)
+    with pytest.raises(ServiceUnavailable) as caught:
+        await trader.buy("BONK", SOL // 10)
+    assert "swap service is unavailable" in caught.value.user_message
+    assert not await Trade.objects.filter(user=trader.wallet).aexists()
+    assert trader.sol() == sol
+
+
+async def test_a_transaction_that_never_lands_fails_after_expiry_with_funds_intact(trader, localnet):
+    sol = trader.sol()
+    localnet.chain.drop_next_transactions(1)
+
+    async def let_blocks_pass():
+        await asyncio.sleep(0.5)
+        localnet.chain.advance_blocks(200)
+
+    advancing = asyncio.create_task(let_blocks_pass())
+    with pytest.raises(TradeFailed) as caught:
+        await trader.buy("BONK", SOL // 10)
+    await advancing
+    assert "did not land before it expired" in caught.value.user_message
+    trade = await Trade.objects.aget(signature=caught.value.signature)
+    assert trade.status == "failed"
+    assert trader.sol() == sol and trader.tokens("BONK") == 0
+    assert not await Position.objects.filter(user=trader.wallet).aexists()
+
+
+async def test_crash_between_send_and_confirm_is_applied_once_by_reconcile(trader, localnet, engine):
+    with pytest.raises(Crash):
+        await engine.execute_buy(telegram_user_id=trader.id, mint=localnet.token("BONK").mint, lamports=SOL // 10,
+                                 progress=crash_at("Confirming"))
+    trade = await Trade.objects.aget(user=trader.wallet)
+    assert trade.status == "pending"
+    first = await reconcile_pending(engine.rpc)
+    assert first.confirmed == 1
+    position = await Position.objects.aget(user=trader.wallet, is_open=True)
+    assert position.remaining_amount_raw == trader.tokens("BONK") > 0
+    second = await reconcile_pending(engine.rpc)
+    assert (second.confirmed, second.failed, second.expired) == (0, 0, 0)
+    assert (await Position.objects.aget(pk=position.pk)).remaining_amount_raw == position.remaining_amount_raw
+
+
+async def test_crash_after_signing_before_send_expires_with_nothing_moved(trader, localnet, engine):
+    sol = trader.sol()
+    with pytest.raises(Crash):
+        await engine.execute_buy(telegram_user_id=trader.id, mint=localnet.token("BONK").mint, lamports=SOL // 10,
+                                 progress=crash_at("Sending"))
+    assert (await Trade.objects.aget(user=trader.wallet)).status == "pending"
+    assert (await reconcile_pending(engine.rpc)).still_pending == 1  # its blockhash is still valid: wait
+    localnet.chain.advance_blocks(200)
+    assert (await reconcile_pending(engine.rpc)).expired == 1
+    assert (await Trade.objects.aget(user=trader.wallet)).status == "failed"
+    assert trader.sol() == sol
+
+
+async def test_crash_during_a_sell_keeps_the_reservation_until_reconciled(trader, localnet, engine):
+    from positions.amounts import SellAmount
+
+    await trader.buy("WIF", SOL // 2)
+    with pytest.raises(Crash):
+        await engine.execute_sell(telegram_user_id=trader.id, mint=localnet.token("WIF").mint,
+                                  amount=SellAmount.all(), progress=crash_at("Confirming"))
+    position = await Position.objects.aget(user=trader.wallet)
+    assert position.reserved_raw == position.remaining_amount_raw  # nobody can sell it twice meanwhile
+    assert (await reconcile_pending(engine.rpc)).confirmed == 1
+    position = await Position.objects.aget(pk=position.pk)
+    assert not position.is_open and position.reserved_raw == 0 and trader.tokens("WIF") == 0
