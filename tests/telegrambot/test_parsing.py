@@ -1,0 +1,79 @@
+import pytest
+
+from telegrambot import keyboards
+from telegrambot.parsing import (
+    ParseError,
+    parse_buy_args,
+    parse_percentage_or_off,
+    parse_priority_fee,
+    parse_sell_args,
+    parse_slippage_bps,
+    parse_withdraw_args,
+)
+
+MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
+
+
+def test_buy_args():
+    args = parse_buy_args([MINT, "0.25"])
+    assert args.mint == MINT and args.lamports == 250_000_000
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "Usage: /buy"), ([MINT], "Usage: /buy"), (["abc", "1"], "not a valid token mint address"),
+    ([MINT, "1e309"], "not a plain number"), ([MINT, "-1"], "negative"), ([MINT, "0"], "more than zero"),
+    ([MINT, "NaN"], "not a plain number"), ([MINT, "x" * 10_000], "far too long"), (["1" * 44, "1"], "32 bytes"),
+])
+def test_bad_buy_args(args, message):
+    with pytest.raises(ParseError) as caught:
+        parse_buy_args(args)
+    assert message in caught.value.user_message
+
+
+def test_sell_args_accept_the_seed_forms():
+    assert str(parse_sell_args([MINT, "500"]).amount) == "500"
+    assert str(parse_sell_args([MINT, "all"]).amount) == "all"
+    assert str(parse_sell_args([MINT, "50%"]).amount) == "50%"
+
+
+def test_withdraw_all_and_amount():
+    assert parse_withdraw_args([MINT, "all"]).lamports is None
+    assert parse_withdraw_args([MINT, "1.5"]).lamports == 1_500_000_000
+
+
+@pytest.mark.parametrize(("text", "bps"), [("1", 100), ("0.5%", 50), ("12.25", 1225)])
+def test_slippage(text, bps):
+    assert parse_slippage_bps(text) == bps
+
+
+@pytest.mark.parametrize("text", ["0", "51", "1.234", "abc", "-1"])
+def test_bad_slippage(text):
+    with pytest.raises(ParseError):
+        parse_slippage_bps(text)
+
+
+def test_percentages_can_be_turned_off():
+    from decimal import Decimal
+
+    assert parse_percentage_or_off("off", name="Stop loss", high=Decimal(99)) is None
+    assert parse_percentage_or_off("20", name="Stop loss", high=Decimal(99)) == Decimal(20)
+
+
+def test_priority_fee_in_sol():
+    assert parse_priority_fee("0.0001") == 100_000
+    assert parse_priority_fee("0") == 0
+
+
+@pytest.mark.parametrize("data", [None, "", "zz:1", "m", "s:1", "b:x", "ok:", "m:a:b", "é:1", "x" * 65])
+def test_callback_data_we_never_issued_is_rejected(data):
+    assert keyboards.parse(data) is None
+
+
+def test_every_issued_callback_fits_telegrams_limit_and_parses():
+    markups = [keyboards.main_menu(), keyboards.token_card(MINT), keyboards.position_buttons([123456789]),
+               keyboards.confirm("abcdefgh", "Buy"), keyboards.settings()]
+    for markup in markups:
+        for row in markup.inline_keyboard:
+            for button in row:
+                assert len(button.callback_data.encode()) <= 64
+                assert keyboards.parse(button.callback_data) is not None
