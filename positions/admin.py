@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import admin
-from django.http import HttpResponse
 
 from positions.models import Position, Trade
+from tradingbot.exports import csv_response
 
 TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "side", "status", "token_mint", "signature", "lamports_in",
                        "amount_in_raw", "amount_out_raw", "lamports_out", "fee_lamports", "realized_pnl_lamports",
@@ -57,10 +55,4 @@ class TradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Export selected trades as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
-        response = HttpResponse(content_type="text/csv")
-        response["Content-Disposition"] = 'attachment; filename="trades.csv"'
-        writer = csv.writer(response)
-        writer.writerow(TRADE_EXPORT_FIELDS)
-        for trade in queryset.order_by("pk"):
-            writer.writerow([getattr(trade, name) for name in TRADE_EXPORT_FIELDS])
-        return response
+        return csv_response("trades.csv", TRADE_EXPORT_FIELDS, queryset.order_by("pk"))

@@ -3,19 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 
-from tradingbot.money import lamports_to_sol, raw_to_tokens
-
-
-def _sol(lamports: int) -> str:
-    text = f"{lamports_to_sol(lamports):f}"
-    return (text.rstrip("0").rstrip(".") if "." in text else text) + " SOL"
-
-
-def _tokens(raw: int, decimals: int) -> str:
-    text = f"{raw_to_tokens(raw, decimals):f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+from tradingbot.display import sol as _sol
+from tradingbot.display import tokens as _tokens
 
 
 class TradingError(Exception):
@@ -99,8 +89,3 @@ class TradeFailed(TradingError):
 
 class ServiceUnavailable(TradingError):
     """The chain or the swap API failed before anything was sent."""
-
-
-def percent_text(value: Decimal) -> str:
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text

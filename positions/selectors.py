@@ -7,12 +7,13 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.db.models import Sum
 
+from positions.errors import WalletNotFound
 from positions.models import Position
 from tradingbot.chain.errors import JupiterError
 from tradingbot.chain.jupiter import JupiterClient
 from tradingbot.db import db_call
 from tradingbot.money import LAMPORTS_PER_SOL, raw_to_tokens
-from wallets.models import UserWallet
+from wallets.models import UserSettings, UserWallet
 
 
 @dataclass(frozen=True)
@@ -78,3 +79,11 @@ def _view(position: Position, price: Decimal | None) -> PositionView:
                         remaining_cost_lamports=position.remaining_cost_lamports,
                         realized_pnl_lamports=position.realized_pnl_lamports, price_sol=price, value_lamports=value,
                         opened_at=position.opened_at)
+
+
+@db_call
+def load_settings(telegram_user_id: int) -> UserSettings:
+    settings = UserSettings.objects.filter(user__telegram_user_id=telegram_user_id).first()
+    if settings is None:
+        raise WalletNotFound()
+    return settings

@@ -7,28 +7,19 @@ from html import escape
 
 from positions.selectors import PortfolioView, PositionView
 from positions.trading import BuyResult, SellResult
-from tradingbot.money import lamports_to_sol, raw_to_tokens
+from tradingbot.display import plain, sol, tokens
 from wallets.models import UserSettings
 from wallets.withdrawals import WithdrawalPlan, WithdrawalResult
 
 EXPLORER_TX = "https://solscan.io/tx/{}"
 
 
-def sol(lamports: int) -> str:
-    """Lamports as SOL for people: up to 9 decimals, trailing zeros trimmed."""
-    return f"{_trim(lamports_to_sol(lamports))} SOL"
-
-
 def signed_sol(lamports: int) -> str:
     return ("+" if lamports > 0 else "") + sol(lamports)
 
 
-def tokens(raw: int, decimals: int) -> str:
-    return _trim(raw_to_tokens(raw, decimals))
-
-
 def percent(value: Decimal | None) -> str:
-    return "off" if value is None else f"{_trim(value)}%"
+    return "off" if value is None else f"{plain(value)}%"
 
 
 def short(address: str) -> str:
@@ -41,11 +32,6 @@ def code(text: str) -> str:
 
 def tx_link(signature: str) -> str:
     return f'<a href="{EXPLORER_TX.format(signature)}">View transaction</a>'
-
-
-def _trim(value: Decimal) -> str:
-    text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def welcome(*, public_key: str, balance_lamports: int | None, created: bool) -> str:
@@ -91,7 +77,7 @@ NO_POSITIONS = "You have no open positions. Paste a token mint address or use /b
 
 
 def token_card(*, mint: str, decimals: int, price_sol: Decimal | None, held_raw: int, supply_raw: int) -> str:
-    price = f"{_trim(price_sol.quantize(Decimal('0.000000001')))} SOL" if price_sol is not None else "no price"
+    price = f"{plain(price_sol.quantize(Decimal('0.000000001')))} SOL" if price_sol is not None else "no price"
     return (f"<b>Token</b> {code(mint)}\n"
             f"Price: {price} per token\n"
             f"Supply: {tokens(supply_raw, decimals)} · decimals {decimals}\n"
@@ -100,7 +86,7 @@ def token_card(*, mint: str, decimals: int, price_sol: Decimal | None, held_raw:
 
 
 def confirm_buy(*, mint: str, lamports: int, slippage_bps: int) -> str:
-    return (f"Buy {code(mint)} for <b>{sol(lamports)}</b> with up to {_trim(Decimal(slippage_bps) / 100)}% "
+    return (f"Buy {code(mint)} for <b>{sol(lamports)}</b> with up to {plain(Decimal(slippage_bps) / 100)}% "
             "slippage?")
 
 
@@ -155,7 +141,7 @@ def _position_block(index: int, position: PositionView) -> str:
         return header + "\nValue: no price"
     pnl = position.unrealized_pnl_lamports
     pct = position.unrealized_pnl_percent
-    pct_text = f" ({'+' if pct and pct > 0 else ''}{_trim(pct)}%)" if pct is not None else ""
+    pct_text = f" ({'+' if pct and pct > 0 else ''}{plain(pct)}%)" if pct is not None else ""
     return (header + f"\nValue: {sol(position.value_lamports)} · PnL: {signed_sol(pnl)}{pct_text}"
             + (f"\nRealized: {signed_sol(position.realized_pnl_lamports)}" if position.realized_pnl_lamports else ""))
 
@@ -195,7 +181,7 @@ KEY_DELETED = "The message with your private key was deleted."
 
 def settings(values: UserSettings) -> str:
     return ("<b>Settings</b>\n"
-            f"Slippage: {_trim(Decimal(values.slippage_bps) / 100)}%\n"
+            f"Slippage: {plain(Decimal(values.slippage_bps) / 100)}%\n"
             f"Max trade size: {sol(values.max_trade_size_lamports)}\n"
             f"Daily loss limit: {sol(values.daily_loss_limit_lamports)}\n"
             f"Stop loss: {percent(values.stop_loss_percentage)}\n"

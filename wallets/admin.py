@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
-
 from django.contrib import admin, messages
-from django.http import HttpResponse
 
+from tradingbot.exports import csv_response
 from wallets.models import UserSettings, UserWallet
 from wallets.services import set_frozen
 
@@ -46,13 +44,7 @@ class UserWalletAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export selected wallets as CSV (public data only)", permissions=["view"])
     def export_csv(self, request, queryset):
-        response = HttpResponse(content_type="text/csv")
-        response["Content-Disposition"] = 'attachment; filename="wallets.csv"'
-        writer = csv.writer(response)
-        writer.writerow(WALLET_FIELDS)
-        for wallet in queryset.order_by("pk"):
-            writer.writerow([getattr(wallet, name) for name in WALLET_FIELDS])
-        return response
+        return csv_response("wallets.csv", WALLET_FIELDS, queryset.order_by("pk"))
 
     def _set_frozen(self, request, queryset, *, frozen: bool) -> None:
         wallets = list(queryset)

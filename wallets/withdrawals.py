@@ -16,7 +16,7 @@ from solders.transaction import VersionedTransaction
 from tradingbot.chain.errors import ChainError, TransactionRejected
 from tradingbot.chain.rpc import Outcome, RpcGateway
 from tradingbot.db import db_call
-from tradingbot.money import lamports_to_sol
+from tradingbot.display import sol as _sol
 from wallets.crypto import Keyring
 from wallets.models import UserWallet, Withdrawal
 from wallets.signing import sign_message_bytes
@@ -127,8 +127,3 @@ def resolve_withdrawal(withdrawal_id: int, status: str, *, error: str = "", fee:
         withdrawal.sol_change_lamports = change
         withdrawal.resolved_at = timezone.now()
         withdrawal.save()
-
-
-def _sol(lamports: int) -> str:
-    text = f"{lamports_to_sol(lamports):f}"
-    return (text.rstrip("0").rstrip(".") if "." in text else text) + " SOL"

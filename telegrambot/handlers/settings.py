@@ -7,11 +7,11 @@ from decimal import Decimal
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from positions.selectors import load_settings
 from telegrambot import keyboards, parsing, texts
 from telegrambot.handlers.common import guarded, reply
 from telegrambot.parsing import ParseError
 from tradingbot.db import db_call
-from wallets.models import UserSettings
 from wallets.services import toggle_setting, update_setting
 
 PROMPTS = {
@@ -52,7 +52,7 @@ async def settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def show_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    values = await _load(update.effective_user.id)
+    values = await load_settings(update.effective_user.id)
     await reply(update, texts.settings(values), reply_markup=keyboards.settings())
 
 
@@ -85,13 +85,3 @@ async def save(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, tex
 async def toggle(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
     await db_call(toggle_setting)(telegram_user_id=update.effective_user.id, key=key)
     await show_settings(update, context)
-
-
-@db_call
-def _load(telegram_user_id: int) -> UserSettings:
-    settings = UserSettings.objects.filter(user__telegram_user_id=telegram_user_id).first()
-    if settings is None:
-        from positions.errors import WalletNotFound
-
-        raise WalletNotFound()
-    return settings

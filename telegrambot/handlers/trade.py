@@ -10,13 +10,13 @@ from telegram.ext import ContextTypes
 from positions.amounts import SellAmount
 from positions.errors import TradeFailed, TradingError
 from positions.models import Position
+from positions.selectors import load_settings
 from positions.trading import validate_mint
 from telegrambot import keyboards, texts
 from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, remember, reply
 from telegrambot.parsing import parse_buy_args, parse_sell_args
 from tradingbot.chain.errors import JupiterError
 from tradingbot.db import db_call
-from wallets.models import UserSettings
 
 
 @guarded
@@ -32,7 +32,7 @@ async def sell(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def start_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, lamports: int) -> None:
-    settings = await _settings(update.effective_user.id)
+    settings = await load_settings(update.effective_user.id)
     if settings.confirm_trades:
         nonce = remember(context, {"kind": "buy", "mint": mint, "lamports": lamports})
         await reply(update, texts.confirm_buy(mint=mint, lamports=lamports, slippage_bps=settings.slippage_bps),
@@ -42,7 +42,7 @@ async def start_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint:
 
 
 async def start_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount) -> None:
-    settings = await _settings(update.effective_user.id)
+    settings = await load_settings(update.effective_user.id)
     if settings.confirm_trades:
         nonce = remember(context, {"kind": "sell", "mint": mint, "amount": str(amount)})
         await reply(update, texts.confirm_sell(mint=mint, amount=str(amount)),
@@ -52,36 +52,32 @@ async def start_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint
 
 
 async def run_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, lamports: int) -> None:
-    user_id = update.effective_user.id
-    with OneTradeAtATime(context, user_id):
-        status = await reply(update, texts.progress("Checking…"))
-        progress = _progress_editor(status)
-        try:
-            result = await deps(context).trading.execute_buy(telegram_user_id=user_id, mint=mint, lamports=lamports,
-                                                             progress=progress)
-        except TradeFailed as failed:
-            await _finish(update, status, texts.trade_failed(failed.user_message, failed.signature))
-            return
-        except TradingError as err:
-            await _finish(update, status, texts.refused(err.user_message))
-            return
-        await _finish(update, status, texts.buy_done(result))
+    async def buy(progress):
+        result = await deps(context).trading.execute_buy(telegram_user_id=update.effective_user.id, mint=mint,
+                                                         lamports=lamports, progress=progress)
+        return texts.buy_done(result)
+    await _run_trade(update, context, buy)
 
 
 async def run_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount) -> None:
-    user_id = update.effective_user.id
-    with OneTradeAtATime(context, user_id):
+    async def sell(progress):
+        result = await deps(context).trading.execute_sell(telegram_user_id=update.effective_user.id, mint=mint,
+                                                          amount=amount, progress=progress)
+        return texts.sell_done(result)
+    await _run_trade(update, context, sell)
+
+
+async def _run_trade(update: Update, context: ContextTypes.DEFAULT_TYPE, trade) -> None:
+    """One progress message, edited as the trade moves (Quoting… Sending… Confirming…) and finally the result."""
+    with OneTradeAtATime(context, update.effective_user.id):
         status = await reply(update, texts.progress("Checking…"))
         try:
-            result = await deps(context).trading.execute_sell(telegram_user_id=user_id, mint=mint, amount=amount,
-                                                              progress=_progress_editor(status))
+            text = await trade(_progress_editor(status))
         except TradeFailed as failed:
-            await _finish(update, status, texts.trade_failed(failed.user_message, failed.signature))
-            return
+            text = texts.trade_failed(failed.user_message, failed.signature)
         except TradingError as err:
-            await _finish(update, status, texts.refused(err.user_message))
-            return
-        await _finish(update, status, texts.sell_done(result))
+            text = texts.refused(err.user_message)
+        await _finish(update, status, text)
 
 
 async def show_token_card(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str) -> None:
@@ -125,16 +121,6 @@ async def _finish(update: Update, status, text: str) -> None:
         await edit(status, text)
     else:
         await reply(update, text)
-
-
-@db_call
-def _settings(telegram_user_id: int) -> UserSettings:
-    settings = UserSettings.objects.filter(user__telegram_user_id=telegram_user_id).first()
-    if settings is None:
-        from positions.errors import WalletNotFound
-
-        raise WalletNotFound()
-    return settings
 
 
 @db_call
