@@ -1,5 +1,7 @@
 """Shared fixtures. Real databases; localnet for the chain, the swap venue and Telegram."""
 
+pytest_plugins = ["localnet.pytest_plugin"]
+
 import base64
 import contextlib
 import logging

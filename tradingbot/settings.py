@@ -109,5 +109,7 @@ LOGGING = {
         # httpx logs every request URL at INFO, and Telegram URLs carry the bot token.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},
+        "httpcore2": {"level": "WARNING"},
     },
 }

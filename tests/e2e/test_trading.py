@@ -85,7 +85,7 @@ async def test_buying_twice_averages_into_one_position(trader):
 
 
 async def test_u64_supply_token_trades(trader):
-    result = await trader.buy("MAXI", SOL // 10)
+    result = await trader.buy("MAXI", SOL)
     assert result.received_raw > 2**63  # beyond a signed 64-bit integer
     assert (await _position(trader)).remaining_amount_raw == result.received_raw == trader.tokens("MAXI")
     await trader.sell("MAXI", "all")
@@ -162,10 +162,9 @@ async def test_selling_without_a_position_is_refused(trader):
 async def test_daily_loss_limit_stops_buys_but_not_sells(engine, localnet, trader):
     await UserSettings.objects.filter(user=trader.wallet).aupdate(daily_loss_limit_lamports=SOL // 100)
     await trader.buy("WIF", SOL)
-    whale = await make_trader(engine, localnet, sol=200)
-    await whale.buy("WIF", 5 * SOL)  # not a dump: use the chain directly to move the price down
+    # Another trader dumps the token: the price falls by about a third.
     localnet.swap_as(localnet.funded_keypair(sol=1), localnet.token("WIF").mint, localnet.sol_mint,
-                     trader.tokens("WIF") * 20)
+                     trader.tokens("WIF") * 1_000)
     await trader.sell("WIF", "50%")  # at a loss
     error = await _assert_refused_and_unchanged(trader, lambda: trader.buy("BONK", SOL // 10),
                                                 DailyLossLimitReached, message_part="daily loss limit")

@@ -1,0 +1,158 @@
+"""The world the tests, benchmarks and offline demo run in: a local Solana network (LiteSVM behind JSON-RPC),
+a swap venue speaking Jupiter's API, and a Telegram Bot API stand-in. See localnet/README.md."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from solders.keypair import Keypair
+from solders.pubkey import Pubkey
+from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
+
+from localnet.chain import Chain
+from localnet.rpc import RpcServer
+from localnet.telegram import TelegramServer
+from localnet.venue import SOL_MINT, Pool, SwapVenue, pool_authority_signs_first_time, sign_as
+
+U64_MAX = 2**64 - 1
+SOL = 10**9
+
+
+@dataclass(frozen=True)
+class Token:
+    symbol: str
+    mint: str
+    decimals: int
+    program_id: str
+
+
+# symbol, decimals, pool SOL, pool tokens (whole units unless noted) -> realistic-looking prices
+DEFAULT_TOKENS = [
+    ("BONK", 5, 2_000 * SOL, 80_000_000_000),       # ~0.000025 SOL
+    ("WIF", 6, 3_000 * SOL, 2_000_000),              # ~0.0015 SOL
+    ("JUP", 6, 3_000 * SOL, 500_000_000),            # ~0.000006 SOL
+    ("NINE", 9, 1_000 * SOL, 1_000_000),             # ~0.001 SOL
+    ("WHOLE", 0, 500 * SOL, 10_000_000),             # ~0.00005 SOL
+]
+
+
+class Localnet:
+    """Three servers on free loopback ports sharing one chain. ``Localnet.start()`` or use as a context manager."""
+
+    sol_mint = SOL_MINT
+
+    def __init__(self, *, sol_usd: Decimal = Decimal(150)) -> None:
+        self.chain = Chain()
+        self.rpc = RpcServer(self.chain)
+        self.jupiter = SwapVenue(self.chain, sol_usd=sol_usd)
+        self.telegram = TelegramServer()
+        self.tokens: dict[str, Token] = {}
+        self._faucet = Keypair()
+
+    @classmethod
+    def start(cls, *, seed: bool = True, **kwargs) -> Localnet:
+        localnet = cls(**kwargs)
+        for server in (localnet.rpc, localnet.jupiter, localnet.telegram):
+            server.start()
+        if seed:
+            localnet.seed()
+        return localnet
+
+    def stop(self) -> None:
+        for server in (self.rpc, self.jupiter, self.telegram):
+            server.stop()
+
+    def __enter__(self) -> Localnet:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    @property
+    def rpc_url(self) -> str:
+        return self.rpc.url
+
+    @property
+    def jupiter_url(self) -> str:
+        return self.jupiter.url
+
+    @property
+    def telegram_api_base_url(self) -> str:
+        return self.telegram.url
+
+    def env_lines(self) -> list[str]:
+        return [f"SOLANA_RPC_URL={self.rpc_url}", f"JUPITER_API_URL={self.jupiter_url}",
+                f"TELEGRAM_API_BASE_URL={self.telegram_api_base_url}", f"TELEGRAM_BOT_TOKEN={self.telegram.token}"]
+
+    def seed(self) -> None:
+        for symbol, decimals, pool_sol, pool_tokens in DEFAULT_TOKENS:
+            self.create_token(symbol, decimals=decimals, pool_sol_lamports=pool_sol,
+                              pool_tokens_raw=pool_tokens * 10**decimals)
+        # A token whose supply is the u64 maximum: most of it sits in the pool.
+        self.create_token("MAXI", decimals=0, pool_sol_lamports=SOL // 2, pool_tokens_raw=U64_MAX)
+
+    def create_token(self, symbol: str, *, decimals: int, pool_sol_lamports: int, pool_tokens_raw: int,
+                     freeze_authority: bool = False, mint_authority_revoked: bool = True,
+                     token_2022: bool = False, listed: bool = True) -> Token:
+        """A mint with a funded constant-product pool (``listed=False``: the mint exists, no route does)."""
+        authority = Keypair()
+        program = TOKEN_2022_PROGRAM_ID if token_2022 else TOKEN_PROGRAM_ID
+        mint = self.chain.create_mint(decimals=decimals, program=program,
+                                      mint_authority=None if mint_authority_revoked else self._faucet.pubkey(),
+                                      freeze_authority=self._faucet.pubkey() if freeze_authority else None)
+        self.chain.mint_to(mint, authority.pubkey(), pool_tokens_raw)
+        pool_authority_signs_first_time(self.chain, authority, pool_sol_lamports)
+        if listed:
+            self.jupiter.add_pool(Pool(symbol, mint, decimals, program, authority))
+        token = Token(symbol, str(mint), decimals, str(program))
+        self.tokens[symbol] = token
+        return token
+
+    def token(self, symbol: str) -> Token:
+        return self.tokens[symbol]
+
+    def pool(self, symbol: str) -> tuple[int, int]:
+        """(SOL reserve in lamports, token reserve in raw units)."""
+        return self.jupiter.reserves(self.token(symbol).mint)
+
+    def funded_keypair(self, *, sol: int = 10) -> Keypair:
+        keypair = Keypair()
+        self.chain.airdrop(keypair.pubkey(), sol * SOL)
+        return keypair
+
+    def swap_as(self, keypair: Keypair, input_mint: str, output_mint: str, amount_raw: int) -> str:
+        """Another trader swaps (same code path as the bot's swaps): moves the price. Returns the signature.
+
+        Selling tokens the keypair does not hold mints them to it first, so a test can dump a price at will."""
+        sol_in = input_mint == SOL_MINT
+        mint = output_mint if sol_in else input_mint
+        pool = self.jupiter.pools[mint]
+        if not sol_in:
+            held = self.chain.token_balance(keypair.pubkey(), mint)
+            if held < amount_raw:
+                self.chain.mint_to(pool.mint, keypair.pubkey(), amount_raw - held)
+        out = self.jupiter.quote_out(mint, sol_in=sol_in, amount=amount_raw)
+        blockhash, _ = self.chain.latest_blockhash()
+        transaction = self.jupiter.build_swap(pool, keypair.pubkey(), sol_in=sol_in, amount=amount_raw, out=out,
+                                              threshold=out, priority_fee=0, blockhash=blockhash)
+        result = self.chain.send(sign_as(keypair, transaction))
+        if result.err is not None:
+            raise RuntimeError(f"swap_as failed: {result.err} {result.logs[-2:]}")
+        return result.signature
+
+    def request_log(self, *, since: float = 0.0) -> list[tuple[float, str]]:
+        """(start time, request name) for every RPC and swap API request since ``since`` (for benchmarks)."""
+        entries = [e for server in (self.rpc, self.jupiter) for e in server.log if e[0] >= since]
+        return sorted(entries)
+
+    def clear_faults(self) -> None:
+        for server in (self.rpc, self.jupiter, self.telegram):
+            server.faults.clear()
+
+
+def pubkey(text: str) -> Pubkey:
+    return Pubkey.from_string(text)
+
+
+__all__ = ["SOL_MINT", "Localnet", "Token"]
