@@ -1,7 +1,5 @@
 """Shared fixtures. Real databases; localnet for the chain, the swap venue and Telegram."""
 
-pytest_plugins = ["localnet.pytest_plugin"]
-
 import base64
 import contextlib
 import logging
@@ -11,6 +9,8 @@ from django.db import connection
 
 from tradingbot.config import get_config
 from wallets.crypto import Keyring, SecretUnavailable
+
+pytest_plugins = ["localnet.pytest_plugin"]
 
 
 def pytest_report_header(config):
