@@ -137,13 +137,16 @@ class Server:
                     response = server._serve(request)
                 except Exception as err:  # a stand-in bug must show up as a 500, not a hung client
                     response = Response.json({"error": f"{type(err).__name__}: {err}"}, status=500)
-                self.send_response(response.status)
-                self.send_header("Content-Type", response.content_type)
-                self.send_header("Content-Length", str(len(response.body)))
-                for key, value in response.headers.items():
-                    self.send_header(key, value)
-                self.end_headers()
-                self.wfile.write(response.body)
+                try:
+                    self.send_response(response.status)
+                    self.send_header("Content-Type", response.content_type)
+                    self.send_header("Content-Length", str(len(response.body)))
+                    for key, value in response.headers.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(response.body)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a timeout test, or shutdown)
 
             def log_message(self, *args) -> None:
                 pass

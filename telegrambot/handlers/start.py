@@ -13,7 +13,9 @@ from wallets.services import get_or_create_user_wallet
 @guarded
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
-    result = await db_call(get_or_create_user_wallet)(user.id, user.username or "")
+    bot = deps(context)
+    result = await db_call(get_or_create_user_wallet)(user.id, user.username or "", keyring=bot.keyring,
+                                                      config=bot.config)
     balance = await _balance_or_none(context, result.wallet.public_key)
     await reply(update, texts.welcome(public_key=result.wallet.public_key, balance_lamports=balance,
                                       created=result.created), reply_markup=keyboards.main_menu())

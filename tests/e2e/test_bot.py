@@ -41,7 +41,9 @@ async def test_buy_then_sell_500_of_1000_then_all(bot, chat_factory, localnet):
     wallet = await _started(chat, localnet)
     jup = localnet.token("JUP")
     bought = await chat.final(await chat.say(f"/buy {jup.mint} 1"))
-    assert "Bought" in bought["text"] and "solscan.io/tx/" in bought["text"]
+    assert "Bought" in bought["text"] and "View transaction" in bought["text"]
+    link_texts = [params.get("text", "") for method, params in chat.telegram.calls if method == "editMessageText"]
+    assert any("https://solscan.io/tx/" in text for text in link_texts)
     position = await Position.objects.aget(user=wallet, is_open=True)
     held = position.remaining_amount_raw
     sold = await chat.final(await chat.say(f"/sell {jup.mint} 500"))
@@ -122,11 +124,11 @@ BAD_INPUTS = [
 async def test_bad_input_gets_a_specific_answer_and_changes_nothing(bot, chat_factory, localnet, command, expected):
     chat = chat_factory()
     wallet = await _started(chat, localnet)
-    settings_before = await UserSettings.objects.filter(user=wallet).avalues().aget()
-    reply = await chat.say(command.format(mint=localnet.token("BONK").mint))
+    settings_before = [row async for row in UserSettings.objects.filter(user=wallet).values()]
+    reply = await chat.final(await chat.say(command.format(mint=localnet.token("BONK").mint)))
     assert expected in reply["text"], reply["text"]
     assert texts.SERVICE_PROBLEM not in reply["text"]
-    assert await UserSettings.objects.filter(user=wallet).avalues().aget() == settings_before
+    assert [row async for row in UserSettings.objects.filter(user=wallet).values()] == settings_before
     assert not await Trade.objects.filter(user=wallet).aexists()
     assert not await Withdrawal.objects.filter(user=wallet).aexists()
 
