@@ -42,11 +42,12 @@ class Localnet:
 
     sol_mint = SOL_MINT
 
-    def __init__(self, *, sol_usd: Decimal = Decimal(150)) -> None:
+    def __init__(self, *, sol_usd: Decimal = Decimal(150), rpc_port: int = 0, jupiter_port: int = 0,
+                 telegram_port: int = 0) -> None:
         self.chain = Chain()
-        self.rpc = RpcServer(self.chain)
-        self.jupiter = SwapVenue(self.chain, sol_usd=sol_usd)
-        self.telegram = TelegramServer()
+        self.rpc = RpcServer(self.chain, port=rpc_port)
+        self.jupiter = SwapVenue(self.chain, sol_usd=sol_usd, port=jupiter_port)
+        self.telegram = TelegramServer(port=telegram_port)
         self.tokens: dict[str, Token] = {}
         self._faucet = Keypair()
 
@@ -57,6 +58,14 @@ class Localnet:
             server.start()
         if seed:
             localnet.seed()
+        return localnet
+
+    @classmethod
+    def start_on(cls, *, rpc_port: int = 0, jupiter_port: int = 0, telegram_port: int = 0) -> Localnet:
+        localnet = cls(rpc_port=rpc_port, jupiter_port=jupiter_port, telegram_port=telegram_port)
+        for server in (localnet.rpc, localnet.jupiter, localnet.telegram):
+            server.start()
+        localnet.seed()
         return localnet
 
     def stop(self) -> None:

@@ -82,3 +82,16 @@ def no_secret_in_any_log():
     text = "\n".join(capture.lines)
     leaked = [s for s in secrets if s in text]
     assert not leaked, f"{len(leaked)} secret encoding(s) found in the logs"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_async_db_connections(django_db_setup, django_db_blocker):
+    """Async code runs its queries on asgiref's database thread; close that connection before the test
+    database is dropped (PostgreSQL refuses to drop a database that is still in use)."""
+    yield
+    import asyncio
+
+    from tradingbot.db import close_db_connections
+
+    with django_db_blocker.unblock():
+        asyncio.run(close_db_connections())
