@@ -66,13 +66,13 @@ async def _run(localnet, latency_ms: int, buys: int) -> None:
         async def progress(step: str, marks=marks) -> None:
             marks[step] = time.perf_counter()
 
-        localnet_log_start = time.time()
+        log_start = time.time()
         started = time.perf_counter()
         await engine.execute_buy(telegram_user_id=42, mint=mint, lamports=10**7, progress=progress)
         done = time.perf_counter()
         to_send.append((marks["Confirming…"] - started) * 1000)
         to_confirm.append((done - started) * 1000)
-        waves.append(_waves_before_send(localnet, localnet_log_start, latency_ms))
+        waves.append(_waves_before_send(localnet, log_start, latency_ms))
     await rpc.close()
     await jupiter.close()
     rounds = statistics.median(waves)
@@ -80,22 +80,22 @@ async def _run(localnet, latency_ms: int, buys: int) -> None:
     print(f"latency added per HTTP request: {latency_ms} ms, buys: {buys}")
     print(f"start -> sent      median {statistics.median(to_send):7.1f} ms  p90 {_p(to_send, 90):7.1f} ms")
     print(f"start -> confirmed median {statistics.median(to_confirm):7.1f} ms  p90 {_p(to_confirm, 90):7.1f} ms")
-    print(f"sequential round trips before and including the send: {rounds:g}")
+    if latency_ms:
+        print(f"sequential round trips before and including the send: {rounds:g}")
     print(f"own work before send (median time - round trips x latency, includes localnet's processing): "
           f"{own:.1f} ms")
 
 
 def _waves_before_send(localnet, since: float, latency_ms: int) -> int:
-    """Requests that started within one latency of each other form one wave of parallel round trips."""
-    starts = sorted(t for t, method in localnet.request_log(since=since) if method != "after-send")
+    """Requests that start within half a latency of the previous one run in parallel: one round trip."""
     waves, last = 0, None
-    for started, method in sorted(localnet.request_log(since=since)):
+    for started, name in localnet.request_log(since=since):
         if last is None or (started - last) * 1000 > latency_ms * 0.5:
             waves += 1
         last = started
-        if method == "sendTransaction":
+        if name == "sendTransaction":
             break
-    return waves if starts else 0
+    return waves
 
 
 def _p(values: list[float], percentile: int) -> float:
