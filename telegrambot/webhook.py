@@ -1,7 +1,7 @@
 """The webhook endpoint, served by the project's ASGI app, so several workers can serve one bot.
 
-Each worker process builds its own Application on the first update (same dependencies as polling, no updater)
-and answers Telegram at once; the update is processed in the background on the worker's event loop.
+Each worker process builds its own Application on the first update (same dependencies as polling, no updater),
+checks Telegram's secret token, answers at once, and processes the update in the background on its event loop.
 """
 
 from __future__ import annotations
@@ -20,41 +20,44 @@ from telegram.ext import Application
 from tradingbot.config import get_config
 
 logger = logging.getLogger(__name__)
-_application: Application | None = None
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+_state: dict[str, Application | None] = {"application": None}
 _lock = asyncio.Lock()
 _background: set[asyncio.Task] = set()
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def use_application(application: Application | None) -> None:
+    """Serve updates with this (initialized and started) Application instead of building one."""
+    _state["application"] = application
 
 
 @csrf_exempt
 @require_POST
 async def telegram_webhook(request: HttpRequest) -> HttpResponse:
-    config = get_config()
-    expected = config.telegram_webhook_secret
+    application = await _application()
+    expected = application.bot_data["deps"].config.telegram_webhook_secret or ""
     given = request.headers.get(SECRET_HEADER, "")
     if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
         return HttpResponseForbidden("wrong secret token")
     try:
         payload = json.loads(request.body)
-    except ValueError:
-        return JsonResponse({"ok": False, "error": "not JSON"}, status=400)
-    application = await _get_application()
-    update = Update.de_json(payload, application.bot)
+        update = Update.de_json(payload, application.bot)
+    except (ValueError, TypeError, KeyError):
+        return JsonResponse({"ok": False, "error": "not an update"}, status=400)
     task = asyncio.get_running_loop().create_task(application.process_update(update))
     _background.add(task)
     task.add_done_callback(_background.discard)
     return JsonResponse({"ok": True})
 
 
-async def _get_application() -> Application:
-    global _application
+async def _application() -> Application:
     async with _lock:
-        if _application is None:
+        if _state["application"] is None:
             from telegrambot.runner import BotRunner
 
             runner = BotRunner(get_config(), updater=False)
             await runner.application.initialize()
             await runner.application.start()
-            _application = runner.application
+            _state["application"] = runner.application
             logger.info("Webhook worker ready")
-    return _application
+    return _state["application"]

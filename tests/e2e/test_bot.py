@@ -204,3 +204,17 @@ async def test_settings_change_through_buttons_and_typed_values(bot, chat_factor
     view = await chat.telegram.next_reply(chat.user_id)
     await chat.press(view, buttons(view)["Toggle sniping"])
     assert (await UserSettings.objects.aget(user=wallet)).snipe_enabled
+
+
+async def test_a_flood_of_commands_is_throttled_with_one_notice(bot, chat_factory):
+    chat = chat_factory()
+    await chat.say("/start")
+    bot.deps.throttle_limit = 3
+    bot.deps.throttle_window_seconds = 60
+    for _ in range(8):
+        await chat.telegram.send_text(chat.user_id, "/help")
+    replies = [await chat.telegram.next_reply(chat.user_id) for _ in range(3)]
+    # the /start above already counted: two /help answers, then one notice, then silence
+    assert [r["text"] == texts.THROTTLED for r in replies].count(True) == 1
+    with pytest.raises(TimeoutError):
+        await chat.telegram.next_reply(chat.user_id, timeout=0.5)
