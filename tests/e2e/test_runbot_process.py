@@ -58,6 +58,22 @@ def _stop(process, sig) -> str:
     return output
 
 
+def _assert_no_wallet_secret_in(output: str, env: dict) -> None:
+    """Read every wallet the process created from its own database and look for its secret in what it printed."""
+    import sqlite3
+
+    from tests.conftest import secret_encodings
+    from wallets.crypto import Keyring
+
+    keyring = Keyring([env["WALLET_ENCRYPTION_KEY"]])
+    database = env["DATABASE_URL"].removeprefix("sqlite:///")
+    with sqlite3.connect(database) as connection:
+        sealed = [row[0] for row in connection.execute("SELECT encrypted_secret FROM user_wallets")]
+    assert sealed, "the process created no wallet to check"
+    for token in sealed:
+        assert not any(encoding in output for encoding in secret_encodings(keyring.open(token)))
+
+
 def _assert_clean_exit(process, output: str) -> None:
     assert process.returncode == 0, output
     assert "Closing Solana RPC client..." in output
@@ -73,7 +89,9 @@ def test_signal_while_idle_shuts_down_cleanly(process_env, telegram, sig):
     _wait_until_polling(telegram, process, since)
     telegram.send_text_sync(810_001, "/start")
     assert "Welcome" in telegram.next_reply_sync(810_001, timeout=30)["text"]
-    _assert_clean_exit(process, _stop(process, sig))
+    output = _stop(process, sig)
+    _assert_clean_exit(process, output)
+    _assert_no_wallet_secret_in(output, process_env)
 
 
 def test_sigterm_during_a_trade_loses_nothing(process_env, telegram, localnet):
@@ -90,6 +108,7 @@ def test_sigterm_during_a_trade_loses_nothing(process_env, telegram, localnet):
         pass
     output = _stop(process, signal.SIGTERM)
     _assert_clean_exit(process, output)
+    _assert_no_wallet_secret_in(output, process_env)
     result = _manage(process_env, "reconcile")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Every wallet matches the ledger." in result.stdout
