@@ -218,3 +218,27 @@ async def test_a_flood_of_commands_is_throttled_with_one_notice(bot, chat_factor
     assert [r["text"] == texts.THROTTLED for r in replies].count(True) == 1
     with pytest.raises(TimeoutError):
         await chat.telegram.next_reply(chat.user_id, timeout=0.5)
+
+
+async def test_telegrams_429_is_honoured_and_the_reply_still_arrives(bot, chat_factory, telegram):
+    chat = chat_factory()
+    await chat.say("/start")
+    telegram.faults.fail_next(1, status=429, retry_after=1)
+    reply = await chat.say("/help", timeout=20)
+    assert "/buy" in reply["text"]
+    sends = [method for method, _ in telegram.calls if method == "sendMessage"]
+    assert len(sends) >= 2
+
+
+async def test_a_second_trade_waits_for_the_first(bot, chat_factory, localnet):
+    chat = chat_factory()
+    await _started(chat, localnet)
+    mint = localnet.token("BONK").mint
+    localnet.jupiter.faults.latency_ms = 400  # keep the first trade in flight
+    await chat.telegram.send_text(chat.user_id, f"/buy {mint} 0.1")
+    await chat.telegram.send_text(chat.user_id, f"/buy {mint} 0.1")
+    texts_seen = []
+    while not any("Bought" in text for text in texts_seen):
+        texts_seen.append((await chat.telegram.next_reply(chat.user_id, timeout=20))["text"])
+    assert any(texts.TRADE_IN_PROGRESS in text for text in texts_seen)
+    assert await Trade.objects.filter(user__telegram_user_id=chat.user_id).acount() == 1

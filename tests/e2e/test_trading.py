@@ -218,3 +218,14 @@ async def test_ledger_equals_chain_after_200_random_trades(engine, localnet, tra
     mine = {t.wallet.public_key for t in traders}
     assert [d for d in await audit_wallets(engine.rpc) if d.public_key in mine] == []
     assert not await Trade.objects.filter(status="pending").aexists()
+
+
+async def test_a_token_with_no_route_is_refused_before_anything_is_sent(trader, localnet):
+    from positions.errors import ServiceUnavailable
+
+    orphan = localnet.tokens.get("ORPHAN") or localnet.create_token(
+        "ORPHAN", decimals=6, pool_sol_lamports=SOL, pool_tokens_raw=10**12, listed=False)
+    error = await _assert_refused_and_unchanged(
+        trader, lambda: trader.engine.execute_buy(telegram_user_id=trader.id, mint=orphan.mint, lamports=SOL // 10),
+        ServiceUnavailable, message_part="No swap route was found")
+    assert "smaller amount" in error.user_message
