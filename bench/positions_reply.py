@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
+
+from bench._django import setup_django
 
 
 def main() -> None:
@@ -19,14 +19,7 @@ def main() -> None:
     parser.add_argument("--positions", type=int, default=20)
     parser.add_argument("--requests", type=int, default=30)
     args = parser.parse_args()
-    database = os.path.join(tempfile.mkdtemp(), "bench.sqlite3")
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": f"sqlite:///{database}"})
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django()
     from localnet import Localnet
 
     with Localnet.start(seed=True) as localnet:

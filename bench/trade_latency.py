@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
+
+from bench._django import setup_django
 
 
 def main() -> None:
@@ -22,19 +22,11 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--buys", type=int, default=20)
     args = parser.parse_args()
-    database = os.path.join(tempfile.mkdtemp(), "bench.sqlite3")
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": f"sqlite:///{database}"})
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
+    setup_django()
     from localnet import Localnet
 
     with Localnet.start(seed=True) as localnet:
         asyncio.run(_run(localnet, args.latency_ms, args.buys))
-    os.unlink(database)
 
 
 async def _run(localnet, latency_ms: int, buys: int) -> None:
