@@ -57,8 +57,8 @@ class SellAmount:
     def to_raw(self, *, remaining_raw: int, decimals: int) -> int:
         """Raw units this asks for out of ``remaining_raw``; never more than asked, rounded down."""
         if self.kind is SellKind.ALL:
-            return remaining_raw
-        if self.kind is SellKind.PERCENT:
+            raw = remaining_raw
+        elif self.kind is SellKind.PERCENT:
             raw = remaining_raw if self.value == 100 else percent_of(remaining_raw, self.value)
         else:
             try:

@@ -69,6 +69,10 @@ class SellAmountTooLarge(TradingError):
                          f"{_tokens(available, decimals)} available{pending}. Sell at most that, or use 'all'.")
 
 
+class AlreadySelling(TradingError):
+    user_message = "Everything in this position is already being sold. Wait for that sale to finish."
+
+
 class SellAmountTooSmall(TradingError):
     def __init__(self) -> None:
         super().__init__("That amount is smaller than the token's smallest unit, so there is nothing to sell. "

@@ -18,6 +18,7 @@ from solders.pubkey import Pubkey
 from positions import services
 from positions.amounts import SellAmount
 from positions.errors import (
+    AlreadySelling,
     InsufficientBalance,
     InvalidAmount,
     InvalidMint,
@@ -121,6 +122,8 @@ class TradingService:
         mint = validate_mint(mint)
         trader, position = await _load_trader_and_position(telegram_user_id, mint)
         available = position.remaining_amount_raw - position.reserved_raw
+        if available == 0:
+            raise AlreadySelling()
         raw = amount.to_raw(remaining_raw=available, decimals=position.token_decimals)
         if raw > available:
             raise SellAmountTooLarge(raw, available, position.token_decimals, position.reserved_raw)
@@ -130,6 +133,7 @@ class TradingService:
                                slippage_bps=trader.settings.slippage_bps),
             self.rpc.token_balance(trader.wallet.public_key, mint))
         if on_chain < raw:
+            await _explain_shortfall(trader, mint)
             logger.error("Ledger/chain mismatch: position %s expects %d raw units, the chain holds %d",
                          position.pk, raw, on_chain)
             raise TradingError("Your wallet holds fewer tokens on chain than this position records, so the sale "
@@ -249,6 +253,14 @@ def _load_trader_for_buy(telegram_user_id: int, lamports: int, config: TradingCo
     trader = services.load_trader(telegram_user_id)
     check_buy(wallet=trader.wallet, settings=trader.settings, lamports=lamports, config=config, now=timezone.now())
     return trader
+
+
+@db_call
+def _explain_shortfall(trader: services.Trader, mint: str) -> None:
+    """The chain holds less than the position said a moment ago: usually a concurrent sell just landed."""
+    position = services.open_position(trader.wallet, mint)  # NoOpenPosition if it has been sold meanwhile
+    if position.reserved_raw > 0:
+        raise AlreadySelling()
 
 
 @db_call

@@ -8,10 +8,14 @@ import signal
 from contextlib import suppress
 
 from telegram import Update
+from telegram.constants import ParseMode
+from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
+from positions.monitor import Monitor, Trigger
 from positions.reconcile import reconcile_pending
 from positions.trading import TradingService
+from telegrambot import texts
 from telegrambot.application import build_application
 from telegrambot.handlers.common import BotDeps
 from telegrambot.handlers.money_out import KEY_DELETION_JOB_PREFIX
@@ -43,6 +47,11 @@ class BotRunner:
             updater=updater)
         self.application.job_queue.run_repeating(_reconcile_job, interval=RECONCILE_INTERVAL_SECONDS, first=0,
                                                  name="reconcile")
+        self.monitor = Monitor(trading, notify=self._notify_trigger)
+        self.application.bot_data["monitor"] = self.monitor
+        self.application.job_queue.run_repeating(_monitor_job, interval=config.monitor_interval_seconds,
+                                                 first=config.monitor_interval_seconds, name="monitor",
+                                                 job_kwargs={"max_instances": 1, "coalesce": True})
 
     async def run_polling(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or _stop_on_signals()
@@ -67,6 +76,13 @@ class BotRunner:
             await self.shutdown()
         return url
 
+    async def _notify_trigger(self, trigger: Trigger) -> None:
+        try:
+            await self.application.bot.send_message(trigger.watched.telegram_user_id, texts.rule_fired(trigger),
+                                                    parse_mode=ParseMode.HTML, disable_web_page_preview=True)
+        except TelegramError:
+            logger.warning("Could not tell user about a %s", trigger.rule.value)
+
     async def shutdown(self) -> None:
         application = self.application
         if application.updater and application.updater.running:
@@ -90,6 +106,14 @@ async def _delete_key_messages_now(application: Application) -> None:
         if job.name and job.name.startswith(KEY_DELETION_JOB_PREFIX):
             job.schedule_removal()
             await job.run(application)
+
+
+async def _monitor_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    runner_monitor: Monitor = context.application.bot_data["monitor"]
+    try:
+        await runner_monitor.run_cycle()
+    except ChainError as err:
+        logger.warning("Monitor cycle skipped: %s", err)
 
 
 async def _reconcile_job(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -210,3 +210,14 @@ def metrics(*, uptime_seconds: float, succeeded: int, failed: int, rpc_requests:
             f"RPC requests (this process): {rpc_requests}\n"
             f"Open positions: {open_positions}\n"
             f"Users: {users}")
+
+
+def rule_fired(trigger) -> str:
+    watched = trigger.watched
+    stop = trigger.rule.value == "stop loss"
+    threshold = watched.stop_loss if stop else watched.take_profit
+    head = (f"{'🛑' if stop else '🎯'} <b>{trigger.rule.value.capitalize()} ({plain(threshold)}%)</b> fired for "
+            f"{code(watched.mint)} at {plain(trigger.price_sol.quantize(Decimal('0.000000001')))} SOL per token.")
+    if trigger.result is None:
+        return "\n".join([head, f"The sale did not go through: {escape(trigger.error)} It will be tried again."])
+    return "\n".join([head, sell_done(trigger.result)])

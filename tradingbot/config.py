@@ -71,6 +71,7 @@ class TradingConfig:
     admin_telegram_ids: frozenset[int]
     debug: bool
     allowed_hosts: tuple[str, ...]
+    monitor_interval_seconds: int
     # Secrets: kept out of repr so a config printed in a log or a traceback never shows them.
     wallet_encryption_keys: tuple[str, ...] = field(repr=False)
     telegram_bot_token: str | None = field(repr=False)
@@ -130,6 +131,8 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         secret_key_is_ephemeral=secret_key is None,
         debug=reader.boolean("DEBUG", default=False),
         allowed_hosts=reader.hosts("ALLOWED_HOSTS", default=("localhost", "127.0.0.1", "[::1]")),
+        monitor_interval_seconds=reader.integer("MONITOR_INTERVAL_SECONDS", default=2, minimum=1, maximum=3600,
+                                                example="MONITOR_INTERVAL_SECONDS=2"),
     )
 
 

@@ -87,6 +87,7 @@ def bot_config(localnet, telegram) -> TradingConfig:
         "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "MAX_POSITION_SIZE_SOL": "5", "MAX_DAILY_LOSS_SOL": "3",
         "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000", "ADMIN_TELEGRAM_IDS": "900001",
         "TELEGRAM_WEBHOOK_SECRET": "test-webhook-secret", "TELEGRAM_WEBHOOK_URL": "http://127.0.0.1:9/telegram/webhook/",
+        "MONITOR_INTERVAL_SECONDS": "1",
     })
 
 

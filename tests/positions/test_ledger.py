@@ -204,3 +204,8 @@ def test_fifty_concurrent_buys_of_one_mint_end_in_one_position(postgres_only):
     position = Position.objects.get()
     assert position.remaining_amount_raw == sum(10 + i for i in range(50))
     assert position.remaining_cost_lamports == sum(1_000_000 + i + FEE for i in range(50))
+
+
+def test_all_of_nothing_is_refused_rather_than_zero():
+    with pytest.raises(SellAmountTooSmall):
+        SellAmount.all().to_raw(remaining_raw=0, decimals=6)

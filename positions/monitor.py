@@ -1,0 +1,189 @@
+"""Stop loss and take profit: a periodic cycle over all open positions.
+
+Positions are grouped by mint and priced in batches (one price request per 50 mints); a position past its
+threshold is checked again against an exact sell quote, then sold in full through the ordinary sell service, so
+locks, reservations, the ledger and reconciliation are the same as for a trader's own sell. With several bot
+processes on PostgreSQL, an advisory lock lets exactly one run a cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+
+from django.db import connection
+
+from positions.amounts import SellAmount
+from positions.errors import AlreadySelling, NoOpenPosition, SellAmountTooLarge, TradingError
+from positions.models import Position
+from positions.selectors import value_lamports
+from positions.trading import SellResult, TradingService
+from tradingbot.chain.errors import ChainError, JupiterError
+from tradingbot.chain.jupiter import SOL_MINT
+from tradingbot.db import db_call
+
+logger = logging.getLogger(__name__)
+ADVISORY_LOCK_KEY = 0x5EC0_7A1E  # "sl/tp monitor"
+MAX_CONCURRENT_SELLS = 8
+
+
+class Rule(Enum):
+    STOP_LOSS = "stop loss"
+    TAKE_PROFIT = "take profit"
+
+
+@dataclass(frozen=True)
+class Watched:
+    position_id: int
+    telegram_user_id: int
+    mint: str
+    decimals: int
+    remaining_raw: int
+    cost_lamports: int
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+
+
+@dataclass(frozen=True)
+class Trigger:
+    watched: Watched
+    rule: Rule
+    price_sol: Decimal
+    result: SellResult | None = None
+    error: str = ""
+
+
+@dataclass
+class CycleReport:
+    ran: bool = True
+    positions: int = 0
+    mints: int = 0
+    price_requests: int = 0
+    triggers: list[Trigger] = field(default_factory=list)
+
+
+Notify = Callable[[Trigger], Awaitable[None]]
+
+
+class Monitor:
+    def __init__(self, engine: TradingService, *, notify: Notify | None = None) -> None:
+        self.engine = engine
+        self.notify = notify
+        self._selling: set[int] = set()  # positions this process is selling right now
+
+    async def run_cycle(self) -> CycleReport:
+        if not await _take_lock():
+            return CycleReport(ran=False)
+        try:
+            return await self._cycle()
+        finally:
+            await _release_lock()
+
+    async def _cycle(self) -> CycleReport:
+        watched = [w for w in await _watched_positions() if w.position_id not in self._selling]
+        mints = sorted({w.mint for w in watched})
+        report = CycleReport(positions=len(watched), mints=len(mints))
+        if not watched:
+            return report
+        report.price_requests = -(-len(mints) // 50)
+        try:
+            prices = await self.engine.jupiter.sol_prices(mints)
+        except JupiterError as err:
+            logger.warning("Monitor skipped a cycle: prices unavailable (%s)", err)
+            return report
+        candidates = [(w, rule, prices[w.mint]) for w in watched if w.mint in prices
+                      for rule in [_crossed(w, prices[w.mint])] if rule is not None]
+        gate = asyncio.Semaphore(MAX_CONCURRENT_SELLS)
+
+        async def fire(item):
+            async with gate:
+                return await self._confirm_and_sell(*item)
+
+        report.triggers = [t for t in await asyncio.gather(*[fire(c) for c in candidates]) if t is not None]
+        return report
+
+    async def _confirm_and_sell(self, watched: Watched, rule: Rule, price: Decimal) -> Trigger | None:
+        """Check the threshold against an exact quote for the whole position, then sell it all."""
+        self._selling.add(watched.position_id)
+        try:
+            try:
+                quote = await self.engine.jupiter.quote(input_mint=watched.mint, output_mint=SOL_MINT,
+                                                        amount=watched.remaining_raw, slippage_bps=10_000)
+            except JupiterError:
+                return None
+            if _rule_for_value(watched, quote.out_amount) is not rule:
+                return None  # the batch price said yes, the real exit price says no
+            try:
+                result = await self.engine.execute_sell(telegram_user_id=watched.telegram_user_id,
+                                                        mint=watched.mint, amount=SellAmount.all())
+                trigger = Trigger(watched, rule, price, result=result)
+            except (NoOpenPosition, SellAmountTooLarge, AlreadySelling):
+                return None  # another sell (the trader's, or another monitor's) got there first
+            except (TradingError, ChainError) as err:
+                trigger = Trigger(watched, rule, price, error=getattr(err, "user_message", str(err)))
+            logger.info("%s fired for position %s", rule.value, watched.position_id)
+            if self.notify is not None:
+                await self.notify(trigger)
+            return trigger
+        finally:
+            self._selling.discard(watched.position_id)
+
+
+def _crossed(watched: Watched, price_sol: Decimal) -> Rule | None:
+    return _rule_for_value(watched, value_lamports(watched.remaining_raw, watched.decimals, price_sol))
+
+
+def _rule_for_value(watched: Watched, value: int) -> Rule | None:
+    """Integer comparisons: value × 100 against cost × (100 ∓ threshold)."""
+    cost = watched.cost_lamports
+    if cost <= 0:
+        return None
+    if watched.stop_loss is not None and value * 100 <= cost * (100 - watched.stop_loss):
+        return Rule.STOP_LOSS
+    if watched.take_profit is not None and value * 100 >= cost * (100 + watched.take_profit):
+        return Rule.TAKE_PROFIT
+    return None
+
+
+@db_call
+def _watched_positions() -> list[Watched]:
+    """Open, unreserved positions of unfrozen users with at least one threshold (the position's own, else the
+    user's). One query."""
+    rows = (Position.objects.filter(is_open=True, user__is_frozen=False, reserved_raw=0)
+            .select_related("user__settings")
+            .only("id", "token_mint", "token_decimals", "remaining_amount_raw", "remaining_cost_lamports",
+                  "stop_loss_percentage", "take_profit_percentage", "user__telegram_user_id",
+                  "user__settings__stop_loss_percentage", "user__settings__take_profit_percentage"))
+    watched = []
+    for position in rows:
+        settings = position.user.settings
+        stop_loss = position.stop_loss_percentage if position.stop_loss_percentage is not None else \
+            settings.stop_loss_percentage
+        take_profit = position.take_profit_percentage if position.take_profit_percentage is not None else \
+            settings.take_profit_percentage
+        if stop_loss is None and take_profit is None:
+            continue
+        watched.append(Watched(position.pk, position.user.telegram_user_id, position.token_mint,
+                               position.token_decimals, position.remaining_amount_raw,
+                               position.remaining_cost_lamports, stop_loss, take_profit))
+    return watched
+
+
+@db_call
+def _take_lock() -> bool:
+    if connection.vendor != "postgresql":
+        return True  # SQLite means one process: it runs the monitor
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+        return bool(cursor.fetchone()[0])
+
+
+@db_call
+def _release_lock() -> None:
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
