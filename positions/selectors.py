@@ -27,6 +27,8 @@ class PositionView:
     price_sol: Decimal | None  # per whole token; None when no price is known
     value_lamports: int | None
     opened_at: object
+    stop_loss: Decimal | None = None  # effective: the position's own, else the user's
+    take_profit: Decimal | None = None
 
     @property
     def unrealized_pnl_lamports(self) -> int | None:
@@ -67,7 +69,8 @@ def value_lamports(raw: int, decimals: int, price_sol: Decimal) -> int:
 
 @db_call
 def _open_positions_and_realized(wallet_id: int) -> tuple[list[Position], int]:
-    positions = list(Position.objects.filter(user_id=wallet_id, is_open=True).order_by("opened_at"))
+    positions = list(Position.objects.filter(user_id=wallet_id, is_open=True).select_related("user__settings")
+                     .order_by("opened_at"))
     realized = Position.objects.filter(user_id=wallet_id).aggregate(total=Sum("realized_pnl_lamports"))["total"]
     return positions, realized or 0
 
@@ -78,7 +81,15 @@ def _view(position: Position, price: Decimal | None) -> PositionView:
                         remaining_raw=position.remaining_amount_raw,
                         remaining_cost_lamports=position.remaining_cost_lamports,
                         realized_pnl_lamports=position.realized_pnl_lamports, price_sol=price, value_lamports=value,
-                        opened_at=position.opened_at)
+                        opened_at=position.opened_at,
+                        stop_loss=_first_set(position.stop_loss_percentage,
+                                             position.user.settings.stop_loss_percentage),
+                        take_profit=_first_set(position.take_profit_percentage,
+                                               position.user.settings.take_profit_percentage))
+
+
+def _first_set(*values):
+    return next((value for value in values if value is not None), None)
 
 
 @db_call

@@ -168,3 +168,17 @@ def _apply_sell(trade: Trade, *, sold_raw: int, received: int) -> None:
     trade.lamports_out = received
     trade.cost_basis_lamports = cost_part
     trade.realized_pnl_lamports = pnl
+
+
+def set_position_threshold(*, telegram_user_id: int, mint: str, field: str, value) -> Position:
+    """Override the user's stop loss or take profit for one open position (``value`` None: follow the user's)."""
+    if field not in ("stop_loss_percentage", "take_profit_percentage"):
+        raise ValueError(field)
+    with transaction.atomic():
+        position = (Position.objects.select_for_update()
+                    .filter(user__telegram_user_id=telegram_user_id, token_mint=mint, is_open=True).first())
+        if position is None:
+            raise NoOpenPosition(mint)
+        setattr(position, field, value)
+        position.save(update_fields=[field])
+    return position

@@ -51,7 +51,7 @@ def _add_handlers(application: Application) -> None:
         "start": start.start, "help": start.help_command, "buy": trade.buy, "sell": trade.sell,
         "positions": portfolio.positions, "wallet": portfolio.wallet, "withdraw": money_out.withdraw,
         "exportkey": money_out.export_key, "settings": settings.settings, "set": settings.set_command,
-        "metrics": admin.metrics,
+        "metrics": admin.metrics, "sl": settings.position_stop_loss, "tp": settings.position_take_profit,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))

@@ -52,7 +52,9 @@ HELP = (
     "/buy &lt;mint&gt; &lt;SOL&gt; — buy a token, e.g. /buy DezX…B263 0.1\n"
     "/sell &lt;mint&gt; &lt;all | amount | N%&gt; — sell all or part, e.g. /sell DezX…B263 50%\n"
     "Paste a mint address on its own to see the token with buy buttons.\n"
-    "/positions — what you hold, with profit and loss\n\n"
+    "/positions — what you hold, with profit and loss\n"
+    "/sl &lt;mint&gt; &lt;N% | off&gt;, /tp &lt;mint&gt; &lt;N% | off&gt; — stop loss / take profit for one "
+    "position\n\n"
     "<b>Wallet</b>\n"
     "/wallet — address and balances\n"
     "/withdraw &lt;address&gt; &lt;SOL | all&gt; — send SOL out (asks to confirm)\n"
@@ -136,7 +138,8 @@ def positions(view: PortfolioView) -> str:
 
 def _position_block(index: int, position: PositionView) -> str:
     amount = tokens(position.remaining_raw, position.decimals)
-    header = f"{index}. {code(position.mint)}\nAmount: {amount} · Cost: {sol(position.remaining_cost_lamports)}"
+    header = (f"{index}. {code(position.mint)}\nAmount: {amount} · Cost: {sol(position.remaining_cost_lamports)}\n"
+              f"Stop loss: {percent(position.stop_loss)} · Take profit: {percent(position.take_profit)}")
     if position.value_lamports is None:
         return header + "\nValue: no price"
     pnl = position.unrealized_pnl_lamports

@@ -8,6 +8,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from positions.selectors import load_settings
+from positions.services import set_position_threshold
 from telegrambot import keyboards, parsing, texts
 from telegrambot.handlers.common import guarded, reply
 from telegrambot.parsing import ParseError
@@ -85,3 +86,26 @@ async def save(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, tex
 async def toggle(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
     await db_call(toggle_setting)(telegram_user_id=update.effective_user.id, key=key)
     await show_settings(update, context)
+
+
+@guarded
+async def position_stop_loss(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _position_threshold(update, context, "stop_loss_percentage", "Stop loss", Decimal(99), "sl")
+
+
+@guarded
+async def position_take_profit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await _position_threshold(update, context, "take_profit_percentage", "Take profit", Decimal(10_000), "tp")
+
+
+async def _position_threshold(update, context, field: str, label: str, high: Decimal, command: str) -> None:
+    args = context.args or []
+    if len(args) != 2:
+        raise ParseError(f"Usage: /{command} <token mint> <percent | off>, e.g. /{command} {parsing.EXAMPLE_MINT} 20\n"
+                         f"Sets the {label.lower()} of that one position; 'off' follows your /settings again.")
+    mint = parsing.parse_address(args[0])
+    value = parsing.parse_percentage_or_off(args[1], name=label, high=high)
+    await db_call(set_position_threshold)(telegram_user_id=update.effective_user.id, mint=mint, field=field,
+                                          value=value)
+    shown = "your default from /settings" if value is None else f"{texts.plain(value)}%"
+    await reply(update, f"✅ {label} for this position: {shown}.")
