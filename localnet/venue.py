@@ -19,6 +19,7 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.system_program import TransferParams, transfer
 from solders.token.associated import get_associated_token_address
+from solders.token.state import TokenAccount
 from solders.transaction import VersionedTransaction
 from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
 from spl.token.models import TransferCheckedParams
@@ -62,8 +63,9 @@ class SwapVenue(Server):
     def reserves(self, mint: str) -> tuple[int, int]:
         """(SOL reserve in lamports, token reserve in raw units), read from the chain."""
         pool = self.pools[mint]
-        return (self.chain.sol_balance(pool.authority.pubkey()) - AUTHORITY_RENT,
-                self.chain.token_balance(pool.authority.pubkey(), mint))
+        vault = self.chain.account(pool.vault)  # read the vault directly: no scan of every token account
+        tokens = TokenAccount.from_bytes(bytes(vault.data)[:165]).amount if vault is not None else 0
+        return self.chain.sol_balance(pool.authority.pubkey()) - AUTHORITY_RENT, tokens
 
     def quote_out(self, mint: str, *, sol_in: bool, amount: int) -> int:
         sol_reserve, token_reserve = self.reserves(mint)

@@ -152,24 +152,17 @@ def _rule_for_value(watched: Watched, value: int) -> Rule | None:
 @db_call
 def _watched_positions() -> list[Watched]:
     """Open, unreserved positions of unfrozen users with at least one threshold (the position's own, else the
-    user's). One query."""
+    user's). One query, read as plain rows: this runs every few seconds over every open position."""
     rows = (Position.objects.filter(is_open=True, user__is_frozen=False, reserved_raw=0)
-            .select_related("user__settings")
-            .only("id", "token_mint", "token_decimals", "remaining_amount_raw", "remaining_cost_lamports",
-                  "stop_loss_percentage", "take_profit_percentage", "user__telegram_user_id",
-                  "user__settings__stop_loss_percentage", "user__settings__take_profit_percentage"))
+            .values_list("id", "user__telegram_user_id", "token_mint", "token_decimals", "remaining_amount_raw",
+                         "remaining_cost_lamports", "stop_loss_percentage", "take_profit_percentage",
+                         "user__settings__stop_loss_percentage", "user__settings__take_profit_percentage"))
     watched = []
-    for position in rows:
-        settings = position.user.settings
-        stop_loss = position.stop_loss_percentage if position.stop_loss_percentage is not None else \
-            settings.stop_loss_percentage
-        take_profit = position.take_profit_percentage if position.take_profit_percentage is not None else \
-            settings.take_profit_percentage
-        if stop_loss is None and take_profit is None:
-            continue
-        watched.append(Watched(position.pk, position.user.telegram_user_id, position.token_mint,
-                               position.token_decimals, position.remaining_amount_raw,
-                               position.remaining_cost_lamports, stop_loss, take_profit))
+    for pk, user_id, mint, decimals, remaining, cost, own_sl, own_tp, user_sl, user_tp in rows:
+        stop_loss = own_sl if own_sl is not None else user_sl
+        take_profit = own_tp if own_tp is not None else user_tp
+        if stop_loss is not None or take_profit is not None:
+            watched.append(Watched(pk, user_id, mint, decimals, remaining, cost, stop_loss, take_profit))
     return watched
 
 
