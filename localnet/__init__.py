@@ -3,6 +3,7 @@ a swap venue speaking Jupiter's API, and a Telegram Bot API stand-in. See localn
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -14,8 +15,11 @@ from localnet.chain import Chain
 from localnet.rpc import RpcServer
 from localnet.telegram import TelegramServer
 from localnet.venue import SOL_MINT, Pool, SwapVenue, pool_authority_signs_first_time, sign_as
+from localnet.ws import LogsServer
 
 U64_MAX = 2**64 - 1
+PUMP_FUN_PROGRAM = "6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P"
+CREATE_EVENT_DISCRIMINATOR = bytes([27, 114, 169, 77, 222, 235, 99, 118])
 SOL = 10**9
 
 
@@ -48,13 +52,14 @@ class Localnet:
         self.rpc = RpcServer(self.chain, port=rpc_port)
         self.jupiter = SwapVenue(self.chain, sol_usd=sol_usd, port=jupiter_port)
         self.telegram = TelegramServer(port=telegram_port)
+        self.logs = LogsServer()
         self.tokens: dict[str, Token] = {}
         self._faucet = Keypair()
 
     @classmethod
     def start(cls, *, seed: bool = True, **kwargs) -> Localnet:
         localnet = cls(**kwargs)
-        for server in (localnet.rpc, localnet.jupiter, localnet.telegram):
+        for server in (localnet.rpc, localnet.jupiter, localnet.telegram, localnet.logs):
             server.start()
         if seed:
             localnet.seed()
@@ -63,13 +68,13 @@ class Localnet:
     @classmethod
     def start_on(cls, *, rpc_port: int = 0, jupiter_port: int = 0, telegram_port: int = 0) -> Localnet:
         localnet = cls(rpc_port=rpc_port, jupiter_port=jupiter_port, telegram_port=telegram_port)
-        for server in (localnet.rpc, localnet.jupiter, localnet.telegram):
+        for server in (localnet.rpc, localnet.jupiter, localnet.telegram, localnet.logs):
             server.start()
         localnet.seed()
         return localnet
 
     def stop(self) -> None:
-        for server in (self.rpc, self.jupiter, self.telegram):
+        for server in (self.rpc, self.jupiter, self.telegram, self.logs):
             server.stop()
 
     def __enter__(self) -> Localnet:
@@ -90,8 +95,12 @@ class Localnet:
     def telegram_api_base_url(self) -> str:
         return self.telegram.url
 
+    @property
+    def ws_url(self) -> str:
+        return self.logs.url
+
     def env_lines(self) -> list[str]:
-        return [f"SOLANA_RPC_URL={self.rpc_url}", f"JUPITER_API_URL={self.jupiter_url}",
+        return [f"SOLANA_RPC_URL={self.rpc_url}", f"SOLANA_WS_URL={self.ws_url}", f"JUPITER_API_URL={self.jupiter_url}",
                 f"TELEGRAM_API_BASE_URL={self.telegram_api_base_url}", f"TELEGRAM_BOT_TOKEN={self.telegram.token}"]
 
     def seed(self) -> None:
@@ -116,6 +125,26 @@ class Localnet:
             self.jupiter.add_pool(Pool(symbol, mint, decimals, program, authority))
         token = Token(symbol, str(mint), decimals, str(program))
         self.tokens[symbol] = token
+        return token
+
+    def launch_token(self, symbol: str, *, pool_sol_lamports: int = 30 * SOL, pool_tokens_raw: int = 10**15,
+                     decimals: int = 6, freeze_authority: bool = False, mint_authority_revoked: bool = True,
+                     program: str = PUMP_FUN_PROGRAM, failed: bool = False) -> Token:
+        """A new token appears the way pump.fun announces one: its launchpad program logs ``Instruction: Create``
+        and a CreateEvent (name, symbol, uri, mint, bonding curve, creator) to logsSubscribe listeners."""
+        token = self.create_token(symbol, decimals=decimals, pool_sol_lamports=pool_sol_lamports,
+                                  pool_tokens_raw=pool_tokens_raw, freeze_authority=freeze_authority,
+                                  mint_authority_revoked=mint_authority_revoked)
+        creator = Keypair().pubkey()
+        event = CREATE_EVENT_DISCRIMINATOR + b"".join(
+            len(text).to_bytes(4, "little") + text for text in (f"{symbol} coin".encode(), symbol.encode(),
+                                                                  b"https://example.invalid/meta.json"))
+        event += bytes(Pubkey.from_string(token.mint)) + bytes(Keypair().pubkey()) + bytes(creator)
+        logs = [f"Program {program} invoke [1]", "Program log: Instruction: Create",
+                f"Program data: {base64.b64encode(event).decode()}", f"Program {program} success"]
+        signature = str(Keypair().sign_message(token.mint.encode()))
+        self.logs.publish(slot=self.chain.slot, signature=signature, logs=logs, mentions=[program, token.mint],
+                          err={"InstructionError": [0, {"Custom": 1}]} if failed else None)
         return token
 
     def token(self, symbol: str) -> Token:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from positions.models import Position, Trade
+from positions.models import Position, Snipe, Trade
 from tradingbot.exports import csv_response
 
 TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "side", "status", "token_mint", "signature", "lamports_in",
@@ -56,3 +56,11 @@ class TradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Export selected trades as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
         return csv_response("trades.csv", TRADE_EXPORT_FIELDS, queryset.order_by("pk"))
+
+
+@admin.register(Snipe)
+class SnipeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("detected_at", "user", "token_mint", "status", "reason", "lamports", "trade_signature")
+    list_filter = ("status", "detected_at")
+    search_fields = ("=token_mint", "=user__telegram_user_id", "user__telegram_username")
+    list_select_related = ("user",)

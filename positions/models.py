@@ -120,3 +120,30 @@ class Trade(models.Model):
 
     def __str__(self) -> str:
         return f"{self.side} {self.token_mint[:6]}… {self.status} ({self.signature[:8]}…)"
+
+
+class Snipe(models.Model):
+    """A new token seen on chain and what was done about it for one snipe-enabled user: bought or skipped, and why."""
+
+    class Status(models.TextChoices):
+        BOUGHT = "bought", "Bought"
+        SKIPPED = "skipped", "Skipped"
+        FAILED = "failed", "Failed"
+
+    user = models.ForeignKey(UserWallet, on_delete=models.PROTECT, related_name="snipes")
+    token_mint = models.CharField(max_length=44)
+    launch_signature = models.CharField(max_length=88, blank=True, default="")
+    status = models.CharField(max_length=7, choices=Status.choices)
+    reason = models.TextField(blank=True, default="")
+    lamports = models.BigIntegerField(default=0)
+    trade_signature = models.CharField(max_length=88, blank=True, default="")
+    detected_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "snipes"
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "token_mint"], name="one_snipe_per_user_and_mint")]
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.token_mint[:6]}… for {self.user}"

@@ -98,3 +98,10 @@ def load_settings(telegram_user_id: int) -> UserSettings:
     if settings is None:
         raise WalletNotFound()
     return settings
+
+
+@db_call
+def recent_snipes(wallet_id: int, limit: int = 5) -> list:
+    from positions.models import Snipe
+
+    return list(Snipe.objects.filter(user_id=wallet_id).order_by("-created_at")[:limit])

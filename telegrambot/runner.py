@@ -14,6 +14,7 @@ from telegram.ext import Application, ContextTypes
 
 from positions.monitor import Monitor, Trigger
 from positions.reconcile import reconcile_pending
+from positions.sniping import SnipeOutcome, Sniper
 from positions.trading import TradingService
 from telegrambot import texts
 from telegrambot.application import build_application
@@ -21,6 +22,7 @@ from telegrambot.handlers.common import BotDeps
 from telegrambot.handlers.money_out import KEY_DELETION_JOB_PREFIX
 from tradingbot.chain.errors import ChainError
 from tradingbot.chain.jupiter import JupiterClient
+from tradingbot.chain.launches import watch_program_logs
 from tradingbot.chain.rpc import RpcGateway
 from tradingbot.config import TradingConfig
 from tradingbot.db import close_db_connections
@@ -47,6 +49,8 @@ class BotRunner:
             updater=updater)
         self.application.job_queue.run_repeating(_reconcile_job, interval=RECONCILE_INTERVAL_SECONDS, first=0,
                                                  name="reconcile")
+        self.sniper = Sniper(trading, notify=self._notify_snipe)
+        self._watcher: asyncio.Task | None = None
         self.monitor = Monitor(trading, notify=self._notify_trigger)
         self.application.bot_data["monitor"] = self.monitor
         self.application.job_queue.run_repeating(_monitor_job, interval=config.monitor_interval_seconds,
@@ -60,6 +64,7 @@ class BotRunner:
             await self.application.post_init(self.application)
             await self.application.start()
             await self.application.updater.start_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+            self.start_launch_watcher()
             logger.info("Bot is running (polling). Stop with Ctrl-C or SIGTERM.")
             await stop.wait()
         finally:
@@ -76,6 +81,21 @@ class BotRunner:
             await self.shutdown()
         return url
 
+    def start_launch_watcher(self, ready: asyncio.Event | None = None) -> None:
+        """Listen for new tokens on the launchpad programs; sniping users are served from here."""
+        self._watcher = asyncio.create_task(watch_program_logs(self.config.solana_ws_url,
+                                                               self.config.snipe_program_ids, self.sniper.on_logs,
+                                                               ready=ready), name="launch-watcher")
+
+    async def _notify_snipe(self, outcome: SnipeOutcome) -> None:
+        if outcome.status != "bought":
+            return  # skipped launches are recorded and listed in /positions, not pushed: there are thousands a day
+        try:
+            await self.application.bot.send_message(outcome.telegram_user_id, texts.snipe_bought(outcome),
+                                                    parse_mode=ParseMode.HTML, disable_web_page_preview=True)
+        except TelegramError:
+            logger.warning("Could not tell a user about a snipe")
+
     async def _notify_trigger(self, trigger: Trigger) -> None:
         try:
             await self.application.bot.send_message(trigger.watched.telegram_user_id, texts.rule_fired(trigger),
@@ -84,6 +104,10 @@ class BotRunner:
             logger.warning("Could not tell user about a %s", trigger.rule.value)
 
     async def shutdown(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._watcher
         application = self.application
         if application.updater and application.updater.running:
             await application.updater.stop()

@@ -124,16 +124,18 @@ def refused(message: str) -> str:
     return f"⚠️ {escape(message)}"
 
 
-def positions(view: PortfolioView) -> str:
+def positions(view: PortfolioView, snipes: list | None = None) -> str:
+    snipes_text = recent_snipes(snipes or [])
     if not view.positions:
-        return NO_POSITIONS + f"\n\nRealized PnL (all time): {signed_sol(view.realized_pnl_lamports)}"
+        text = NO_POSITIONS + f"\n\nRealized PnL (all time): {signed_sol(view.realized_pnl_lamports)}"
+        return "\n\n".join(filter(None, [text, snipes_text]))
     lines = ["<b>Your positions</b>"]
     for index, position in enumerate(view.positions, start=1):
         lines.append(_position_block(index, position))
     if not view.prices_available:
         lines.append("Prices are unavailable right now; values will return shortly.")
     lines.append(f"Realized PnL (all time): {signed_sol(view.realized_pnl_lamports)}")
-    return "\n\n".join(lines)
+    return "\n\n".join(filter(None, [*lines, snipes_text]))
 
 
 def _position_block(index: int, position: PositionView) -> str:
@@ -224,3 +226,15 @@ def rule_fired(trigger) -> str:
     if trigger.result is None:
         return "\n".join([head, f"The sale did not go through: {escape(trigger.error)} It will be tried again."])
     return "\n".join([head, sell_done(trigger.result)])
+
+
+def snipe_bought(outcome) -> str:
+    return (f"🎯 <b>Sniped</b> a new token {code(outcome.mint)} for {sol(outcome.lamports)}.\n"
+            f"{tx_link(outcome.trade_signature)}\nSee it in /positions.")
+
+
+def recent_snipes(snipes: list) -> str:
+    if not snipes:
+        return ""
+    lines = [f"{'✅' if s.status == 'bought' else '⏭'} {short(s.token_mint)}: {escape(s.reason)}" for s in snipes]
+    return "<b>Recent snipes</b>\n" + "\n".join(lines)

@@ -24,6 +24,8 @@ from tradingbot.money import AmountError, parse_decimal, sol_to_lamports
 BASE_DIR = Path(__file__).resolve().parent.parent
 logger = logging.getLogger(__name__)
 
+DEFAULT_RPC = "https://api.mainnet-beta.solana.com"
+PUMP_FUN_PROGRAM = "6EF8rrecthR5Dkzon8Nwu78hRvfCKubJ14M5uBEwF6P"
 GENERATE_KEY_HINT = "generate one with: python manage.py generate_encryption_key"
 _TELEGRAM_TOKEN = re.compile(r"^\d{3,20}:[A-Za-z0-9_-]{20,}$")
 
@@ -72,6 +74,9 @@ class TradingConfig:
     debug: bool
     allowed_hosts: tuple[str, ...]
     monitor_interval_seconds: int
+    solana_ws_url: str
+    snipe_program_ids: tuple[str, ...]
+    snipe_min_liquidity_sol: Decimal
     # Secrets: kept out of repr so a config printed in a log or a traceback never shows them.
     wallet_encryption_keys: tuple[str, ...] = field(repr=False)
     telegram_bot_token: str | None = field(repr=False)
@@ -116,7 +121,7 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
     return TradingConfig(
         trading=_limits(reader),
         database_url=reader.database_url(),
-        solana_rpc_url=reader.url("SOLANA_RPC_URL", default="https://api.mainnet-beta.solana.com"),
+        solana_rpc_url=reader.url("SOLANA_RPC_URL", default=DEFAULT_RPC),
         jupiter_api_url=reader.url("JUPITER_API_URL", default="https://api.jup.ag"),
         jupiter_api_key=reader.text("JUPITER_API_KEY"),
         redis_url=reader.url("REDIS_URL", schemes=("redis", "rediss", "unix"), example="redis://127.0.0.1:6379/0"),
@@ -131,6 +136,10 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         secret_key_is_ephemeral=secret_key is None,
         debug=reader.boolean("DEBUG", default=False),
         allowed_hosts=reader.hosts("ALLOWED_HOSTS", default=("localhost", "127.0.0.1", "[::1]")),
+        solana_ws_url=reader.url("SOLANA_WS_URL", schemes=("ws", "wss"), example="SOLANA_WS_URL=wss://api.mainnet-"
+                                 "beta.solana.com") or _ws_from_http(reader.url("SOLANA_RPC_URL", default=DEFAULT_RPC)),
+        snipe_program_ids=reader.pubkeys("SNIPE_PROGRAM_IDS", default=(PUMP_FUN_PROGRAM,)),
+        snipe_min_liquidity_sol=reader.sol("SNIPE_MIN_LIQUIDITY_SOL", default="5"),
         monitor_interval_seconds=reader.integer("MONITOR_INTERVAL_SECONDS", default=2, minimum=1, maximum=3600,
                                                 example="MONITOR_INTERVAL_SECONDS=2"),
     )
@@ -292,11 +301,27 @@ class _Reader:
                                   f"{name}=<new key>,<old key>") from None
         return keys
 
+    def pubkeys(self, name: str, *, default: tuple[str, ...]) -> tuple[str, ...]:
+        value = self.text(name)
+        if value is None:
+            return default
+        keys = tuple(key.strip() for key in value.split(",") if key.strip())
+        for key in keys:
+            if not re.fullmatch(r"[1-9A-HJ-NP-Za-km-z]{32,44}", key):
+                raise ConfigError(name, f"must be Solana program addresses separated by commas (got {key[:50]!r})",
+                                  f"{name}={PUMP_FUN_PROGRAM}")
+        return keys
+
     def hosts(self, name: str, *, default: tuple[str, ...]) -> tuple[str, ...]:
         value = self.text(name)
         if value is None:
             return default
         return tuple(host.strip() for host in value.split(",") if host.strip())
+
+
+def _ws_from_http(url: str) -> str:
+    """Solana nodes serve websockets on the same address with a ws scheme (local validators: port + 1)."""
+    return "wss" + url[len("https"):] if url.startswith("https") else "ws" + url[len("http"):]
 
 
 def _redact_url(url: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from positions.selectors import list_positions
+from positions.selectors import list_positions, recent_snipes
 from positions.services import load_trader
 from telegrambot import keyboards, texts
 from telegrambot.handlers.common import deps, guarded, reply
@@ -21,8 +21,9 @@ async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def show_positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     trader = await db_call(load_trader)(update.effective_user.id)
     view = await list_positions(wallet=trader.wallet, jupiter=deps(context).jupiter)
+    snipes = await recent_snipes(trader.wallet.pk)
     markup = keyboards.position_buttons([p.position_id for p in view.positions]) if view.positions else None
-    await reply(update, texts.positions(view), reply_markup=markup)
+    await reply(update, texts.positions(view, snipes), reply_markup=markup)
 
 
 @guarded

@@ -88,16 +88,24 @@ class JupiterClient:
 
     async def usd_prices(self, mints: Sequence[str]) -> dict[str, Decimal]:
         """USD price per mint, in batches of 50 requested in parallel. Unknown mints are absent."""
+        entries = await self._price_entries(mints)
+        return {mint: _decimal(entry["usdPrice"]) for mint, entry in entries.items()
+                if entry.get("usdPrice") is not None}
+
+    async def liquidity_sol(self, mint: str) -> Decimal | None:
+        """The token's pool liquidity as Jupiter reports it (USD), in SOL; None when unknown."""
+        entries = await self._price_entries([mint, SOL_MINT])
+        liquidity, sol = entries.get(mint, {}).get("liquidity"), entries.get(SOL_MINT, {}).get("usdPrice")
+        if liquidity is None or not sol:
+            return None
+        return _decimal(liquidity) / _decimal(sol)
+
+    async def _price_entries(self, mints: Sequence[str]) -> dict[str, dict]:
         unique = list(dict.fromkeys(mints))
         batches = [unique[i:i + PRICE_BATCH] for i in range(0, len(unique), PRICE_BATCH)]
         answers = await asyncio.gather(*[self._request("GET", "/price/v3", params={"ids": ",".join(batch)})
                                          for batch in batches])
-        prices: dict[str, Decimal] = {}
-        for answer in answers:
-            for mint, entry in answer.items():
-                if isinstance(entry, dict) and entry.get("usdPrice") is not None:
-                    prices[mint] = _decimal(entry["usdPrice"])
-        return prices
+        return {mint: entry for answer in answers for mint, entry in answer.items() if isinstance(entry, dict)}
 
     async def sol_prices(self, mints: Sequence[str]) -> dict[str, Decimal]:
         """Price of one whole token in SOL, derived from USD prices (usdPrice(token) / usdPrice(SOL))."""
