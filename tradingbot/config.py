@@ -74,6 +74,7 @@ class TradingConfig:
     debug: bool
     allowed_hosts: tuple[str, ...]
     monitor_interval_seconds: int
+    bot_metrics_port: int
     solana_ws_url: str
     snipe_program_ids: tuple[str, ...]
     snipe_min_liquidity_sol: Decimal
@@ -140,6 +141,8 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
                                  "beta.solana.com") or _ws_from_http(reader.url("SOLANA_RPC_URL", default=DEFAULT_RPC)),
         snipe_program_ids=reader.pubkeys("SNIPE_PROGRAM_IDS", default=(PUMP_FUN_PROGRAM,)),
         snipe_min_liquidity_sol=reader.sol("SNIPE_MIN_LIQUIDITY_SOL", default="5"),
+        bot_metrics_port=reader.integer("BOT_METRICS_PORT", default=9108, minimum=0, maximum=65535,
+                                        example="BOT_METRICS_PORT=9108 (0 turns the bot's exporter off)"),
         monitor_interval_seconds=reader.integer("MONITOR_INTERVAL_SECONDS", default=2, minimum=1, maximum=3600,
                                                 example="MONITOR_INTERVAL_SECONDS=2"),
     )

@@ -15,3 +15,34 @@ TRADE_SECONDS = Histogram("trading_bot_trade_latency_seconds", "From trade start
                           buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120))
 UPTIME = Gauge("trading_bot_uptime_seconds", "Seconds since this process started")
 UPTIME.set_function(lambda: time.time() - STARTED_AT)
+
+
+class _LedgerGauges:
+    """Open positions and users, counted at scrape time (two COUNT queries), so every process reports the truth."""
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        from positions.models import Position
+        from wallets.models import UserWallet
+
+        try:
+            positions = Position.objects.filter(is_open=True).count()
+            users = UserWallet.objects.count()
+        except Exception:  # database down: the probe reports it; metrics stay scrapeable
+            return
+        yield GaugeMetricFamily("trading_bot_open_positions", "Open positions", value=positions)
+        yield GaugeMetricFamily("trading_bot_users", "Users with a wallet", value=users)
+
+
+def register_ledger_gauges() -> None:
+    """Called once per process (apps.ready); a second call is a no-op."""
+    from prometheus_client import REGISTRY
+
+    global _registered
+    if not _registered:
+        REGISTRY.register(_LedgerGauges())
+        _registered = True
+
+
+_registered = False

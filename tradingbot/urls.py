@@ -1,8 +1,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from tradingbot.views import healthz, readyz
+
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("", include("telegrambot.urls")),
     path("", include("django_prometheus.urls")),
 ]

@@ -25,10 +25,19 @@ def process_env(localnet, telegram, tmp_path):
         "SECRET_KEY": "process-test", "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.url,
         "SOLANA_RPC_URL": localnet.rpc_url, "JUPITER_API_URL": localnet.jupiter_url,
         "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000", "PYTHONWARNINGS": "always", "PYTHONUNBUFFERED": "1",
+        "BOT_METRICS_PORT": str(_free_port()),
     }
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE_DIR, env=env, check=True,
                    timeout=120)
     return env
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _manage(env, *args) -> subprocess.CompletedProcess:
@@ -89,6 +98,12 @@ def test_signal_while_idle_shuts_down_cleanly(process_env, telegram, sig):
     _wait_until_polling(telegram, process, since)
     telegram.send_text_sync(810_001, "/start")
     assert "Welcome" in telegram.next_reply_sync(810_001, timeout=30)["text"]
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{process_env['BOT_METRICS_PORT']}/metrics", timeout=5) as page:
+        metrics = page.read().decode()
+    assert 'trading_bot_rpc_requests_total{method="getBalance"}' in metrics
+    assert "trading_bot_users 1.0" in metrics and "trading_bot_uptime_seconds" in metrics
     output = _stop(process, sig)
     _assert_clean_exit(process, output)
     _assert_no_wallet_secret_in(output, process_env)

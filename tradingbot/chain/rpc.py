@@ -76,8 +76,9 @@ class RpcGateway:
         self._max_retry_after = max_retry_after
         self._rent_cache: dict[int, int] = {}
 
-    async def close(self) -> None:
-        logger.info("Closing Solana RPC client...")
+    async def close(self, *, quiet: bool = False) -> None:
+        if not quiet:
+            logger.info("Closing Solana RPC client...")
         await self._client.close()
 
     # Reads: retried on timeouts, 429 (honouring Retry-After) and 5xx.

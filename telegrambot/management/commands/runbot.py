@@ -30,7 +30,13 @@ class Command(BaseCommand):
         from telegrambot.runner import BotRunner
 
         if not webhook:
-            asyncio.run(BotRunner(config).run_polling())
+            exporter = self._start_exporter(config.bot_metrics_port)
+            try:
+                asyncio.run(BotRunner(config).run_polling())
+            finally:
+                if exporter is not None:
+                    exporter.shutdown()
+                    exporter.server_close()
             return
         if not no_register:
             url = asyncio.run(BotRunner(config).register_webhook())
@@ -39,3 +45,14 @@ class Command(BaseCommand):
 
         self.stdout.write(f"Serving the webhook on http://{host}:{port}/telegram/webhook/")
         CommandLineInterface().run(["-b", host, "-p", str(port), "tradingbot.asgi:application"])
+
+    def _start_exporter(self, port: int):
+        if port == 0:
+            return None
+        from tradingbot.metrics_server import start_metrics_server
+
+        try:
+            return start_metrics_server(port)[0]
+        except OSError as err:
+            raise CommandError(f"BOT_METRICS_PORT={port} cannot be used ({err.strerror}); pick a free port, or 0 to "
+                               "turn the bot's metrics exporter off.") from None

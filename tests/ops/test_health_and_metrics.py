@@ -1,0 +1,64 @@
+"""Probes and metrics as operators' tools see them."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.settings import TEST_WALLET_KEY
+from tradingbot.config import BASE_DIR, load_config
+from tradingbot.health import readiness
+
+
+def test_healthz_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_readiness_follows_the_rpc_down_and_back(localnet):
+    config = load_config({"SOLANA_RPC_URL": localnet.rpc_url, "REDIS_URL": "redis://127.0.0.1:6379/0"})
+    checks = {c.name: c for c in await readiness(config)}
+    assert all(c.ok for c in checks.values()) and set(checks) == {"database", "solana_rpc", "redis"}
+    localnet.rpc.faults.fail_next(5, status=503)
+    checks = {c.name: c for c in await readiness(config)}
+    assert not checks["solana_rpc"].ok and "503" in checks["solana_rpc"].detail and checks["database"].ok
+    localnet.rpc.faults.clear()
+    assert all(c.ok for c in await readiness(config))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_readiness_reports_a_dead_redis_and_a_dead_rpc(localnet):
+    config = load_config({"SOLANA_RPC_URL": "http://127.0.0.1:9", "REDIS_URL": "redis://127.0.0.1:9/0"})
+    checks = {c.name: c for c in await readiness(config, timeout=2)}
+    assert not checks["solana_rpc"].ok and not checks["redis"].ok and checks["database"].ok
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_with_a_json_body_when_a_dependency_is_down(client):
+    response = client.get("/readyz")  # the test settings point at mainnet, which this machine cannot reach
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "fail" and body["checks"]["database"]["ok"] is True
+    assert body["checks"]["solana_rpc"]["ok"] is False
+
+
+def _healthcheck(env_extra: dict, *args) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "TRADINGBOT_ENV_FILE": "/dev/null", "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY,
+           **env_extra}
+    return subprocess.run([sys.executable, "manage.py", "healthcheck", *args], cwd=BASE_DIR, env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_healthcheck_command_exit_codes(localnet, tmp_path):
+    database = tmp_path / "h.sqlite3"
+    good = _healthcheck({"SOLANA_RPC_URL": localnet.rpc_url, "DATABASE_URL": f"sqlite:///{database}"})
+    assert good.returncode == 0, good.stderr
+    assert "ok    solana_rpc" in good.stdout
+    bad = _healthcheck({"SOLANA_RPC_URL": "http://127.0.0.1:9", "DATABASE_URL": f"sqlite:///{database}"},
+                       "--database-url", "postgres://nobody@127.0.0.1:9/none")
+    assert bad.returncode != 0
+    failing = [line for line in bad.stderr.splitlines() if "FAIL" in line]
+    assert len(failing) == 2 and "Traceback" not in bad.stderr
