@@ -20,6 +20,14 @@ UPTIME.set_function(lambda: time.time() - STARTED_AT)
 class _LedgerGauges:
     """Open positions and users, counted at scrape time (two COUNT queries), so every process reports the truth."""
 
+    def describe(self):
+        """Names only, so that registering never queries the database (prometheus_client calls collect()
+        at registration when a collector has no describe())."""
+        from prometheus_client.core import GaugeMetricFamily
+
+        return [GaugeMetricFamily("trading_bot_open_positions", "Open positions"),
+                GaugeMetricFamily("trading_bot_users", "Users with a wallet")]
+
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
