@@ -16,8 +16,19 @@ def main() -> None:
         sys.exit(2)
 
     from django.core.management import execute_from_command_line
+    from django.db.utils import OperationalError, ProgrammingError
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except (OperationalError, ProgrammingError) as err:
+        message = str(err).splitlines()[0]
+        if "no such table" in message or "does not exist" in message:
+            sys.stderr.write(f"The database is not set up yet ({message}). Run: python manage.py migrate\n")
+            sys.exit(2)
+        if "could not connect" in message or "unable to open database" in message or "Connection refused" in message:
+            sys.stderr.write(f"Cannot reach the database ({message}). Check DATABASE_URL.\n")
+            sys.exit(2)
+        raise
 
 
 if __name__ == "__main__":

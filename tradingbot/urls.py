@@ -1,9 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from tradingbot.dashboard import dashboard
 from tradingbot.views import healthz, readyz
 
 urlpatterns = [
+    path("admin/dashboard/", dashboard, name="dashboard"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
