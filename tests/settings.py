@@ -13,3 +13,5 @@ os.environ.setdefault("WALLET_ENCRYPTION_KEY", TEST_WALLET_KEY)
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-not-for-production")
 
 from tradingbot.settings import *  # noqa: E402, F403
+
+SECURE_SSL_REDIRECT = False  # the test client speaks plain HTTP

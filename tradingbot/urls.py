@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from tradingbot.dashboard import dashboard
+from tradingbot.throttle import throttled_admin_login
 from tradingbot.views import healthz, readyz
 
 urlpatterns = [
     path("admin/dashboard/", dashboard, name="dashboard"),
+    path("admin/login/", throttled_admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
