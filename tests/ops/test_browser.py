@@ -1,0 +1,70 @@
+"""The dashboard and the wallet pages in a real headless Chromium, after a real admin login."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tradingbot.config import BASE_DIR
+
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+ARTIFACTS = BASE_DIR / "test-artifacts"
+pytestmark = [pytest.mark.django_db(transaction=True),
+              pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()),
+                                 reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
+                                        "chromium-driver)")]
+
+
+@pytest.fixture
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--window-size=1400,1600"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
+    yield driver
+    driver.quit()
+
+
+def test_staff_sees_drawn_charts_and_no_secret(browser, live_server, django_user_model, keyring):
+    from selenium.webdriver.common.by import By
+    from solders.keypair import Keypair
+
+    from positions.models import Trade
+    from wallets.services import get_or_create_user_wallet
+
+    wallet = get_or_create_user_wallet(4_000, "browser").wallet
+    for index in range(4):
+        Trade.objects.create(user=wallet, token_mint="M" * 44, token_decimals=6, side="buy", signature=f"b{index}",
+                             status="confirmed" if index else "failed", lamports_in=(index + 1) * 10**8,
+                             last_valid_block_height=1)
+    django_user_model.objects.create_superuser("boss", "b@example.com", "a-strong-password-9")
+    browser.get(f"{live_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("boss")
+    browser.find_element(By.NAME, "password").send_keys("a-strong-password-9")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    browser.get(f"{live_server.url}/admin/dashboard/")
+    charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
+    assert len(charts) == 5
+    assert all(chart.size["width"] > 300 and chart.size["height"] > 100 for chart in charts)
+    assert browser.find_elements(By.CSS_SELECTOR, "svg.chart rect")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "dashboard.png"))
+    secret = keyring.open(wallet.encrypted_secret)
+    secrets = [str(Keypair.from_bytes(secret)), secret.hex(), base64.b64encode(secret).decode(),
+               wallet.encrypted_secret]
+    for path in ("/admin/wallets/userwallet/", f"/admin/wallets/userwallet/{wallet.pk}/change/"):
+        browser.get(f"{live_server.url}{path}")
+        page = browser.page_source
+        assert wallet.public_key in page
+        assert not any(s in page for s in secrets), path
+    browser.save_screenshot(str(ARTIFACTS / "wallet.png"))
+    assert shutil.disk_usage(ARTIFACTS).free > 0
