@@ -95,3 +95,12 @@ def _close_async_db_connections(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         asyncio.run(close_db_connections())
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Login-throttle counters and the like must not leak from one test into the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
