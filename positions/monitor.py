@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -29,6 +30,7 @@ from tradingbot.db import db_call
 logger = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x5EC0_7A1E  # "sl/tp monitor"
 MAX_CONCURRENT_SELLS = 8
+RETRY_AFTER_FAILURE_SECONDS = 60  # a sale that failed (slippage in a crash, say) is retried, but not every cycle
 
 
 class Rule(Enum):
@@ -74,6 +76,7 @@ class Monitor:
         self.engine = engine
         self.notify = notify
         self._selling: set[int] = set()  # positions this process is selling right now
+        self._resting: dict[int, float] = {}  # position id -> monotonic time before which it is not retried
 
     async def run_cycle(self) -> CycleReport:
         if not await _take_lock():
@@ -84,7 +87,9 @@ class Monitor:
             await _release_lock()
 
     async def _cycle(self) -> CycleReport:
-        watched = [w for w in await _watched_positions() if w.position_id not in self._selling]
+        now = time.monotonic()
+        watched = [w for w in await _watched_positions()
+                   if w.position_id not in self._selling and self._resting.get(w.position_id, 0) <= now]
         mints = sorted({w.mint for w in watched})
         report = CycleReport(positions=len(watched), mints=len(mints))
         if not watched:
@@ -125,6 +130,7 @@ class Monitor:
                 return None  # another sell (the trader's, or another monitor's) got there first
             except (TradingError, ChainError) as err:
                 trigger = Trigger(watched, rule, price, error=getattr(err, "user_message", str(err)))
+                self._resting[watched.position_id] = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
             logger.info("%s fired for position %s", rule.value, watched.position_id)
             if self.notify is not None:
                 await self.notify(trigger)

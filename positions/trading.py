@@ -193,7 +193,8 @@ class TradingService:
             effects = await self.rpc.transaction_effects(signature, owner=owner, mint=mint)
             if effects is not None:
                 return effects
-        raise ServiceUnavailable("confirmed transaction not readable yet")
+        raise TradeFailed("The trade went through, but the network has not published its details yet. It will be "
+                          "settled automatically; check /positions in a minute.", signature)
 
     async def _apply(self, pending: services.PendingTrade, confirmation: Confirmation,
                      effects: TransactionEffects | None, side: str) -> Trade:

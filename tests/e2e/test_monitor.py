@@ -144,3 +144,27 @@ async def test_the_bot_runs_the_monitor_and_tells_the_user(bot, chat_factory, lo
 
 async def _collect(into: list, trigger) -> None:
     into.append(trigger)
+
+
+async def test_a_failing_stop_loss_sale_is_told_once_and_retried_later_not_every_cycle(engine, localnet, trader):
+    told = []
+    monitor = Monitor(engine, notify=lambda trigger: _collect(told, trigger))
+    token = fresh_token(localnet)
+    await _buy(trader, token)
+    await _set(trader, stop_loss_percentage=Decimal(20))
+    dump(localnet, token)
+    localnet.chain.drop_next_transactions(1)  # the sale is sent but never lands
+
+    async def let_blocks_pass():
+        await asyncio.sleep(0.5)
+        localnet.chain.advance_blocks(200)
+
+    advancing = asyncio.create_task(let_blocks_pass())
+    first = await monitor.run_cycle()
+    await advancing
+    assert len(first.triggers) == 1 and first.triggers[0].error and "did not land" in first.triggers[0].error
+    assert len(told) == 1
+    second = await monitor.run_cycle()
+    assert second.triggers == [] and len(told) == 1  # resting: not retried (nor announced) every cycle
+    position = await Position.objects.aget(user=trader.wallet, token_mint=token.mint)
+    assert position.is_open and position.reserved_raw == 0
