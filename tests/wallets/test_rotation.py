@@ -33,7 +33,7 @@ def _rotate(*args) -> str:
 
 def test_rotation_reseals_every_wallet_and_prints_the_value_to_deploy(wallets):
     new_key = generate_key()
-    output = _rotate("--new-key", new_key, "--batch-size", "3")
+    output = _rotate(f"--new-key={new_key}", "--batch-size", "3")
     assert f"WALLET_ENCRYPTION_KEY={new_key},{TEST_WALLET_KEY}" in output
     assert "7/7 wallets processed" in output
     only_new = Keyring([new_key])
@@ -44,19 +44,19 @@ def test_rotation_reseals_every_wallet_and_prints_the_value_to_deploy(wallets):
 
 def test_interrupted_rotation_resumes_and_a_second_run_changes_nothing(wallets):
     new_key = generate_key()
-    _rotate("--new-key", new_key, "--batch-size", "2", "--limit", "3")  # stopped part-way
+    _rotate(f"--new-key={new_key}", "--batch-size", "2", "--limit", "3")  # stopped part-way
     assert UserWallet.objects.filter(key_fingerprint=fingerprint(new_key)).count() == 3
-    output = _rotate("--new-key", new_key)
+    output = _rotate(f"--new-key={new_key}")
     assert "re-sealed 4 wallet(s); 3 already on the new key" in output
     before = dict(UserWallet.objects.values_list("pk", "encrypted_secret"))
-    output = _rotate("--new-key", new_key)
+    output = _rotate(f"--new-key={new_key}")
     assert "re-sealed 0 wallet(s); 7 already on the new key" in output
     assert dict(UserWallet.objects.values_list("pk", "encrypted_secret")) == before
 
 
 def test_dry_run_changes_nothing(wallets):
     before = dict(UserWallet.objects.values_list("pk", "encrypted_secret"))
-    output = _rotate("--new-key", generate_key(), "--dry-run")
+    output = _rotate(f"--new-key={generate_key()}", "--dry-run")
     assert "would re-seal 7 wallet(s)" in output
     assert "WALLET_ENCRYPTION_KEY=" not in output
     assert dict(UserWallet.objects.values_list("pk", "encrypted_secret")) == before
@@ -71,7 +71,7 @@ def test_a_wallet_no_key_opens_is_reported_left_untouched_and_fails_the_run(wall
     sealed_before = UserWallet.objects.get(pk=lost.pk).encrypted_secret
     new_key = generate_key()
     with pytest.raises(CommandError, match="1 wallet"):
-        _rotate("--new-key", new_key)
+        _rotate(f"--new-key={new_key}")
     lost.refresh_from_db()
     assert lost.encrypted_secret == sealed_before
     assert UserWallet.objects.filter(key_fingerprint=fingerprint(new_key)).count() == 6
@@ -99,7 +99,14 @@ def test_the_command_exits_non_zero_and_names_the_wallet(tmp_path):
     public_key = subprocess.run([sys.executable, "-c", create], cwd=BASE_DIR, capture_output=True, text=True,
                                 env={**env, "DJANGO_SETTINGS_MODULE": "tradingbot.settings"}).stdout.strip()
     other_key = generate_key()
-    result = manage("rotate_wallet_key", "--new-key", generate_key(), WALLET_ENCRYPTION_KEY=other_key)
+    result = manage("rotate_wallet_key", f"--new-key={generate_key()}", WALLET_ENCRYPTION_KEY=other_key)
     assert result.returncode != 0
     assert public_key in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_key_starting_with_a_dash_works_in_the_documented_form(wallets):
+    new_key = next(key for key in iter(generate_key, None) if key.startswith("-"))
+    output = _rotate(f"--new-key={new_key}")
+    assert f"WALLET_ENCRYPTION_KEY={new_key}," in output
+    assert UserWallet.objects.filter(key_fingerprint=fingerprint(new_key)).count() == 7

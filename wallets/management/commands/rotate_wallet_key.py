@@ -13,8 +13,8 @@ class Command(BaseCommand):
             "the same --new-key. Prints the WALLET_ENCRYPTION_KEY value to deploy.")
 
     def add_arguments(self, parser):
-        parser.add_argument("--new-key", help="The new Fernet key (default: generate one). Pass the same key to "
-                                              "resume an interrupted rotation.")
+        parser.add_argument("--new-key", help="The new Fernet key (default: generate one), written --new-key=KEY "
+                                              "(a key may start with '-'). Pass the same key to resume.")
         parser.add_argument("--dry-run", action="store_true", help="Check every wallet and report; change nothing.")
         parser.add_argument("--batch-size", type=int, default=100, help="Wallets per transaction (default 100).")
         parser.add_argument("--limit", type=int, help="Rotate at most this many wallets in this run (staged rollout).")
@@ -42,8 +42,8 @@ class Command(BaseCommand):
     def _new_key(self, given: str | None) -> str:
         if given is None:
             key = generate_key()
-            self.stderr.write("Generated a new key. If this run is interrupted, resume with --new-key and the "
-                              "WALLET_ENCRYPTION_KEY value printed at the end (its first key).")
+            self.stderr.write("Generated a new key. If this run is interrupted, resume with --new-key=<key> (the first "
+                              "key of the WALLET_ENCRYPTION_KEY value printed at the end).")
             return key
         try:
             Fernet(given.encode())
@@ -74,4 +74,4 @@ class Command(BaseCommand):
             self.stdout.write("Every wallet is on the new key: after deploying, you may drop the old keys: "
                               f"WALLET_ENCRYPTION_KEY={new_key}")
         else:
-            self.stdout.write(f"{remaining} wallet(s) are not rotated yet: run again with --new-key <the first key>.")
+            self.stdout.write(f"{remaining} wallet(s) are not rotated yet: run again with --new-key={new_key}")
