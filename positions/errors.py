@@ -93,3 +93,11 @@ class TradeFailed(TradingError):
 
 class ServiceUnavailable(TradingError):
     """The chain or the swap API failed before anything was sent."""
+
+
+class TokenRefused(TradingError):
+    """Screening found a way for the token's creator to take or lock holders' funds."""
+
+    def __init__(self, reasons: tuple[str, ...]) -> None:
+        super().__init__("This token was refused before anything was sent: " + "; ".join(reasons) + ". Buying it "
+                         "could leave you unable to sell. Nothing was changed.")

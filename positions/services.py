@@ -181,4 +181,8 @@ def set_position_threshold(*, telegram_user_id: int, mint: str, field: str, valu
             raise NoOpenPosition(mint)
         setattr(position, field, value)
         position.save(update_fields=[field])
+    from custody import audit
+
+    audit.record(audit.Action.SETTINGS_CHANGED, actor=audit.trader(telegram_user_id), source=audit.TELEGRAM,
+                 user=position.user_id, setting=field, position=position.pk, mint=mint, after=value)
     return position

@@ -13,8 +13,11 @@ from django.db import IntegrityError
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
+from custody.killswitch import Action as Switch
+from custody.killswitch import active_switch
 from positions.errors import TradingError
 from positions.models import Snipe
+from positions.screening import screen_mint
 from positions.trading import TradingService
 from tradingbot.chain.errors import ChainError, JupiterError
 from tradingbot.db import db_call
@@ -106,8 +109,9 @@ class Sniper:
                 return "not a token mint"
             if info.mint_authority is not None:
                 return "mint authority is not revoked (more tokens can be printed)"
-            if info.freeze_authority is not None:
-                return "freeze authority is set (holders' tokens can be frozen)"
+            screening = screen_mint(info, max_transfer_fee_bps=self.engine.config.custody.max_transfer_fee_bps)
+            if not screening.ok:
+                return "; ".join(screening.refusals)
             liquidity = await self.engine.jupiter.liquidity_sol(mint)
         except (ChainError, JupiterError) as err:
             return f"could not check the token ({err})"
@@ -121,6 +125,9 @@ class Sniper:
                          token_problem: str) -> SnipeOutcome | None:
         if token_problem:
             return await _record(telegram_user_id, launch, Snipe.Status.SKIPPED, token_problem, lamports)
+        if await db_call(active_switch)(Switch.SNIPING, telegram_user_id) is not None:
+            return await _record(telegram_user_id, launch, Snipe.Status.SKIPPED, "sniping is paused by the operators",
+                                 lamports)
         if not await _claim(telegram_user_id, launch, lamports):
             return None  # this launch was already handled for this user (a duplicate notification)
         try:

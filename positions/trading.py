@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
+from custody.killswitch import Action as Switch
+from custody.killswitch import ensure_allowed
 from positions import services
 from positions.amounts import SellAmount
 from positions.errors import (
@@ -24,12 +26,14 @@ from positions.errors import (
     InvalidMint,
     SellAmountTooLarge,
     ServiceUnavailable,
+    TokenRefused,
     TradeFailed,
     TradingError,
     UnknownToken,
 )
 from positions.models import Position, Trade
 from positions.risk import check_buy, check_sell
+from positions.screening import screen_mint
 from tradingbot.chain.errors import ChainError, JupiterError, TransactionRejected
 from tradingbot.chain.jupiter import SOL_MINT, JupiterClient
 from tradingbot.chain.rpc import Confirmation, Outcome, RpcGateway, TransactionEffects
@@ -97,6 +101,9 @@ class TradingService:
         )
         if mint_info is None:
             raise UnknownToken(mint)
+        screening = screen_mint(mint_info, max_transfer_fee_bps=self.config.custody.max_transfer_fee_bps)
+        if not screening.ok:
+            raise TokenRefused(screening.refusals)
         needed = lamports + 2 * SIGNATURE_FEE_LAMPORTS + settings.priority_fee_lamports
         if holding is None:
             needed += rent  # a new token account must be created and funded
@@ -251,6 +258,7 @@ def _service_error(err: BaseException) -> TradingError:
 
 @db_call
 def _load_trader_for_buy(telegram_user_id: int, lamports: int, config: TradingConfig) -> services.Trader:
+    ensure_allowed(Switch.BUYS, telegram_user_id)
     trader = services.load_trader(telegram_user_id)
     check_buy(wallet=trader.wallet, settings=trader.settings, lamports=lamports, config=config, now=timezone.now())
     return trader
@@ -266,6 +274,7 @@ def _explain_shortfall(trader: services.Trader, mint: str) -> None:
 
 @db_call
 def _load_trader_and_position(telegram_user_id: int, mint: str) -> tuple[services.Trader, Position]:
+    ensure_allowed(Switch.SELLS, telegram_user_id)
     trader = services.load_trader(telegram_user_id)
     check_sell(wallet=trader.wallet)
     return trader, services.open_position(trader.wallet, mint)

@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from telegrambot.handlers import admin, money_out, portfolio, router, settings, start, trade
+from telegrambot.handlers import admin, guard, money_out, portfolio, router, settings, start, trade
 from telegrambot.handlers.common import BotDeps, throttle
 
 COMMANDS = [
@@ -25,6 +25,9 @@ COMMANDS = [
     BotCommand("wallet", "Address and balances"),
     BotCommand("withdraw", "Send SOL out: /withdraw <address> <SOL | all>"),
     BotCommand("exportkey", "Show your private key"),
+    BotCommand("2fa", "Two-step verification for withdrawals and key export"),
+    BotCommand("allowlist", "Addresses withdrawals may go to"),
+    BotCommand("withdrawdelay", "Delay withdrawals above an amount"),
     BotCommand("settings", "Slippage, limits, stop loss, take profit, sniping"),
     BotCommand("help", "All commands"),
 ]
@@ -52,6 +55,7 @@ def _add_handlers(application: Application) -> None:
         "positions": portfolio.positions, "wallet": portfolio.wallet, "withdraw": money_out.withdraw,
         "exportkey": money_out.export_key, "settings": settings.settings, "set": settings.set_command,
         "metrics": admin.metrics, "sl": settings.position_stop_loss, "tp": settings.position_take_profit,
+        "2fa": guard.two_factor, "allowlist": guard.allowlist, "withdrawdelay": guard.withdraw_delay,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))

@@ -29,7 +29,7 @@ def parse(data: str | None) -> Callback | None:
     if not data or len(data) > 64 or not data.isascii():
         return None
     kind, *args = data.split(":")
-    expected = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1}
+    expected = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1, "wc": 1}
     if expected.get(kind) != len(args) or not all(args):
         return None
     return Callback(kind, tuple(args))
@@ -64,3 +64,7 @@ def settings() -> Markup:
     toggles = [Button(f"Toggle {label.lower()}", callback_data=f"tog:{key}") for key, label in TOGGLES.items()]
     rows = [keys[i:i + 2] for i in range(0, len(keys), 2)] + [toggles]
     return Markup(rows)
+
+
+def cancel_withdrawal(withdrawal_id: int) -> Markup:
+    return Markup([[Button("Cancel this withdrawal", callback_data=f"wc:{withdrawal_id}")]])

@@ -19,17 +19,20 @@ from positions.trading import TradingService
 from telegrambot import texts
 from telegrambot.application import build_application
 from telegrambot.handlers.common import BotDeps
-from telegrambot.handlers.money_out import KEY_DELETION_JOB_PREFIX
+from telegrambot.sensitive import sweep
 from tradingbot.chain.errors import ChainError
 from tradingbot.chain.jupiter import JupiterClient
 from tradingbot.chain.launches import watch_program_logs
 from tradingbot.chain.rpc import RpcGateway
 from tradingbot.config import TradingConfig
-from tradingbot.db import close_db_connections
+from tradingbot.db import close_db_connections, db_call
 from wallets.crypto import Keyring
+from wallets.withdrawals import due_withdrawals, execute_scheduled
 
 logger = logging.getLogger("telegrambot.runner")
 RECONCILE_INTERVAL_SECONDS = 30
+SWEEP_INTERVAL_SECONDS = 5
+WITHDRAWALS_INTERVAL_SECONDS = 15
 
 
 class BotRunner:
@@ -49,6 +52,11 @@ class BotRunner:
             updater=updater)
         self.application.job_queue.run_repeating(_reconcile_job, interval=RECONCILE_INTERVAL_SECONDS, first=0,
                                                  name="reconcile")
+        self.application.job_queue.run_repeating(_sweep_job, interval=SWEEP_INTERVAL_SECONDS, first=0,
+                                                 name="sensitive-messages", job_kwargs={"max_instances": 1})
+        self.application.job_queue.run_repeating(self._withdrawals_job, interval=WITHDRAWALS_INTERVAL_SECONDS,
+                                                 first=1, name="delayed-withdrawals",
+                                                 job_kwargs={"max_instances": 1, "coalesce": True})
         self.sniper = Sniper(trading, notify=self._notify_snipe)
         self._watcher: asyncio.Task | None = None
         self.monitor = Monitor(trading, notify=self._notify_trigger)
@@ -103,6 +111,33 @@ class BotRunner:
         except TelegramError:
             logger.warning("Could not tell user about a %s", trigger.rule.value)
 
+    async def run_due_withdrawals(self) -> int:
+        """Send the delayed withdrawals whose time has come (not held, not cancelled) and tell their owners."""
+        now = self.deps.clock.now()
+        sent = 0
+        for withdrawal_id in await db_call(due_withdrawals)(now):
+            withdrawal, result, problem = await execute_scheduled(rpc=self.rpc, keyring=self.deps.keyring,
+                                                                  withdrawal_id=withdrawal_id, now=now)
+            if result is not None:
+                sent += 1
+                text = texts.scheduled_withdrawal_done(result)
+            elif problem:
+                text = texts.scheduled_withdrawal_failed(withdrawal, problem)
+            else:
+                continue
+            try:
+                await self.application.bot.send_message(withdrawal.user.telegram_user_id, text,
+                                                        parse_mode=ParseMode.HTML, disable_web_page_preview=True)
+            except TelegramError:
+                logger.warning("Could not tell a user about their delayed withdrawal %s", withdrawal_id)
+        return sent
+
+    async def _withdrawals_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        try:
+            await self.run_due_withdrawals()
+        except ChainError as err:
+            logger.warning("Delayed withdrawals postponed: %s", err)
+
     async def shutdown(self) -> None:
         if self._watcher is not None:
             self._watcher.cancel()
@@ -111,7 +146,8 @@ class BotRunner:
         application = self.application
         if application.updater and application.updater.running:
             await application.updater.stop()
-        await _delete_key_messages_now(application)
+        if application.running:
+            await _sweep_everything(application)
         if application.running:
             await application.stop()
         with suppress(RuntimeError):
@@ -122,14 +158,16 @@ class BotRunner:
         logger.info("Shutting down...")
 
 
-async def _delete_key_messages_now(application: Application) -> None:
-    """An exported key must not outlive the bot in the chat: run its pending deletions before stopping."""
-    if application.job_queue is None or not application.running:
-        return
-    for job in application.job_queue.jobs():
-        if job.name and job.name.startswith(KEY_DELETION_JOB_PREFIX):
-            job.schedule_removal()
-            await job.run(application)
+async def _sweep_everything(application: Application) -> None:
+    """Key material must not outlive the bot in the chat: delete every tracked message before stopping."""
+    try:
+        await sweep(application.bot, everything=True)
+    except Exception:
+        logger.exception("Could not delete the tracked key messages at shutdown; they are deleted at next start")
+
+
+async def _sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    await sweep(context.bot)
 
 
 async def _monitor_job(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -59,6 +59,10 @@ HELP = (
     "/wallet — address and balances\n"
     "/withdraw &lt;address&gt; &lt;SOL | all&gt; — send SOL out (asks to confirm)\n"
     "/exportkey — show your private key (asks to confirm; deleted after 60 s)\n\n"
+    "<b>Protection</b>\n"
+    "/2fa on — two-step verification: withdrawals and key export ask for a code from your authenticator app\n"
+    "/allowlist add &lt;address&gt; — only allow withdrawals to your own addresses (new ones wait 24 h)\n"
+    "/withdrawdelay &lt;SOL | off&gt; — withdrawals above this wait 2 h and can be cancelled\n\n"
     "<b>Settings</b>\n"
     "/settings — slippage, limits, stop loss, take profit, sniping, priority fee\n"
     "/set &lt;name&gt; &lt;value&gt; — e.g. /set slippage 1.5\n\n"
@@ -78,13 +82,19 @@ TOO_LONG = "That message is too long for me to read. Send a command like /help, 
 NO_POSITIONS = "You have no open positions. Paste a token mint address or use /buy to open one."
 
 
-def token_card(*, mint: str, decimals: int, price_sol: Decimal | None, held_raw: int, supply_raw: int) -> str:
+def token_card(*, mint: str, decimals: int, price_sol: Decimal | None, held_raw: int, supply_raw: int,
+               screening=None) -> str:
     price = f"{plain(price_sol.quantize(Decimal('0.000000001')))} SOL" if price_sol is not None else "no price"
+    check = ""
+    if screening is not None:
+        mark = "✅" if screening.ok and not screening.warnings else ("⚠️" if screening.ok else "⛔")
+        check = f"Safety check: {mark} {escape(screening.summary())}\n"
+    ending = "Choose an amount to buy:" if screening is None or screening.ok else "Buying this token is refused."
     return (f"<b>Token</b> {code(mint)}\n"
             f"Price: {price} per token\n"
             f"Supply: {tokens(supply_raw, decimals)} · decimals {decimals}\n"
-            f"You hold: {tokens(held_raw, decimals)}\n\n"
-            "Choose an amount to buy:")
+            f"You hold: {tokens(held_raw, decimals)}\n"
+            f"{check}\n{ending}")
 
 
 def confirm_buy(*, mint: str, lamports: int, slippage_bps: int) -> str:
@@ -158,12 +168,126 @@ def wallet(*, public_key: str, balance_lamports: int | None, holdings: list[tupl
     return "\n\n".join(lines)
 
 
-def confirm_withdrawal(plan: WithdrawalPlan) -> str:
-    return (f"<b>Withdraw {sol(plan.lamports)}</b>\n"
-            f"To: {code(plan.destination)}\n"
-            f"Network fee: {sol(plan.fee_lamports)}\n"
-            f"Balance after: {sol(plan.balance_lamports - plan.lamports - plan.fee_lamports)}\n\n"
-            "Check the destination carefully: a transfer cannot be undone.")
+def confirm_withdrawal(plan: WithdrawalPlan, *, two_factor: bool = False, recommend_two_factor: bool = False,
+                       delay_seconds: int | None = None) -> str:
+    lines = [f"<b>Withdraw {sol(plan.lamports)}</b>",
+             f"To: {code(plan.destination)}",
+             f"Network fee: {sol(plan.fee_lamports)}",
+             f"Balance after: {sol(plan.balance_lamports - plan.lamports - plan.fee_lamports)}", "",
+             "Check the destination carefully: a transfer cannot be undone."]
+    if delay_seconds is not None:
+        lines.append(f"⏳ This is above your large-withdrawal threshold, so it will wait {duration(delay_seconds)} "
+                     "before it is sent; you can cancel it until then.")
+    if two_factor:
+        lines.append("🔐 After you confirm, I will ask for the code from your authenticator app.")
+    elif recommend_two_factor:
+        lines.append("💡 Tip: turn on two-step verification with /2fa on, so nobody who gets into your Telegram "
+                     "can withdraw or see your key without your phone.")
+    return "\n".join(lines)
+
+
+def duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes = rest // 60
+    if hours and minutes:
+        return f"{hours} h {minutes} min"
+    if hours:
+        return f"{hours} h"
+    return f"{max(minutes, 1)} min" if seconds >= 60 else f"{seconds} s"
+
+
+def withdrawal_scheduled(withdrawal) -> str:
+    return (f"⏳ <b>Withdrawal delayed</b>: {sol(withdrawal.lamports)} to {code(withdrawal.destination)} will be sent "
+            f"at {withdrawal.execute_after:%Y-%m-%d %H:%M} UTC.\n"
+            "Nothing has left your wallet yet. If you did not ask for this, press Cancel now and turn on /2fa.")
+
+
+def scheduled_withdrawal_done(result: WithdrawalResult) -> str:
+    return "Your delayed withdrawal was sent.\n" + withdrawal_done(result)
+
+
+def scheduled_withdrawal_failed(withdrawal, reason: str) -> str:
+    return (f"⚠️ Your delayed withdrawal of {sol(withdrawal.lamports)} to {code(withdrawal.destination)} was not "
+            f"sent: {escape(reason)}")
+
+
+ASK_CODE = "🔐 Type the 6-digit code from your authenticator app."
+ASK_SETUP_CODE = ("Add the key above to your authenticator app (Google Authenticator, Authy, 1Password, Aegis…), "
+                  "then type the 6-digit code it shows to finish.")
+CODE_PURPOSE = {"withdraw": "withdrawal", "export": "key export", "totp_off": "switch-off",
+                "totp_setup": "set-up"}
+TWO_FACTOR_ON = ("✅ Two-step verification is on. Withdrawals, key export and turning it off now ask for a code. "
+                 "The set-up message was deleted.")
+TWO_FACTOR_OFF = "Two-step verification is off. /2fa on turns it back on."
+
+
+def two_factor_status(enabled: bool) -> str:
+    if enabled:
+        return ("🔐 Two-step verification is <b>on</b>: withdrawals and key export ask for a code from your "
+                "authenticator app. /2fa off turns it off (asks for a code).")
+    return ("Two-step verification is <b>off</b>. Turn it on with /2fa on: then nobody who gets into your Telegram "
+            "can withdraw or see your key without the code from your phone.")
+
+
+def two_factor_setup(secret_base32: str, uri: str, seconds: int) -> str:
+    return (f"🔐 <b>Authenticator set-up key</b>\n<code>{escape(secret_base32)}</code>\n"
+            f"Or open this link on your phone: <code>{escape(uri)}</code>\n\n"
+            f"Type 6 digits / time-based. This message deletes itself in {seconds} seconds.")
+
+
+ALLOWLIST_USAGE = ("Usage: /allowlist (show it), /allowlist add <address> [label], /allowlist remove <address>, "
+                   "/allowlist off")
+WITHDRAW_DELAY_USAGE = ("Usage: /withdrawdelay <SOL> — withdrawals above this amount wait before they are sent — "
+                        "or /withdrawdelay off. For example: /withdrawdelay 5")
+
+
+def allowlist(view, now) -> str:
+    if not view.allowlist_on:
+        return ("Your withdrawal allow-list is <b>off</b>: withdrawals can go to any address.\n"
+                "/allowlist add &lt;address&gt; turns it on; new addresses become usable after a safety delay.")
+    lines = ["<b>Withdrawal allow-list: on</b> — withdrawals go only to these addresses:"]
+    for entry in view.addresses:
+        state = "usable" if entry.active_from <= now else f"usable from {entry.active_from:%Y-%m-%d %H:%M} UTC"
+        label = f" ({escape(entry.label)})" if entry.label else ""
+        lines.append(f"• {code(entry.address)}{label}: {state}")
+    if not view.addresses:
+        lines.append("(none: every withdrawal is refused until you add one)")
+    if view.allowlist_off_at:
+        lines.append(f"Switching off at {view.allowlist_off_at:%Y-%m-%d %H:%M} UTC, as you asked.")
+    return "\n".join(lines)
+
+
+def allowlist_added(entry) -> str:
+    return (f"Added {code(entry.address)} to your withdrawal allow-list. It can receive withdrawals from "
+            f"<b>{entry.active_from:%Y-%m-%d %H:%M} UTC</b>; until then, and to any other address, withdrawals are "
+            "refused. If you did not do this, turn on /2fa and contact support.")
+
+
+def allowlist_off(when) -> str:
+    return (f"Your allow-list switches off at <b>{when:%Y-%m-%d %H:%M} UTC</b> (a safety delay). Until then it "
+            "still applies. Adding an address cancels the switch-off.")
+
+
+def withdraw_delay_status(view, delay_seconds: int) -> str:
+    if view.threshold_lamports is None:
+        text = "No large-withdrawal delay is set: withdrawals are sent at once."
+    else:
+        text = (f"Withdrawals above <b>{sol(view.threshold_lamports)}</b> wait {duration(delay_seconds)} and can be "
+                "cancelled meanwhile.")
+    if view.pending_threshold:
+        value, when = view.pending_threshold
+        shown = "off" if value is None else sol(value)
+        text += f"\nChanging to {shown} at {when:%Y-%m-%d %H:%M} UTC."
+    return text + "\n" + escape(WITHDRAW_DELAY_USAGE)
+
+
+def withdraw_delay_set(lamports: int | None, when, delay_seconds: int) -> str:
+    shown = "off" if lamports is None else f"above {sol(lamports)}"
+    if when is None:
+        return (f"Done: withdrawals {shown} now wait {duration(delay_seconds)} before they are sent, and you can "
+                "cancel them meanwhile.")
+    return (f"Loosening your protection waits for safety: the large-withdrawal delay becomes <b>{shown}</b> at "
+            f"{when:%Y-%m-%d %H:%M} UTC. Until then the current setting applies.")
 
 
 def withdrawal_done(result: WithdrawalResult) -> str:
@@ -202,7 +326,7 @@ def setting_saved(label: str) -> str:
 
 
 def metrics(*, uptime_seconds: float, succeeded: int, failed: int, rpc_requests: int, open_positions: int,
-            users: int) -> str:
+            users: int, switches: list[tuple[str, str]] = ()) -> str:
     finished = succeeded + failed
     rate = f"{Decimal(succeeded * 100) / finished:.1f}%" if finished else "n/a (no trades yet)"
     hours, rest = divmod(int(uptime_seconds), 3600)
@@ -214,7 +338,9 @@ def metrics(*, uptime_seconds: float, succeeded: int, failed: int, rpc_requests:
             f"Success rate: {rate}\n"
             f"RPC requests (this process): {rpc_requests}\n"
             f"Open positions: {open_positions}\n"
-            f"Users: {users}")
+            f"Users: {users}\n"
+            + ("Kill switches: " + "; ".join(f"{action} paused for {escape(scope)}" for action, scope in switches)
+               if switches else "Kill switches: none (everything runs)"))
 
 
 def rule_fired(trigger) -> str:

@@ -62,6 +62,17 @@ class TradingLimits:
 
 
 @dataclass(frozen=True)
+class CustodyPolicy:
+    """How money leaving is guarded (issue 9): second-factor lockout, withdrawal delays, token screening."""
+
+    allowlist_delay_seconds: int = 24 * 3600
+    large_withdrawal_delay_seconds: int = 2 * 3600
+    totp_max_failures: int = 5
+    totp_lock_seconds: int = 15 * 60
+    max_transfer_fee_bps: int = 100
+
+
+@dataclass(frozen=True)
 class TradingConfig:
     trading: TradingLimits
     database_url: str
@@ -85,6 +96,7 @@ class TradingConfig:
     telegram_webhook_secret: str | None = field(repr=False)
     secret_key: str = field(repr=False)
     secret_key_is_ephemeral: bool = False
+    custody: CustodyPolicy = field(default_factory=CustodyPolicy)
 
     def require_encryption_keys(self) -> tuple[str, ...]:
         if not self.wallet_encryption_keys:
@@ -145,6 +157,24 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
                                         example="BOT_METRICS_PORT=9108 (0 turns the bot's exporter off)"),
         monitor_interval_seconds=reader.integer("MONITOR_INTERVAL_SECONDS", default=2, minimum=1, maximum=3600,
                                                 example="MONITOR_INTERVAL_SECONDS=2"),
+        custody=_custody(reader),
+    )
+
+
+def _custody(reader: _Reader) -> CustodyPolicy:
+    return CustodyPolicy(
+        allowlist_delay_seconds=3600 * reader.integer(
+            "WITHDRAWAL_ALLOWLIST_DELAY_HOURS", default=24, minimum=0, maximum=24 * 30,
+            example="WITHDRAWAL_ALLOWLIST_DELAY_HOURS=24"),
+        large_withdrawal_delay_seconds=60 * reader.integer(
+            "LARGE_WITHDRAWAL_DELAY_MINUTES", default=120, minimum=0, maximum=60 * 24 * 7,
+            example="LARGE_WITHDRAWAL_DELAY_MINUTES=120"),
+        totp_max_failures=reader.integer("TOTP_MAX_FAILURES", default=5, minimum=1, maximum=100,
+                                         example="TOTP_MAX_FAILURES=5"),
+        totp_lock_seconds=60 * reader.integer("TOTP_LOCK_MINUTES", default=15, minimum=1, maximum=60 * 24,
+                                              example="TOTP_LOCK_MINUTES=15"),
+        max_transfer_fee_bps=reader.integer("SCREEN_MAX_TRANSFER_FEE_BPS", default=100, minimum=0, maximum=10_000,
+                                            example="SCREEN_MAX_TRANSFER_FEE_BPS=100 (1%)"),
     )
 
 

@@ -17,6 +17,9 @@ UPTIME = Gauge("trading_bot_uptime_seconds", "Seconds since this process started
 UPTIME.set_function(lambda: time.time() - STARTED_AT)
 
 
+KILL_SWITCH_HELP = "Kill switches that are on (scope global: 1 = paused for everyone; user: number of users paused)"
+
+
 class _LedgerGauges:
     """Open positions and users, counted at scrape time (two COUNT queries), so every process reports the truth."""
 
@@ -26,21 +29,30 @@ class _LedgerGauges:
         from prometheus_client.core import GaugeMetricFamily
 
         return [GaugeMetricFamily("trading_bot_open_positions", "Open positions"),
-                GaugeMetricFamily("trading_bot_users", "Users with a wallet")]
+                GaugeMetricFamily("trading_bot_users", "Users with a wallet"),
+                GaugeMetricFamily("trading_bot_kill_switches", KILL_SWITCH_HELP, labels=["action", "scope"])]
 
     def collect(self):
         from prometheus_client.core import GaugeMetricFamily
 
+        from custody.models import KillSwitch
         from positions.models import Position
         from wallets.models import UserWallet
 
         try:
             positions = Position.objects.filter(is_open=True).count()
             users = UserWallet.objects.count()
+            switches = list(KillSwitch.objects.values_list("action", "user_id"))
         except Exception:  # database down: the probe reports it; metrics stay scrapeable
             return
         yield GaugeMetricFamily("trading_bot_open_positions", "Open positions", value=positions)
         yield GaugeMetricFamily("trading_bot_users", "Users with a wallet", value=users)
+        family = GaugeMetricFamily("trading_bot_kill_switches", KILL_SWITCH_HELP, labels=["action", "scope"])
+        for action in KillSwitch.Action.values:
+            for scope, is_global in (("global", True), ("user", False)):
+                count = sum(1 for name, user in switches if name == action and (user is None) == is_global)
+                family.add_metric([action, scope], count)
+        yield family
 
 
 def register_ledger_gauges() -> None:

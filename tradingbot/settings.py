@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "wallets",
     "positions",
     "telegrambot",
+    "custody",
 ]
 
 MIDDLEWARE = [

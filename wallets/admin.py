@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin, messages
 
+from custody import audit
+from custody.admin import StaffAudited
 from tradingbot.exports import csv_response
 from wallets.models import UserSettings, UserWallet
 from wallets.services import set_frozen
@@ -19,7 +21,7 @@ class UserSettingsInline(admin.StackedInline):
 
 
 @admin.register(UserWallet)
-class UserWalletAdmin(admin.ModelAdmin):
+class UserWalletAdmin(StaffAudited, admin.ModelAdmin):
     fields = WALLET_FIELDS
     readonly_fields = ("telegram_user_id", "public_key", "key_fingerprint", "created_at", "updated_at")
     list_display = ("telegram_user_id", "telegram_username", "public_key", "is_frozen", "created_at")
@@ -48,7 +50,8 @@ class UserWalletAdmin(admin.ModelAdmin):
 
     def _set_frozen(self, request, queryset, *, frozen: bool) -> None:
         wallets = list(queryset)
-        changed = set_frozen(wallets=queryset, frozen=frozen)
+        changed = set_frozen(wallets=queryset, frozen=frozen, actor=audit.staff(request),
+                             source=audit.request_source(request))
         verb = "Froze" if frozen else "Unfroze"
         for wallet in wallets:
             self.log_change(request, wallet, [{"changed": {"fields": ["is_frozen"]}}])
@@ -56,7 +59,7 @@ class UserWalletAdmin(admin.ModelAdmin):
 
 
 @admin.register(UserSettings)
-class UserSettingsAdmin(admin.ModelAdmin):
+class UserSettingsAdmin(StaffAudited, admin.ModelAdmin):
     list_display = ("user", "max_trade_size_lamports", "daily_loss_limit_lamports", "slippage_bps",
                     "stop_loss_percentage", "take_profit_percentage", "snipe_enabled", "confirm_trades")
     list_filter = ("snipe_enabled", "confirm_trades")

@@ -67,12 +67,17 @@ class UserSettings(models.Model):
 
 
 class Withdrawal(models.Model):
-    """SOL sent out of a custodial wallet. Like a trade: written as pending with its signature before it is sent."""
+    """SOL sent out of a custodial wallet. Like a trade: written as pending with its signature before it is sent.
+
+    A large withdrawal is first ``scheduled`` (no transaction yet) until ``execute_after``; the user can cancel it
+    and staff can hold it meanwhile."""
 
     class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Delayed (not sent yet)"
         PENDING = "pending", "Pending"
         CONFIRMED = "confirmed", "Confirmed"
         FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
 
     user = models.ForeignKey(UserWallet, on_delete=models.PROTECT, related_name="withdrawals")
     destination = models.CharField(max_length=44)
@@ -80,9 +85,13 @@ class Withdrawal(models.Model):
     fee_lamports = models.BigIntegerField(default=0)
     sol_change_lamports = models.BigIntegerField(default=0)
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING, db_index=True)
-    signature = models.CharField(max_length=88, unique=True)
-    last_valid_block_height = models.BigIntegerField()
+    signature = models.CharField(max_length=88, unique=True, null=True, blank=True)
+    last_valid_block_height = models.BigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True, default="")
+    execute_after = models.DateTimeField(null=True, blank=True, help_text="A delayed withdrawal is sent after this.")
+    held_at = models.DateTimeField(null=True, blank=True, help_text="Held by staff: not sent until released.")
+    held_by = models.CharField(max_length=150, blank=True, default="")
+    cancelled_by = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
@@ -92,6 +101,9 @@ class Withdrawal(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(lamports__gt=0), name="withdrawal_amount_positive"),
             models.CheckConstraint(condition=models.Q(fee_lamports__gte=0), name="withdrawal_fee_non_negative"),
+            models.CheckConstraint(condition=models.Q(status__in=["scheduled", "cancelled"])
+                                   | models.Q(signature__isnull=False, last_valid_block_height__isnull=False),
+                                   name="withdrawal_sent_has_signature"),
         ]
 
     def __str__(self) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from solders.keypair import Keypair
 
+from custody import audit
 from tradingbot.config import TradingConfig, get_config
 from wallets.crypto import Keyring, keyring_from_config
 from wallets.models import UserSettings, UserWallet
@@ -45,6 +46,8 @@ def get_or_create_user_wallet(telegram_user_id: int, username: str = "", *, keyr
             create_default_settings(wallet=wallet, config=config)
     except IntegrityError:
         return WalletResult(UserWallet.objects.get(telegram_user_id=telegram_user_id), created=False)
+    audit.record(audit.Action.WALLET_CREATED, actor=audit.trader(telegram_user_id, username), source=audit.TELEGRAM,
+                 user=wallet, public_key=wallet.public_key)
     return WalletResult(wallet, created=True)
 
 
@@ -62,9 +65,14 @@ def create_default_settings(*, wallet: UserWallet, config: TradingConfig) -> Use
     )
 
 
-def set_frozen(*, wallets, frozen: bool) -> int:
-    """Freeze or unfreeze trading for the given wallets; returns how many changed."""
-    return wallets.exclude(is_frozen=frozen).update(is_frozen=frozen)
+def set_frozen(*, wallets, frozen: bool, actor: str = "", source: str = "") -> int:
+    """Freeze or unfreeze trading for the given wallets; returns how many changed (each change is audited)."""
+    changing = list(wallets.exclude(is_frozen=frozen))
+    changed = UserWallet.objects.filter(pk__in=[wallet.pk for wallet in changing]).update(is_frozen=frozen)
+    for wallet in changing:
+        audit.record(audit.Action.WALLET_FROZEN if frozen else audit.Action.WALLET_UNFROZEN, actor=actor or "unknown",
+                     source=source or "unknown", user=wallet)
+    return changed
 
 
 def _refresh_username(wallet: UserWallet, username: str) -> None:
@@ -91,8 +99,10 @@ def update_setting(*, telegram_user_id: int, key: str, value) -> UserSettings:
     field = SETTING_FIELDS[key]
     with transaction.atomic():
         settings = UserSettings.objects.select_for_update().get(user__telegram_user_id=telegram_user_id)
+        before = getattr(settings, field)
         setattr(settings, field, value)
         settings.save(update_fields=[field, "updated_at"])
+    _audit_setting(settings, key, before, value)
     return settings
 
 
@@ -100,6 +110,14 @@ def toggle_setting(*, telegram_user_id: int, key: str) -> UserSettings:
     field = SETTING_FIELDS[key]
     with transaction.atomic():
         settings = UserSettings.objects.select_for_update().get(user__telegram_user_id=telegram_user_id)
-        setattr(settings, field, not getattr(settings, field))
+        before = getattr(settings, field)
+        setattr(settings, field, not before)
         settings.save(update_fields=[field, "updated_at"])
+    _audit_setting(settings, key, before, not before)
     return settings
+
+
+def _audit_setting(settings: UserSettings, key: str, before, after) -> None:
+    wallet = settings.user
+    audit.record(audit.Action.SETTINGS_CHANGED, actor=audit.trader(wallet.telegram_user_id, wallet.telegram_username),
+                 source=audit.TELEGRAM, user=wallet, setting=key, before=before, after=after)

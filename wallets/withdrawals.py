@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
@@ -13,6 +14,8 @@ from solders.pubkey import Pubkey
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
+from custody import audit, killswitch
+from custody.policy import PolicyRefusal, check_destination
 from tradingbot.chain.errors import ChainError, TransactionRejected
 from tradingbot.chain.rpc import Outcome, RpcGateway
 from tradingbot.db import db_call
@@ -47,11 +50,11 @@ class WithdrawalResult:
     destination: str
 
 
-async def plan_withdrawal(*, rpc: RpcGateway, wallet: UserWallet, destination: str,
-                          lamports: int | None) -> WithdrawalPlan:
-    """Check a withdrawal against the live balance; ``lamports=None`` means everything that can leave."""
-    if wallet.is_frozen:
-        raise WithdrawalError("Withdrawals are paused on your account by the operators. Contact support.")
+async def plan_withdrawal(*, rpc: RpcGateway, wallet: UserWallet, destination: str, lamports: int | None,
+                          now: datetime | None = None) -> WithdrawalPlan:
+    """Check a withdrawal against the guards and the live balance; ``lamports=None`` means everything that can
+    leave. Refusals raise WithdrawalError (or ActionPaused) and change nothing."""
+    await db_call(_check_guards)(wallet, destination, now or timezone.now())
     if destination == wallet.public_key:
         raise WithdrawalError("That is this bot wallet's own address. Send to another wallet you control.")
     balance, destination_balance = await asyncio.gather(rpc.sol_balance(wallet.public_key),
@@ -76,43 +79,177 @@ async def plan_withdrawal(*, rpc: RpcGateway, wallet: UserWallet, destination: s
     return WithdrawalPlan(destination=destination, lamports=lamports, fee_lamports=fee, balance_lamports=balance)
 
 
-async def execute_withdrawal(*, rpc: RpcGateway, keyring: Keyring, wallet: UserWallet,
-                             plan: WithdrawalPlan) -> WithdrawalResult:
-    plan = await plan_withdrawal(rpc=rpc, wallet=wallet, destination=plan.destination, lamports=plan.lamports)
+def _check_guards(wallet: UserWallet, destination: str, now: datetime) -> None:
+    wallet.refresh_from_db(fields=["is_frozen"])
+    if wallet.is_frozen:
+        raise WithdrawalError("Withdrawals are paused on your account by the operators. Contact support.")
+    killswitch.ensure_allowed(killswitch.Action.WITHDRAWALS, wallet.telegram_user_id)
+    try:
+        check_destination(wallet, destination, now)
+    except PolicyRefusal as refusal:
+        audit.record(audit.Action.WITHDRAWAL_REFUSED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
+                     destination=destination, reason="allow-list")
+        raise WithdrawalError(refusal.user_message) from None
+
+
+async def execute_withdrawal(*, rpc: RpcGateway, keyring: Keyring, wallet: UserWallet, plan: WithdrawalPlan,
+                             now: datetime | None = None) -> WithdrawalResult:
+    """Send now: checked again, signed, written as pending, sent, confirmed."""
+    plan = await plan_withdrawal(rpc=rpc, wallet=wallet, destination=plan.destination, lamports=plan.lamports,
+                                 now=now)
     blockhash, last_valid = await rpc.latest_blockhash()
+    signed, signature = _sign(wallet, plan, blockhash, keyring)
+    withdrawal = await _record_pending(wallet, plan, signature, last_valid)
+    return await _land(rpc, withdrawal.pk, wallet, plan, signed, signature, last_valid)
+
+
+@db_call
+def schedule_withdrawal(*, wallet: UserWallet, plan: WithdrawalPlan, execute_after: datetime) -> Withdrawal:
+    """A large withdrawal waits: nothing is signed until ``execute_after``; the user may cancel meanwhile."""
+    withdrawal = Withdrawal.objects.create(user=wallet, destination=plan.destination, lamports=plan.lamports,
+                                           status=Withdrawal.Status.SCHEDULED, execute_after=execute_after)
+    audit.record(audit.Action.WITHDRAWAL_SCHEDULED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
+                 withdrawal=withdrawal.pk, destination=plan.destination, lamports=plan.lamports,
+                 execute_after=execute_after.isoformat())
+    return withdrawal
+
+
+def due_withdrawals(now: datetime) -> list[int]:
+    due = Withdrawal.objects.filter(status=Withdrawal.Status.SCHEDULED, held_at__isnull=True, execute_after__lte=now)
+    return list(due.order_by("execute_after").values_list("pk", flat=True))
+
+
+async def execute_scheduled(*, rpc: RpcGateway, keyring: Keyring, withdrawal_id: int,
+                            now: datetime) -> tuple[Withdrawal, WithdrawalResult | None, str]:
+    """Send a delayed withdrawal whose time has come. Returns the row, the result (None if not sent) and a message
+    for the user. A refusal at this point (balance spent meanwhile, a kill switch, the allow-list) fails the row."""
+    withdrawal = await Withdrawal.objects.select_related("user").aget(pk=withdrawal_id)
+    wallet = withdrawal.user
+    if not _is_due(withdrawal, now):
+        return withdrawal, None, ""
+    try:
+        plan = await plan_withdrawal(rpc=rpc, wallet=wallet, destination=withdrawal.destination,
+                                     lamports=withdrawal.lamports, now=now)
+    except WithdrawalError as refusal:
+        await db_call(_fail_scheduled)(withdrawal_id, refusal.user_message)
+        return withdrawal, None, refusal.user_message
+    blockhash, last_valid = await rpc.latest_blockhash()
+    signed, signature = _sign(wallet, plan, blockhash, keyring)
+    if not await db_call(_start_scheduled)(withdrawal_id, signature, last_valid, now):
+        return withdrawal, None, ""  # cancelled or held in the meantime: never sent
+    try:
+        result = await _land(rpc, withdrawal_id, wallet, plan, signed, signature, last_valid)
+    except WithdrawalError as failure:
+        return withdrawal, None, failure.user_message
+    return withdrawal, result, ""
+
+
+def _is_due(withdrawal: Withdrawal, now: datetime) -> bool:
+    return (withdrawal.status == Withdrawal.Status.SCHEDULED and withdrawal.held_at is None
+            and withdrawal.execute_after is not None and withdrawal.execute_after <= now)
+
+
+def _start_scheduled(withdrawal_id: int, signature: str, last_valid: int, now: datetime) -> bool:
+    with transaction.atomic():
+        withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
+        if not _is_due(withdrawal, now):
+            return False
+        withdrawal.status = Withdrawal.Status.PENDING
+        withdrawal.signature = signature
+        withdrawal.last_valid_block_height = last_valid
+        withdrawal.save(update_fields=["status", "signature", "last_valid_block_height"])
+    audit.record(audit.Action.WITHDRAWAL_APPROVED, actor="bot (delay over)", source=audit.BOT,
+                 user=withdrawal.user_id, withdrawal=withdrawal_id, signature=signature)
+    return True
+
+
+def _fail_scheduled(withdrawal_id: int, reason: str) -> None:
+    with transaction.atomic():
+        withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
+        if withdrawal.status != Withdrawal.Status.SCHEDULED:
+            return
+        withdrawal.status = Withdrawal.Status.FAILED
+        withdrawal.error = reason[:2000]
+        withdrawal.resolved_at = timezone.now()
+        withdrawal.save(update_fields=["status", "error", "resolved_at"])
+    audit.record(audit.Action.WITHDRAWAL_FAILED, actor="bot", source=audit.BOT, user=withdrawal.user_id,
+                 withdrawal=withdrawal_id, reason=reason[:200])
+
+
+def cancel_withdrawal(withdrawal_id: int, *, actor: str, source: str, telegram_user_id: int | None = None) -> bool:
+    """Cancel a delayed withdrawal before it is sent. With ``telegram_user_id``, only that user's own."""
+    with transaction.atomic():
+        rows = Withdrawal.objects.select_for_update().filter(pk=withdrawal_id)
+        if telegram_user_id is not None:
+            rows = rows.filter(user__telegram_user_id=telegram_user_id)
+        withdrawal = rows.first()
+        if withdrawal is None or withdrawal.status != Withdrawal.Status.SCHEDULED:
+            return False
+        withdrawal.status = Withdrawal.Status.CANCELLED
+        withdrawal.cancelled_by = actor[:150]
+        withdrawal.resolved_at = timezone.now()
+        withdrawal.save(update_fields=["status", "cancelled_by", "resolved_at"])
+    audit.record(audit.Action.WITHDRAWAL_CANCELLED, actor=actor, source=source, user=withdrawal.user_id,
+                 withdrawal=withdrawal_id)
+    return True
+
+
+def hold_withdrawal(withdrawal_id: int, *, hold: bool, actor: str, source: str) -> bool:
+    """Staff hold (or release) a delayed withdrawal: held, it is never sent until released."""
+    with transaction.atomic():
+        withdrawal = Withdrawal.objects.select_for_update().filter(pk=withdrawal_id).first()
+        if withdrawal is None or withdrawal.status != Withdrawal.Status.SCHEDULED or (withdrawal.held_at is not None
+                                                                                      ) == hold:
+            return False
+        withdrawal.held_at = timezone.now() if hold else None
+        withdrawal.held_by = actor[:150] if hold else ""
+        withdrawal.save(update_fields=["held_at", "held_by"])
+    audit.record(audit.Action.WITHDRAWAL_HELD if hold else audit.Action.WITHDRAWAL_RELEASED, actor=actor,
+                 source=source, user=withdrawal.user_id, withdrawal=withdrawal_id)
+    return True
+
+
+def _sign(wallet: UserWallet, plan: WithdrawalPlan, blockhash: str, keyring: Keyring
+          ) -> tuple[VersionedTransaction, str]:
     owner = Pubkey.from_string(wallet.public_key)
     instruction = transfer(TransferParams(from_pubkey=owner, to_pubkey=Pubkey.from_string(plan.destination),
                                           lamports=plan.lamports))
     message = MessageV0.try_compile(owner, [instruction], [], Hash.from_string(blockhash))
     signature = sign_message_bytes(wallet=wallet, message=to_bytes_versioned(message), keyring=keyring)
-    signed = VersionedTransaction.populate(message, [signature])
-    withdrawal = await _record_pending(wallet, plan, str(signature), last_valid)
+    return VersionedTransaction.populate(message, [signature]), str(signature)
+
+
+async def _land(rpc: RpcGateway, withdrawal_id: int, wallet: UserWallet, plan: WithdrawalPlan,
+                signed: VersionedTransaction, signature: str, last_valid: int) -> WithdrawalResult:
     try:
         await rpc.send(signed)
     except TransactionRejected as rejected:
-        await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error=rejected.reason)
+        await resolve_withdrawal(withdrawal_id, Withdrawal.Status.FAILED, error=rejected.reason)
         raise WithdrawalError("The network refused the withdrawal; nothing was sent. Please try again.") from None
     except ChainError:
         pass  # it may still land: confirmation decides
     try:
-        confirmation = await rpc.confirm(str(signature), last_valid_block_height=last_valid)
+        confirmation = await rpc.confirm(signature, last_valid_block_height=last_valid)
     except ChainError:
         raise WithdrawalError("The withdrawal was sent but the network is not answering; it will be settled "
                               "automatically. Check /wallet in a minute.") from None
     if confirmation.outcome is Outcome.CONFIRMED:
-        await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.CONFIRMED, fee=plan.fee_lamports,
-                       change=-(plan.lamports + plan.fee_lamports))
-        return WithdrawalResult(str(signature), plan.lamports, plan.fee_lamports, plan.destination)
+        await resolve_withdrawal(withdrawal_id, Withdrawal.Status.CONFIRMED, fee=plan.fee_lamports,
+                                 change=-(plan.lamports + plan.fee_lamports))
+        return WithdrawalResult(signature, plan.lamports, plan.fee_lamports, plan.destination)
     landed_fee = plan.fee_lamports if confirmation.outcome is Outcome.FAILED else 0  # a failure that landed paid
-    await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error=confirmation.error or "expired",
+    await resolve_withdrawal(withdrawal_id, Withdrawal.Status.FAILED, error=confirmation.error or "expired",
                              fee=landed_fee, change=-landed_fee)
     raise WithdrawalError("The withdrawal did not go through, so nothing was sent. Please try again.")
 
 
 @db_call
 def _record_pending(wallet: UserWallet, plan: WithdrawalPlan, signature: str, last_valid: int) -> Withdrawal:
-    return Withdrawal.objects.create(user=wallet, destination=plan.destination, lamports=plan.lamports,
-                                     signature=signature, last_valid_block_height=last_valid)
+    withdrawal = Withdrawal.objects.create(user=wallet, destination=plan.destination, lamports=plan.lamports,
+                                           signature=signature, last_valid_block_height=last_valid)
+    audit.record(audit.Action.WITHDRAWAL_APPROVED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
+                 withdrawal=withdrawal.pk, destination=plan.destination, lamports=plan.lamports, signature=signature)
+    return withdrawal
 
 
 @db_call
@@ -127,3 +264,11 @@ def resolve_withdrawal(withdrawal_id: int, status: str, *, error: str = "", fee:
         withdrawal.sol_change_lamports = change
         withdrawal.resolved_at = timezone.now()
         withdrawal.save()
+    sent = status == Withdrawal.Status.CONFIRMED
+    audit.record(audit.Action.WITHDRAWAL_SENT if sent else audit.Action.WITHDRAWAL_FAILED, actor="bot",
+                 source=audit.BOT, user=withdrawal.user_id, withdrawal=withdrawal_id, signature=withdrawal.signature,
+                 lamports=withdrawal.lamports, destination=withdrawal.destination, error=error[:200])
+
+
+def _actor(wallet: UserWallet) -> str:
+    return audit.trader(wallet.telegram_user_id, wallet.telegram_username)

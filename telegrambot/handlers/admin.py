@@ -6,6 +6,7 @@ from django.db.models import Count, Q
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from custody import killswitch
 from positions.models import Position, Trade
 from telegrambot import texts
 from telegrambot.handlers.common import deps, guarded, reply
@@ -20,9 +21,11 @@ async def metrics(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, texts.ADMIN_ONLY)
         return
     counts = await _counts()
+    switches = await db_call(killswitch.summary)()
     rpc_total = int(sum(sample.value for metric in RPC_REQUESTS.collect() for sample in metric.samples
                         if sample.name.endswith("_total")))
-    await reply(update, texts.metrics(uptime_seconds=time.time() - STARTED_AT, rpc_requests=rpc_total, **counts))
+    await reply(update, texts.metrics(uptime_seconds=time.time() - STARTED_AT, rpc_requests=rpc_total,
+                                      switches=switches, **counts))
 
 
 @db_call

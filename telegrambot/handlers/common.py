@@ -22,6 +22,7 @@ from telegrambot.parsing import ParseError
 from tradingbot.chain.errors import ChainError, JupiterError
 from tradingbot.chain.jupiter import JupiterClient
 from tradingbot.chain.rpc import RpcGateway
+from tradingbot.clock import Clock
 from tradingbot.config import TradingConfig
 from wallets.crypto import Keyring
 from wallets.withdrawals import WithdrawalError
@@ -40,6 +41,7 @@ class BotDeps:
     jupiter: JupiterClient
     keyring: Keyring
     key_message_seconds: int = 60
+    clock: Clock = field(default_factory=Clock)
     throttle_limit: int = 10
     throttle_window_seconds: float = 10.0
     busy_users: set[int] = field(default_factory=set)

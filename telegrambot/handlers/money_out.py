@@ -1,73 +1,105 @@
-"""Money leaving the wallet: withdrawals and key export, both behind a confirmation button."""
+"""Money leaving the wallet: withdrawals and key export. Both go through a confirmation button, then the second
+factor when the user has one; large withdrawals wait (cancellable); the exported key is deleted from the chat."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from datetime import timedelta
 
 from telegram import Update
-from telegram.constants import ParseMode
-from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+from custody import audit, second_factor
+from custody.policy import needs_delay
 from positions.services import load_trader
 from telegrambot import keyboards, texts
 from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, remember, reply
 from telegrambot.parsing import parse_withdraw_args
+from telegrambot.sensitive import Kind, send_sensitive
 from tradingbot.db import db_call
+from wallets.models import UserWallet, Withdrawal
 from wallets.signing import export_secret_base58
-from wallets.withdrawals import WithdrawalPlan, execute_withdrawal, plan_withdrawal
+from wallets.withdrawals import WithdrawalPlan, execute_withdrawal, plan_withdrawal, schedule_withdrawal
 
 logger = logging.getLogger(__name__)
-KEY_DELETION_JOB_PREFIX = "delete-key-"
+
+
+@dataclass(frozen=True)
+class Guards:
+    two_factor: bool
+    first_withdrawal: bool
+    delayed: bool
 
 
 @guarded
 async def withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     args = parse_withdraw_args(context.args or [])
+    bot = deps(context)
     trader = await db_call(load_trader)(update.effective_user.id)
-    plan = await plan_withdrawal(rpc=deps(context).rpc, wallet=trader.wallet, destination=args.address,
-                                 lamports=args.lamports)
+    now = bot.clock.now()
+    await db_call(second_factor.ensure_not_locked)(trader.wallet, now)
+    plan = await plan_withdrawal(rpc=bot.rpc, wallet=trader.wallet, destination=args.address,
+                                 lamports=args.lamports, now=now)
+    guards = await db_call(_guards)(trader.wallet, plan, now)
     nonce = remember(context, {"kind": "withdraw", "destination": plan.destination, "lamports": plan.lamports})
-    await reply(update, texts.confirm_withdrawal(plan), reply_markup=keyboards.confirm(nonce, "Withdraw"))
+    delay = bot.config.custody.large_withdrawal_delay_seconds if guards.delayed else None
+    await reply(update, texts.confirm_withdrawal(plan, two_factor=guards.two_factor,
+                                                 recommend_two_factor=not guards.two_factor and guards.first_withdrawal,
+                                                 delay_seconds=delay),
+                reply_markup=keyboards.confirm(nonce, "Withdraw"))
+
+
+def _guards(wallet: UserWallet, plan: WithdrawalPlan, now) -> Guards:
+    audit.record(audit.Action.WITHDRAWAL_REQUESTED, actor=audit.trader(wallet.telegram_user_id,
+                                                                       wallet.telegram_username),
+                 source=audit.TELEGRAM, user=wallet, destination=plan.destination, lamports=plan.lamports)
+    return Guards(two_factor=second_factor.is_enabled(wallet),
+                  first_withdrawal=not Withdrawal.objects.filter(user=wallet).exists(),
+                  delayed=needs_delay(wallet, plan.lamports, now))
 
 
 async def run_withdrawal(update: Update, context: ContextTypes.DEFAULT_TYPE, action: dict) -> None:
+    """After the confirmation button (and the code, when the user has a second factor)."""
     user_id = update.effective_user.id
+    bot = deps(context)
     with OneTradeAtATime(context, user_id):
         trader = await db_call(load_trader)(user_id)
-        status = await reply(update, texts.progress("Sending…"))
+        now = bot.clock.now()
         plan = WithdrawalPlan(destination=action["destination"], lamports=action["lamports"], fee_lamports=0,
                               balance_lamports=0)
-        result = await execute_withdrawal(rpc=deps(context).rpc, keyring=deps(context).keyring,
-                                          wallet=trader.wallet, plan=plan)
+        if await db_call(needs_delay)(trader.wallet, plan.lamports, now):
+            plan = await plan_withdrawal(rpc=bot.rpc, wallet=trader.wallet, destination=plan.destination,
+                                         lamports=plan.lamports, now=now)
+            delay = bot.config.custody.large_withdrawal_delay_seconds
+            scheduled = await schedule_withdrawal(wallet=trader.wallet, plan=plan,
+                                                  execute_after=now + timedelta(seconds=delay))
+            await reply(update, texts.withdrawal_scheduled(scheduled), reply_markup=keyboards.cancel_withdrawal(
+                scheduled.pk))
+            return
+        status = await reply(update, texts.progress("Sending…"))
+        result = await execute_withdrawal(rpc=bot.rpc, keyring=bot.keyring, wallet=trader.wallet, plan=plan, now=now)
         if status is not None:
             await edit(status, texts.withdrawal_done(result))
 
 
 @guarded
 async def export_key(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await db_call(load_trader)(update.effective_user.id)
+    trader = await db_call(load_trader)(update.effective_user.id)
+    await db_call(second_factor.ensure_not_locked)(trader.wallet, deps(context).clock.now())
     nonce = remember(context, {"kind": "export"})
     await reply(update, texts.EXPORT_WARNING, reply_markup=keyboards.confirm(nonce, "Show my key"))
 
 
 async def send_key(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Send the key in its own message and schedule its deletion; the secret is never logged or kept."""
+    """Send the key in its own message, tracked for deletion; the secret is never logged or kept."""
     trader = await db_call(load_trader)(update.effective_user.id)
     seconds = deps(context).key_message_seconds
     secret = export_secret_base58(wallet=trader.wallet, keyring=deps(context).keyring)
-    message = await context.bot.send_message(update.effective_chat.id, texts.exported_key(secret, seconds),
-                                             parse_mode=ParseMode.HTML)
+    await send_sensitive(context, update.effective_chat.id, texts.exported_key(secret, seconds),
+                         kind=Kind.PRIVATE_KEY, seconds=seconds)
     del secret
-    context.job_queue.run_once(_delete_key_message, seconds, chat_id=message.chat_id, data=message.message_id,
-                               name=f"{KEY_DELETION_JOB_PREFIX}{message.chat_id}-{message.message_id}")
-
-
-async def _delete_key_message(context: ContextTypes.DEFAULT_TYPE) -> None:
-    job = context.job
-    try:
-        await context.bot.delete_message(job.chat_id, job.data)
-    except TelegramError:
-        logger.warning("Could not delete an exported-key message (chat %s)", job.chat_id)
-        return
-    await context.bot.send_message(job.chat_id, texts.KEY_DELETED)
+    wallet = trader.wallet
+    await db_call(audit.record)(audit.Action.KEY_EXPORTED, actor=audit.trader(wallet.telegram_user_id,
+                                                                              wallet.telegram_username),
+                                source=audit.TELEGRAM, user=wallet)

@@ -10,7 +10,7 @@ from telegram.ext import ContextTypes
 
 from positions.amounts import SellAmount
 from telegrambot import keyboards, texts
-from telegrambot.handlers import money_out, portfolio, settings, start, trade
+from telegrambot.handlers import guard, money_out, portfolio, settings, start, trade
 from telegrambot.handlers.common import guarded, recall, reply
 from telegrambot.parsing import MAX_ARGUMENT_LENGTH, ParseError, looks_like_address, parse_sol
 
@@ -68,10 +68,14 @@ async def _confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: 
         await trade.run_buy(update, context, mint=action["mint"], lamports=action["lamports"])
     elif kind == "sell":
         await trade.run_sell(update, context, mint=action["mint"], amount=SellAmount.parse(action["amount"]))
-    elif kind == "withdraw":
-        await money_out.run_withdrawal(update, context, action)
-    elif kind == "export":
-        await money_out.send_key(update, context)
+    elif kind in ("withdraw", "export"):
+        if await guard.requires_code(update, context):
+            guard.ask_code(context, action)
+            await reply(update, texts.ASK_CODE)
+        elif kind == "withdraw":
+            await money_out.run_withdrawal(update, context, action)
+        else:
+            await money_out.send_key(update, context)
 
 
 async def _cancelled(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: str) -> None:
@@ -106,7 +110,7 @@ async def _toggle(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) 
 _BUTTONS = {
     "m": _menu, "b": _buy_preset, "bx": _buy_custom, "s": lambda u, c, pid, pct: trade.sell_position_percent(
         u, c, position_id=pid, percent=pct),
-    "ok": _confirmed, "no": _cancelled, "set": _setting, "tog": _toggle,
+    "ok": _confirmed, "no": _cancelled, "set": _setting, "tog": _toggle, "wc": guard.cancel_button,
 }
 
 
@@ -117,9 +121,14 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if len(text) > MAX_TEXT - 1 or len(text.strip()) > 200:
         context.user_data.pop("awaiting_setting", None)
         context.user_data.pop("awaiting_buy_mint", None)
+        context.user_data.pop(guard.AWAITING, None)
         await reply(update, texts.TOO_LONG)
         return
     text = text.strip()
+    pending_code = guard.awaiting_code(context)
+    if pending_code is not None:
+        await guard.on_code(update, context, pending_code, text)
+        return
     setting_key = context.user_data.pop("awaiting_setting", None)
     if setting_key:
         await settings.save(update, context, setting_key, text)

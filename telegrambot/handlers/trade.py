@@ -10,6 +10,7 @@ from telegram.ext import ContextTypes
 from positions.amounts import SellAmount
 from positions.errors import TradeFailed, TradingError
 from positions.models import Position
+from positions.screening import screen_mint
 from positions.selectors import load_settings
 from positions.trading import validate_mint
 from telegrambot import keyboards, texts
@@ -93,8 +94,10 @@ async def show_token_card(update: Update, context: ContextTypes.DEFAULT_TYPE, mi
         price = (await bot.jupiter.sol_prices([mint])).get(mint)
     except JupiterError:
         price = None
+    screening = screen_mint(info, max_transfer_fee_bps=bot.config.custody.max_transfer_fee_bps)
     await reply(update, texts.token_card(mint=mint, decimals=info.decimals, price_sol=price, held_raw=held,
-                                         supply_raw=info.supply), reply_markup=keyboards.token_card(mint))
+                                         supply_raw=info.supply, screening=screening),
+                reply_markup=keyboards.token_card(mint) if screening.ok else None)
 
 
 async def sell_position_percent(update: Update, context: ContextTypes.DEFAULT_TYPE, *, position_id: str,

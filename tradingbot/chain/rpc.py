@@ -62,6 +62,7 @@ class MintInfo:
     program_id: str
     mint_authority: str | None
     freeze_authority: str | None
+    extensions: tuple[tuple[int, bytes], ...] = ()  # Token-2022 (type, value) entries, in account order
 
 
 class RpcGateway:
@@ -147,7 +148,8 @@ class RpcGateway:
             return None
         return MintInfo(address=mint, decimals=parsed.decimals, supply=parsed.supply, program_id=str(account.owner),
                         mint_authority=_optional_key(parsed.mint_authority),
-                        freeze_authority=_optional_key(parsed.freeze_authority))
+                        freeze_authority=_optional_key(parsed.freeze_authority),
+                        extensions=mint_extensions(bytes(account.data)))
 
     async def signature_statuses(self, signatures: Sequence[str]) -> list:
         keys = [Signature.from_string(s) for s in signatures]
@@ -264,6 +266,25 @@ def _is_confirmed(status) -> bool:
 
 def _error_text(err) -> str:
     return "" if err is None else str(err)
+
+
+MINT_ACCOUNT_TYPE_OFFSET = 165  # Token-2022: base mint (82 bytes) padded to a token account's size, then the type
+
+
+def mint_extensions(data: bytes) -> tuple[tuple[int, bytes], ...]:
+    """The Token-2022 extensions of a mint account (type-length-value entries after the account-type byte)."""
+    if len(data) <= MINT_ACCOUNT_TYPE_OFFSET or data[MINT_ACCOUNT_TYPE_OFFSET] != 1:
+        return ()
+    entries = []
+    offset = MINT_ACCOUNT_TYPE_OFFSET + 1
+    while offset + 4 <= len(data):
+        kind = int.from_bytes(data[offset:offset + 2], "little")
+        length = int.from_bytes(data[offset + 2:offset + 4], "little")
+        if kind == 0 and length == 0:
+            break  # zero padding
+        entries.append((kind, data[offset + 4:offset + 4 + length]))
+        offset += 4 + length
+    return tuple(entries)
 
 
 def _optional_key(key) -> str | None:

@@ -1,0 +1,60 @@
+"""Append a security-relevant event to the audit log: who, when, what, from where.
+
+Details are small, plain values (addresses, amounts in lamports, setting names); never a key, a seed, a TOTP
+secret or a code. Writing the event must never stop the action it records: a failure is logged loudly instead.
+"""
+
+from __future__ import annotations
+
+import getpass
+import logging
+import socket
+
+from custody.models import AuditEvent
+from wallets.models import UserWallet
+
+logger = logging.getLogger(__name__)
+Action = AuditEvent.Action
+
+TELEGRAM = "telegram"
+BOT = "bot"
+
+
+def record(action: str, *, actor: str, source: str, user: UserWallet | int | None = None, **detail) -> None:
+    """Append one event. ``user`` is the wallet concerned (a wallet or its primary key)."""
+    user_id = user.pk if isinstance(user, UserWallet) else user
+    try:
+        AuditEvent.objects.create(action=action, actor=actor[:150], source=source[:100], user_id=user_id,
+                                  detail={key: _plain(value) for key, value in detail.items()})
+    except Exception:
+        logger.exception("Could not write the audit event %s by %s", action, actor)
+
+
+def trader(telegram_user_id: int, username: str = "") -> str:
+    return f"user {telegram_user_id}" + (f" (@{username})" if username else "")
+
+
+def staff(request) -> str:
+    user = getattr(request, "user", None)
+    name = user.get_username() if user is not None and user.is_authenticated else "anonymous"
+    return f"staff {name}"
+
+
+def operator() -> str:
+    try:
+        who = getpass.getuser()
+    except Exception:
+        who = "unknown"
+    return f"operator {who}@{socket.gethostname()}"
+
+
+def request_source(request) -> str:
+    if request is None:
+        return "admin"
+    return f"admin {request.META.get('REMOTE_ADDR', '?')}"
+
+
+def _plain(value):
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)

@@ -1,0 +1,159 @@
+"""A user's withdrawal protection: the address allow-list and the delay on large withdrawals.
+
+Tightening takes effect at once. Anything that makes money leaving easier (a new allow-listed address, switching
+the allow-list off, raising or removing the large-withdrawal threshold) waits ``allowlist_delay_seconds`` and is
+announced, so someone who takes over a Telegram account cannot open the door and walk out at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from custody import audit
+from custody.models import AllowedAddress, WithdrawalPolicy
+from wallets.models import UserWallet
+
+
+class PolicyRefusal(Exception):
+    def __init__(self, user_message: str) -> None:
+        super().__init__(user_message)
+        self.user_message = user_message
+
+
+@dataclass(frozen=True)
+class PolicyView:
+    allowlist_on: bool
+    allowlist_off_at: datetime | None
+    addresses: list[AllowedAddress]
+    threshold_lamports: int | None
+    pending_threshold: tuple[int | None, datetime] | None  # (new value, None = off; when)
+
+
+def current(wallet: UserWallet, now: datetime) -> PolicyView:
+    """The policy in force at ``now``, with changes that have come due applied (and saved)."""
+    with transaction.atomic():
+        policy = _locked(wallet)
+        _apply_due(policy, now)
+        addresses = list(AllowedAddress.objects.filter(user=wallet).order_by("created_at"))
+    pending = None
+    if policy.pending_threshold_at is not None:
+        value = None if policy.pending_threshold_off else policy.pending_threshold_lamports
+        pending = (value, policy.pending_threshold_at)
+    return PolicyView(allowlist_on=policy.allowlist_enabled, allowlist_off_at=policy.allowlist_off_at,
+                      addresses=addresses, threshold_lamports=policy.large_threshold_lamports,
+                      pending_threshold=pending)
+
+
+def check_destination(wallet: UserWallet, destination: str, now: datetime) -> None:
+    """Refuse a withdrawal to an address the allow-list does not (yet) allow."""
+    view = current(wallet, now)
+    if not view.allowlist_on:
+        return
+    entry = next((address for address in view.addresses if address.address == destination), None)
+    if entry is None:
+        raise PolicyRefusal("That address is not on your withdrawal allow-list, so nothing was sent. Add it with "
+                            "/allowlist add <address> (it becomes usable after the safety delay), or send to an "
+                            "address already on the list (/allowlist).")
+    if entry.active_from > now:
+        raise PolicyRefusal(f"That address was added to your allow-list recently and can receive withdrawals from "
+                            f"{entry.active_from:%Y-%m-%d %H:%M} UTC. This delay protects you if someone else gets "
+                            "into your Telegram account. Nothing was sent.")
+
+
+def needs_delay(wallet: UserWallet, lamports: int, now: datetime) -> bool:
+    threshold = current(wallet, now).threshold_lamports
+    return threshold is not None and lamports > threshold
+
+
+def add_address(wallet: UserWallet, address: str, label: str, *, now: datetime, delay_seconds: int,
+                source: str) -> AllowedAddress:
+    with transaction.atomic():
+        policy = _locked(wallet)
+        if AllowedAddress.objects.filter(user=wallet, address=address).exists():
+            raise PolicyRefusal("That address is already on your allow-list. See it with /allowlist.")
+        if address == wallet.public_key:
+            raise PolicyRefusal("That is this bot wallet's own address. Add a wallet you control elsewhere.")
+        entry = AllowedAddress.objects.create(user=wallet, address=address, label=label[:40], created_at=now,
+                                              active_from=now + timedelta(seconds=delay_seconds))
+        policy.allowlist_enabled = True
+        policy.allowlist_off_at = None  # adding an address cancels a pending switch-off
+        policy.save(update_fields=["allowlist_enabled", "allowlist_off_at", "updated_at"])
+    audit.record(audit.Action.ALLOWLIST_ADDED, actor=_actor(wallet), source=source, user=wallet, address=address,
+                 active_from=entry.active_from.isoformat())
+    return entry
+
+
+def remove_address(wallet: UserWallet, address: str, *, source: str) -> None:
+    deleted, _ = AllowedAddress.objects.filter(user=wallet, address=address).delete()
+    if not deleted:
+        raise PolicyRefusal("That address is not on your allow-list. See the list with /allowlist.")
+    audit.record(audit.Action.ALLOWLIST_REMOVED, actor=_actor(wallet), source=source, user=wallet, address=address)
+
+
+def request_allowlist_off(wallet: UserWallet, *, now: datetime, delay_seconds: int, source: str) -> datetime:
+    with transaction.atomic():
+        policy = _locked(wallet)
+        _apply_due(policy, now)
+        if not policy.allowlist_enabled:
+            raise PolicyRefusal("Your allow-list is already off.")
+        if policy.allowlist_off_at is None:
+            policy.allowlist_off_at = now + timedelta(seconds=delay_seconds)
+            policy.save(update_fields=["allowlist_off_at", "updated_at"])
+        when = policy.allowlist_off_at
+    audit.record(audit.Action.POLICY_CHANGED, actor=_actor(wallet), source=source, user=wallet,
+                 change="allow-list off requested", effective=when.isoformat())
+    return when
+
+
+def set_threshold(wallet: UserWallet, lamports: int | None, *, now: datetime, delay_seconds: int,
+                  source: str) -> datetime | None:
+    """Set (or with None remove) the large-withdrawal threshold. Returns when it applies: None = at once."""
+    with transaction.atomic():
+        policy = _locked(wallet)
+        _apply_due(policy, now)
+        current_value = policy.large_threshold_lamports
+        tightening = lamports is not None and (current_value is None or lamports <= current_value)
+        if tightening:
+            policy.large_threshold_lamports = lamports
+            policy.pending_threshold_at = None
+            policy.pending_threshold_lamports = None
+            policy.pending_threshold_off = False
+            when = None
+        else:
+            policy.pending_threshold_lamports = lamports
+            policy.pending_threshold_off = lamports is None
+            policy.pending_threshold_at = now + timedelta(seconds=delay_seconds)
+            when = policy.pending_threshold_at
+        policy.save()
+    audit.record(audit.Action.POLICY_CHANGED, actor=_actor(wallet), source=source, user=wallet,
+                 change="large-withdrawal threshold", lamports=lamports,
+                 effective=when.isoformat() if when else "now")
+    return when
+
+
+def _locked(wallet: UserWallet) -> WithdrawalPolicy:
+    WithdrawalPolicy.objects.get_or_create(user=wallet)
+    return WithdrawalPolicy.objects.select_for_update().get(user=wallet)
+
+
+def _apply_due(policy: WithdrawalPolicy, now: datetime) -> None:
+    changed = False
+    if policy.allowlist_off_at is not None and policy.allowlist_off_at <= now:
+        policy.allowlist_enabled = False
+        policy.allowlist_off_at = None
+        changed = True
+    if policy.pending_threshold_at is not None and policy.pending_threshold_at <= now:
+        policy.large_threshold_lamports = None if policy.pending_threshold_off else policy.pending_threshold_lamports
+        policy.pending_threshold_at = None
+        policy.pending_threshold_lamports = None
+        policy.pending_threshold_off = False
+        changed = True
+    if changed:
+        policy.save()
+
+
+def _actor(wallet: UserWallet) -> str:
+    return audit.trader(wallet.telegram_user_id, wallet.telegram_username)

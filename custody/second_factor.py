@@ -1,0 +1,123 @@
+"""The second factor (TOTP) that guards money leaving: withdrawals and key export.
+
+The secret is sealed with the wallet keyring like a wallet key and opened only to check a code. Wrong codes are
+counted under a row lock; after ``totp_max_failures`` in a row the guarded actions lock for ``totp_lock_seconds``.
+A code works once (the last used time step is remembered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+
+from custody import audit, totp
+from custody.errors import SecondFactorRequired
+from custody.models import SecondFactor
+from tradingbot.config import CustodyPolicy
+from wallets.crypto import Keyring
+from wallets.models import UserWallet
+
+
+class CodeRefused(SecondFactorRequired):
+    """A wrong or missing code, or the lock. The message says what to do."""
+
+
+@dataclass(frozen=True)
+class Setup:
+    secret_base32: str
+    uri: str
+
+
+def is_enabled(wallet: UserWallet) -> bool:
+    return SecondFactor.objects.filter(user=wallet, confirmed_at__isnull=False).exists()
+
+
+def ensure_not_locked(wallet: UserWallet, now: datetime) -> None:
+    factor = SecondFactor.objects.filter(user=wallet, confirmed_at__isnull=False).first()
+    if factor is not None and factor.locked_until and factor.locked_until > now:
+        raise CodeRefused(_locked_message(factor.locked_until, now))
+
+
+def begin_setup(wallet: UserWallet, *, keyring: Keyring, issuer: str = "Solana trading bot") -> Setup:
+    """A new secret for the user to add to their app; not active until one code from it is confirmed."""
+    with transaction.atomic():
+        factor = SecondFactor.objects.select_for_update().filter(user=wallet).first()
+        if factor is not None and factor.confirmed_at is not None:
+            raise CodeRefused("Two-step verification is already on. To replace it, first turn it off with "
+                              "/2fa off.")
+        secret = totp.new_secret()
+        sealed = keyring.seal(secret)
+        if factor is None:
+            SecondFactor.objects.create(user=wallet, encrypted_secret=sealed,
+                                        key_fingerprint=keyring.primary_fingerprint)
+        else:
+            factor.encrypted_secret = sealed
+            factor.key_fingerprint = keyring.primary_fingerprint
+            factor.failed_attempts = 0
+            factor.save(update_fields=["encrypted_secret", "key_fingerprint", "failed_attempts"])
+    account = f"@{wallet.telegram_username}" if wallet.telegram_username else str(wallet.telegram_user_id)
+    return Setup(totp.base32(secret), totp.provisioning_uri(secret, account=account, issuer=issuer))
+
+
+def confirm_setup(wallet: UserWallet, code: str, *, keyring: Keyring, now: datetime, source: str) -> None:
+    with transaction.atomic():
+        factor = SecondFactor.objects.select_for_update().filter(user=wallet, confirmed_at__isnull=True).first()
+        if factor is None:
+            raise CodeRefused("There is no set-up in progress. Send /2fa on to start again.")
+        step = totp.matching_step(keyring.open(factor.encrypted_secret), code.strip(), now)
+        if step is None:
+            raise CodeRefused("That code does not match. Check that the app shows the account you just added and "
+                              "type the 6 digits it shows now.")
+        factor.confirmed_at = now
+        factor.last_used_step = step
+        factor.save(update_fields=["confirmed_at", "last_used_step"])
+    audit.record(audit.Action.TOTP_ENABLED, actor=audit.trader(wallet.telegram_user_id, wallet.telegram_username),
+                 source=source, user=wallet)
+
+
+def verify(wallet: UserWallet, code: str, *, keyring: Keyring, now: datetime, policy: CustodyPolicy,
+           purpose: str, source: str) -> None:
+    """Accept one valid, unused code or raise CodeRefused; counts failures and locks after too many."""
+    actor = audit.trader(wallet.telegram_user_id, wallet.telegram_username)
+    with transaction.atomic():
+        factor = SecondFactor.objects.select_for_update().filter(user=wallet, confirmed_at__isnull=False).first()
+        if factor is None:
+            return
+        if factor.locked_until and factor.locked_until > now:
+            raise CodeRefused(_locked_message(factor.locked_until, now))
+        step = totp.matching_step(keyring.open(factor.encrypted_secret), code.strip(), now,
+                                  after_step=factor.last_used_step)
+        if step is not None:
+            factor.failed_attempts = 0
+            factor.last_used_step = step
+            factor.locked_until = None
+            factor.save(update_fields=["failed_attempts", "last_used_step", "locked_until"])
+            return
+        factor.failed_attempts += 1
+        left = policy.totp_max_failures - factor.failed_attempts
+        if left <= 0:
+            factor.failed_attempts = 0
+            factor.locked_until = now + timedelta(seconds=policy.totp_lock_seconds)
+        factor.save(update_fields=["failed_attempts", "locked_until"])
+    audit.record(audit.Action.TOTP_FAILED, actor=actor, source=source, user=wallet, purpose=purpose)
+    if left <= 0:
+        audit.record(audit.Action.TOTP_LOCKED, actor=actor, source=source, user=wallet,
+                     until=factor.locked_until.isoformat())
+        raise CodeRefused(f"Wrong code, and that was {policy.totp_max_failures} in a row. "
+                          + _locked_message(factor.locked_until, now))
+    raise CodeRefused(f"Wrong code, so nothing was done. {left} more wrong code{'s' if left != 1 else ''} and "
+                      "withdrawals and key export lock for a while. Type the 6 digits your app shows now.")
+
+
+def disable(wallet: UserWallet, *, source: str) -> None:
+    SecondFactor.objects.filter(user=wallet).delete()
+    audit.record(audit.Action.TOTP_DISABLED, actor=audit.trader(wallet.telegram_user_id, wallet.telegram_username),
+                 source=source, user=wallet)
+
+
+def _locked_message(until: datetime, now: datetime) -> str:
+    minutes = max(1, -(-int((until - now).total_seconds()) // 60))
+    return (f"Too many wrong codes: withdrawals and key export are locked until {until:%H:%M} UTC (about "
+            f"{minutes} minute{'s' if minutes != 1 else ''}). Nothing was done.")

@@ -1,0 +1,182 @@
+"""The user's own guards: two-step verification (/2fa), the withdrawal allow-list (/allowlist), the delay on large
+withdrawals (/withdrawdelay), cancelling a delayed withdrawal, and typed codes for whatever asked for one."""
+
+from __future__ import annotations
+
+import time
+
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from custody import audit, policy, second_factor
+from custody.policy import PolicyRefusal
+from positions.services import load_trader
+from telegrambot import texts
+from telegrambot.handlers import money_out
+from telegrambot.handlers.common import deps, guarded, reply
+from telegrambot.parsing import ParseError, parse_address, parse_sol
+from telegrambot.sensitive import Kind, delete_sensitive, send_sensitive
+from tradingbot.db import db_call
+from wallets.withdrawals import cancel_withdrawal
+
+CODE_TTL_SECONDS = 300
+AWAITING = "awaiting_code"
+
+
+# Two-step verification.
+
+@guarded
+async def two_factor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    args = [arg.lower() for arg in context.args or []]
+    trader = await db_call(load_trader)(update.effective_user.id)
+    enabled = await db_call(second_factor.is_enabled)(trader.wallet)
+    if not args:
+        await reply(update, texts.two_factor_status(enabled))
+        return
+    if args == ["on"]:
+        if enabled:
+            raise ParseError("Two-step verification is already on. /2fa off turns it off (it asks for a code).")
+        bot = deps(context)
+        setup = await db_call(second_factor.begin_setup)(trader.wallet, keyring=bot.keyring)
+        message = await send_sensitive(context, update.effective_chat.id,
+                                       texts.two_factor_setup(setup.secret_base32, setup.uri, bot.key_message_seconds),
+                                       kind=Kind.TOTP_SETUP, seconds=bot.key_message_seconds)
+        ask_code(context, {"kind": "totp_setup", "message_id": message.message_id})
+        await reply(update, texts.ASK_SETUP_CODE)
+        return
+    if args == ["off"]:
+        if not enabled:
+            raise ParseError("Two-step verification is already off. /2fa on turns it on.")
+        await db_call(second_factor.ensure_not_locked)(trader.wallet, deps(context).clock.now())
+        ask_code(context, {"kind": "totp_off"})
+        await reply(update, texts.ASK_CODE)
+        return
+    raise ParseError("Usage: /2fa (status), /2fa on (set up an authenticator app) or /2fa off.")
+
+
+def ask_code(context: ContextTypes.DEFAULT_TYPE, action: dict) -> None:
+    context.user_data[AWAITING] = {"action": action, "at": time.monotonic()}
+
+
+def awaiting_code(context: ContextTypes.DEFAULT_TYPE) -> dict | None:
+    return context.user_data.pop(AWAITING, None)
+
+
+async def requires_code(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    trader = await db_call(load_trader)(update.effective_user.id)
+    return await db_call(second_factor.is_enabled)(trader.wallet)
+
+
+async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, pending: dict, text: str) -> None:
+    """A message typed while the bot waits for an authenticator code."""
+    action = pending["action"]
+    what = texts.CODE_PURPOSE[action["kind"]]
+    if time.monotonic() - pending["at"] > CODE_TTL_SECONDS:
+        await reply(update, texts.refused(f"That request expired, so the {what} was not done. Start again."))
+        return
+    code = text.replace(" ", "")
+    if not (len(code) == 6 and code.isdigit()):
+        await reply(update, texts.refused(f"That is not a 6-digit code, so the {what} was cancelled and nothing was "
+                                          "done. Start again when you have your authenticator app at hand."))
+        return
+    bot = deps(context)
+    trader = await db_call(load_trader)(update.effective_user.id)
+    now = bot.clock.now()
+    if action["kind"] == "totp_setup":
+        try:
+            await db_call(second_factor.confirm_setup)(trader.wallet, code, keyring=bot.keyring, now=now,
+                                                       source=audit.TELEGRAM)
+        except second_factor.CodeRefused:
+            context.user_data[AWAITING] = pending  # let them type it again
+            raise
+        await delete_sensitive(context.bot, update.effective_chat.id, action["message_id"], Kind.TOTP_SETUP)
+        await reply(update, texts.TWO_FACTOR_ON)
+        return
+    try:
+        await db_call(second_factor.verify)(trader.wallet, code, keyring=bot.keyring, now=now,
+                                            policy=bot.config.custody, purpose=action["kind"], source=audit.TELEGRAM)
+    except second_factor.CodeRefused as refusal:
+        if "locked" not in refusal.user_message:
+            context.user_data[AWAITING] = pending
+        raise
+    if action["kind"] == "withdraw":
+        await money_out.run_withdrawal(update, context, action)
+    elif action["kind"] == "export":
+        await money_out.send_key(update, context)
+    elif action["kind"] == "totp_off":
+        await db_call(second_factor.disable)(trader.wallet, source=audit.TELEGRAM)
+        await reply(update, texts.TWO_FACTOR_OFF)
+
+
+# The allow-list and the large-withdrawal delay.
+
+@guarded
+async def allowlist(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    args = context.args or []
+    bot = deps(context)
+    trader = await db_call(load_trader)(update.effective_user.id)
+    now = bot.clock.now()
+    delay = bot.config.custody.allowlist_delay_seconds
+    command = args[0].lower() if args else ""
+    try:
+        if not args:
+            pass
+        elif command == "add" and len(args) in (2, 3):
+            address = parse_address(args[1], what="withdrawal address")
+            entry = await db_call(policy.add_address)(trader.wallet, address, args[2] if len(args) == 3 else "",
+                                                      now=now, delay_seconds=delay, source=audit.TELEGRAM)
+            await reply(update, texts.allowlist_added(entry))
+            return
+        elif command == "remove" and len(args) == 2:
+            address = parse_address(args[1], what="withdrawal address")
+            await db_call(policy.remove_address)(trader.wallet, address, source=audit.TELEGRAM)
+            await reply(update, f"Removed {texts.code(address)} from your allow-list.")
+            return
+        elif command == "off" and len(args) == 1:
+            when = await db_call(policy.request_allowlist_off)(trader.wallet, now=now, delay_seconds=delay,
+                                                              source=audit.TELEGRAM)
+            await reply(update, texts.allowlist_off(when))
+            return
+        else:
+            raise ParseError(texts.ALLOWLIST_USAGE)
+    except PolicyRefusal as refusal:
+        raise ParseError(refusal.user_message) from None
+    view = await db_call(policy.current)(trader.wallet, now)
+    await reply(update, texts.allowlist(view, now))
+
+
+@guarded
+async def withdraw_delay(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    args = context.args or []
+    bot = deps(context)
+    trader = await db_call(load_trader)(update.effective_user.id)
+    now = bot.clock.now()
+    delay = bot.config.custody.large_withdrawal_delay_seconds
+    if not args:
+        view = await db_call(policy.current)(trader.wallet, now)
+        await reply(update, texts.withdraw_delay_status(view, delay))
+        return
+    if len(args) != 1:
+        raise ParseError(texts.WITHDRAW_DELAY_USAGE)
+    lamports = None if args[0].lower() == "off" else parse_sol(args[0], what="threshold")
+    if lamports == 0:
+        raise ParseError("The threshold must be more than 0 SOL, or 'off'. " + texts.WITHDRAW_DELAY_USAGE)
+    when = await db_call(policy.set_threshold)(trader.wallet, lamports, now=now,
+                                               delay_seconds=bot.config.custody.allowlist_delay_seconds,
+                                               source=audit.TELEGRAM)
+    await reply(update, texts.withdraw_delay_set(lamports, when, delay))
+
+
+async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE, withdrawal_id: str) -> None:
+    """The Cancel button under a delayed withdrawal: only the owner's own, only before it is sent."""
+    user = update.effective_user
+    cancelled = withdrawal_id.isdigit() and await db_call(cancel_withdrawal)(
+        int(withdrawal_id), actor=audit.trader(user.id, user.username or ""), source=audit.TELEGRAM,
+        telegram_user_id=user.id)
+    if cancelled:
+        await reply(update, "Cancelled: the withdrawal will not be sent and nothing left your wallet.")
+    else:
+        await reply(update, texts.refused("That withdrawal can no longer be cancelled (or the button is not yours). "
+                                          "See /wallet."))
+
+
