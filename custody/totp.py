@@ -46,7 +46,7 @@ def code_at(secret: bytes, moment: datetime) -> str:
 
 def matching_step(secret: bytes, code: str, moment: datetime, *, after_step: int = 0) -> int | None:
     """The time step ``code`` belongs to (within the drift window and later than ``after_step``), else None."""
-    if len(code) != DIGITS or not code.isdigit():
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
         return None
     now = step_at(moment)
     for step in range(now - WINDOW, now + WINDOW + 1):

@@ -11,7 +11,7 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
-from localnet.chain import Chain
+from localnet.chain import Chain, Token2022Extensions
 from localnet.rpc import RpcServer
 from localnet.telegram import TelegramServer
 from localnet.venue import SOL_MINT, Pool, SwapVenue, pool_authority_signs_first_time, sign_as
@@ -112,13 +112,20 @@ class Localnet:
 
     def create_token(self, symbol: str, *, decimals: int, pool_sol_lamports: int, pool_tokens_raw: int,
                      freeze_authority: bool = False, mint_authority_revoked: bool = True,
-                     token_2022: bool = False, listed: bool = True) -> Token:
-        """A mint with a funded constant-product pool (``listed=False``: the mint exists, no route does)."""
+                     token_2022: bool = False, listed: bool = True,
+                     extensions: Token2022Extensions | None = None) -> Token:
+        """A mint with a funded constant-product pool (``listed=False``: the mint exists, no route does).
+        ``extensions`` makes a Token-2022 mint with those extensions, through the real Token-2022 program."""
         authority = Keypair()
-        program = TOKEN_2022_PROGRAM_ID if token_2022 else TOKEN_PROGRAM_ID
-        mint = self.chain.create_mint(decimals=decimals, program=program,
-                                      mint_authority=None if mint_authority_revoked else self._faucet.pubkey(),
-                                      freeze_authority=self._faucet.pubkey() if freeze_authority else None)
+        program = TOKEN_2022_PROGRAM_ID if token_2022 or extensions else TOKEN_PROGRAM_ID
+        mint_authority = None if mint_authority_revoked else self._faucet.pubkey()
+        freeze = self._faucet.pubkey() if freeze_authority else None
+        if extensions is not None:
+            mint = self.chain.create_mint_2022(decimals=decimals, mint_authority=mint_authority,
+                                               freeze_authority=freeze, extensions=extensions)
+        else:
+            mint = self.chain.create_mint(decimals=decimals, program=program, mint_authority=mint_authority,
+                                          freeze_authority=freeze)
         self.chain.mint_to(mint, authority.pubkey(), pool_tokens_raw)
         pool_authority_signs_first_time(self.chain, authority, pool_sol_lamports)
         if listed:

@@ -72,3 +72,29 @@ def _rotate_one(wallet: UserWallet, ring: Keyring, only_new: Keyring, target: st
     wallet.encrypted_secret = sealed
     wallet.key_fingerprint = target
     wallet.save(update_fields=["encrypted_secret", "key_fingerprint", "updated_at"])
+
+
+def rotate_second_factors(*, new_key: str, old_keys: Sequence[str], dry_run: bool = False) -> tuple[int, list[int]]:
+    """Re-seal the users' authenticator (TOTP) secrets too: they are sealed with the same keyring. Returns how many
+    were re-sealed and the Telegram ids of any no configured key opens (left untouched)."""
+    from custody.models import SecondFactor
+
+    ring = Keyring([new_key, *[key for key in old_keys if key != new_key]])
+    only_new = Keyring([new_key])
+    target = fingerprint(new_key)
+    rotated, unopenable = 0, []
+    with transaction.atomic():
+        for factor in SecondFactor.objects.exclude(key_fingerprint=target).select_related("user").select_for_update(
+                of=("self",)):
+            try:
+                sealed = ring.reseal(factor.encrypted_secret)
+                only_new.open(sealed)
+            except SecretUnavailable:
+                unopenable.append(factor.user.telegram_user_id)
+                continue
+            rotated += 1
+            if not dry_run:
+                factor.encrypted_secret = sealed
+                factor.key_fingerprint = target
+                factor.save(update_fields=["encrypted_secret", "key_fingerprint"])
+    return rotated, unopenable

@@ -75,7 +75,7 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, pending: d
         await reply(update, texts.refused(f"That request expired, so the {what} was not done. Start again."))
         return
     code = text.replace(" ", "")
-    if not (len(code) == 6 and code.isdigit()):
+    if not (len(code) == 6 and code.isascii() and code.isdigit()):
         await reply(update, texts.refused(f"That is not a 6-digit code, so the {what} was cancelled and nothing was "
                                           "done. Start again when you have your authenticator app at hand."))
         return

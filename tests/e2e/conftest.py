@@ -140,3 +140,26 @@ def buttons(message: dict) -> dict[str, str]:
 def chat_factory(telegram):
     ids = itertools.count(800_000)
     return lambda: Chat(telegram, next(ids))
+
+
+class ManualClock:
+    """Time that tests move forward instead of sleeping (the bot reads it through ``deps.clock``)."""
+
+    def __init__(self) -> None:
+        from django.utils import timezone
+
+        self._now = timezone.now()
+
+    def now(self):
+        return self._now
+
+    def advance(self, **delta) -> None:
+        from datetime import timedelta
+
+        self._now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(bot) -> ManualClock:
+    bot.deps.clock = ManualClock()
+    return bot.deps.clock

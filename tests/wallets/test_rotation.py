@@ -110,3 +110,18 @@ def test_a_key_starting_with_a_dash_works_in_the_documented_form(wallets):
     output = _rotate(f"--new-key={new_key}")
     assert f"WALLET_ENCRYPTION_KEY={new_key}," in output
     assert UserWallet.objects.filter(key_fingerprint=fingerprint(new_key)).count() == 7
+
+
+def test_rotation_reseals_authenticator_secrets_and_is_audited(wallets, keyring):
+    from custody.models import AuditEvent, SecondFactor
+
+    secret = b"\x01" * 20
+    SecondFactor.objects.create(user=wallets[0], encrypted_secret=keyring.seal(secret),
+                                key_fingerprint=keyring.primary_fingerprint)
+    new_key = generate_key()
+    output = _rotate(f"--new-key={new_key}")
+    assert "Re-sealed 1 authenticator secret(s)." in output
+    factor = SecondFactor.objects.get()
+    assert factor.key_fingerprint == fingerprint(new_key) and Keyring([new_key]).open(factor.encrypted_secret) == secret
+    event = AuditEvent.objects.get(action="key_rotated")
+    assert event.detail == {"wallets": 7, "second_factors": 1, "failed": 0}

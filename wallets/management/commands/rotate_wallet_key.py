@@ -3,9 +3,10 @@
 from cryptography.fernet import Fernet
 from django.core.management.base import BaseCommand, CommandError
 
+from custody import audit
 from tradingbot.config import get_config
 from wallets.crypto import generate_key
-from wallets.rotation import RotationReport, rotate_wallets
+from wallets.rotation import RotationReport, rotate_second_factors, rotate_wallets
 
 
 class Command(BaseCommand):
@@ -33,6 +34,14 @@ class Command(BaseCommand):
                               "below. Safer order: deploy WALLET_ENCRYPTION_KEY=<new>,<old> first, then rotate.")
         report = rotate_wallets(new_key=new_key, old_keys=old_keys, batch_size=batch_size, dry_run=dry_run,
                                 limit=limit, progress=self._progress)
+        factors, factor_failures = rotate_second_factors(new_key=new_key, old_keys=old_keys, dry_run=dry_run)
+        self.stdout.write(f"{'Would re-seal' if dry_run else 'Re-sealed'} {factors} authenticator secret(s)"
+                          + (f"; {len(factor_failures)} could not be opened (Telegram users "
+                             f"{', '.join(map(str, factor_failures))})" if factor_failures else "") + ".")
+        if not dry_run:
+            audit.record(audit.Action.KEY_ROTATED, actor=audit.operator(), source="manage.py rotate_wallet_key",
+                         wallets=report.rotated, second_factors=factors, failed=len(report.unopenable)
+                         + len(report.mismatched) + len(factor_failures))
         self._summary(report, new_key, old_keys, dry_run)
         if not report.ok:
             raise CommandError(f"{len(report.unopenable) + len(report.mismatched)} wallet(s) could not be rotated "

@@ -1,0 +1,94 @@
+"""Custody pages in the admin: read-only audit log with exports, kill switches audited, delayed withdrawals held
+and released by staff, second factors shown without their secret."""
+
+import json
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from custody import totp
+from custody.models import AuditEvent, KillSwitch, SecondFactor
+from wallets.models import Withdrawal
+from wallets.services import get_or_create_user_wallet
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff(client, django_user_model):
+    user = django_user_model.objects.create_superuser("boss", "boss@example.com", "a-long-password-1")
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def wallet(keyring):
+    wallet = get_or_create_user_wallet(3101, "custodyview", keyring=keyring).wallet
+    return wallet
+
+
+def test_custody_pages_render_and_never_show_the_totp_secret(staff, wallet, keyring):
+    secret = totp.new_secret()
+    factor = SecondFactor.objects.create(user=wallet, encrypted_secret=keyring.seal(secret),
+                                         key_fingerprint=keyring.primary_fingerprint, confirmed_at=timezone.now())
+    scheduled = Withdrawal.objects.create(user=wallet, destination="D" * 44, lamports=5, status="scheduled",
+                                          execute_after=timezone.now())
+    KillSwitch.objects.create(action="buys")
+    pages = [reverse(f"admin:custody_{name}_changelist") for name in
+             ("auditevent", "killswitch", "secondfactor", "allowedaddress", "withdrawalpolicy")]
+    pages += [reverse("admin:custody_secondfactor_change", args=[factor.pk]),
+              reverse("admin:wallets_withdrawal_changelist"),
+              reverse("admin:wallets_withdrawal_change", args=[scheduled.pk]),
+              reverse("admin:custody_killswitch_add")]
+    forbidden = [totp.base32(secret), secret.hex(), factor.encrypted_secret]
+    for page in pages:
+        response = staff.get(page)
+        assert response.status_code == 200, page
+        body = response.content.decode()
+        assert not any(value in body for value in forbidden), page
+
+
+def test_the_audit_log_is_read_only_and_exports(staff, wallet):
+    event = AuditEvent.objects.filter(user=wallet, action="wallet_created").get()
+    assert staff.get(reverse("admin:custody_auditevent_change", args=[event.pk])).status_code == 200
+    assert staff.post(reverse("admin:custody_auditevent_delete", args=[event.pk]), {"post": "yes"}).status_code == 403
+    with pytest.raises(PermissionError):
+        event.save()
+    with pytest.raises(PermissionError):
+        event.delete()
+    changelist = reverse("admin:custody_auditevent_changelist")
+    exported = staff.post(changelist, {"action": "export_json", "_selected_action": [event.pk]})
+    assert json.loads(exported.content)[0]["action"] == "wallet_created"
+    csv_export = staff.post(changelist, {"action": "export_csv", "_selected_action": [event.pk]})
+    assert b"wallet_created" in csv_export.content
+
+
+def test_staff_kill_switch_and_withdrawal_hold_are_audited(staff, wallet):
+    staff.post(reverse("admin:custody_killswitch_add"), {"action": "withdrawals", "user": "", "reason": "drill"})
+    switch = KillSwitch.objects.get(action="withdrawals")
+    assert switch.created_by == "staff boss"
+    staff.post(reverse("admin:custody_killswitch_delete", args=[switch.pk]), {"post": "yes"})
+    assert not KillSwitch.objects.exists()
+    scheduled = Withdrawal.objects.create(user=wallet, destination="D" * 44, lamports=5, status="scheduled",
+                                          execute_after=timezone.now())
+    changelist = reverse("admin:wallets_withdrawal_changelist")
+    staff.post(changelist, {"action": "hold", "_selected_action": [scheduled.pk]})
+    scheduled.refresh_from_db()
+    assert scheduled.held_at is not None and scheduled.held_by == "staff boss"
+    staff.post(changelist, {"action": "cancel", "_selected_action": [scheduled.pk]})
+    scheduled.refresh_from_db()
+    assert scheduled.status == "cancelled"
+    actions = list(AuditEvent.objects.order_by("pk").values_list("action", "actor"))
+    assert ("kill_switch_on", "staff boss") in actions and ("kill_switch_off", "staff boss") in actions
+    assert ("withdrawal_held", "staff boss") in actions and ("withdrawal_cancelled", "staff boss") in actions
+    assert AuditEvent.objects.filter(action="withdrawal_held").get().source.startswith("admin ")
+
+
+def test_staff_logins_are_audited(client, django_user_model):
+    django_user_model.objects.create_superuser("boss", "boss@example.com", "a-long-password-1")
+    client.post(reverse("admin:login"), {"username": "boss", "password": "wrong", "next": "/admin/"})
+    client.post(reverse("admin:login"), {"username": "boss", "password": "a-long-password-1", "next": "/admin/"})
+    actions = list(AuditEvent.objects.order_by("pk").values_list("action", flat=True))
+    assert actions[-2:] == ["staff_login_failed", "staff_login"]
+    assert "a-long-password-1" not in json.dumps(list(AuditEvent.objects.values("detail", "actor")))

@@ -1,0 +1,350 @@
+"""Custody hardening through the real bot and the Bot API stand-in: the second factor, the allow-list, delayed
+withdrawals, forged buttons, kill switches, token screening and the audit log. Time is moved, never slept."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.core.management import call_command
+from solders.keypair import Keypair
+
+from custody import totp
+from custody.models import AuditEvent, KillSwitch, SecondFactor
+from localnet import Token2022Extensions
+from positions.models import Position, Trade
+from telegrambot import texts
+from tests.e2e.conftest import buttons
+from wallets.models import UserWallet, Withdrawal
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SOL = 10**9
+
+
+async def _started(chat, localnet, *, sol: int = 10) -> UserWallet:
+    await chat.say("/start")
+    wallet = await UserWallet.objects.aget(telegram_user_id=chat.user_id)
+    if sol:
+        localnet.chain.airdrop(wallet.public_key, sol * SOL)
+    return wallet
+
+
+async def _enable_2fa(chat, clock) -> bytes:
+    setup = await chat.say("/2fa on")
+    secret_text = re.search(r"set-up key\n(\S+)", setup["text"]).group(1)
+    assert (await chat.telegram.next_reply(chat.user_id))["text"] == texts.ASK_SETUP_CODE
+    secret = _decode(secret_text)
+    done = await chat.say(totp.code_at(secret, clock.now()))
+    assert done["text"] == texts.TWO_FACTOR_ON
+    assert not any(secret_text in m.get("text", "") for m in chat.telegram.messages(chat.user_id)), \
+        "the set-up message must be deleted once confirmed"
+    clock.advance(seconds=30)  # the next code is a fresh one (a code works once)
+    return secret
+
+
+def _decode(base32_text: str) -> bytes:
+    import base64
+
+    return base64.b32decode(base32_text + "=" * (-len(base32_text) % 8))
+
+
+async def _ask_withdrawal(chat, destination, amount: str) -> dict:
+    question = await chat.say(f"/withdraw {destination} {amount}")
+    assert "✅ Withdraw" in buttons(question), question["text"]
+    return question
+
+
+async def test_withdrawal_with_two_factor_no_code_wrong_codes_lock_then_right_code(bot, clock, chat_factory,
+                                                                                 localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=3)
+    secret = await _enable_2fa(chat, clock)
+    destination = localnet.funded_keypair(sol=1).pubkey()
+    before = localnet.chain.sol_balance(str(destination))
+
+    # No code: anything but six digits cancels.
+    question = await _ask_withdrawal(chat, destination, "0.5")
+    assert "ask for the code" in question["text"]
+    assert (await chat.press(question, buttons(question)["✅ Withdraw"]))["text"] == texts.ASK_CODE
+    assert "not a 6-digit code" in (await chat.say("send it"))["text"]
+
+    # Wrong codes: counted, then locked after five.
+    question = await _ask_withdrawal(chat, destination, "0.5")
+    await chat.press(question, buttons(question)["✅ Withdraw"])
+    right = totp.code_at(secret, clock.now())
+    wrong = f"{(int(right) + 1) % 10**6:06d}"
+    replies = [(await chat.say(wrong))["text"] for _ in range(5)]
+    assert "4 more wrong codes" in replies[0] and "1 more wrong code " in replies[3]
+    assert "locked until" in replies[4]
+    assert "locked until" in (await chat.say("/withdraw " + str(destination) + " 0.5"))["text"]
+    assert "locked until" in (await chat.say("/exportkey"))["text"]
+    assert localnet.chain.sol_balance(str(destination)) == before
+    assert not await Withdrawal.objects.filter(user=wallet).aexists()
+
+    # After the lock, the right code sends the money.
+    clock.advance(minutes=16)
+    question = await _ask_withdrawal(chat, destination, "0.5")
+    await chat.press(question, buttons(question)["✅ Withdraw"])
+    done = await chat.final(await chat.say(totp.code_at(secret, clock.now())))
+    assert "Sent 0.5 SOL" in done["text"]
+    assert localnet.chain.sol_balance(str(destination)) == before + SOL // 2
+    actions = [a async for a in AuditEvent.objects.filter(user=wallet).values_list("action", flat=True)]
+    assert actions.count("totp_failed") == 5 and actions.count("totp_locked") == 1
+    assert {"totp_enabled", "withdrawal_requested", "withdrawal_approved", "withdrawal_sent"} <= set(actions)
+
+
+async def test_export_with_two_factor_needs_the_code_and_the_key_message_is_deleted(bot, clock, chat_factory,
+                                                                                  localnet, keyring):
+    from wallets.signing import export_secret_base58
+
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=0)
+    secret = await _enable_2fa(chat, clock)
+    warning = await chat.say("/exportkey")
+    assert (await chat.press(warning, buttons(warning)["✅ Show my key"]))["text"] == texts.ASK_CODE
+    key = export_secret_base58(wallet=wallet, keyring=keyring)
+    refused = await chat.say("000000" if totp.code_at(secret, clock.now()) != "000000" else "111111")
+    assert "Wrong code" in refused["text"] and key not in refused["text"]
+    key_message = await chat.say(totp.code_at(secret, clock.now()))
+    assert key in key_message["text"]
+    assert (await chat.telegram.next_reply(chat.user_id, timeout=10))["text"] == texts.KEY_DELETED
+    assert not any(key in m.get("text", "") for m in chat.telegram.messages(chat.user_id))
+    assert await AuditEvent.objects.filter(user=wallet, action="key_exported").acount() == 1
+
+
+async def test_turning_two_factor_off_needs_a_code(bot, clock, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=0)
+    secret = await _enable_2fa(chat, clock)
+    assert (await chat.say("/2fa off"))["text"] == texts.ASK_CODE
+    right = totp.code_at(secret, clock.now())
+    assert "Wrong code" in (await chat.say(f"{(int(right) + 7) % 10**6:06d}"))["text"]
+    assert await SecondFactor.objects.filter(user=wallet).aexists()
+    assert (await chat.say(right))["text"] == texts.TWO_FACTOR_OFF  # still waiting for the code after a wrong one
+    assert not await SecondFactor.objects.filter(user=wallet).aexists()
+
+
+async def test_first_withdrawal_recommends_two_factor(bot, chat_factory, localnet):
+    chat = chat_factory()
+    await _started(chat, localnet, sol=2)
+    question = await chat.say(f"/withdraw {localnet.funded_keypair(sol=1).pubkey()} 0.5")
+    assert "/2fa on" in question["text"]
+
+
+async def test_allow_list_refuses_new_address_until_the_delay_passes(bot, clock, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=3)
+    mine, other = localnet.funded_keypair(sol=1).pubkey(), localnet.funded_keypair(sol=1).pubkey()
+    added = await chat.say(f"/allowlist add {mine} ledger")
+    assert "Added" in added["text"] and "UTC" in added["text"]
+    for destination in (mine, other):
+        refused = await chat.say(f"/withdraw {destination} 0.5")
+        assert "allow-list" in refused["text"] and "✅ Withdraw" not in buttons(refused)
+    clock.advance(hours=24, seconds=1)
+    assert "not on your withdrawal allow-list" in (await chat.say(f"/withdraw {other} 0.5"))["text"]
+    before = localnet.chain.sol_balance(str(mine))
+    question = await _ask_withdrawal(chat, mine, "0.5")
+    assert "Sent 0.5 SOL" in (await chat.final(await chat.press(question, buttons(question)["✅ Withdraw"])))["text"]
+    assert localnet.chain.sol_balance(str(mine)) == before + SOL // 2
+    # Switching the list off waits too.
+    assert "switches off at" in (await chat.say("/allowlist off"))["text"]
+    assert "not on your withdrawal allow-list" in (await chat.say(f"/withdraw {other} 0.5"))["text"]
+    clock.advance(hours=24, seconds=1)
+    await _ask_withdrawal(chat, other, "0.5")
+    refusals = await AuditEvent.objects.filter(user=wallet, action="withdrawal_refused").acount()
+    assert refusals == 4
+
+
+async def test_large_withdrawal_is_delayed_cancelled_or_held_and_then_sent(bot, clock, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=5)
+    assert "now wait 2 h" in (await chat.say("/withdrawdelay 1"))["text"]
+    destination = localnet.funded_keypair(sol=1).pubkey()
+    before = localnet.chain.sol_balance(str(destination))
+
+    # Delayed, then cancelled by the user: no funds move.
+    question = await _ask_withdrawal(chat, destination, "2")
+    assert "wait 2 h" in question["text"]
+    delayed = await chat.press(question, buttons(question)["✅ Withdraw"])
+    assert "Withdrawal delayed" in delayed["text"]
+    cancelled = await chat.press(delayed, buttons(delayed)["Cancel this withdrawal"])
+    assert "Cancelled" in cancelled["text"]
+    clock.advance(hours=3)
+    assert await bot.run_due_withdrawals() == 0
+    assert localnet.chain.sol_balance(str(destination)) == before
+
+    # Delayed and held by staff: not sent when due; sent after release.
+    question = await _ask_withdrawal(chat, destination, "2")
+    delayed = await chat.press(question, buttons(question)["✅ Withdraw"])
+    scheduled = await Withdrawal.objects.aget(user=wallet, status="scheduled")
+    from wallets.withdrawals import hold_withdrawal
+
+    assert await sync_to_async(hold_withdrawal)(scheduled.pk, hold=True, actor="staff alice", source="admin")
+    clock.advance(hours=2, seconds=1)
+    assert await bot.run_due_withdrawals() == 0
+    assert localnet.chain.sol_balance(str(destination)) == before
+    assert await sync_to_async(hold_withdrawal)(scheduled.pk, hold=False, actor="staff alice", source="admin")
+    assert await bot.run_due_withdrawals() == 1
+    sent = await chat.telegram.next_reply(chat.user_id, timeout=10)
+    assert "delayed withdrawal was sent" in sent["text"]
+    assert localnet.chain.sol_balance(str(destination)) == before + 2 * SOL
+    # Too late to cancel now.
+    late = await chat.press(delayed, buttons(delayed)["Cancel this withdrawal"])
+    assert "can no longer be cancelled" in late["text"]
+    # Loosening the threshold waits.
+    assert "waits for safety" in (await chat.say("/withdrawdelay off"))["text"]
+    actions = {a async for a in AuditEvent.objects.filter(user=wallet).values_list("action", flat=True)}
+    assert {"withdrawal_scheduled", "withdrawal_cancelled", "withdrawal_held", "withdrawal_released",
+            "withdrawal_sent", "policy_changed"} <= actions
+
+
+async def test_forged_callbacks_act_on_nothing_and_reveal_nothing(bot, clock, chat_factory, localnet):
+    victim, attacker = chat_factory(), chat_factory()
+    victim_wallet = await _started(victim, localnet, sol=5)
+    own_menu = await attacker.say("/start")
+    await victim.say("/withdrawdelay 1")
+    destination = localnet.funded_keypair(sol=1).pubkey()
+    question = await _ask_withdrawal(victim, destination, "2")
+    await victim.press(question, buttons(question)["✅ Withdraw"])
+    withdrawal = await Withdrawal.objects.aget(user=victim_wallet)
+    # The attacker replays the victim's buttons with their own account.
+    for data in (f"wc:{withdrawal.pk}", buttons(question)["✅ Withdraw"], "ok:AAAAAAAA", f"wc:{withdrawal.pk + 1}"):
+        answer = await attacker.press(own_menu, data, forge=True)
+        assert str(destination) not in answer["text"] and victim_wallet.public_key not in answer["text"]
+        assert texts.SERVICE_PROBLEM not in answer["text"]
+    await withdrawal.arefresh_from_db()
+    assert withdrawal.status == "scheduled" and not withdrawal.cancelled_by
+
+
+@pytest.mark.parametrize("action, scope", [(a, s) for a in ("buys", "sells", "withdrawals", "all")
+                                           for s in ("global", "user")])
+async def test_each_kill_switch_blocks_exactly_its_action(bot, chat_factory, localnet, action, scope):
+    chat, bystander = chat_factory(), chat_factory()
+    wallet = await _started(chat, localnet, sol=5)
+    await _started(bystander, localnet, sol=5)
+    mint = localnet.token("BONK").mint
+    for person in (chat, bystander):
+        await person.final(await person.say(f"/buy {mint} 0.1"))
+    arguments = ["on", action, "--reason", "incident drill"] + (["--user", str(chat.user_id)] if scope == "user"
+                                                               else [])
+    await sync_to_async(call_command)("killswitch", *arguments)
+    destination = localnet.funded_keypair(sol=1).pubkey()
+
+    async def attempts(person) -> dict[str, bool]:
+        """Which actions went through (True) or were refused as paused (False)."""
+        buy = await person.final(await person.say(f"/buy {mint} 0.1"))
+        sell = await person.final(await person.say(f"/sell {mint} 10%"))
+        withdraw = await person.say(f"/withdraw {destination} 0.1")
+        outcome = {"buys": "Bought" in buy["text"], "sells": "Sold" in sell["text"],
+                   "withdrawals": "✅ Withdraw" in buttons(withdraw)}
+        for reply in (buy, sell, withdraw):
+            assert "paused" in reply["text"] or "✅" in reply["text"] or "Withdraw" in reply["text"], reply["text"]
+        return outcome
+
+    blocked = {"buys", "sells", "withdrawals"} if action == "all" else {action}
+    mine = await attempts(chat)
+    assert {name for name, went in mine.items() if not went} == blocked
+    theirs = await attempts(bystander)
+    assert {name for name, went in theirs.items() if not went} == (blocked if scope == "global" else set())
+    trades = await Trade.objects.filter(user=wallet, side="buy").acount()
+    assert trades == (1 if "buys" in blocked else 2)
+    events = [e async for e in AuditEvent.objects.filter(action="kill_switch_on").values_list("detail", flat=True)]
+    assert events[-1]["switch"] == action and events[-1]["reason"] == "incident drill"
+    await sync_to_async(call_command)("killswitch", "off", action, *(["--user", str(chat.user_id)]
+                                                                     if scope == "user" else []))
+    assert not await KillSwitch.objects.aexists()
+
+
+async def test_sniping_kill_switch_and_metrics_show_switches(bot, chat_factory, telegram, localnet):
+    from tests.e2e.conftest import Chat
+
+    await sync_to_async(call_command)("killswitch", "on", "sniping")
+    admin = Chat(telegram, 900001)
+    await admin.say("/start")
+    report = await admin.say("/metrics")
+    assert "sniping paused for everyone" in report["text"]
+    from positions.sniping import Launch
+
+    chat = chat_factory()
+    wallet = await _started(chat, localnet)
+    await chat.say("/set snipe on")
+    await chat.telegram.next_reply(chat.user_id)
+    token = localnet.create_token("SNP", decimals=6, pool_sol_lamports=50 * SOL, pool_tokens_raw=10**15)
+    outcomes = await bot.sniper.handle(Launch(mint=token.mint, signature="sig-kill", name="s", symbol="SNP"))
+    assert [o.reason for o in outcomes if o.telegram_user_id == chat.user_id] == [
+        "sniping is paused by the operators"]
+    assert not await Trade.objects.filter(user=wallet).aexists()
+
+
+@pytest.mark.parametrize("make, reason", [
+    (lambda net: net.create_token("FRZ", decimals=6, pool_sol_lamports=50 * SOL, pool_tokens_raw=10**15,
+                                  freeze_authority=True), "freeze authority"),
+    (lambda net: net.create_token("DLG", decimals=6, pool_sol_lamports=50 * SOL, pool_tokens_raw=10**15,
+                                  extensions=Token2022Extensions(permanent_delegate=Keypair().pubkey())),
+     "permanent delegate"),
+    (lambda net: net.create_token("HOOK", decimals=6, pool_sol_lamports=50 * SOL, pool_tokens_raw=10**15,
+                                  extensions=Token2022Extensions(transfer_hook_program=Keypair().pubkey())),
+     "transfer hook"),
+    (lambda net: net.create_token("FEE", decimals=6, pool_sol_lamports=50 * SOL, pool_tokens_raw=10**15,
+                                  extensions=Token2022Extensions(transfer_fee_bps=2500)), "25% fee"),
+])
+async def test_dangerous_tokens_are_refused_before_any_transaction(bot, chat_factory, localnet, make, reason):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet)
+    token = make(localnet)
+    card = await chat.say(token.mint)
+    assert "Safety check: ⛔" in card["text"] and reason in card["text"]
+    assert not any(label.startswith("Buy") for label in buttons(card))
+    sends_before = sum(1 for _, name in localnet.request_log() if name == "sendTransaction")
+    refused = await chat.final(await chat.say(f"/buy {token.mint} 0.1"))
+    assert "refused before anything was sent" in refused["text"] and reason in refused["text"]
+    assert sum(1 for _, name in localnet.request_log() if name == "sendTransaction") == sends_before
+    assert not await Trade.objects.filter(user=wallet).aexists()
+    assert not await Position.objects.filter(user=wallet).aexists()
+
+
+async def test_a_clean_token_card_shows_the_passed_check(bot, chat_factory, localnet):
+    chat = chat_factory()
+    await _started(chat, localnet)
+    card = await chat.say(localnet.token("BONK").mint)
+    assert "Safety check: ✅ passed" in card["text"] and "Buy 0.1 SOL" in buttons(card)
+    fee = localnet.create_token("SMALLFEE", decimals=6, pool_sol_lamports=50 * SOL, pool_tokens_raw=10**15,
+                                extensions=Token2022Extensions(transfer_fee_bps=50))
+    card = await chat.say(fee.mint)
+    assert "Safety check: ⚠️ passed, with warnings: 0.5% transfer fee" in card["text"]
+
+
+async def test_audit_log_has_each_event_and_no_secret(bot, clock, chat_factory, localnet, keyring):
+    from wallets.signing import export_secret_base58
+
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=3)
+    secret = await _enable_2fa(chat, clock)
+    await chat.say("/set slippage 2")
+    await chat.telegram.next_reply(chat.user_id)  # the settings screen follows the confirmation
+    await chat.say(f"/allowlist add {localnet.funded_keypair(sol=1).pubkey()}")
+    warning = await chat.say("/exportkey")
+    assert "✅ Show my key" in buttons(warning), [m.get("text") for m in chat.telegram.messages(chat.user_id)][-4:]
+    await chat.press(warning, buttons(warning)["✅ Show my key"])
+    await chat.say(totp.code_at(secret, clock.now()))
+    await sync_to_async(call_command)("killswitch", "on", "buys", "--user", str(chat.user_id))
+    await sync_to_async(call_command)("killswitch", "off", "buys", "--user", str(chat.user_id))
+    actions = {a async for a in AuditEvent.objects.filter(user=wallet).values_list("action", flat=True)}
+    assert {"wallet_created", "totp_enabled", "settings_changed", "allowlist_added", "key_exported",
+            "kill_switch_on", "kill_switch_off"} <= actions
+    created = await AuditEvent.objects.aget(user=wallet, action="wallet_created")
+    assert created.actor.startswith(f"user {chat.user_id}") and created.source == "telegram"
+    switch = await AuditEvent.objects.filter(user=wallet, action="kill_switch_on").afirst()
+    assert switch.actor.startswith("operator ") and switch.source == "manage.py killswitch"
+    key = export_secret_base58(wallet=wallet, keyring=keyring)
+    factor = await SecondFactor.objects.aget(user=wallet)
+    forbidden = [key, totp.base32(secret), factor.encrypted_secret, wallet.encrypted_secret]
+    from io import StringIO
+
+    for output_format in ("csv", "json"):
+        out = StringIO()
+        await sync_to_async(call_command)("export_audit", "--format", output_format, stdout=out)
+        exported = out.getvalue()
+        assert "wallet_created" in exported
+        assert not any(value in exported for value in forbidden)
