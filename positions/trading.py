@@ -38,6 +38,7 @@ from tradingbot.chain.errors import ChainError, JupiterError, TransactionRejecte
 from tradingbot.chain.jupiter import SOL_MINT, JupiterClient
 from tradingbot.chain.rpc import Confirmation, Outcome, RpcGateway, TransactionEffects
 from tradingbot.config import TradingConfig
+from tradingbot.crashpoints import crashpoint
 from tradingbot.db import db_call
 from tradingbot.metrics import TRADE_SECONDS, TRADES
 from wallets.crypto import Keyring
@@ -99,6 +100,7 @@ class TradingService:
             self.rpc.token_balance_or_none(trader.wallet.public_key, mint),
             self.rpc.rent_exempt_minimum(TOKEN_ACCOUNT_SIZE),  # cached after the first call
         )
+        crashpoint("buy.quoted")
         if mint_info is None:
             raise UnknownToken(mint)
         screening = screen_mint(mint_info, max_transfer_fee_bps=self.config.custody.max_transfer_fee_bps)
@@ -113,10 +115,12 @@ class TradingService:
             raise _service_error(quote)
         swap = await self._swap(quote, trader.wallet.public_key, settings.priority_fee_lamports)
         signed = sign_versioned_transaction(wallet=trader.wallet, transaction=swap.transaction, keyring=self.keyring)
+        crashpoint("buy.signed")
         pending = await db_call(services.record_pending_buy)(
             wallet=trader.wallet, mint=mint, decimals=mint_info.decimals, lamports_in=quote.in_amount,
             quoted_out=quote.out_amount, min_out=quote.min_out_amount, signature=str(signed.signatures[0]),
             last_valid_block_height=swap.last_valid_block_height)
+        crashpoint("buy.recorded")
         trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="buy")
         TRADE_SECONDS.labels(side="buy").observe(time.monotonic() - started)
         return BuyResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
@@ -139,6 +143,7 @@ class TradingService:
             self.jupiter.quote(input_mint=mint, output_mint=SOL_MINT, amount=raw,
                                slippage_bps=trader.settings.slippage_bps),
             self.rpc.token_balance(trader.wallet.public_key, mint))
+        crashpoint("sell.quoted")
         if on_chain < raw:
             await _explain_shortfall(trader, mint)
             logger.error("Ledger/chain mismatch: position %s expects %d raw units, the chain holds %d",
@@ -149,9 +154,11 @@ class TradingService:
             raise _service_error(quote)
         swap = await self._swap(quote, trader.wallet.public_key, trader.settings.priority_fee_lamports)
         signed = sign_versioned_transaction(wallet=trader.wallet, transaction=swap.transaction, keyring=self.keyring)
+        crashpoint("sell.signed")
         pending = await db_call(services.record_pending_sell)(
             wallet=trader.wallet, mint=mint, raw=raw, quoted_out=quote.out_amount, min_out=quote.min_out_amount,
             signature=str(signed.signatures[0]), last_valid_block_height=swap.last_valid_block_height)
+        crashpoint("sell.recorded")
         trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="sell")
         TRADE_SECONDS.labels(side="sell").observe(time.monotonic() - started)
         position = await db_call(Position.objects.get)(pk=trade.position_id)
@@ -179,6 +186,7 @@ class TradingService:
             raise TradeFailed(rejected.user_message, pending.signature) from None
         except ChainError:
             logger.warning("Send of %s unconfirmed (RPC trouble); confirming anyway", pending.signature)
+        crashpoint(f"{side}.sent")
         await _say(progress, "Confirming…")
         try:
             confirmation = await self.rpc.confirm(pending.signature,
@@ -189,7 +197,10 @@ class TradingService:
             raise TradeFailed("The transaction was sent but its status could not be read (the network is not "
                               "answering). It will be settled automatically as soon as the network answers; "
                               "check /positions in a minute.", pending.signature) from None
-        return await self._apply(pending, confirmation, effects, side)
+        crashpoint(f"{side}.confirmed")
+        trade = await self._apply(pending, confirmation, effects, side)
+        crashpoint(f"{side}.applied")
+        return trade
 
     async def _effects(self, signature: str, owner: str, mint: str,
                        confirmation: Confirmation) -> TransactionEffects | None:

@@ -1,0 +1,19 @@
+"""Named points where a crash-recovery proof may kill this process outright (SIGKILL, as a power cut would).
+
+Inert unless the environment variable TRADINGBOT_CRASH_AT names one of the points, which only the proof suite
+(``tests/proof/test_crash_anywhere.py``) sets on the bot processes it starts. Never set it in production.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+POINTS = ("buy.quoted", "buy.signed", "buy.recorded", "buy.sent", "buy.confirmed", "buy.applied",
+          "sell.quoted", "sell.signed", "sell.recorded", "sell.sent", "sell.confirmed", "sell.applied")
+_TARGET = os.environ.get("TRADINGBOT_CRASH_AT", "")
+
+
+def crashpoint(name: str) -> None:
+    if _TARGET and name == _TARGET:
+        os.kill(os.getpid(), signal.SIGKILL)
