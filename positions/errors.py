@@ -101,3 +101,8 @@ class TokenRefused(TradingError):
     def __init__(self, reasons: tuple[str, ...]) -> None:
         super().__init__("This token was refused before anything was sent: " + "; ".join(reasons) + ". Buying it "
                          "could leave you unable to sell. Nothing was changed.")
+
+
+class DuplicateTrade(TradingError):
+    user_message = ("An identical trade was sent a moment ago and is still on its way, so this one was not sent. "
+                    "Check /positions in a few seconds; repeat it then if you still want it.")

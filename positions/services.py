@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from positions.errors import NoOpenPosition, SellAmountTooLarge, WalletNotFound
+from positions.errors import DuplicateTrade, NoOpenPosition, SellAmountTooLarge, WalletNotFound
 from positions.models import Position, Trade
 from tradingbot.chain.rpc import TransactionEffects
 from wallets.models import UserSettings, UserWallet
@@ -46,10 +46,22 @@ def open_position(wallet: UserWallet, mint: str) -> Position:
 
 def record_pending_buy(*, wallet: UserWallet, mint: str, decimals: int, lamports_in: int, quoted_out: int,
                        min_out: int, signature: str, last_valid_block_height: int) -> PendingTrade:
-    trade = Trade.objects.create(user=wallet, token_mint=mint, token_decimals=decimals, side=Trade.Side.BUY,
-                                 signature=signature, lamports_in=lamports_in, quoted_out=quoted_out,
-                                 min_out=min_out, last_valid_block_height=last_valid_block_height)
+    try:
+        with transaction.atomic():
+            trade = Trade.objects.create(user=wallet, token_mint=mint, token_decimals=decimals, side=Trade.Side.BUY,
+                                         signature=signature, lamports_in=lamports_in, quoted_out=quoted_out,
+                                         min_out=min_out, last_valid_block_height=last_valid_block_height)
+    except IntegrityError:
+        _refuse_duplicate(signature)
+        raise
     return PendingTrade(trade.pk, signature, last_valid_block_height)
+
+
+def _refuse_duplicate(signature: str) -> None:
+    """Two identical requests in one blockhash window build byte-identical transactions (same signature); the
+    network would land only one. The second is refused before it is sent, and nothing of it is kept."""
+    if Trade.objects.filter(signature=signature).exists():
+        raise DuplicateTrade()
 
 
 def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: int, min_out: int, signature: str,
@@ -59,6 +71,16 @@ def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: 
     Reserving together with the pending row means a reservation can never outlive its trade (a crash leaves both
     or neither), and concurrent sells of one position can never together exceed what it holds.
     """
+    try:
+        return _reserve_and_record_sell(wallet=wallet, mint=mint, raw=raw, quoted_out=quoted_out, min_out=min_out,
+                                        signature=signature, last_valid_block_height=last_valid_block_height)
+    except IntegrityError:
+        _refuse_duplicate(signature)
+        raise
+
+
+def _reserve_and_record_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: int, min_out: int,
+                             signature: str, last_valid_block_height: int) -> PendingTrade:
     with transaction.atomic():
         position = (Position.objects.select_for_update()
                     .filter(user=wallet, token_mint=mint, is_open=True).first())
