@@ -40,8 +40,9 @@ class BotRunner:
 
     def __init__(self, config: TradingConfig, *, key_message_seconds: int = 60, updater: bool = True) -> None:
         self.config = config
-        self.rpc = RpcGateway(config.solana_rpc_url)
-        self.jupiter = JupiterClient(config.jupiter_api_url, api_key=config.jupiter_api_key)
+        self.rpc = RpcGateway(config.solana_rpc_url, timeout=config.rpc_timeout_seconds)
+        self.jupiter = JupiterClient(config.jupiter_api_url, api_key=config.jupiter_api_key,
+                                     timeout=config.rpc_timeout_seconds)
         keyring = Keyring(config.require_encryption_keys())
         trading = TradingService(rpc=self.rpc, jupiter=self.jupiter, keyring=keyring, config=config)
         self.deps = BotDeps(config=config, trading=trading, rpc=self.rpc, jupiter=self.jupiter, keyring=keyring,

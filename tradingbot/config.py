@@ -85,6 +85,7 @@ class TradingConfig:
     debug: bool
     allowed_hosts: tuple[str, ...]
     monitor_interval_seconds: int
+    rpc_timeout_seconds: int
     bot_metrics_port: int
     solana_ws_url: str
     snipe_program_ids: tuple[str, ...]
@@ -157,6 +158,8 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
                                         example="BOT_METRICS_PORT=9108 (0 turns the bot's exporter off)"),
         monitor_interval_seconds=reader.integer("MONITOR_INTERVAL_SECONDS", default=2, minimum=1, maximum=3600,
                                                 example="MONITOR_INTERVAL_SECONDS=2"),
+        rpc_timeout_seconds=reader.integer("RPC_TIMEOUT_SECONDS", default=10, minimum=1, maximum=120,
+                                           example="RPC_TIMEOUT_SECONDS=10"),
         custody=_custody(reader),
     )
 

@@ -37,10 +37,13 @@ async def _ledger_matches_chain(wallet: UserWallet, localnet, deposited: int) ->
             total=Sum("sol_change_lamports"))
         flows += total["total"] or 0
     assert localnet.chain.sol_balance(wallet.public_key) == deposited + flows
+    open_raw: dict[str, int] = {}
     async for position in Position.objects.filter(user=wallet):
         assert position.remaining_amount_raw >= 0 and position.reserved_raw == 0
-        chain = localnet.chain.token_balance(wallet.public_key, position.token_mint)
-        assert chain == (position.remaining_amount_raw if position.is_open else 0)
+        open_raw[position.token_mint] = open_raw.get(position.token_mint, 0) + (
+            position.remaining_amount_raw if position.is_open else 0)
+    for mint, raw in open_raw.items():
+        assert localnet.chain.token_balance(wallet.public_key, mint) == raw, mint
     assert not await Trade.objects.filter(user=wallet, status="pending").aexists()
 
 
