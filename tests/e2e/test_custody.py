@@ -348,3 +348,31 @@ async def test_audit_log_has_each_event_and_no_secret(bot, clock, chat_factory, 
         exported = out.getvalue()
         assert "wallet_created" in exported
         assert not any(value in exported for value in forbidden)
+
+
+async def test_a_key_message_left_by_a_crash_is_deleted_at_the_next_start(bot_config, telegram, transactional_db):
+    """The process died before deleting it: the row in the database makes the next start delete it."""
+    import asyncio
+    import json
+    import urllib.request
+
+    from django.utils import timezone
+
+    from custody.models import SensitiveMessage
+    from telegrambot.runner import BotRunner
+
+    chat_id = 840_001
+    request = urllib.request.Request(f"{telegram.url}/bot{telegram.token}/sendMessage", method="POST",
+                                     data=json.dumps({"chat_id": chat_id, "text": "key: SECRETSECRET"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    sent = json.loads(urllib.request.urlopen(request, timeout=5).read())["result"]
+    await SensitiveMessage.objects.acreate(chat_id=chat_id, message_id=sent["message_id"], kind="key",
+                                           delete_after=timezone.now())
+    runner = BotRunner(bot_config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run_polling(stop))
+    notice = await telegram.wait_for(chat_id, lambda m: m.get("text") == texts.KEY_DELETED, timeout=20)
+    stop.set()
+    await asyncio.wait_for(task, timeout=15)
+    assert notice and not any("SECRETSECRET" in m.get("text", "") for m in telegram.messages(chat_id))
+    assert not await SensitiveMessage.objects.aexists()
