@@ -1,4 +1,4 @@
-"""Benchmarks run Django against a throwaway SQLite file, migrated once."""
+"""Benchmarks run Django against a throwaway SQLite file (or the database given), migrated once."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ import os
 import tempfile
 
 
-def setup_django() -> None:
-    database = os.path.join(tempfile.mkdtemp(prefix="bench-"), "bench.sqlite3")
-    os.environ.update({"DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": f"sqlite:///{database}"})
+def setup_django(database_url: str | None = None) -> None:
+    if database_url is None:
+        database_url = "sqlite:///" + os.path.join(tempfile.mkdtemp(prefix="bench-"), "bench.sqlite3")
+    os.environ.update({"DJANGO_SETTINGS_MODULE": "tests.settings", "DATABASE_URL": database_url})
     import django
 
     django.setup()
