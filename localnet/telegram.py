@@ -103,7 +103,7 @@ class TelegramServer(Server):
 
     def _editMessageText(self, params):
         message = self._bot_message(params)
-        text = _plain(params.get("text", ""), params.get("parse_mode"))
+        text = _checked_length(_plain(params.get("text", ""), params.get("parse_mode")), 4096)
         markup = _markup(params.get("reply_markup"))
         if message["text"] == text and message.get("reply_markup") == markup:
             raise _ApiError(400, "Bad Request: message is not modified: specified new message content and reply "
@@ -151,8 +151,10 @@ class TelegramServer(Server):
 
     def _new_bot_message(self, method: str, params: dict, *, text: str) -> dict:
         chat_id = int(params["chat_id"])
+        photo = method == "sendPhoto"
+        plain = _checked_length(_plain(text, params.get("parse_mode")), 1024 if photo else 4096, allow_empty=photo)
         message = {"message_id": next(self._message_ids), "date": int(time.time()), "from": BOT_USER,
-                   "chat": _chat(chat_id), "text": _plain(text, params.get("parse_mode"))}
+                   "chat": _chat(chat_id), "text": plain}
         _set_markup(message, _markup(params.get("reply_markup")))
         self._chats.setdefault(chat_id, {})[message["message_id"]] = message
         self._record(method, message)
@@ -314,3 +316,13 @@ def _user(user_id: int, username: str | None = None, first_name: str | None = No
 
 def _chat(chat_id: int) -> dict:
     return {"id": chat_id, "type": "private", "first_name": f"User{chat_id}"}
+
+
+def _checked_length(text: str, limit: int, *, allow_empty: bool = False) -> str:
+    """Telegram counts the text after entity parsing and refuses anything longer than the limit."""
+    if len(text) > limit:
+        raise _ApiError(400, "Bad Request: message is too long" if limit == 4096 else
+                        "Bad Request: message caption is too long")
+    if not allow_empty and not text.strip():
+        raise _ApiError(400, "Bad Request: message text is empty")
+    return text

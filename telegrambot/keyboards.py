@@ -29,7 +29,7 @@ def parse(data: str | None) -> Callback | None:
     if not data or len(data) > 64 or not data.isascii():
         return None
     kind, *args = data.split(":")
-    expected = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1, "wc": 1}
+    expected = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1, "wc": 1, "pp": 1}
     if expected.get(kind) != len(args) or not all(args):
         return None
     return Callback(kind, tuple(args))
@@ -48,10 +48,16 @@ def token_card(mint: str) -> Markup:
     return Markup([buys, [Button("Buy X SOL", callback_data=f"bx:{mint}")]])
 
 
-def position_buttons(position_ids: list[int]) -> Markup:
+def position_buttons(position_ids: list[int], *, first_index: int = 1, page: int = 1, pages: int = 1) -> Markup:
     rows = [[Button(f"#{index} Sell {pct}%", callback_data=f"s:{position_id}:{pct}")
-             for pct in SELL_PRESETS_PERCENT] for index, position_id in enumerate(position_ids, start=1)]
-    rows.append([Button("Refresh", callback_data="m:pos")])
+             for pct in SELL_PRESETS_PERCENT] for index, position_id in enumerate(position_ids, start=first_index)]
+    navigation = []
+    if page > 1:
+        navigation.append(Button("◀ Previous", callback_data=f"pp:{page - 1}"))
+    navigation.append(Button("Refresh", callback_data=f"pp:{page}" if pages > 1 else "m:pos"))
+    if page < pages:
+        navigation.append(Button("Next ▶", callback_data=f"pp:{page + 1}"))
+    rows.append(navigation)
     return Markup(rows)
 
 

@@ -134,14 +134,24 @@ def refused(message: str) -> str:
     return f"⚠️ {escape(message)}"
 
 
-def positions(view: PortfolioView, snipes: list | None = None) -> str:
+def positions(view: PortfolioView, snipes: list | None = None, *, shown: list[PositionView] | None = None,
+              first_index: int = 1, page: int = 1, pages: int = 1) -> str:
     snipes_text = recent_snipes(snipes or [])
     if not view.positions:
         text = NO_POSITIONS + f"\n\nRealized PnL (all time): {signed_sol(view.realized_pnl_lamports)}"
         return "\n\n".join(filter(None, [text, snipes_text]))
-    lines = ["<b>Your positions</b>"]
-    for index, position in enumerate(view.positions, start=1):
+    shown = view.positions if shown is None else shown
+    title = "<b>Your positions</b>"
+    if pages > 1:
+        last = first_index + len(shown) - 1
+        title += f" — {first_index}–{last} of {len(view.positions)} (page {page} of {pages})"
+    lines = [title]
+    for index, position in enumerate(shown, start=first_index):
         lines.append(_position_block(index, position))
+    if pages > 1:
+        total_value = sum(p.value_lamports or 0 for p in view.positions)
+        lines.append(f"All {len(view.positions)} positions: value {sol(total_value)}. "
+                     + (f"/positions {page + 1} for the next page." if page < pages else "This is the last page."))
     if not view.prices_available:
         lines.append("Prices are unavailable right now; values will return shortly.")
     lines.append(f"Realized PnL (all time): {signed_sol(view.realized_pnl_lamports)}")

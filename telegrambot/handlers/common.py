@@ -73,10 +73,24 @@ def guarded(handler: Handler) -> Handler:
     return run
 
 
+MAX_MESSAGE = 4096
+
+
+def fit(text: str) -> str:
+    """Never let a message exceed Telegram's limit (it would be refused and the trader would get nothing): cut at a
+    paragraph break and say so. Views are sized to stay well below it; this is the last guard."""
+    if len(text) <= MAX_MESSAGE - 100:
+        return text
+    cut = text.rfind("\n\n", 0, MAX_MESSAGE - 200)
+    logger.warning("A %d-character reply was shortened to fit Telegram's limit", len(text))
+    return text[:cut if cut > 0 else MAX_MESSAGE - 200] + "\n\n…(shortened: too long for one message)"
+
+
 async def reply(update: Update, text: str, *, reply_markup=None) -> Message | None:
     message = update.effective_message
     if message is None:
         return None
+    text = fit(text)
     try:
         return await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=reply_markup,
                                         disable_web_page_preview=True)
@@ -87,7 +101,7 @@ async def reply(update: Update, text: str, *, reply_markup=None) -> Message | No
 
 async def edit(message: Message, text: str, *, reply_markup=None) -> None:
     try:
-        await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=reply_markup,
+        await message.edit_text(fit(text), parse_mode=ParseMode.HTML, reply_markup=reply_markup,
                                 disable_web_page_preview=True)
     except TelegramError:
         logger.warning("Could not edit a message", exc_info=True)

@@ -9,21 +9,33 @@ from positions.selectors import list_positions, recent_snipes
 from positions.services import load_trader
 from telegrambot import keyboards, texts
 from telegrambot.handlers.common import deps, guarded, reply
+from telegrambot.parsing import ParseError
 from tradingbot.chain.errors import ChainError
 from tradingbot.db import db_call
+
+PAGE_SIZE = 10  # ten position blocks and their buttons stay well inside Telegram's 4096 characters
 
 
 @guarded
 async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await show_positions(update, context)
+    args = context.args or []
+    if len(args) > 1 or (args and not (args[0].isascii() and args[0].isdigit() and len(args[0]) <= 6)):
+        raise ParseError("Usage: /positions [page], for example /positions 2.")
+    await show_positions(update, context, page=int(args[0]) if args else 1)
 
 
-async def show_positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def show_positions(update: Update, context: ContextTypes.DEFAULT_TYPE, *, page: int = 1) -> None:
     trader = await db_call(load_trader)(update.effective_user.id)
     view = await list_positions(wallet=trader.wallet, jupiter=deps(context).jupiter)
-    snipes = await recent_snipes(trader.wallet.pk)
-    markup = keyboards.position_buttons([p.position_id for p in view.positions]) if view.positions else None
-    await reply(update, texts.positions(view, snipes), reply_markup=markup)
+    pages = max(1, -(-len(view.positions) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    first = (page - 1) * PAGE_SIZE
+    shown = view.positions[first:first + PAGE_SIZE]
+    snipes = await recent_snipes(trader.wallet.pk) if page == 1 else []
+    markup = keyboards.position_buttons([p.position_id for p in shown], first_index=first + 1, page=page,
+                                        pages=pages) if shown else None
+    await reply(update, texts.positions(view, snipes, shown=shown, first_index=first + 1, page=page, pages=pages),
+                reply_markup=markup)
 
 
 @guarded

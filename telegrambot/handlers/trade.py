@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from decimal import Decimal
 
 from telegram import Update
@@ -72,12 +74,14 @@ async def _run_trade(update: Update, context: ContextTypes.DEFAULT_TYPE, trade) 
     """One progress message, edited as the trade moves (Quoting… Sending… Confirming…) and finally the result."""
     with OneTradeAtATime(context, update.effective_user.id):
         status = await reply(update, texts.progress("Checking…"))
+        progress = ProgressEditor(status)
         try:
-            text = await trade(_progress_editor(status))
+            text = await trade(progress)
         except TradeFailed as failed:
             text = texts.trade_failed(failed.user_message, failed.signature)
         except TradingError as err:
             text = texts.refused(err.user_message)
+        await progress.settle()
         await _finish(update, status, text)
 
 
@@ -112,11 +116,34 @@ async def sell_position_percent(update: Update, context: ContextTypes.DEFAULT_TY
     await start_sell(update, context, mint=mint, amount=amount)
 
 
-def _progress_editor(message):
-    async def progress(step: str) -> None:
-        if message is not None:
-            await edit(message, texts.progress(step))
-    return progress
+class ProgressEditor:
+    """Shows a trade's steps by editing one message, without ever making the trade wait: each edit runs in the
+    background (under load Telegram's rate limit can delay an edit by seconds, and a signed transaction must not
+    wait for a progress message). Steps that pile up collapse into the latest; ``settle()`` lets the edit in flight
+    finish, so the result is always the last text shown."""
+
+    def __init__(self, message) -> None:
+        self._message = message
+        self._latest: str | None = None
+        self._task: asyncio.Task | None = None
+
+    async def __call__(self, step: str) -> None:
+        if self._message is None:
+            return
+        self._latest = step
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        while self._latest is not None:
+            step, self._latest = self._latest, None
+            await edit(self._message, texts.progress(step))
+
+    async def settle(self) -> None:
+        self._latest = None
+        if self._task is not None:
+            with contextlib.suppress(Exception):
+                await self._task
 
 
 async def _finish(update: Update, status, text: str) -> None:

@@ -242,3 +242,21 @@ async def test_a_second_trade_waits_for_the_first(bot, chat_factory, localnet):
         texts_seen.append((await chat.telegram.next_reply(chat.user_id, timeout=20))["text"])
     assert any(texts.TRADE_IN_PROGRESS in text for text in texts_seen)
     assert await Trade.objects.filter(user__telegram_user_id=chat.user_id).acount() == 1
+
+
+async def test_positions_are_paged_so_every_reply_fits_telegram(bot, chat_factory, localnet):
+    chat = chat_factory()
+    await _started(chat, localnet, sol=10)
+    for index in range(23):
+        token = localnet.create_token(f"PG{index}", decimals=6, pool_sol_lamports=50 * SOL, pool_tokens_raw=10**15)
+        await bot.deps.trading.execute_buy(telegram_user_id=chat.user_id, mint=token.mint, lamports=10**7)
+    first = await chat.say("/positions")
+    assert "1–10 of 23 (page 1 of 3)" in first["text"] and "/positions 2" in first["text"]
+    assert first["text"].count("PnL:") == 10 and "Next ▶" in buttons(first)
+    last = await chat.press(first, buttons(first)["Next ▶"])
+    assert "11–20 of 23" in last["text"]
+    third = await chat.say("/positions 3")
+    assert "21–23 of 23" in third["text"] and third["text"].count("PnL:") == 3 and "Next ▶" not in buttons(third)
+    assert "#23 Sell 100%" in buttons(third)
+    assert "page 3 of 3" in (await chat.say("/positions 99"))["text"]
+    assert "Usage: /positions [page]" in (await chat.say("/positions two"))["text"]
