@@ -201,7 +201,12 @@ def test_sigkill_anywhere_loses_nothing(localnet, telegram, bot_database):
     signatures = [row[0] for row in database.rows("SELECT signature FROM trades")]
     assert len(signatures) == len(set(signatures))
     statuses = dict(database.rows("SELECT status, count(*) FROM trades GROUP BY status"))
-    record("crash_anywhere", rounds=rounds, kills=sum(kills.values()), kill_points=dict(sorted(kills.items())),
+    record("crash_anywhere", rounds=rounds, result="pass: 0 ledger differences, 0 pending, 0 applied twice",
+           summary=f"{sum(kills.values())} SIGKILLs at {len(kills)} kinds of point "
+                   f"({', '.join(f'{k} {v}' for k, v in sorted(kills.items()))}); {commands_sent} commands, "
+                   f"{len(signatures)} trades ({', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))}); "
+                   f"chain = ledger to the lamport in {len(wallets)} wallets; {time.monotonic() - started:.0f} s",
+           kills=sum(kills.values()), kill_points=dict(sorted(kills.items())),
            points_not_reached=dict(not_reached), commands=commands_sent, trades=len(signatures),
            trades_by_status={key: int(value) for key, value in statuses.items()}, wallets=len(wallets),
            ledger_differences=0, pending_left=0, seconds=round(time.monotonic() - started, 1))

@@ -129,7 +129,12 @@ async def test_every_trade_ends_confirmed_or_cleanly_failed_under_faults(storm_b
         open_raw[position.token_mint] += position.remaining_amount_raw
     for mint, raw in open_raw.items():
         assert localnet.chain.token_balance(wallet.public_key, mint) == raw, mint
-    record("faults", trades=trades, outcomes=dict(outcomes), settled_by_reconcile=report.confirmed + report.failed
+    record("faults", trades=trades, result="pass: every trade confirmed or cleanly failed, nothing lost",
+           summary=f"{trades} trades under {len(FAULTS) - 1} kinds of fault: "
+                   + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
+                   + f"; {report.confirmed + report.failed + report.expired} settled by reconciliation; "
+                   f"0 generic errors; {time.monotonic() - started:.0f} s",
+           outcomes=dict(outcomes), settled_by_reconcile=report.confirmed + report.failed
            + report.expired, by_fault={fault: dict(counts) for fault, counts in by_fault.items()},
            lost=0, generic_errors=0, seconds=round(time.monotonic() - started, 1))
 

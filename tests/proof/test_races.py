@@ -123,4 +123,6 @@ async def test_twenty_starts_at_once_make_one_wallet(bot, chat_factory, telegram
         await asyncio.sleep(0.05)
     assert await UserWallet.objects.filter(telegram_user_id=chat.user_id).acount() == 1
     FIGURES["starts"] = {"concurrent": 20, "wallets": 1}
-    record("races", **FIGURES, oversold=0, negative_balances=0)
+    parts = [f"{name}: " + ", ".join(f"{k} {v}" for k, v in figures.items()) for name, figures in FIGURES.items()]
+    record("races", **FIGURES, result="pass: never oversold, no negative balance, one wallet per user",
+           summary="; ".join(parts))
