@@ -62,3 +62,18 @@ def test_healthcheck_command_exit_codes(localnet, tmp_path):
     assert bad.returncode != 0
     failing = [line for line in bad.stderr.splitlines() if "FAIL" in line]
     assert len(failing) == 2 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.django_db
+def test_kill_switches_are_exported_without_user_labels(client):
+    from custody import killswitch
+    from wallets.services import get_or_create_user_wallet
+
+    wallet = get_or_create_user_wallet(3201, "paused").wallet
+    killswitch.pause("buys", actor="operator test", source="test")
+    killswitch.pause("withdrawals", user=wallet, actor="operator test", source="test")
+    body = client.get("/metrics").content.decode()
+    assert 'trading_bot_kill_switches{action="buys",scope="global"} 1.0' in body
+    assert 'trading_bot_kill_switches{action="withdrawals",scope="user"} 1.0' in body
+    assert 'trading_bot_kill_switches{action="sells",scope="global"} 0.0' in body
+    assert "3201" not in body and wallet.public_key not in body
