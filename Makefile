@@ -4,11 +4,20 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+# pip-compile and pip-audit live in a venv of their own, so their dependencies never mix with the app's
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+# Lock against the package index alone: no pip.conf or PIP_* find-links / extra indexes of this machine
+LOCK_ENV := env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+	CUSTOM_COMPILE_COMMAND="make lock"
+COMPILE := $(LOCK_ENV) $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+NEED_PYTHON := command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install it, or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
 
-.PHONY: run test lint migrate venv localnet clean
+.PHONY: run test lint migrate venv localnet lock audit clean
 
 $(PY):
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install it, or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
+	@$(NEED_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
@@ -33,5 +42,26 @@ lint: $(STAMP)
 localnet: $(STAMP)
 	$(PY) -m localnet
 
+$(TOOLS)/bin/python:
+	@$(NEED_PYTHON)
+	$(PYTHON) -m venv $(TOOLS)
+
+$(TOOLS_STAMP): $(TOOLS)/bin/python requirements-tools.txt
+	$(TOOLS)/bin/pip install --quiet --require-hashes -r requirements-tools.txt
+	@touch $(TOOLS_STAMP)
+
+# Recompile the hashed requirements from the .in files. Pins already in the .txt files are kept; to move one:
+#   make lock LOCK_ARGS="--upgrade-package django==5.2.20"     (or LOCK_ARGS=--upgrade for everything)
+lock: $(TOOLS_STAMP)
+	$(COMPILE) $(LOCK_ARGS) -o requirements.txt requirements.in
+	$(COMPILE) $(LOCK_ARGS) -o requirements-ci.txt requirements-ci.in
+	$(COMPILE) $(LOCK_ARGS) -o requirements-tools.txt requirements-tools.in
+
+# Check the pins (not the installed venv) against known vulnerabilities; fails if any pin could not be checked.
+# Default service: the package index's JSON API; AUDIT_ARGS="-s osv" asks OSV instead.
+audit: $(TOOLS_STAMP)
+	$(TOOLS)/bin/pip-audit --strict --disable-pip --require-hashes --progress-spinner off $(AUDIT_ARGS) \
+		-r requirements.txt -r requirements-ci.txt -r requirements-tools.txt
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
