@@ -19,10 +19,10 @@ NEED_PYTHON := command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is ne
 $(PY):
 	@$(NEED_PYTHON)
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
 
+# Every pin is hashed (pip included: the venv's pip is upgraded by this same install, to the pinned version)
 $(STAMP): $(PY) requirements.txt requirements-ci.txt
-	$(PIP) install --quiet -r requirements-ci.txt
+	$(PIP) install --quiet --require-hashes -r requirements-ci.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)
