@@ -19,9 +19,10 @@ NEED_PYTHON := command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is ne
 $(PY):
 	@$(NEED_PYTHON)
 	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --require-hashes -r requirements-pip.txt
 
-# Every pin is hashed (pip included: the venv's pip is upgraded by this same install, to the pinned version)
-$(STAMP): $(PY) requirements.txt requirements-ci.txt
+# Every pin is hashed; pip refuses anything unpinned, unhashed, or whose file does not match its hash
+$(STAMP): $(PY) requirements-pip.txt requirements.txt requirements-ci.txt
 	$(PIP) install --quiet --require-hashes -r requirements-ci.txt
 	@touch $(STAMP)
 
@@ -45,14 +46,16 @@ localnet: $(STAMP)
 $(TOOLS)/bin/python:
 	@$(NEED_PYTHON)
 	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --require-hashes -r requirements-pip.txt
 
-$(TOOLS_STAMP): $(TOOLS)/bin/python requirements-tools.txt
+$(TOOLS_STAMP): $(TOOLS)/bin/python requirements-pip.txt requirements-tools.txt
 	$(TOOLS)/bin/pip install --quiet --require-hashes -r requirements-tools.txt
 	@touch $(TOOLS_STAMP)
 
-# Recompile the hashed requirements from the .in files. Pins already in the .txt files are kept; to move one:
-#   make lock LOCK_ARGS="--upgrade-package django==5.2.20"     (or LOCK_ARGS=--upgrade for everything)
+# Recompile the hashed requirements from the .in files; pins already in the .txt files are kept. To move a direct
+# dependency edit its version in the .in file; a transitive one: make lock LOCK_ARGS="--upgrade-package idna==3.21"
 lock: $(TOOLS_STAMP)
+	$(COMPILE) $(LOCK_ARGS) -o requirements-pip.txt requirements-pip.in
 	$(COMPILE) $(LOCK_ARGS) -o requirements.txt requirements.in
 	$(COMPILE) $(LOCK_ARGS) -o requirements-ci.txt requirements-ci.in
 	$(COMPILE) $(LOCK_ARGS) -o requirements-tools.txt requirements-tools.in
@@ -61,7 +64,7 @@ lock: $(TOOLS_STAMP)
 # Default service: the package index's JSON API; AUDIT_ARGS="-s osv" asks OSV instead.
 audit: $(TOOLS_STAMP)
 	$(TOOLS)/bin/pip-audit --strict --disable-pip --require-hashes --progress-spinner off $(AUDIT_ARGS) \
-		-r requirements.txt -r requirements-ci.txt -r requirements-tools.txt
+		-r requirements-pip.txt -r requirements.txt -r requirements-ci.txt -r requirements-tools.txt
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
