@@ -4,16 +4,26 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+# pip-compile and pip-audit live in a venv of their own, so their dependencies never mix with the app's
+TOOLS := .venv-tools
+TOOLS_STAMP := $(TOOLS)/.installed
+# Lock against the package index alone: no pip.conf or PIP_* find-links / extra indexes of this machine
+LOCK_ENV := env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+	CUSTOM_COMPILE_COMMAND="make lock"
+COMPILE := $(LOCK_ENV) $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links
+NEED_PYTHON := command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install it, or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
 
-.PHONY: run test lint migrate venv localnet clean proof
+.PHONY: run test lint migrate venv localnet lock audit clean proof
 
 $(PY):
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install it, or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
+	@$(NEED_PYTHON)
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet --require-hashes -r requirements-pip.txt
 
-$(STAMP): $(PY) requirements.txt requirements-ci.txt
-	$(PIP) install --quiet -r requirements-ci.txt
+# Every pin is hashed; pip refuses anything unpinned, unhashed, or whose file does not match its hash
+$(STAMP): $(PY) requirements-pip.txt requirements.txt requirements-ci.txt
+	$(PIP) install --quiet --require-hashes -r requirements-ci.txt
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -44,5 +54,28 @@ lint: $(STAMP)
 localnet: $(STAMP)
 	$(PY) -m localnet
 
+$(TOOLS)/bin/python:
+	@$(NEED_PYTHON)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --require-hashes -r requirements-pip.txt
+
+$(TOOLS_STAMP): $(TOOLS)/bin/python requirements-pip.txt requirements-tools.txt
+	$(TOOLS)/bin/pip install --quiet --require-hashes -r requirements-tools.txt
+	@touch $(TOOLS_STAMP)
+
+# Recompile the hashed requirements from the .in files; pins already in the .txt files are kept. To move a direct
+# dependency edit its version in the .in file; a transitive one: make lock LOCK_ARGS="--upgrade-package idna==3.21"
+lock: $(TOOLS_STAMP)
+	$(COMPILE) $(LOCK_ARGS) -o requirements-pip.txt requirements-pip.in
+	$(COMPILE) $(LOCK_ARGS) -o requirements.txt requirements.in
+	$(COMPILE) $(LOCK_ARGS) -o requirements-ci.txt requirements-ci.in
+	$(COMPILE) $(LOCK_ARGS) -o requirements-tools.txt requirements-tools.in
+
+# Check the pins (not the installed venv) against known vulnerabilities; fails if any pin could not be checked.
+# Default service: the package index's JSON API; AUDIT_ARGS="-s osv" asks OSV instead.
+audit: $(TOOLS_STAMP)
+	$(TOOLS)/bin/pip-audit --strict --disable-pip --require-hashes --progress-spinner off $(AUDIT_ARGS) \
+		-r requirements-pip.txt -r requirements.txt -r requirements-ci.txt -r requirements-tools.txt
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
