@@ -16,6 +16,8 @@ from tradingbot.money import AmountError, parse_decimal, sol_to_lamports
 EXAMPLE_MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 _BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
 MAX_ARGUMENT_LENGTH = 100
+# A billion SOL: more than exists, and within every lamport column (signed 64-bit on both databases).
+MAX_LAMPORTS = 10**18
 
 
 class ParseError(Exception):
@@ -60,9 +62,12 @@ def parse_address(text: str, *, what: str = "token mint address") -> str:
 
 def parse_sol(text: str, *, what: str = "amount of SOL") -> int:
     try:
-        return sol_to_lamports(parse_decimal(_bounded(text)))
+        lamports = sol_to_lamports(parse_decimal(_bounded(text)))
     except AmountError as err:
         raise ParseError(f"The {what} {err.problem}. Type SOL as a plain number, like 0.5.") from None
+    if lamports > MAX_LAMPORTS:
+        raise ParseError(f"The {what} is more than all the SOL there is. Type SOL as a plain number, like 0.5.")
+    return lamports
 
 
 def parse_buy_args(args: Sequence[str]) -> BuyArgs:

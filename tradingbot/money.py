@@ -48,7 +48,7 @@ def parse_decimal(text: str, *, allow_zero: bool = False, allow_negative: bool =
     except InvalidOperation:  # pragma: no cover - the shape check above admits only valid literals
         raise AmountError("is not a number") from None
     if negative:
-        value = -value
+        value = value.copy_negate()  # exact: unary minus would round to 28 digits
     if value < 0 and not allow_negative:
         raise AmountError("must not be negative")
     if value == 0 and not allow_zero:

@@ -38,7 +38,7 @@ async def _menu(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) ->
     elif key == "set":
         await settings.show_settings(update, context)
     elif key == "buy":
-        await reply(update, "Paste the mint address of the token to buy, or type /buy <mint> <SOL>.")
+        await reply(update, "Paste the mint address of the token to buy, or type /buy &lt;mint&gt; &lt;SOL&gt;.")
     elif key == "sell":
         await portfolio.show_positions(update, context)
     else:

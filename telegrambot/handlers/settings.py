@@ -7,12 +7,14 @@ from decimal import Decimal
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from positions.errors import WalletNotFound
 from positions.selectors import load_settings
 from positions.services import set_position_threshold
 from telegrambot import keyboards, parsing, texts
 from telegrambot.handlers.common import guarded, reply
 from telegrambot.parsing import ParseError
 from tradingbot.db import db_call
+from wallets.models import UserSettings
 from wallets.services import toggle_setting, update_setting
 
 PROMPTS = {
@@ -77,15 +79,23 @@ async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> N
 
 async def save(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, text: str) -> None:
     value = parse_value(key, text)
-    await db_call(update_setting)(telegram_user_id=update.effective_user.id, key=key, value=value)
+    await _change(update_setting, telegram_user_id=update.effective_user.id, key=key, value=value)
     label = keyboards.SETTINGS.get(key) or keyboards.TOGGLES[key]
     await reply(update, texts.setting_saved(label))
     await show_settings(update, context)
 
 
 async def toggle(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
-    await db_call(toggle_setting)(telegram_user_id=update.effective_user.id, key=key)
+    await _change(toggle_setting, telegram_user_id=update.effective_user.id, key=key)
     await show_settings(update, context)
+
+
+async def _change(service, **kwargs) -> None:
+    """Someone who never sent /start has no settings row: tell them to start, not that something broke."""
+    try:
+        await db_call(service)(**kwargs)
+    except UserSettings.DoesNotExist:
+        raise WalletNotFound() from None
 
 
 @guarded

@@ -23,6 +23,7 @@ def test_buy_args():
     ([], "Usage: /buy"), ([MINT], "Usage: /buy"), (["abc", "1"], "not a valid token mint address"),
     ([MINT, "1e309"], "not a plain number"), ([MINT, "-1"], "negative"), ([MINT, "0"], "more than zero"),
     ([MINT, "NaN"], "not a plain number"), ([MINT, "x" * 10_000], "far too long"), (["1" * 44, "1"], "32 bytes"),
+    ([MINT, "1000000000.000000001"], "more than all the SOL"), ([MINT, "9223372037"], "more than all the SOL"),
 ])
 def test_bad_buy_args(args, message):
     with pytest.raises(ParseError) as caught:

@@ -34,6 +34,8 @@ def test_zero_and_negative_only_when_allowed():
         parse_decimal("-1")
     assert parse_decimal("0", allow_zero=True) == 0
     assert parse_decimal("-1", allow_negative=True) == -1
+    assert parse_decimal("-10000000000000000000000000001", allow_negative=True) == Decimal(
+        "-10000000000000000000000000001")  # all 29 digits, not rounded to Decimal's default 28
 
 
 def test_sol_conversion_is_exact_and_refuses_sub_lamport_precision():
