@@ -33,11 +33,17 @@ class PolicyView:
 
 
 def current(wallet: UserWallet, now: datetime) -> PolicyView:
-    """The policy in force at ``now``, with changes that have come due applied (and saved)."""
-    with transaction.atomic():
-        policy = _locked(wallet)
-        _apply_due(policy, now)
-        addresses = list(AllowedAddress.objects.filter(user=wallet).order_by("created_at"))
+    """The policy in force at ``now``, with changes that have come due applied (and saved). Reading never creates
+    a policy: a user who never set one has the defaults (no allow-list, no delay)."""
+    policy = WithdrawalPolicy.objects.filter(user=wallet).first()
+    if policy is None:
+        return PolicyView(allowlist_on=False, allowlist_off_at=None, addresses=[], threshold_lamports=None,
+                          pending_threshold=None)
+    if _has_due(policy, now):
+        with transaction.atomic():
+            policy = _locked(wallet)
+            _apply_due(policy, now)
+    addresses = list(AllowedAddress.objects.filter(user=wallet).order_by("created_at"))
     pending = None
     if policy.pending_threshold_at is not None:
         value = None if policy.pending_threshold_off else policy.pending_threshold_lamports
@@ -137,6 +143,11 @@ def set_threshold(wallet: UserWallet, lamports: int | None, *, now: datetime, de
 def _locked(wallet: UserWallet) -> WithdrawalPolicy:
     WithdrawalPolicy.objects.get_or_create(user=wallet)
     return WithdrawalPolicy.objects.select_for_update().get(user=wallet)
+
+
+def _has_due(policy: WithdrawalPolicy, now: datetime) -> bool:
+    return ((policy.allowlist_off_at is not None and policy.allowlist_off_at <= now)
+            or (policy.pending_threshold_at is not None and policy.pending_threshold_at <= now))
 
 
 def _apply_due(policy: WithdrawalPolicy, now: datetime) -> None:

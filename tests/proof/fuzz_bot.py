@@ -182,8 +182,11 @@ class ErrorLog(logging.Handler):
 @db_call
 def snapshot() -> dict[str, list[dict]]:
     """Every row of the tables a trader's input can touch (a few hundred at most in a fuzz run)."""
+    from custody.models import AllowedAddress, KillSwitch, SecondFactor, WithdrawalPolicy
+
     models = {"wallets": UserWallet, "settings": UserSettings, "positions": Position, "trades": Trade,
-              "withdrawals": Withdrawal}
+              "withdrawals": Withdrawal, "second_factors": SecondFactor, "policies": WithdrawalPolicy,
+              "allowlist": AllowedAddress, "kill_switches": KillSwitch}
     return {name: list(model.objects.order_by("pk").values()) for name, model in models.items()}
 
 
@@ -203,7 +206,10 @@ def only_failed_attempts(before: dict, after: dict) -> bool:
 def reports_a_change(action: Typed | Pressed, replies: list[str]) -> bool:
     """Replies that tell of a change: a new wallet, a saved setting, a trade or withdrawal (done or failed), a
     toggle (answered with the settings view)."""
-    reported = any(text.startswith(("✅", "❌", "🎯")) or "Welcome!" in text for text in replies)
+    changed = ("✅", "❌", "🎯", "Added ", "Removed ", "Done: ", "Loosening ", "⏳ Withdrawal delayed",
+               "Your allow-list switches off", "Cancelled: ", "🔐 Authenticator set-up key",
+               "Two-step verification is off")
+    reported = any(text.startswith(changed) or "Welcome!" in text for text in replies)
     toggled = isinstance(action, Pressed) and bool(replies) and replies[-1].startswith("Settings")
     return reported or toggled
 

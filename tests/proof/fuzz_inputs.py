@@ -81,7 +81,7 @@ def free_texts() -> st.SearchStrategy[str]:
 
 
 COMMANDS = ["buy", "sell", "withdraw", "set", "sl", "tp", "settings", "start", "help", "positions", "wallet",
-            "exportkey", "metrics"]
+            "exportkey", "metrics", "2fa", "allowlist", "withdrawdelay"]
 
 
 def command_texts() -> st.SearchStrategy[str]:
@@ -118,6 +118,9 @@ def plausible_commands() -> st.SearchStrategy[str]:
         st.builds("/set {} {}".format, st.sampled_from(sorted(ALIASES)), amount),
         st.builds("/sl {} {}".format, mint, amount), st.builds("/tp {} {}".format, mint, amount),
         st.sampled_from(["/start", "/positions", "/wallet", "/settings", "/help", "/exportkey", "/metrics"]), mint,
+        st.sampled_from(["/2fa", "/2fa on", "/2fa off", "/allowlist", "/allowlist off", "/withdrawdelay",
+                         "/withdrawdelay 1", "/withdrawdelay off", "/positions 2", "123456"]),
+        st.builds("/allowlist {} {}".format, st.sampled_from(["add", "remove"]), st.sampled_from(NOT_MINTS)),
     )
 
 
@@ -136,8 +139,9 @@ def callback_data() -> st.SearchStrategy[str]:
         st.builds("m:{}".format, word), st.builds("b:{}:{}".format, mint, numbers), st.builds("bx:{}".format, mint),
         st.builds("s:{}:{}".format, numbers, numbers), st.builds("ok:{}".format, word),
         st.builds("no:{}".format, word), st.builds("set:{}".format, word), st.builds("tog:{}".format, word),
+        st.builds("wc:{}".format, numbers), st.builds("pp:{}".format, numbers),
         st.builds(lambda k, parts: ":".join([k, *parts]),
-                  st.sampled_from(["m", "b", "bx", "s", "ok", "no", "set", "tog", "x", ""]),
+                  st.sampled_from(["m", "b", "bx", "s", "ok", "no", "set", "tog", "wc", "pp", "x", ""]),
                   st.lists(st.one_of(word, numbers), max_size=4)),
     )
     return st.one_of(shaped, st.text(max_size=80), st.text(alphabet=string.printable, min_size=60, max_size=200))

@@ -188,7 +188,7 @@ def test_callback_data_parses_only_into_shapes_the_bot_issues(data):
     FIGURES["parser_cases"] += 1
     callback = keyboards.parse(data)
     if callback is not None:
-        arity = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1}
+        arity = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1, "wc": 1, "pp": 1}
         assert arity[callback.kind] == len(callback.args) and all(callback.args)
         assert len(data.encode()) <= 64 and ":".join([callback.kind, *callback.args]) == data
 
