@@ -47,6 +47,9 @@ class SellAmount:
                                     "like 50%.") from None
             if value > 100:
                 raise InvalidAmount("You can sell at most 100% of a position. Type a percentage like 50%, or 'all'.")
+            if value < Decimal("0.01"):
+                raise InvalidAmount("The smallest percentage you can sell is 0.01%. Type a percentage like 50%, or "
+                                    "'all'.")
             return cls.percent(value)
         try:
             return cls.tokens(parse_decimal(cleaned))

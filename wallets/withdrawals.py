@@ -57,8 +57,11 @@ async def plan_withdrawal(*, rpc: RpcGateway, wallet: UserWallet, destination: s
     await db_call(_check_guards)(wallet, destination, now or timezone.now())
     if destination == wallet.public_key:
         raise WithdrawalError("That is this bot wallet's own address. Send to another wallet you control.")
-    balance, destination_balance = await asyncio.gather(rpc.sol_balance(wallet.public_key),
-                                                        rpc.sol_balance(destination))
+    balance, (destination_balance, is_wallet) = await asyncio.gather(rpc.sol_balance(wallet.public_key),
+                                                                     rpc.account_kind(destination))
+    if not is_wallet:
+        raise WithdrawalError("That address is a program or a token account, not a wallet: SOL sent there could be "
+                              "lost for good. Send to the address your wallet app (Phantom, Solflare…) shows.")
     fee = SIGNATURE_FEE_LAMPORTS
     withdrawable = balance - fee
     if lamports is None:

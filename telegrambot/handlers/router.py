@@ -46,13 +46,16 @@ async def _menu(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) ->
 
 
 async def _buy_preset(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str, lamports: str) -> None:
-    if not lamports.isdigit() or int(lamports) not in keyboards.BUY_PRESETS_LAMPORTS:
+    if not lamports.isdigit() or int(lamports) not in keyboards.BUY_PRESETS_LAMPORTS or not looks_like_address(mint):
         await reply(update, texts.EXPIRED_BUTTON)
         return
     await trade.start_buy(update, context, mint=mint, lamports=int(lamports))
 
 
 async def _buy_custom(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str) -> None:
+    if not looks_like_address(mint):
+        await reply(update, texts.EXPIRED_BUTTON)
+        return
     context.user_data["awaiting_buy_mint"] = mint
     await reply(update, "How much SOL do you want to spend? Type a number, like 0.25.")
 

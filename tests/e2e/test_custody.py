@@ -376,3 +376,14 @@ async def test_a_key_message_left_by_a_crash_is_deleted_at_the_next_start(bot_co
     await asyncio.wait_for(task, timeout=15)
     assert notice and not any("SECRETSECRET" in m.get("text", "") for m in telegram.messages(chat_id))
     assert not await SensitiveMessage.objects.aexists()
+
+
+async def test_withdrawal_to_a_program_or_token_account_is_refused_before_asking(bot, chat_factory, localnet):
+    chat = chat_factory()
+    await _started(chat, localnet, sol=2)
+    program = await chat.say("/withdraw 11111111111111111111111111111111 0.5")
+    pool = localnet.token("BONK").mint  # a mint account is owned by the token program
+    mint_account = await chat.say(f"/withdraw {pool} 0.5")
+    for refused in (program, mint_account):
+        assert "not a wallet" in refused["text"] and "✅ Withdraw" not in buttons(refused)
+    assert not await Withdrawal.objects.aexists()

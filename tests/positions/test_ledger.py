@@ -143,7 +143,8 @@ def test_sell_amounts_become_raw_units(text, raw):
 
 @pytest.mark.parametrize(("text", "message"), [("0", "more than zero"), ("-1", "negative"), ("abc", "plain number"),
                                                ("150%", "at most 100%"), ("50%%", "plain number"),
-                                               ("1e3", "plain number"), ("NaN", "plain number"), ("", "empty")])
+                                               ("1e3", "plain number"), ("NaN", "plain number"), ("", "empty"),
+                                               ("0.001%", "smallest percentage")])
 def test_bad_sell_amounts_say_what_to_type(text, message):
     with pytest.raises(InvalidAmount) as caught:
         SellAmount.parse(text)

@@ -65,6 +65,9 @@ class MintInfo:
     extensions: tuple[tuple[int, bytes], ...] = ()  # Token-2022 (type, value) entries, in account order
 
 
+SYSTEM_PROGRAM_ID = "11111111111111111111111111111111"
+
+
 class RpcGateway:
     """Owns one ``AsyncClient``. Create it where it is owned, and ``await close()`` there."""
 
@@ -87,6 +90,15 @@ class RpcGateway:
     async def sol_balance(self, pubkey: str) -> int:
         response = await self._read("getBalance", lambda: self._client.get_balance(Pubkey.from_string(pubkey)))
         return response.value
+
+    async def account_kind(self, pubkey: str) -> tuple[int, bool]:
+        """(lamports, is a plain wallet): a wallet is an account that does not exist yet, or one owned by the System
+        Program that is not executable. Programs, token accounts and other program-owned accounts are not."""
+        response = await self._read("getAccountInfo", lambda: self._client.get_account_info(Pubkey.from_string(pubkey)))
+        account = response.value
+        if account is None:
+            return 0, True
+        return account.lamports, str(account.owner) == SYSTEM_PROGRAM_ID and not account.executable
 
     async def block_height(self) -> int:
         return (await self._read("getBlockHeight", self._client.get_block_height)).value
