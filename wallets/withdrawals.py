@@ -15,6 +15,7 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
 from custody import audit, killswitch
+from custody.errors import ActionPaused
 from custody.policy import PolicyRefusal, check_destination
 from tradingbot.chain.errors import ChainError, TransactionRejected
 from tradingbot.chain.rpc import Outcome, RpcGateway
@@ -133,6 +134,8 @@ async def execute_scheduled(*, rpc: RpcGateway, keyring: Keyring, withdrawal_id:
     try:
         plan = await plan_withdrawal(rpc=rpc, wallet=wallet, destination=withdrawal.destination,
                                      lamports=withdrawal.lamports, now=now)
+    except ActionPaused:
+        return withdrawal, None, ""  # a kill switch holds it: it stays delayed and goes once withdrawals resume
     except WithdrawalError as refusal:
         await db_call(_fail_scheduled)(withdrawal_id, refusal.user_message)
         return withdrawal, None, refusal.user_message

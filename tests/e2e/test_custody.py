@@ -387,3 +387,19 @@ async def test_withdrawal_to_a_program_or_token_account_is_refused_before_asking
     for refused in (program, mint_account):
         assert "not a wallet" in refused["text"] and "✅ Withdraw" not in buttons(refused)
     assert not await Withdrawal.objects.aexists()
+
+
+async def test_a_delayed_withdrawal_waits_while_withdrawals_are_paused(bot, clock, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=5)
+    await chat.say("/withdrawdelay 1")
+    destination = localnet.funded_keypair(sol=1).pubkey()
+    question = await _ask_withdrawal(chat, destination, "2")
+    await chat.press(question, buttons(question)["✅ Withdraw"])
+    await sync_to_async(call_command)("killswitch", "on", "withdrawals")
+    clock.advance(hours=3)
+    assert await bot.run_due_withdrawals() == 0
+    assert (await Withdrawal.objects.aget(user=wallet)).status == "scheduled"
+    await sync_to_async(call_command)("killswitch", "off", "withdrawals")
+    assert await bot.run_due_withdrawals() == 1
+    assert (await Withdrawal.objects.aget(user=wallet)).status == "confirmed"
