@@ -55,8 +55,8 @@ def main() -> None:
         too_long = [row["positions"] for row in rows if not row["fits_telegram"]]
         write_figures(args.json, "positions_scaling", full=1000 in sizes, cases=len(rows), database=database,
                       requests_per_size=args.requests, run_seconds=seconds,
-                      result=f"reply over Telegram's {TELEGRAM_TEXT_LIMIT} characters at {too_long} positions "
-                             f"(fits up to {rows[-1]['positions_that_fit']})" if too_long else "ok",
+                      result=f"reply over Telegram's {TELEGRAM_TEXT_LIMIT} characters at {too_long} positions"
+                             if too_long else "every reply fits Telegram (paged, 10 a page)",
                       summary="; ".join(f"{r['positions']} positions: p50 {r['latency_ms_p50']} ms, "
                                         f"{r['sql_queries']} SQL, {r['price_requests']} price requests, "
                                         f"{r['text_chars']} chars" for r in rows),
@@ -132,15 +132,17 @@ async def _measure(localnet, replies: StampedReplies, size: int, requests: int) 
         queries.append(len(await db_call(lambda capture=capture: capture.captured_queries)()))
         prices.append(sum(1 for at, name in localnet.jupiter.log[:] if at >= since and name == "/price/v3"))
         rpcs.append(sum(1 for at, _ in localnet.rpc.log[:] if at >= since))
+    from telegrambot.handlers.portfolio import PAGE_SIZE
+
     listed = reply.text.count("PnL:")
-    assert listed == size, f"{listed} positions listed of {size}: {reply.text[:300]}"
+    assert listed == min(size, PAGE_SIZE), f"{listed} positions listed of {size}: {reply.text[:300]}"
     chars = _telegram_length(reply.text)
     buttons = sum(len(row) for row in (reply.reply_markup or {}).get("inline_keyboard", []))
     return {"positions": size, "requests": requests, "latency_ms_p50": round(percentile(latencies, 50), 1),
             "latency_ms_p90": round(percentile(latencies, 90), 1), "sql_queries": max(queries),
             "sql_queries_min": min(queries), "price_requests": max(prices), "rpc_requests": max(rpcs),
             "text_chars": chars, "inline_buttons": buttons, "fits_telegram": chars <= TELEGRAM_TEXT_LIMIT,
-            "positions_that_fit": _positions_that_fit(reply.text, size),
+            "listed_on_first_page": listed, "pages": -(-size // PAGE_SIZE),
             "measure_seconds": round(time.perf_counter() - started_all, 1)}
 
 
@@ -154,29 +156,18 @@ def _telegram_length(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
 
 
-def _positions_that_fit(text: str, size: int) -> int:
-    """How many position blocks (paragraphs "1. …", "2. …") fit with the heading and the footer in 4096."""
-    parts = text.split("\n\n")
-    heading, blocks, footer = parts[:1], parts[1:1 + size], parts[1 + size:]
-    fitting = 0
-    while fitting < size and _telegram_length("\n\n".join([*heading, *blocks[:fitting + 1], *footer])) \
-            <= TELEGRAM_TEXT_LIMIT:
-        fitting += 1
-    return fitting
-
-
 def _print_table(rows: list[dict], database: str, seconds: float) -> None:
     print(f"/positions, one user, {database}, {rows[0]['requests']} timed requests a size; run {seconds} s")
     print("| positions | p50 ms | p90 ms | SQL queries | price requests | RPC requests | text chars (limit 4096) "
-          "| inline buttons | seeding s |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| inline buttons | pages | seeding s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         queries = str(row["sql_queries"]) if row["sql_queries"] == row["sql_queries_min"] else \
             f"{row['sql_queries_min']}-{row['sql_queries']}"
         print(f"| {row['positions']} | {row['latency_ms_p50']} | {row['latency_ms_p90']} | {queries} | "
               f"{row['price_requests']} | {row['rpc_requests']} | {row['text_chars']} | {row['inline_buttons']} | "
-              f"{row['seed_seconds']} |")
-    print(f"At most {rows[-1]['positions_that_fit']} of these positions fit in one Telegram message.")
+              f"{row['pages']} | {row['seed_seconds']} |")
+    print("Each reply shows one page of positions (every position is priced, to total the portfolio).")
 
 
 if __name__ == "__main__":
