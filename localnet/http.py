@@ -63,6 +63,13 @@ class Faults:
             return self.latency_ms / 1000, failure, hang
 
 
+class _Httpd(ThreadingHTTPServer):
+    # socketserver listens with a backlog of 5: a burst of the bot's replies (20 at once) overflowed it, and the
+    # kernel's syncookie fallback reset some connections (httpx.ReadError). Real Bot API and RPC hosts take bursts.
+    request_queue_size = 1024
+    daemon_threads = True
+
+
 class Server:
     """Base class: subclasses implement ``handle(request) -> Response`` and may name requests for counters."""
 
@@ -71,8 +78,7 @@ class Server:
         self.requests: Counter[str] = Counter()
         self.log: list[tuple[float, str]] = []  # (start time, request name), for benchmarks
         self._closing = threading.Event()
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self._httpd.daemon_threads = True
+        self._httpd = _Httpd((host, port), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name=type(self).__name__, daemon=True)
 
