@@ -18,6 +18,7 @@ from enum import Enum
 
 from django.db import connection
 
+from custody.errors import ActionPaused
 from positions.amounts import SellAmount
 from positions.errors import AlreadySelling, NoOpenPosition, SellAmountTooLarge, TradingError
 from positions.models import Position
@@ -72,11 +73,14 @@ Notify = Callable[[Trigger], Awaitable[None]]
 
 
 class Monitor:
-    def __init__(self, engine: TradingService, *, notify: Notify | None = None) -> None:
+    def __init__(self, engine: TradingService, *, notify: Notify | None = None,
+                 retry_after_seconds: float = RETRY_AFTER_FAILURE_SECONDS) -> None:
         self.engine = engine
         self.notify = notify
+        self.retry_after_seconds = retry_after_seconds
         self._selling: set[int] = set()  # positions this process is selling right now
         self._resting: dict[int, float] = {}  # position id -> monotonic time before which it is not retried
+        self._told_paused: set[int] = set()  # positions whose owner was told that sells are paused
 
     async def run_cycle(self) -> CycleReport:
         if not await _take_lock():
@@ -126,11 +130,19 @@ class Monitor:
                 result = await self.engine.execute_sell(telegram_user_id=watched.telegram_user_id,
                                                         mint=watched.mint, amount=SellAmount.all())
                 trigger = Trigger(watched, rule, price, result=result)
+                self._told_paused.discard(watched.position_id)
             except (NoOpenPosition, SellAmountTooLarge, AlreadySelling):
                 return None  # another sell (the trader's, or another monitor's) got there first
+            except ActionPaused as err:
+                # Tell the trader once; a pause can last hours, and a message a minute helps nobody.
+                self._resting[watched.position_id] = time.monotonic() + self.retry_after_seconds
+                if watched.position_id in self._told_paused:
+                    return None
+                self._told_paused.add(watched.position_id)
+                trigger = Trigger(watched, rule, price, error=err.user_message)
             except (TradingError, ChainError) as err:
                 trigger = Trigger(watched, rule, price, error=getattr(err, "user_message", str(err)))
-                self._resting[watched.position_id] = time.monotonic() + RETRY_AFTER_FAILURE_SECONDS
+                self._resting[watched.position_id] = time.monotonic() + self.retry_after_seconds
             logger.info("%s fired for position %s", rule.value, watched.position_id)
             if self.notify is not None:
                 await self.notify(trigger)

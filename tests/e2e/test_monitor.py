@@ -171,3 +171,24 @@ async def test_a_failing_stop_loss_sale_is_told_once_and_retried_later_not_every
     assert second.triggers == [] and len(told) == 1  # resting: not retried (nor announced) every cycle
     position = await Position.objects.aget(user=trader.wallet, token_mint=token.mint)
     assert position.is_open and position.reserved_raw == 0
+
+
+async def test_while_sells_are_paused_a_crossing_is_told_once_and_nothing_is_sold(engine, localnet, trader):
+    from asgiref.sync import sync_to_async
+    from django.core.management import call_command
+
+    told = []
+    monitor = Monitor(engine, notify=lambda trigger: _collect(told, trigger), retry_after_seconds=0)
+    token = fresh_token(localnet)
+    await _buy(trader, token)
+    await _set(trader, stop_loss_percentage=Decimal(20))
+    dump(localnet, token)
+    await sync_to_async(call_command)("killswitch", "on", "sells", "--user", str(trader.id))
+    for _ in range(3):  # retried every cycle here (no rest), announced once
+        await monitor.run_cycle()
+    assert len(told) == 1 and "paused" in told[0].error
+    assert not await Trade.objects.filter(user=trader.wallet, side="sell").aexists()
+    await sync_to_async(call_command)("killswitch", "off", "sells", "--user", str(trader.id))
+    resumed = await monitor.run_cycle()
+    assert len(resumed.triggers) == 1 and resumed.triggers[0].result is not None
+    assert not (await Position.objects.aget(user=trader.wallet, token_mint=token.mint)).is_open
