@@ -55,6 +55,8 @@ def screen_mint(info: MintInfo, *, max_transfer_fee_bps: int) -> Screening:
             refusals.append("a permanent delegate can move or burn tokens out of any holder's wallet")
         elif kind == TRANSFER_HOOK and _key_set(value[32:64]):
             refusals.append("a transfer hook runs the creator's program on every transfer and can block sales")
+        elif kind == TRANSFER_HOOK and _key_set(value[:32]):  # authority (32), then program id (32)
+            refusals.append("its transfer hook authority can switch on a program that blocks sales at any time")
         elif kind == NON_TRANSFERABLE:
             refusals.append("the token is non-transferable, so it could never be sold")
         elif kind == PAUSABLE:

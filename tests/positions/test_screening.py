@@ -33,6 +33,7 @@ def test_each_dangerous_extension_is_refused_with_its_reason():
         "freeze authority": _info(freeze="F" * 44),
         "permanent delegate": _info((12, KEY)),
         "transfer hook": _info((14, bytes(32) + KEY)),
+        "transfer hook authority": _info((14, KEY + bytes(32))),
         "non-transferable": _info((9, b"")),
         "pause all transfers": _info((26, KEY + b"\x00")),
         "start frozen": _info((6, b"\x02")),
@@ -44,7 +45,7 @@ def test_each_dangerous_extension_is_refused_with_its_reason():
 
 
 def test_harmless_or_empty_extensions_pass():
-    info = _info((18, KEY + KEY), (12, bytes(32)), (14, KEY + bytes(32)), (6, b"\x01"), (3, KEY))
+    info = _info((18, KEY + KEY), (12, bytes(32)), (14, bytes(64)), (6, b"\x01"), (3, KEY))
     screening = screen_mint(info, max_transfer_fee_bps=100)
     assert screening.ok and not screening.warnings, screening
 
