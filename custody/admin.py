@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.http import HttpResponse
 
 from custody import audit
@@ -19,19 +22,41 @@ AUDIT_EXPORT_FIELDS = ("id", "created_at", "action", "actor", "source", "user_id
 
 
 class StaffAudited:
-    """Every add, change and delete a staff member makes through this admin goes into the audit log."""
+    """Every add, change and delete a staff member makes through this admin goes into the audit log. Hooked on the
+    admin's own change log, which every path writes: the form with its inlines, list edits, bulk deletes, and the
+    auth app's password form."""
 
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        audit.record(audit.Action.STAFF_CHANGE, actor=audit.staff(request), source=audit.request_source(request),
-                     user=_wallet_of(obj), model=obj._meta.label, object=obj.pk,
-                     operation="change" if change else "add", fields=",".join(form.changed_data))
+    def log_addition(self, request, obj, message):
+        _staff_change(request, obj, "add", message)
+        return super().log_addition(request, obj, message)
 
-    def delete_model(self, request, obj):
-        pk, label, wallet = obj.pk, obj._meta.label, _wallet_of(obj)
-        super().delete_model(request, obj)
-        audit.record(audit.Action.STAFF_CHANGE, actor=audit.staff(request), source=audit.request_source(request),
-                     user=wallet, model=label, object=pk, operation="delete")
+    def log_change(self, request, obj, message):
+        _staff_change(request, obj, "change", message)
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            _staff_change(request, obj, "delete", [])
+        return super().log_deletions(request, queryset)
+
+
+def _staff_change(request, obj, operation: str, message) -> None:
+    audit.record(audit.Action.STAFF_CHANGE, actor=audit.staff(request), source=audit.request_source(request),
+                 user=_wallet_of(obj), model=obj._meta.label, object=obj.pk, operation=operation,
+                 fields=_changed_fields(message))
+
+
+def _changed_fields(message) -> str:
+    """The admin's change message ([{"changed": {"name": inline, "fields": [...]}}, ...]) as one line of names,
+    never values: "changed Is frozen; changed user settings Max trade size lamports"."""
+    if isinstance(message, str):
+        return message[:200]
+    parts = []
+    for entry in message or []:
+        for kind, what in entry.items():
+            inline = f"{what['name']} " if what.get("name") else ""
+            parts.append(f"{kind} {inline}{','.join(what.get('fields', []))}".strip())
+    return "; ".join(parts)
 
 
 def _wallet_of(obj):
@@ -199,3 +224,11 @@ class AllowedAddressAdmin(ReadOnly, admin.ModelAdmin):
 class WithdrawalPolicyAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("user", "allowlist_enabled", "allowlist_off_at", "large_threshold_lamports",
                     "pending_threshold_lamports", "pending_threshold_at")
+
+
+# Who can log in to this back office, and with which permissions, is itself a staff action worth a row.
+User = get_user_model()
+for _model, _admin_class in ((User, UserAdmin), (Group, GroupAdmin)):
+    if admin.site.is_registered(_model):
+        admin.site.unregister(_model)
+    admin.site.register(_model, type(f"Audited{_admin_class.__name__}", (StaffAudited, _admin_class), {}))

@@ -11,6 +11,7 @@ import logging
 import socket
 
 from custody.models import AuditEvent
+from tradingbot.clientip import client_ip
 from wallets.models import UserWallet
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def operator() -> str:
 def request_source(request) -> str:
     if request is None:
         return "admin"
-    return f"admin {request.META.get('REMOTE_ADDR', '?')}"
+    return f"admin {client_ip(request) or '?'}"
 
 
 def _plain(value):

@@ -7,6 +7,7 @@ names the variable, says what is wrong and shows a good value; secrets are never
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import re
@@ -98,6 +99,7 @@ class TradingConfig:
     secret_key: str = field(repr=False)
     secret_key_is_ephemeral: bool = False
     custody: CustodyPolicy = field(default_factory=CustodyPolicy)
+    trusted_proxies: tuple[str, ...] = ()
 
     def require_encryption_keys(self) -> tuple[str, ...]:
         if not self.wallet_encryption_keys:
@@ -150,6 +152,7 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         secret_key_is_ephemeral=secret_key is None,
         debug=reader.boolean("DEBUG", default=False),
         allowed_hosts=reader.hosts("ALLOWED_HOSTS", default=("localhost", "127.0.0.1", "[::1]")),
+        trusted_proxies=reader.ip_addresses("TRUSTED_PROXIES"),
         solana_ws_url=reader.url("SOLANA_WS_URL", schemes=("ws", "wss"), example="SOLANA_WS_URL=wss://api.mainnet-"
                                  "beta.solana.com") or _ws_from_http(reader.url("SOLANA_RPC_URL", default=DEFAULT_RPC)),
         snipe_program_ids=reader.pubkeys("SNIPE_PROGRAM_IDS", default=(PUMP_FUN_PROGRAM,)),
@@ -347,6 +350,19 @@ class _Reader:
                 raise ConfigError(name, f"must be Solana program addresses separated by commas (got {key[:50]!r})",
                                   f"{name}={PUMP_FUN_PROGRAM}")
         return keys
+
+    def ip_addresses(self, name: str) -> tuple[str, ...]:
+        value = self.text(name)
+        if value is None:
+            return ()
+        addresses = tuple(part.strip() for part in value.split(",") if part.strip())
+        for address in addresses:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ConfigError(name, f"must be IP addresses separated by commas (got {address[:50]!r})",
+                                  f"{name}=127.0.0.1") from None
+        return addresses
 
     def hosts(self, name: str, *, default: tuple[str, ...]) -> tuple[str, ...]:
         value = self.text(name)

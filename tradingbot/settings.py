@@ -11,6 +11,7 @@ CONFIG = get_config()
 SECRET_KEY = CONFIG.secret_key
 DEBUG = CONFIG.debug
 ALLOWED_HOSTS = list(CONFIG.allowed_hosts)
+TRUSTED_PROXIES = frozenset(CONFIG.trusted_proxies)  # read by tradingbot.clientip
 
 INSTALLED_APPS = [
     "daphne",

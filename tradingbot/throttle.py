@@ -10,6 +10,8 @@ from django.contrib import admin
 from django.core.cache import cache
 from django.http import HttpResponse
 
+from tradingbot.clientip import client_ip
+
 logger = logging.getLogger("tradingbot.audit")
 MAX_FAILURES = 5
 WINDOW_SECONDS = 15 * 60
@@ -18,26 +20,23 @@ WINDOW_SECONDS = 15 * 60
 def throttled_admin_login(request, extra_context=None):
     key = _key(request)
     if request.method == "POST" and cache.get(key, 0) >= MAX_FAILURES:
-        logger.warning("Admin login refused (throttled) from %s", _client_ip(request))
+        logger.warning("Admin login refused (throttled) from %s", client_ip(request))
         return HttpResponse("Too many failed sign-in attempts. Wait 15 minutes, then try again.", status=429,
                             content_type="text/plain")
     response = admin.site.login(request, extra_context)
     if request.method == "POST":
         if request.user.is_authenticated:
             cache.delete(key)
-            logger.info("Admin login by %s from %s", request.user.get_username(), _client_ip(request))
+            logger.info("Admin login by %s from %s", request.user.get_username(), client_ip(request))
         else:
             cache.add(key, 0, WINDOW_SECONDS)
             cache.incr(key)
-            logger.warning("Failed admin login from %s", _client_ip(request))
+            logger.warning("Failed admin login from %s", client_ip(request))
     return response
 
 
 def _key(request) -> str:
     username = request.POST.get("username", "")[:150].lower()
-    digest = hashlib.sha256(f"{_client_ip(request)}|{username}".encode()).hexdigest()[:32]
+    digest = hashlib.sha256(f"{client_ip(request)}|{username}".encode()).hexdigest()[:32]
     return f"admin-login-failures:{digest}"
 
-
-def _client_ip(request) -> str:
-    return request.META.get("REMOTE_ADDR", "")

@@ -92,3 +92,57 @@ def test_staff_logins_are_audited(client, django_user_model):
     actions = list(AuditEvent.objects.order_by("pk").values_list("action", flat=True))
     assert actions[-2:] == ["staff_login_failed", "staff_login"]
     assert "a-long-password-1" not in json.dumps(list(AuditEvent.objects.values("detail", "actor")))
+
+
+def test_staff_edits_through_inlines_passwords_and_bulk_deletes_are_audited(staff, wallet, django_user_model):
+    """Each path the admin writes through leaves one staff_change row naming the fields, never their values."""
+    from django.contrib.auth.models import Group
+
+    page = reverse("admin:wallets_userwallet_change", args=[wallet.pk])
+    form = staff.get(page).context["adminform"].form
+    data = {name: value for name, value in form.initial.items() if value is not None and name != "is_frozen"}
+    for formset in staff.get(page).context["inline_admin_formsets"]:
+        management = formset.formset.management_form
+        data.update({f"{formset.formset.prefix}-{key}": value for key, value in management.initial.items()})
+        for inline_form in formset.formset.forms:
+            for name, field in inline_form.fields.items():
+                value = inline_form.initial.get(name, field.initial)
+                if value is not None and not isinstance(value, bool):
+                    data[inline_form.add_prefix(name)] = value
+                elif value:
+                    data[inline_form.add_prefix(name)] = "on"
+            data[inline_form.add_prefix("max_trade_size_lamports")] = 123_000_000
+    response = staff.post(page, data)
+    assert response.status_code == 302, response.context and response.context["adminform"].form.errors
+    change = AuditEvent.objects.filter(action="staff_change", user=wallet).latest("id")
+    assert "Max trade size lamports" in change.detail["fields"] and "123000000" not in json.dumps(change.detail)
+
+    clerk = django_user_model.objects.create_user("clerk", password="first-password-1")
+    password_page = reverse("admin:auth_user_password_change", args=[clerk.pk])
+    new = "a-new-password-22"
+    assert staff.post(password_page, {"password1": new, "password2": new}).status_code == 302
+    row = AuditEvent.objects.filter(action="staff_change", detail__model="auth.User").latest("id")
+    assert row.detail["object"] == clerk.pk and "password" in row.detail["fields"]
+    assert new not in json.dumps(row.detail) and row.actor == "staff boss"
+
+    groups = [Group.objects.create(name=f"desk {n}") for n in range(2)]
+    staff.post(reverse("admin:auth_group_changelist"),
+               {"action": "delete_selected", "_selected_action": [g.pk for g in groups], "post": "yes"})
+    assert not Group.objects.exists()
+    deleted = AuditEvent.objects.filter(action="staff_change", detail__model="auth.Group",
+                                        detail__operation="delete")
+    assert sorted(deleted.values_list("detail__object", flat=True)) == sorted(g.pk for g in groups)
+
+
+def test_the_audit_log_records_the_client_address_behind_a_trusted_proxy_only(client, django_user_model, settings):
+    django_user_model.objects.create_superuser("proxied", "p@example.com", "a-long-password-1")
+    login = reverse("admin:login")
+    credentials = {"username": "proxied", "password": "a-long-password-1"}
+    settings.TRUSTED_PROXIES = frozenset({"10.9.9.9"})
+    client.post(login, credentials, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="198.51.100.7, 203.0.113.5")
+    behind_proxy = AuditEvent.objects.filter(action="staff_login").latest("id")
+    assert behind_proxy.source == "admin 203.0.113.5"  # the right-most address the trusted proxy saw
+    client.logout()
+    client.post(login, credentials, REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="203.0.113.99")
+    direct = AuditEvent.objects.filter(action="staff_login").latest("id")
+    assert direct.source == "admin 192.0.2.1"  # not from the proxy: the header is anyone's to forge

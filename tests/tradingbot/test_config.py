@@ -84,6 +84,7 @@ def test_preferred_name_wins_over_legacy(legacy, preferred, attribute):
     ("ADMIN_TELEGRAM_IDS", "123,abc", "numeric Telegram user ids"),
     ("TELEGRAM_BOT_TOKEN", "hello", "not a bot token"),
     ("DEBUG", "maybe", "true or false"),
+    ("TRUSTED_PROXIES", "127.0.0.1,nginx", "IP addresses separated by commas"),
 ])
 def test_each_bad_value_names_the_variable_the_problem_and_an_example(variable, value, expected):
     with pytest.raises(ConfigError) as caught:
