@@ -69,6 +69,8 @@ class Position(models.Model):
 class Trade(models.Model):
     """One swap, written as pending (with its signature) before it is sent; never deleted."""
 
+    settled_now = False  # not stored: set by services.confirm_trade / fail_trade for the call that settled it
+
     class Side(models.TextChoices):
         BUY = "buy", "Buy"
         SELL = "sell", "Sell"

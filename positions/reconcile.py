@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Sum
@@ -27,15 +28,30 @@ class ReconcileReport:
     still_pending: int = 0
 
 
+@dataclass(frozen=True)
+class Settled:
+    """A trade or withdrawal that reconciliation settled: its owner was told it would be, so tell them how."""
+    telegram_user_id: int
+    kind: str  # "buy", "sell" or "withdrawal"
+    confirmed: bool
+    signature: str
+    subject: str  # the token's mint, or the withdrawal's destination
+    lamports: int = 0  # a withdrawal's amount
+
+
+Notify = Callable[[Settled], Awaitable[None]]
+
+
 @dataclass
 class WalletDifference:
     public_key: str
     problems: list[str] = field(default_factory=list)
 
 
-async def reconcile_pending(rpc: RpcGateway) -> ReconcileReport:
+async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None) -> ReconcileReport:
     """Resolve every pending trade and withdrawal from the chain: landed → applied exactly once; expired and
-    never landed → failed, with nothing applied."""
+    never landed → failed, with nothing applied. ``notify`` hears of each one settled here (not of those the
+    sender settled itself meanwhile), so a trader told "it will be settled" learns the outcome."""
     report = ReconcileReport()
     trades = await db_call(services.pending_trades)()
     withdrawals = await db_call(_pending_withdrawals)()
@@ -45,11 +61,18 @@ async def reconcile_pending(rpc: RpcGateway) -> ReconcileReport:
     for batch in _batches(trades):
         statuses = await rpc.signature_statuses([t.signature for t in batch])
         for trade, status in zip(batch, statuses, strict=True):
-            await _settle(rpc, trade, status, height, report)
+            settled = await _settle(rpc, trade, status, height, report)
+            if settled is not None and settled.settled_now and notify is not None:
+                await notify(Settled(trade.user.telegram_user_id, trade.side, settled.status == Trade.Status.CONFIRMED,
+                                     trade.signature, trade.token_mint))
     for batch in _batches(withdrawals):
         statuses = await rpc.signature_statuses([w.signature for w in batch])
         for withdrawal, status in zip(batch, statuses, strict=True):
-            await _settle_withdrawal(withdrawal, status, height, report)
+            settled = await _settle_withdrawal(withdrawal, status, height, report)
+            if settled is not None and notify is not None:
+                await notify(Settled(withdrawal.user.telegram_user_id, "withdrawal",
+                                     settled.status == Withdrawal.Status.CONFIRMED, withdrawal.signature,
+                                     withdrawal.destination, withdrawal.lamports))
     if report.confirmed or report.failed or report.expired:
         logger.info("Reconciled pending trades and withdrawals: %s", report)
     return report
@@ -59,46 +82,44 @@ def _batches(items: list) -> list[list]:
     return [items[start:start + STATUS_BATCH] for start in range(0, len(items), STATUS_BATCH)]
 
 
-async def _settle_withdrawal(withdrawal: Withdrawal, status, height: int, report: ReconcileReport) -> None:
+async def _settle_withdrawal(withdrawal: Withdrawal, status, height: int,
+                             report: ReconcileReport) -> Withdrawal | None:
     if status is None:
         if height > withdrawal.last_valid_block_height:
-            await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error="blockhash expired")
             report.expired += 1
-        else:
-            report.still_pending += 1
-        return
+            return await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error="blockhash expired")
+        report.still_pending += 1
+        return None
     fee = SIGNATURE_FEE_LAMPORTS  # it landed, so the fee was paid whether the transfer succeeded or not
     if status.err is None:
-        await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.CONFIRMED, fee=fee,
-                                 change=-(withdrawal.lamports + fee))
         report.confirmed += 1
-    else:
-        await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error=str(status.err), fee=fee, change=-fee)
-        report.failed += 1
+        return await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.CONFIRMED, fee=fee,
+                                        change=-(withdrawal.lamports + fee))
+    report.failed += 1
+    return await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error=str(status.err), fee=fee,
+                                    change=-fee)
 
 
 def _pending_withdrawals() -> list[Withdrawal]:
-    return list(Withdrawal.objects.filter(status=Withdrawal.Status.PENDING).order_by("pk"))
+    return list(Withdrawal.objects.filter(status=Withdrawal.Status.PENDING).select_related("user").order_by("pk"))
 
 
-async def _settle(rpc: RpcGateway, trade: Trade, status, height: int, report: ReconcileReport) -> None:
+async def _settle(rpc: RpcGateway, trade: Trade, status, height: int, report: ReconcileReport) -> Trade | None:
     if status is None:
         if height > trade.last_valid_block_height:
-            await db_call(services.fail_trade)(trade_id=trade.pk, error="blockhash expired before it landed")
             report.expired += 1
-        else:
-            report.still_pending += 1
-        return
+            return await db_call(services.fail_trade)(trade_id=trade.pk, error="blockhash expired before it landed")
+        report.still_pending += 1
+        return None
     effects = await rpc.transaction_effects(trade.signature, owner=trade.user.public_key, mint=trade.token_mint)
     if effects is None:
         report.still_pending += 1
-        return
+        return None
     if status.err is None:
-        await db_call(services.confirm_trade)(trade_id=trade.pk, effects=effects)
         report.confirmed += 1
-    else:
-        await db_call(services.fail_trade)(trade_id=trade.pk, error=str(status.err), effects=effects)
-        report.failed += 1
+        return await db_call(services.confirm_trade)(trade_id=trade.pk, effects=effects)
+    report.failed += 1
+    return await db_call(services.fail_trade)(trade_id=trade.pk, error=str(status.err), effects=effects)
 
 
 async def audit_wallets(rpc: RpcGateway) -> list[WalletDifference]:

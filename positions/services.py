@@ -99,10 +99,12 @@ def _reserve_and_record_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_
 
 
 def confirm_trade(*, trade_id: int, effects: TransactionEffects) -> Trade:
-    """Apply a landed, successful trade to its position. Applying twice changes nothing the second time."""
+    """Apply a landed, successful trade to its position. Applying twice changes nothing the second time;
+    ``trade.settled_now`` tells whether this call was the one that settled it (the engine and reconciliation race)."""
     with transaction.atomic():
         trade = Trade.objects.select_for_update().get(pk=trade_id)
-        if trade.status != Trade.Status.PENDING:
+        trade.settled_now = trade.status == Trade.Status.PENDING
+        if not trade.settled_now:
             return trade
         trade.fee_lamports = effects.fee_lamports
         trade.sol_change_lamports = effects.sol_change_lamports
@@ -118,10 +120,12 @@ def confirm_trade(*, trade_id: int, effects: TransactionEffects) -> Trade:
 
 
 def fail_trade(*, trade_id: int, error: str, effects: TransactionEffects | None = None) -> Trade:
-    """Mark a pending trade failed (nothing moved but, if it landed, the fee) and release its reservation."""
+    """Mark a pending trade failed (nothing moved but, if it landed, the fee) and release its reservation.
+    ``trade.settled_now`` as for confirm_trade."""
     with transaction.atomic():
         trade = Trade.objects.select_for_update().get(pk=trade_id)
-        if trade.status != Trade.Status.PENDING:
+        trade.settled_now = trade.status == Trade.Status.PENDING
+        if not trade.settled_now:
             return trade
         if trade.side == Trade.Side.SELL and trade.position_id is not None:
             position = Position.objects.select_for_update().get(pk=trade.position_id)

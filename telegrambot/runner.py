@@ -13,7 +13,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
 from positions.monitor import Monitor, Trigger
-from positions.reconcile import reconcile_pending
+from positions.reconcile import Settled, reconcile_pending
 from positions.sniping import SnipeOutcome, Sniper
 from positions.trading import TradingService
 from telegrambot import texts
@@ -180,8 +180,15 @@ async def _monitor_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _reconcile_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def tell(settled: Settled) -> None:
+        try:
+            await context.bot.send_message(settled.telegram_user_id, texts.settled_later(settled),
+                                           parse_mode=ParseMode.HTML, disable_web_page_preview=True)
+        except TelegramError:
+            logger.warning("Could not tell a user how their pending %s was settled", settled.kind)
+
     try:
-        await reconcile_pending(context.application.bot_data["deps"].rpc)
+        await reconcile_pending(context.application.bot_data["deps"].rpc, notify=tell)
     except ChainError as err:
         logger.warning("Reconciliation postponed: %s", err)
 

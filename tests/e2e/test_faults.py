@@ -88,12 +88,19 @@ async def test_crash_between_send_and_confirm_is_applied_once_by_reconcile(trade
                                  progress=crash_at("Confirming"))
     trade = await Trade.objects.aget(user=trader.wallet)
     assert trade.status == "pending"
-    first = await reconcile_pending(engine.rpc)
+    told = []
+
+    async def tell(settled):
+        told.append(settled)
+
+    first = await reconcile_pending(engine.rpc, notify=tell)
     assert first.confirmed == 1
+    assert [(s.telegram_user_id, s.kind, s.confirmed, s.signature) for s in told] == [
+        (trader.id, "buy", True, trade.signature)]  # the trader learns how it ended
     position = await Position.objects.aget(user=trader.wallet, is_open=True)
     assert position.remaining_amount_raw == trader.tokens("BONK") > 0
-    second = await reconcile_pending(engine.rpc)
-    assert (second.confirmed, second.failed, second.expired) == (0, 0, 0)
+    second = await reconcile_pending(engine.rpc, notify=tell)
+    assert (second.confirmed, second.failed, second.expired) == (0, 0, 0) and len(told) == 1
     assert (await Position.objects.aget(pk=position.pk)).remaining_amount_raw == position.remaining_amount_raw
 
 
@@ -105,8 +112,14 @@ async def test_crash_after_signing_before_send_expires_with_nothing_moved(trader
     assert (await Trade.objects.aget(user=trader.wallet)).status == "pending"
     assert (await reconcile_pending(engine.rpc)).still_pending == 1  # its blockhash is still valid: wait
     localnet.chain.advance_blocks(200)
-    assert (await reconcile_pending(engine.rpc)).expired == 1
+    told = []
+
+    async def tell(settled):
+        told.append(settled)
+
+    assert (await reconcile_pending(engine.rpc, notify=tell)).expired == 1
     assert (await Trade.objects.aget(user=trader.wallet)).status == "failed"
+    assert [(s.kind, s.confirmed) for s in told] == [("buy", False)]
     assert trader.sol() == sol
 
 
