@@ -15,7 +15,7 @@ from custody.models import KillSwitch
 from wallets.models import UserWallet
 
 Action = KillSwitch.Action
-LABELS = {Action.BUYS: "Buys", Action.SELLS: "Sells", Action.WITHDRAWALS: "Withdrawals",
+LABELS = {Action.BUYS: "Buys", Action.SELLS: "Sells", Action.WITHDRAWALS: "Withdrawals and key export",
           Action.SNIPING: "Snipes", Action.ALL: "Trading and withdrawals"}
 
 

@@ -15,6 +15,7 @@ class AuditEvent(models.Model):
     class Action(models.TextChoices):
         WALLET_CREATED = "wallet_created", "Wallet created"
         KEY_EXPORTED = "key_exported", "Private key exported"
+        KEY_EXPORT_REFUSED = "key_export_refused", "Key export refused"
         WITHDRAWAL_REQUESTED = "withdrawal_requested", "Withdrawal requested"
         WITHDRAWAL_APPROVED = "withdrawal_approved", "Withdrawal approved"
         WITHDRAWAL_SCHEDULED = "withdrawal_scheduled", "Withdrawal delayed"

@@ -74,3 +74,10 @@ def settings() -> Markup:
 
 def cancel_withdrawal(withdrawal_id: int) -> Markup:
     return Markup([[Button("Cancel this withdrawal", callback_data=f"wc:{withdrawal_id}")]])
+
+
+def wallet_menu(scheduled_ids: list[int]) -> Markup:
+    """The main menu, below a Cancel button for each delayed withdrawal listed in /wallet (numbered as listed)."""
+    cancel = [[Button(f"Cancel withdrawal {index}", callback_data=f"wc:{pk}")]
+              for index, pk in enumerate(scheduled_ids, 1)]
+    return Markup(cancel + [list(row) for row in main_menu().inline_keyboard])

@@ -130,6 +130,20 @@ def trade_failed(message: str, signature: str = "") -> str:
     return f"❌ {escape(message)}{link}"
 
 
+def settled_later(settled) -> str:
+    """The outcome of a trade or withdrawal the trader was told would be settled once the network answered."""
+    if settled.kind == "withdrawal":
+        what = f"Your withdrawal of {sol(settled.lamports)} to {code(settled.subject)}"
+        outcome = ("has landed." if settled.confirmed else
+                   "did not go through. The SOL is still in your wallet (at most the network fee was spent).")
+    else:
+        what = f"Your {settled.kind} of {code(settled.subject)}, which was waiting for the network,"
+        outcome = ("has landed. See /positions." if settled.confirmed else
+                   f"did not go through: nothing was {'bought' if settled.kind == 'buy' else 'sold'} (at most the "
+                   "network fee was spent). Try again if you still want it.")
+    return f"{'✅' if settled.confirmed else '❌'} {what} {outcome}\n{tx_link(settled.signature)}"
+
+
 def refused(message: str) -> str:
     return f"⚠️ {escape(message)}"
 
@@ -171,10 +185,15 @@ def _position_block(index: int, position: PositionView) -> str:
             + (f"\nRealized: {signed_sol(position.realized_pnl_lamports)}" if position.realized_pnl_lamports else ""))
 
 
-def wallet(*, public_key: str, balance_lamports: int | None, holdings: list[tuple[str, str]]) -> str:
+def wallet(*, public_key: str, balance_lamports: int | None, holdings: list[tuple[str, str]],
+           scheduled: list | None = None) -> str:
     lines = [f"<b>Wallet</b>\n{code(public_key)}", f"SOL: {_balance(balance_lamports)}"]
     if holdings:
         lines.append("<b>Tokens</b>\n" + "\n".join(f"{code(mint)}: {amount}" for mint, amount in holdings))
+    if scheduled:
+        lines.append("<b>Delayed withdrawals</b> (not sent yet; the buttons below cancel them)\n" + "\n".join(
+            f"{index}. {sol(w.lamports)} to {code(w.destination)}, at {w.execute_after:%Y-%m-%d %H:%M} UTC"
+            + (" (held by staff)" if w.held_at else "") for index, w in enumerate(scheduled, 1)))
     return "\n\n".join(lines)
 
 
@@ -228,6 +247,9 @@ CODE_PURPOSE = {"withdraw": "withdrawal", "export": "key export", "totp_off": "s
                 "totp_setup": "set-up"}
 TWO_FACTOR_ON = ("✅ Two-step verification is on. Withdrawals, key export and turning it off now ask for a code. "
                  "The set-up message was deleted.")
+TWO_FACTOR_ON_SETUP_NOT_DELETED = ("✅ Two-step verification is on. Withdrawals, key export and turning it off now "
+                                   "ask for a code. The set-up message could not be deleted yet; the bot keeps "
+                                   "trying. Delete it yourself now if you can.")
 TWO_FACTOR_OFF = "Two-step verification is off. /2fa on turns it back on."
 
 
@@ -305,9 +327,10 @@ def withdrawal_done(result: WithdrawalResult) -> str:
             f"{tx_link(result.signature)}")
 
 
-EXPORT_WARNING = ("⚠️ <b>Your private key gives full control of this wallet.</b>\n"
-                  "Anyone who sees it can take everything in it. Never share it, never paste it into a website. "
-                  "The message with the key deletes itself after 60 seconds.\n\nShow it now?")
+def export_warning(seconds: int) -> str:
+    return ("⚠️ <b>Your private key gives full control of this wallet.</b>\n"
+            "Anyone who sees it can take everything in it. Never share it, never paste it into a website. "
+            f"The message with the key deletes itself after {duration(seconds)}.\n\nShow it now?")
 
 
 def exported_key(secret: str, seconds: int) -> str:

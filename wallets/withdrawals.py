@@ -16,7 +16,7 @@ from solders.transaction import VersionedTransaction
 
 from custody import audit, killswitch
 from custody.errors import ActionPaused
-from custody.policy import PolicyRefusal, check_destination
+from custody.policy import PolicyRefusal, check_destination, current
 from tradingbot.chain.errors import ChainError, TransactionRejected
 from tradingbot.chain.rpc import Outcome, RpcGateway
 from tradingbot.db import db_call
@@ -84,16 +84,48 @@ async def plan_withdrawal(*, rpc: RpcGateway, wallet: UserWallet, destination: s
 
 
 def _check_guards(wallet: UserWallet, destination: str, now: datetime) -> None:
+    def refused(reason: str) -> None:
+        audit.record(audit.Action.WITHDRAWAL_REFUSED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
+                     destination=destination, reason=reason)
+
     wallet.refresh_from_db(fields=["is_frozen"])
     if wallet.is_frozen:
+        refused("wallet frozen")
         raise WithdrawalError("Withdrawals are paused on your account by the operators. Contact support.")
-    killswitch.ensure_allowed(killswitch.Action.WITHDRAWALS, wallet.telegram_user_id)
+    try:
+        killswitch.ensure_allowed(killswitch.Action.WITHDRAWALS, wallet.telegram_user_id)
+    except ActionPaused:
+        refused("kill switch")
+        raise
     try:
         check_destination(wallet, destination, now)
     except PolicyRefusal as refusal:
-        audit.record(audit.Action.WITHDRAWAL_REFUSED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
-                     destination=destination, reason="allow-list")
+        refused("allow-list")
         raise WithdrawalError(refusal.user_message) from None
+
+
+def ensure_key_export_allowed(wallet: UserWallet, now: datetime) -> None:
+    """Whoever holds the key can move everything, anywhere, at once: so export passes the guards a withdrawal passes
+    (freeze, kill switch), and waits while the user's own withdrawal protection is on, since the key walks around
+    it. Switching that protection off takes the safety delay, which is the point."""
+    wallet.refresh_from_db(fields=["is_frozen"])
+    if wallet.is_frozen:
+        raise WithdrawalError("Withdrawals and key export are paused on your account by the operators. "
+                              "Contact support.")
+    killswitch.ensure_allowed(killswitch.Action.WITHDRAWALS, wallet.telegram_user_id)
+    view = current(wallet, now)
+    protections = {name: command for name, command, on in (
+        ("allow-list", "/allowlist off", view.allowlist_on),
+        ("large-withdrawal delay", "/withdrawdelay off", view.threshold_lamports is not None)) if on}
+    if protections:
+        names = " and ".join(protections)
+        audit.record(audit.Action.KEY_EXPORT_REFUSED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
+                     reason=names)
+        verb = "are" if len(protections) > 1 else "is"
+        raise WithdrawalError(f"Key export is off while your withdrawal {names} {verb} on: whoever holds the key "
+                              "could move your funds anywhere at once, around that protection. To export, turn it "
+                              f"off first with {' and '.join(protections.values())} (that takes effect after the "
+                              "safety delay), then send /exportkey again.")
 
 
 async def execute_withdrawal(*, rpc: RpcGateway, keyring: Keyring, wallet: UserWallet, plan: WithdrawalPlan,
@@ -118,6 +150,12 @@ def schedule_withdrawal(*, wallet: UserWallet, plan: WithdrawalPlan, execute_aft
     return withdrawal
 
 
+def scheduled_withdrawals(wallet: UserWallet, limit: int = 10) -> list[Withdrawal]:
+    """A user's delayed withdrawals not sent yet, soonest first (shown in /wallet with Cancel buttons)."""
+    return list(Withdrawal.objects.filter(user=wallet, status=Withdrawal.Status.SCHEDULED)
+                .order_by("execute_after", "pk")[:limit])
+
+
 def due_withdrawals(now: datetime) -> list[int]:
     due = Withdrawal.objects.filter(status=Withdrawal.Status.SCHEDULED, held_at__isnull=True, execute_after__lte=now)
     return list(due.order_by("execute_after").values_list("pk", flat=True))
@@ -131,11 +169,15 @@ async def execute_scheduled(*, rpc: RpcGateway, keyring: Keyring, withdrawal_id:
     wallet = withdrawal.user
     if not _is_due(withdrawal, now):
         return withdrawal, None, ""
+    # A kill switch holds it: it stays delayed and goes once withdrawals resume (checked first, so a long pause
+    # does not write a refusal to the audit log every cycle).
+    if await db_call(killswitch.active_switch)(killswitch.Action.WITHDRAWALS, wallet.telegram_user_id):
+        return withdrawal, None, ""
     try:
         plan = await plan_withdrawal(rpc=rpc, wallet=wallet, destination=withdrawal.destination,
                                      lamports=withdrawal.lamports, now=now)
     except ActionPaused:
-        return withdrawal, None, ""  # a kill switch holds it: it stays delayed and goes once withdrawals resume
+        return withdrawal, None, ""  # paused between the check and the plan
     except WithdrawalError as refusal:
         await db_call(_fail_scheduled)(withdrawal_id, refusal.user_message)
         return withdrawal, None, refusal.user_message
@@ -259,11 +301,13 @@ def _record_pending(wallet: UserWallet, plan: WithdrawalPlan, signature: str, la
 
 
 @db_call
-def resolve_withdrawal(withdrawal_id: int, status: str, *, error: str = "", fee: int = 0, change: int = 0) -> None:
+def resolve_withdrawal(withdrawal_id: int, status: str, *, error: str = "", fee: int = 0,
+                       change: int = 0) -> Withdrawal | None:
+    """Settle a pending withdrawal; None if it was settled already (by the sender or by reconciliation)."""
     with transaction.atomic():
         withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
         if withdrawal.status != Withdrawal.Status.PENDING:
-            return
+            return None
         withdrawal.status = status
         withdrawal.error = error[:2000]
         withdrawal.fee_lamports = fee
@@ -274,6 +318,7 @@ def resolve_withdrawal(withdrawal_id: int, status: str, *, error: str = "", fee:
     audit.record(audit.Action.WITHDRAWAL_SENT if sent else audit.Action.WITHDRAWAL_FAILED, actor="bot",
                  source=audit.BOT, user=withdrawal.user_id, withdrawal=withdrawal_id, signature=withdrawal.signature,
                  lamports=withdrawal.lamports, destination=withdrawal.destination, error=error[:200])
+    return withdrawal
 
 
 def _actor(wallet: UserWallet) -> str:

@@ -89,8 +89,9 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, pending: d
         except second_factor.CodeRefused:
             context.user_data[AWAITING] = pending  # let them type it again
             raise
-        await delete_sensitive(context.bot, update.effective_chat.id, action["message_id"], Kind.TOTP_SETUP)
-        await reply(update, texts.TWO_FACTOR_ON)
+        deleted = await delete_sensitive(context.bot, update.effective_chat.id, action["message_id"],
+                                         Kind.TOTP_SETUP)
+        await reply(update, texts.TWO_FACTOR_ON if deleted else texts.TWO_FACTOR_ON_SETUP_NOT_DELETED)
         return
     try:
         await db_call(second_factor.verify)(trader.wallet, code, keyring=bot.keyring, now=now,

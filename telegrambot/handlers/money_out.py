@@ -20,7 +20,13 @@ from telegrambot.sensitive import Kind, send_sensitive
 from tradingbot.db import db_call
 from wallets.models import UserWallet, Withdrawal
 from wallets.signing import export_secret_base58
-from wallets.withdrawals import WithdrawalPlan, execute_withdrawal, plan_withdrawal, schedule_withdrawal
+from wallets.withdrawals import (
+    WithdrawalPlan,
+    ensure_key_export_allowed,
+    execute_withdrawal,
+    plan_withdrawal,
+    schedule_withdrawal,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -86,14 +92,18 @@ async def run_withdrawal(update: Update, context: ContextTypes.DEFAULT_TYPE, act
 @guarded
 async def export_key(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     trader = await db_call(load_trader)(update.effective_user.id)
-    await db_call(second_factor.ensure_not_locked)(trader.wallet, deps(context).clock.now())
+    now = deps(context).clock.now()
+    await db_call(ensure_key_export_allowed)(trader.wallet, now)
+    await db_call(second_factor.ensure_not_locked)(trader.wallet, now)
     nonce = remember(context, {"kind": "export"})
-    await reply(update, texts.EXPORT_WARNING, reply_markup=keyboards.confirm(nonce, "Show my key"))
+    await reply(update, texts.export_warning(deps(context).key_message_seconds),
+                reply_markup=keyboards.confirm(nonce, "Show my key"))
 
 
 async def send_key(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Send the key in its own message, tracked for deletion; the secret is never logged or kept."""
     trader = await db_call(load_trader)(update.effective_user.id)
+    await db_call(ensure_key_export_allowed)(trader.wallet, deps(context).clock.now())  # again: time has passed
     seconds = deps(context).key_message_seconds
     secret = export_secret_base58(wallet=trader.wallet, keyring=deps(context).keyring)
     await send_sensitive(context, update.effective_chat.id, texts.exported_key(secret, seconds),

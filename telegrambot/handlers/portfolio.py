@@ -12,6 +12,7 @@ from telegrambot.handlers.common import deps, guarded, reply
 from telegrambot.parsing import ParseError
 from tradingbot.chain.errors import ChainError
 from tradingbot.db import db_call
+from wallets.withdrawals import scheduled_withdrawals
 
 PAGE_SIZE = 10  # ten position blocks and their buttons stay well inside Telegram's 4096 characters
 
@@ -55,8 +56,10 @@ async def show_wallet(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     decimals = await _decimals_of(trader.wallet.pk)
     holdings = [(mint, texts.tokens(raw, decimals[mint]) if mint in decimals else f"{raw} (raw units)")
                 for mint, raw in sorted(raw_balances.items()) if raw > 0]
-    await reply(update, texts.wallet(public_key=public_key, balance_lamports=balance, holdings=holdings),
-                reply_markup=keyboards.main_menu())
+    scheduled = await db_call(scheduled_withdrawals)(trader.wallet)
+    await reply(update, texts.wallet(public_key=public_key, balance_lamports=balance, holdings=holdings,
+                                     scheduled=scheduled),
+                reply_markup=keyboards.wallet_menu([w.pk for w in scheduled]))
 
 
 @db_call

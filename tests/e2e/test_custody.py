@@ -125,6 +125,51 @@ async def test_turning_two_factor_off_needs_a_code(bot, clock, chat_factory, loc
     assert not await SecondFactor.objects.filter(user=wallet).aexists()
 
 
+async def test_key_export_on_a_frozen_wallet_or_under_withdrawal_protection_is_refused(bot, clock, chat_factory,
+                                                                                        localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=0)
+    await UserWallet.objects.filter(pk=wallet.pk).aupdate(is_frozen=True)
+    frozen = await chat.say("/exportkey")
+    assert "paused on your account" in frozen["text"] and not buttons(frozen)
+    await UserWallet.objects.filter(pk=wallet.pk).aupdate(is_frozen=False)
+
+    # The key would walk around the delay and the allow-list: export waits until they are switched off.
+    await chat.say("/withdrawdelay 1")
+    delayed = await chat.say("/exportkey")
+    assert "large-withdrawal delay is on" in delayed["text"] and "/withdrawdelay off" in delayed["text"]
+    assert not buttons(delayed)
+    await chat.say(f"/allowlist add {localnet.funded_keypair(sol=1).pubkey()}")
+    both = await chat.say("/exportkey")
+    assert "allow-list and large-withdrawal delay are on" in both["text"] and "/allowlist off" in both["text"]
+    refusals = await AuditEvent.objects.filter(user=wallet, action="key_export_refused").acount()
+    assert refusals == 2 and not await AuditEvent.objects.filter(user=wallet, action="key_exported").aexists()
+
+    # Switched off (after the safety delay), export works again.
+    await chat.say("/withdrawdelay off")
+    await chat.say("/allowlist off")
+    clock.advance(hours=25)
+    allowed = await chat.say("/exportkey")
+    assert "✅ Show my key" in buttons(allowed), allowed["text"]
+
+
+async def test_key_export_with_two_factor_no_code_and_five_wrong_codes_lock_it(bot, clock, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=0)
+    secret = await _enable_2fa(chat, clock)
+    warning = await chat.say("/exportkey")
+    assert (await chat.press(warning, buttons(warning)["✅ Show my key"]))["text"] == texts.ASK_CODE
+    assert "not a 6-digit code" in (await chat.say("show it"))["text"]
+    warning = await chat.say("/exportkey")
+    await chat.press(warning, buttons(warning)["✅ Show my key"])
+    right = totp.code_at(secret, clock.now())
+    replies = [(await chat.say(f"{(int(right) + 3) % 10**6:06d}"))["text"] for _ in range(5)]
+    assert "locked until" in replies[4]
+    assert "locked until" in (await chat.say("/exportkey"))["text"]
+    assert not await AuditEvent.objects.filter(user=wallet, action="key_exported").aexists()
+    assert await AuditEvent.objects.filter(user=wallet, action="totp_failed").acount() == 5
+
+
 async def test_first_withdrawal_recommends_two_factor(bot, chat_factory, localnet):
     chat = chat_factory()
     await _started(chat, localnet, sol=2)
@@ -199,6 +244,26 @@ async def test_large_withdrawal_is_delayed_cancelled_or_held_and_then_sent(bot, 
             "withdrawal_sent", "policy_changed"} <= actions
 
 
+async def test_wallet_lists_delayed_withdrawals_and_cancels_them(bot, clock, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=5)
+    await chat.say("/withdrawdelay 1")
+    destination = localnet.funded_keypair(sol=1).pubkey()
+    before = localnet.chain.sol_balance(str(destination))
+    question = await _ask_withdrawal(chat, destination, "2")
+    await chat.press(question, buttons(question)["✅ Withdraw"])
+    # The delay message is gone (deleted by whoever holds the account, say): /wallet still shows it.
+    shown = await chat.say("/wallet")
+    assert "Delayed withdrawals" in shown["text"] and str(destination) in shown["text"]
+    cancelled = await chat.press(shown, buttons(shown)["Cancel withdrawal 1"])
+    assert "Cancelled" in cancelled["text"]
+    assert (await Withdrawal.objects.aget(user=wallet)).status == "cancelled"
+    assert "Delayed withdrawals" not in (await chat.say("/wallet"))["text"]
+    clock.advance(hours=3)
+    assert await bot.run_due_withdrawals() == 0
+    assert localnet.chain.sol_balance(str(destination)) == before
+
+
 async def test_forged_callbacks_act_on_nothing_and_reveal_nothing(bot, clock, chat_factory, localnet):
     victim, attacker = chat_factory(), chat_factory()
     victim_wallet = await _started(victim, localnet, sol=5)
@@ -236,8 +301,12 @@ async def test_each_kill_switch_blocks_exactly_its_action(bot, chat_factory, loc
         buy = await person.final(await person.say(f"/buy {mint} 0.1"))
         sell = await person.final(await person.say(f"/sell {mint} 10%"))
         withdraw = await person.say(f"/withdraw {destination} 0.1")
+        export = await person.say("/exportkey")
         outcome = {"buys": "Bought" in buy["text"], "sells": "Sold" in sell["text"],
                    "withdrawals": "✅ Withdraw" in buttons(withdraw)}
+        # Key export moves money out just as well: the withdrawals switch pauses it too.
+        assert ("✅ Show my key" in buttons(export)) == outcome["withdrawals"], export["text"]
+        assert outcome["withdrawals"] or "key export are paused" in export["text"]
         for reply in (buy, sell, withdraw):
             assert "paused" in reply["text"] or "✅" in reply["text"] or "Withdraw" in reply["text"], reply["text"]
         return outcome
@@ -323,22 +392,30 @@ async def test_audit_log_has_each_event_and_no_secret(bot, clock, chat_factory, 
     secret = await _enable_2fa(chat, clock)
     await chat.say("/set slippage 2")
     await chat.telegram.next_reply(chat.user_id)  # the settings screen follows the confirmation
-    await chat.say(f"/allowlist add {localnet.funded_keypair(sol=1).pubkey()}")
     warning = await chat.say("/exportkey")
     assert "✅ Show my key" in buttons(warning), [m.get("text") for m in chat.telegram.messages(chat.user_id)][-4:]
     await chat.press(warning, buttons(warning)["✅ Show my key"])
-    await chat.say(totp.code_at(secret, clock.now()))
+    right = totp.code_at(secret, clock.now())
+    await chat.say(f"{(int(right) + 5) % 10**6:06d}")  # a wrong code first
+    await chat.say(right)
+    await chat.telegram.next_reply(chat.user_id, timeout=10)  # the key message is deleted
+    await chat.say(f"/allowlist add {localnet.funded_keypair(sol=1).pubkey()}")
+    await chat.say("/exportkey")  # refused now: the allow-list is on
     await sync_to_async(call_command)("killswitch", "on", "buys", "--user", str(chat.user_id))
     await sync_to_async(call_command)("killswitch", "off", "buys", "--user", str(chat.user_id))
-    actions = {a async for a in AuditEvent.objects.filter(user=wallet).values_list("action", flat=True)}
-    assert {"wallet_created", "totp_enabled", "settings_changed", "allowlist_added", "key_exported",
-            "kill_switch_on", "kill_switch_off"} <= actions
+    factor = await SecondFactor.objects.aget(user=wallet)
+    clock.advance(seconds=30)
+    await chat.say("/2fa off")
+    await chat.say(totp.code_at(secret, clock.now()))
+    actions = [a async for a in AuditEvent.objects.filter(user=wallet).values_list("action", flat=True)]
+    each_once = {"wallet_created", "totp_enabled", "settings_changed", "key_exported", "totp_failed",
+                 "allowlist_added", "key_export_refused", "kill_switch_on", "kill_switch_off", "totp_disabled"}
+    assert {action: actions.count(action) for action in each_once} == dict.fromkeys(each_once, 1), actions
     created = await AuditEvent.objects.aget(user=wallet, action="wallet_created")
     assert created.actor.startswith(f"user {chat.user_id}") and created.source == "telegram"
     switch = await AuditEvent.objects.filter(user=wallet, action="kill_switch_on").afirst()
     assert switch.actor.startswith("operator ") and switch.source == "manage.py killswitch"
     key = export_secret_base58(wallet=wallet, keyring=keyring)
-    factor = await SecondFactor.objects.aget(user=wallet)
     forbidden = [key, totp.base32(secret), factor.encrypted_secret, wallet.encrypted_secret]
     from io import StringIO
 
@@ -398,8 +475,10 @@ async def test_a_delayed_withdrawal_waits_while_withdrawals_are_paused(bot, cloc
     await chat.press(question, buttons(question)["✅ Withdraw"])
     await sync_to_async(call_command)("killswitch", "on", "withdrawals")
     clock.advance(hours=3)
-    assert await bot.run_due_withdrawals() == 0
+    for _ in range(3):  # every cycle of a long pause: still delayed, and no refusal written each time
+        assert await bot.run_due_withdrawals() == 0
     assert (await Withdrawal.objects.aget(user=wallet)).status == "scheduled"
+    assert not await AuditEvent.objects.filter(user=wallet, action="withdrawal_refused").aexists()
     await sync_to_async(call_command)("killswitch", "off", "withdrawals")
     assert await bot.run_due_withdrawals() == 1
     assert (await Withdrawal.objects.aget(user=wallet)).status == "confirmed"
