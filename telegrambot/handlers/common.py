@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import secrets
 import time
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
@@ -144,17 +143,3 @@ class OneTradeAtATime:
         self._busy.discard(self._user_id)
 
 
-def remember(context: ContextTypes.DEFAULT_TYPE, action: dict) -> str:
-    """Keep an action awaiting the user's confirmation button; the nonce goes into the callback data.
-
-    It lives in this user's ``user_data``, so a button pressed by anyone else finds nothing."""
-    nonce = secrets.token_urlsafe(6)
-    pending = context.user_data.setdefault("pending", {})
-    if len(pending) > 20:
-        pending.pop(next(iter(pending)))
-    pending[nonce] = action
-    return nonce
-
-
-def recall(context: ContextTypes.DEFAULT_TYPE, nonce: str) -> dict | None:
-    return context.user_data.get("pending", {}).pop(nonce, None)

@@ -11,7 +11,7 @@ from telegram.ext import ContextTypes
 from custody import audit, policy, second_factor
 from custody.policy import PolicyRefusal
 from positions.services import load_trader
-from telegrambot import texts
+from telegrambot import conversation, texts
 from telegrambot.handlers import money_out
 from telegrambot.handlers.common import deps, guarded, reply
 from telegrambot.parsing import ParseError, parse_address, parse_sol
@@ -20,7 +20,6 @@ from tradingbot.db import db_call
 from wallets.withdrawals import cancel_withdrawal
 
 CODE_TTL_SECONDS = 300
-AWAITING = "awaiting_code"
 
 
 # Two-step verification.
@@ -41,25 +40,21 @@ async def two_factor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         message = await send_sensitive(context, update.effective_chat.id,
                                        texts.two_factor_setup(setup.secret_base32, setup.uri, bot.key_message_seconds),
                                        kind=Kind.TOTP_SETUP, seconds=bot.key_message_seconds)
-        ask_code(context, {"kind": "totp_setup", "message_id": message.message_id})
+        await ask_code(update, {"kind": "totp_setup", "message_id": message.message_id})
         await reply(update, texts.ASK_SETUP_CODE)
         return
     if args == ["off"]:
         if not enabled:
             raise ParseError("Two-step verification is already off. /2fa on turns it on.")
         await db_call(second_factor.ensure_not_locked)(trader.wallet, deps(context).clock.now())
-        ask_code(context, {"kind": "totp_off"})
+        await ask_code(update, {"kind": "totp_off"})
         await reply(update, texts.ASK_CODE)
         return
     raise ParseError("Usage: /2fa (status), /2fa on (set up an authenticator app) or /2fa off.")
 
 
-def ask_code(context: ContextTypes.DEFAULT_TYPE, action: dict) -> None:
-    context.user_data[AWAITING] = {"action": action, "at": time.monotonic()}
-
-
-def awaiting_code(context: ContextTypes.DEFAULT_TYPE) -> dict | None:
-    return context.user_data.pop(AWAITING, None)
+async def ask_code(update: Update, action: dict) -> None:
+    await conversation.ask(update.effective_user.id, "code", action)
 
 
 async def requires_code(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -67,11 +62,12 @@ async def requires_code(update: Update, context: ContextTypes.DEFAULT_TYPE) -> b
     return await db_call(second_factor.is_enabled)(trader.wallet)
 
 
-async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, pending: dict, text: str) -> None:
+async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, question: conversation.Question,
+                  text: str) -> None:
     """A message typed while the bot waits for an authenticator code."""
-    action = pending["action"]
+    action = question.value
     what = texts.CODE_PURPOSE[action["kind"]]
-    if time.monotonic() - pending["at"] > CODE_TTL_SECONDS:
+    if time.time() - question.asked_at > CODE_TTL_SECONDS:
         await reply(update, texts.refused(f"That request expired, so the {what} was not done. Start again."))
         return
     code = text.replace(" ", "")
@@ -87,7 +83,7 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, pending: d
             await db_call(second_factor.confirm_setup)(trader.wallet, code, keyring=bot.keyring, now=now,
                                                        source=audit.TELEGRAM)
         except second_factor.CodeRefused:
-            context.user_data[AWAITING] = pending  # let them type it again
+            await _ask_again(update, question)  # let them type it again
             raise
         deleted = await delete_sensitive(context.bot, update.effective_chat.id, action["message_id"],
                                          Kind.TOTP_SETUP)
@@ -98,7 +94,7 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, pending: d
                                             policy=bot.config.custody, purpose=action["kind"], source=audit.TELEGRAM)
     except second_factor.CodeRefused as refusal:
         if "locked" not in refusal.user_message:
-            context.user_data[AWAITING] = pending
+            await _ask_again(update, question)
         raise
     if action["kind"] == "withdraw":
         await money_out.run_withdrawal(update, context, action)
@@ -107,6 +103,11 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, pending: d
     elif action["kind"] == "totp_off":
         await db_call(second_factor.disable)(trader.wallet, source=audit.TELEGRAM)
         await reply(update, texts.TWO_FACTOR_OFF)
+
+
+async def _ask_again(update: Update, question: conversation.Question) -> None:
+    """A wrong code: the same request waits for another try, its age unchanged."""
+    await conversation.ask(update.effective_user.id, "code", question.value, asked_at=question.asked_at)
 
 
 # The allow-list and the large-withdrawal delay.

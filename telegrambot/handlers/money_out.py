@@ -13,8 +13,8 @@ from telegram.ext import ContextTypes
 from custody import audit, second_factor
 from custody.policy import needs_delay
 from positions.services import load_trader
-from telegrambot import keyboards, texts
-from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, remember, reply
+from telegrambot import conversation, keyboards, texts
+from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
 from telegrambot.parsing import parse_withdraw_args
 from telegrambot.sensitive import Kind, send_sensitive
 from tradingbot.db import db_call
@@ -48,7 +48,8 @@ async def withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     plan = await plan_withdrawal(rpc=bot.rpc, wallet=trader.wallet, destination=args.address,
                                  lamports=args.lamports, now=now)
     guards = await db_call(_guards)(trader.wallet, plan, now)
-    nonce = remember(context, {"kind": "withdraw", "destination": plan.destination, "lamports": plan.lamports})
+    nonce = await conversation.remember(update.effective_user.id, {"kind": "withdraw", "destination": plan.destination,
+                                                                 "lamports": plan.lamports})
     delay = bot.config.custody.large_withdrawal_delay_seconds if guards.delayed else None
     await reply(update, texts.confirm_withdrawal(plan, two_factor=guards.two_factor,
                                                  recommend_two_factor=not guards.two_factor and guards.first_withdrawal,
@@ -95,7 +96,7 @@ async def export_key(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     now = deps(context).clock.now()
     await db_call(ensure_key_export_allowed)(trader.wallet, now)
     await db_call(second_factor.ensure_not_locked)(trader.wallet, now)
-    nonce = remember(context, {"kind": "export"})
+    nonce = await conversation.remember(update.effective_user.id, {"kind": "export"})
     await reply(update, texts.export_warning(deps(context).key_message_seconds),
                 reply_markup=keyboards.confirm(nonce, "Show my key"))
 

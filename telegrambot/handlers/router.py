@@ -9,9 +9,9 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from positions.amounts import SellAmount
-from telegrambot import keyboards, texts
+from telegrambot import conversation, keyboards, texts
 from telegrambot.handlers import guard, money_out, portfolio, settings, start, trade
-from telegrambot.handlers.common import guarded, recall, reply
+from telegrambot.handlers.common import guarded, reply
 from telegrambot.parsing import MAX_ARGUMENT_LENGTH, ParseError, looks_like_address, parse_sol
 
 logger = logging.getLogger(__name__)
@@ -56,12 +56,12 @@ async def _buy_custom(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: 
     if not looks_like_address(mint):
         await reply(update, texts.EXPIRED_BUTTON)
         return
-    context.user_data["awaiting_buy_mint"] = mint
+    await conversation.ask(update.effective_user.id, "buy_mint", mint)
     await reply(update, "How much SOL do you want to spend? Type a number, like 0.25.")
 
 
 async def _confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: str) -> None:
-    action = recall(context, nonce)
+    action = await conversation.recall(update.effective_user.id, nonce)
     if action is None:
         await reply(update, texts.NOT_YOURS)
         return
@@ -73,7 +73,7 @@ async def _confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: 
         await trade.run_sell(update, context, mint=action["mint"], amount=SellAmount.parse(action["amount"]))
     elif kind in ("withdraw", "export"):
         if await guard.requires_code(update, context):
-            guard.ask_code(context, action)
+            await guard.ask_code(update, action)
             await reply(update, texts.ASK_CODE)
         elif kind == "withdraw":
             await money_out.run_withdrawal(update, context, action)
@@ -82,7 +82,7 @@ async def _confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: 
 
 
 async def _cancelled(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: str) -> None:
-    recall(context, nonce)
+    await conversation.recall(update.effective_user.id, nonce)
     await _clear_buttons(update)
     await reply(update, "Cancelled; nothing was changed.")
 
@@ -122,24 +122,19 @@ _BUTTONS = {
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Free text: a value the bot asked for, a pasted mint address, or a hint."""
     text = update.effective_message.text or ""
+    question = await conversation.answer(update.effective_user.id)
     if len(text) > MAX_TEXT - 1 or len(text.strip()) > 200:
-        context.user_data.pop("awaiting_setting", None)
-        context.user_data.pop("awaiting_buy_mint", None)
-        context.user_data.pop(guard.AWAITING, None)
-        await reply(update, texts.TOO_LONG)
+        await reply(update, texts.TOO_LONG)  # and the question is dropped: start again
         return
     text = text.strip()
-    pending_code = guard.awaiting_code(context)
-    if pending_code is not None:
-        await guard.on_code(update, context, pending_code, text)
+    if question is not None and question.kind == "code":
+        await guard.on_code(update, context, question, text)
         return
-    setting_key = context.user_data.pop("awaiting_setting", None)
-    if setting_key:
-        await settings.save(update, context, setting_key, text)
+    if question is not None and question.kind == "setting":
+        await settings.save(update, context, question.value, text)
         return
-    buy_mint = context.user_data.pop("awaiting_buy_mint", None)
-    if buy_mint:
-        await trade.start_buy(update, context, mint=buy_mint, lamports=parse_sol(text))
+    if question is not None and question.kind == "buy_mint":
+        await trade.start_buy(update, context, mint=question.value, lamports=parse_sol(text))
         return
     if looks_like_address(text) and len(text) <= MAX_ARGUMENT_LENGTH:
         await trade.show_token_card(update, context, text)

@@ -10,7 +10,7 @@ from telegram.ext import ContextTypes
 from positions.errors import WalletNotFound
 from positions.selectors import load_settings
 from positions.services import set_position_threshold
-from telegrambot import keyboards, parsing, texts
+from telegrambot import conversation, keyboards, parsing, texts
 from telegrambot.handlers.common import guarded, reply
 from telegrambot.parsing import ParseError
 from tradingbot.db import db_call
@@ -73,7 +73,7 @@ async def set_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 
 async def ask(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
-    context.user_data["awaiting_setting"] = key
+    await conversation.ask(update.effective_user.id, "setting", key)
     await reply(update, PROMPTS[key])
 
 

@@ -15,8 +15,8 @@ from positions.models import Position
 from positions.screening import screen_mint
 from positions.selectors import load_settings
 from positions.trading import validate_mint
-from telegrambot import keyboards, texts
-from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, remember, reply
+from telegrambot import conversation, keyboards, texts
+from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
 from telegrambot.parsing import parse_buy_args, parse_sell_args
 from tradingbot.chain.errors import JupiterError
 from tradingbot.db import db_call
@@ -37,7 +37,8 @@ async def sell(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def start_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, lamports: int) -> None:
     settings = await load_settings(update.effective_user.id)
     if settings.confirm_trades:
-        nonce = remember(context, {"kind": "buy", "mint": mint, "lamports": lamports})
+        action = {"kind": "buy", "mint": mint, "lamports": lamports}
+        nonce = await conversation.remember(update.effective_user.id, action)
         await reply(update, texts.confirm_buy(mint=mint, lamports=lamports, slippage_bps=settings.slippage_bps),
                     reply_markup=keyboards.confirm(nonce, "Buy"))
         return
@@ -47,7 +48,8 @@ async def start_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint:
 async def start_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount) -> None:
     settings = await load_settings(update.effective_user.id)
     if settings.confirm_trades:
-        nonce = remember(context, {"kind": "sell", "mint": mint, "amount": str(amount)})
+        action = {"kind": "sell", "mint": mint, "amount": str(amount)}
+        nonce = await conversation.remember(update.effective_user.id, action)
         await reply(update, texts.confirm_sell(mint=mint, amount=str(amount)),
                     reply_markup=keyboards.confirm(nonce, "Sell"))
         return
