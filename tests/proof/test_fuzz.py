@@ -22,6 +22,7 @@ from decimal import Decimal
 
 import pytest
 import pytest_asyncio
+from django.db import connection
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
@@ -86,8 +87,6 @@ PARSER_SETTINGS = settings(max_examples=PARSER_CASES, deadline=None, database=No
 def _figures(request):
     """Counted while the module runs; recorded after its last test, as "pass" only if every test in it passed and,
     with PROOF=1, at least 10,000 cases ran."""
-    from django.db import connection
-
     FIGURES.clear()
     FIGURES.update(parser_cases=0, bot_cases=0, bot_seconds=0.0, bot_refused=0, bot_changed_database=0,
                    known_hostile_inputs=0)
