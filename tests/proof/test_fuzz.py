@@ -66,7 +66,7 @@ from tests.proof.fuzz_inputs import (
     plausible_commands,
     well_formed_commands,
 )
-from tests.proof.outcomes import record_module
+from tests.proof.outcomes import module_finished, record_module
 from tests.proof.scale import FULL, scaled
 from tests.settings import TEST_WALLET_KEY
 from tradingbot.config import TradingConfig, load_config
@@ -78,29 +78,32 @@ PARSER_CASES = scaled(150, 700)  # per property, 10 properties: 1,500 in make te
 BOT_CASES = scaled(300, 3_000)
 FULL_CASES = 10_000
 BIGINT_MAX = 2**63 - 1
-FIGURES: dict = {}
+FIGURES = {"parser_cases": 0, "bot_cases": 0, "bot_seconds": 0.0, "bot_refused": 0, "bot_changed_database": 0,
+           "known_hostile_inputs": 0, "seconds": 0.0}
 PARSER_SETTINGS = settings(max_examples=PARSER_CASES, deadline=None, database=None,
                            suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @pytest.fixture(scope="module", autouse=True)
 def _figures(request):
-    """Counted while the module runs; recorded after its last test, as "pass" only if every test in it passed and,
-    with PROOF=1, at least 10,000 cases ran."""
-    FIGURES.clear()
-    FIGURES.update(parser_cases=0, bot_cases=0, bot_seconds=0.0, bot_refused=0, bot_changed_database=0,
-                   known_hostile_inputs=0)
+    """Counted while the module runs (in two stretches: pytest-django runs the bot's transactional tests first);
+    recorded once it is finished, as "pass" only if every test in it passed and, with PROOF=1, at least 10,000
+    cases ran."""
     started = time.monotonic()
     yield
-    cases, seconds = FIGURES["parser_cases"] + FIGURES["bot_cases"], round(time.monotonic() - started, 1)
+    FIGURES["seconds"] += time.monotonic() - started
+    if not module_finished(request):
+        return
+    cases = FIGURES["parser_cases"] + FIGURES["bot_cases"]
     enough = cases >= FULL_CASES or not FULL
-    figures = {**FIGURES, "bot_seconds": round(FIGURES["bot_seconds"], 1)}
-    record_module(request, "fuzzing", cases=cases, **figures, seconds=seconds, database=connection.vendor,
+    figures = {**FIGURES, "bot_seconds": round(FIGURES["bot_seconds"], 1), "seconds": round(FIGURES["seconds"], 1)}
+    record_module(request, "fuzzing", cases=cases, **figures, database=connection.vendor,
                   result="pass: every input answered specifically; refusals changed nothing" if enough
                   else f"FAILED: {cases} cases, fewer than {FULL_CASES:,}",
                   summary=f"{FIGURES['parser_cases']} parser cases, {FIGURES['bot_cases']} through the bot "
                           f"({FIGURES['bot_refused']} refused, {FIGURES['bot_changed_database']} changed the "
-                          f"database) and {FIGURES['known_hostile_inputs']} known hostile inputs; {seconds:.0f} s")
+                          f"database) and {FIGURES['known_hostile_inputs']} known hostile inputs; "
+                          f"{FIGURES['seconds']:.0f} s")
     assert enough, f"only {cases} hypothesis cases ran; PROOF=1 promises {FULL_CASES:,}"
 
 
