@@ -53,9 +53,10 @@ def main() -> None:
     _print_table(rows, database, seconds)
     if args.json:
         too_long = [row["positions"] for row in rows if not row["fits_telegram"]]
-        write_figures(args.json, "positions_scaling", full=1000 in sizes, cases=len(rows), database=database,
+        write_figures(args.json, "positions_scaling", full=1000 in sizes, cases=len(rows),
+                      database="postgresql" if args.postgres else "sqlite",
                       requests_per_size=args.requests, run_seconds=seconds,
-                      result=f"reply over Telegram's {TELEGRAM_TEXT_LIMIT} characters at {too_long} positions"
+                      result=f"FAILED: reply over Telegram's {TELEGRAM_TEXT_LIMIT} characters at {too_long} positions"
                              if too_long else "every reply fits Telegram (paged, 10 a page)",
                       summary="; ".join(f"{r['positions']} positions: p50 {r['latency_ms_p50']} ms, "
                                         f"{r['sql_queries']} SQL, {r['price_requests']} price requests, "

@@ -60,8 +60,8 @@ def main() -> None:
     _print_table(cases)
     if args.json:
         failed = sum(case["trades_failed"] + case["starts_failed"] for case in cases)
-        write_figures(args.json, "throughput", full=500 in args.users, cases=len(cases),
-                      result="ok" if failed == 0 else f"{failed} commands failed",
+        write_figures(args.json, "throughput", full=500 in args.users, cases=len(cases), database="postgresql",
+                      result="ok" if failed == 0 else f"FAILED: {failed} commands failed",
                       summary="; ".join(f"{c['users']} users: {c['trades_per_second']} trades/s, p50 "
                                         f"{c['trade_latency_ms_p50']} ms, p99 {c['trade_latency_ms_p99']} ms, "
                                         f"bot CPU {c['bot_cpu_seconds']} s, peak RSS {c['bot_peak_rss_mib']} MiB"

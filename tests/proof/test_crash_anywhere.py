@@ -4,9 +4,12 @@ the ledger is applied), during a slow quote, and at random moments; it is restar
 and the ledger must agree exactly: every lamport and every token unit in every wallet is explained by the ledger,
 no trade is applied twice, none is left pending, and ``manage.py reconcile`` reports no difference.
 
-Short inside ``make test`` (five rounds); 100 rounds, every kind of round, with ``make proof``. Updates the killed
-process had not handled yet are simply lost (the trader gets no answer and sends the command again); the proof
-counts commands and trades so that shows.
+Short inside ``make test`` (five rounds); 100 rounds, every kind of round, with ``make proof``, which also insists
+that a bot died at every named point at least once. The figures keep apart a bot that died at its crash point by
+itself from one the test killed (a random moment, a slow quote, or a crash point the round never reached); a sell
+round where nobody holds a position buys first, so the sell points are reached. Updates the killed process had not
+handled yet are simply lost (the trader gets no answer and sends the command again); the proof counts commands and
+trades so that shows.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.e2e.test_runbot_process import _wait_until_polling
-from tests.proof.scale import FULL, record, scaled
+from tests.proof.outcomes import record_module
+from tests.proof.scale import FULL, scaled
 from tests.settings import TEST_WALLET_KEY
 from tradingbot.config import BASE_DIR
 from tradingbot.crashpoints import POINTS
@@ -70,6 +74,11 @@ class BotDatabase:
         with sqlite3.connect(self.url.removeprefix("sqlite:///")) as connection:
             return list(connection.execute(sql).fetchall())
 
+    @property
+    def vendor(self) -> str:
+        """As Django's ``connection.vendor`` names it."""
+        return "postgresql" if self.postgres else "sqlite"
+
     def drop(self) -> None:
         if self.postgres:
             self._admin("DROP DATABASE IF EXISTS {} WITH (FORCE)")
@@ -80,6 +89,13 @@ def bot_database(tmp_path):
     database = BotDatabase(tmp_path)
     yield database
     database.drop()
+
+
+@pytest.fixture(scope="module")
+def figures(request):
+    figures: dict = {}
+    yield figures
+    record_module(request, "crash_anywhere", **figures, result="pass: 0 ledger differences, 0 pending, 0 applied twice")
 
 
 def _env(localnet, telegram, database: BotDatabase, crash_at: str | None) -> dict:
@@ -131,12 +147,13 @@ def _commands(rng: random.Random, kind: str, localnet, database: BotDatabase) ->
     return commands
 
 
-def test_sigkill_anywhere_loses_nothing(localnet, telegram, bot_database):
+def test_sigkill_anywhere_loses_nothing(localnet, telegram, bot_database, figures):
     kinds = ROUND_KINDS if FULL else SHORT_KINDS
     rounds = scaled(len(kinds), 100)
     rng = random.Random(20261124)
     database = bot_database
     started = time.monotonic()
+    figures.update(database=database.vendor, rounds=rounds)
     migrate = _manage(_env(localnet, telegram, database, None), "migrate", "-v", "0")
     assert migrate.returncode == 0, migrate.stderr
 
@@ -152,28 +169,38 @@ def test_sigkill_anywhere_loses_nothing(localnet, telegram, bot_database):
     process.kill()
     process.wait()
 
-    kills, not_reached, commands_sent = Counter(), Counter(), 0
+    died, killed, not_reached = Counter(), Counter(), Counter()
+    commands_sent = buy_rounds = 0
     for index in range(rounds):
         kind = kinds[index % len(kinds)]
         crash_at = kind if kind in POINTS else None
         process = _start(_env(localnet, telegram, database, crash_at), telegram)
+        if kind.startswith("sell.") and not any(_open_positions(database).values()):
+            # Nobody holds anything to sell (the last round may have left only a pending buy): buy first, on this
+            # process, whose crash point is a sell point and so cannot trip on a buy.
+            commands_sent += _buy_and_wait(rng, localnet, telegram, database)
+            buy_rounds += 1
         if kind == "during-quote":
             localnet.jupiter.faults.latency_ms = 400
         for user, command in _commands(rng, kind, localnet, database).items():
             telegram.send_text_sync(user, command)
             commands_sent += 1
-        if crash_at:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                not_reached[kind] += 1
+        if crash_at and _died_at_crash_point(process):
+            died[kind] += 1
         else:
-            time.sleep(0.15 if kind == "during-quote" else rng.uniform(0.0, 0.6))
-        if process.poll() is None:
+            if crash_at:
+                not_reached[kind] += 1
+            else:
+                time.sleep(0.15 if kind == "during-quote" else rng.uniform(0.0, 0.6))
             process.send_signal(signal.SIGKILL)
-        process.wait()
+            process.wait()
+            killed[kind] += 1
         localnet.clear_faults()
-        kills[kind] += 1
+    never_reached = [point for point in POINTS if point in kinds and not died[point]]
+    figures.update(died_at_crash_point=sum(died.values()), killed_by_test=sum(killed.values()),
+                   died_at_crash_point_by_kind=dict(sorted(died.items())),
+                   killed_by_test_by_kind=dict(sorted(killed.items())), crash_point_not_reached=dict(not_reached),
+                   points_never_reached=never_reached, buy_rounds_before_sells=buy_rounds, commands=commands_sent)
 
     # The last restart settles what the crashes left pending; unlanded transactions expire first.
     localnet.chain.advance_blocks(200)
@@ -183,7 +210,8 @@ def test_sigkill_anywhere_loses_nothing(localnet, telegram, bot_database):
     assert process.wait(timeout=30) == 0
     result = _manage(_env(localnet, telegram, database, None), "reconcile")
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Every wallet matches the ledger." in result.stdout and "0 still pending" in result.stdout
+    assert "Every wallet matches the ledger." in result.stdout, result.stdout
+    assert re.search(r"\b0 still pending", result.stdout), result.stdout
 
     # The auditor's view: nothing pending, every lamport and token unit explained, nothing applied twice.
     assert database.rows("SELECT count(*) FROM trades WHERE status = 'pending'") == [(0,)]
@@ -201,12 +229,39 @@ def test_sigkill_anywhere_loses_nothing(localnet, telegram, bot_database):
     signatures = [row[0] for row in database.rows("SELECT signature FROM trades")]
     assert len(signatures) == len(set(signatures))
     statuses = dict(database.rows("SELECT status, count(*) FROM trades GROUP BY status"))
-    record("crash_anywhere", rounds=rounds, result="pass: 0 ledger differences, 0 pending, 0 applied twice",
-           summary=f"{sum(kills.values())} SIGKILLs at {len(kills)} kinds of point "
-                   f"({', '.join(f'{k} {v}' for k, v in sorted(kills.items()))}); {commands_sent} commands, "
-                   f"{len(signatures)} trades ({', '.join(f'{k} {v}' for k, v in sorted(statuses.items()))}); "
-                   f"chain = ledger to the lamport in {len(wallets)} wallets; {time.monotonic() - started:.0f} s",
-           kills=sum(kills.values()), kill_points=dict(sorted(kills.items())),
-           points_not_reached=dict(not_reached), commands=commands_sent, trades=len(signatures),
-           trades_by_status={key: int(value) for key, value in statuses.items()}, wallets=len(wallets),
-           ledger_differences=0, pending_left=0, seconds=round(time.monotonic() - started, 1))
+    seconds = time.monotonic() - started
+    figures.update(
+        summary=f"{sum(died.values())} bots died by SIGKILL at their crash point ({_by_kind(died)}), "
+                f"{sum(not_reached.values())} rounds never reached theirs; {sum(killed.values())} killed by the test "
+                f"({_by_kind(killed)}); {buy_rounds} buy rounds before sells; {commands_sent} commands, "
+                f"{len(signatures)} trades ({_by_kind(statuses)}); chain = ledger to the lamport in "
+                f"{len(wallets)} wallets; {seconds:.0f} s",
+        trades=len(signatures), trades_by_status={key: int(value) for key, value in statuses.items()},
+        wallets=len(wallets), ledger_differences=0, pending_left=0, seconds=round(seconds, 1))
+    if FULL:
+        assert not never_reached, f"no bot died at {never_reached}: those crash points went untested"
+
+
+def _died_at_crash_point(process: subprocess.Popen) -> bool:
+    """Whether the bot killed itself at its crash point (SIGKILL, as a power cut would) before the test gave up."""
+    try:
+        code = process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        return False
+    assert code == -signal.SIGKILL, f"runbot exited with {code} by itself, not at its crash point"
+    return True
+
+
+def _buy_and_wait(rng: random.Random, localnet, telegram, database: BotDatabase) -> int:
+    """Every user buys; wait (with a deadline) until each holds a position. How many commands were sent."""
+    for user in USERS:
+        telegram.send_text_sync(user, f"/buy {localnet.token(rng.choice(SYMBOLS)).mint} 0.02")
+    deadline = time.monotonic() + 60
+    while not all(_open_positions(database).values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert any(_open_positions(database).values()), "the buys before a sell round opened no position"
+    return len(USERS)
+
+
+def _by_kind(counts) -> str:
+    return ", ".join(f"{kind} {count}" for kind, count in sorted(counts.items())) or "none"

@@ -1,7 +1,8 @@
 """Faults during trading, through the real bot: RPC and Jupiter latency, 429s, 5xx, requests that hang past the
 client's timeout, and dropped transactions, one per trade, while the chain keeps producing blocks. Every trade ends
 confirmed or cleanly failed, the trader is told which (never the generic apology), and after reconciliation the
-ledger equals the chain. Short in ``make test``; 100 trades with ``make proof``."""
+ledger equals the chain. Short in ``make test``; 100 trades with ``make proof``. The figures, with the database,
+are recorded once the module is done, as "pass" only if its test passed."""
 
 from __future__ import annotations
 
@@ -13,19 +14,29 @@ from collections import Counter
 
 import pytest
 import pytest_asyncio
+from django.db import connection
 from django.db.models import Sum
 
 from positions.models import Position, Trade
 from positions.reconcile import reconcile_pending
 from telegrambot import texts
 from tests.e2e.conftest import Chat
-from tests.proof.scale import record, scaled
+from tests.proof.outcomes import record_module
+from tests.proof.scale import scaled
 from wallets.models import UserWallet
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9
 FAULTS = ("none", "rpc-latency", "jupiter-latency", "rpc-429", "rpc-5xx", "jupiter-429", "jupiter-5xx-outage",
           "rpc-hang", "jupiter-hang", "dropped-transaction")
+
+
+@pytest.fixture(scope="module")
+def figures(request):
+    figures: dict = {}
+    yield figures
+    record_module(request, "faults", database=connection.vendor, **figures,
+                  result="pass: every trade confirmed or cleanly failed, nothing lost")
 
 
 @pytest_asyncio.fixture
@@ -94,7 +105,7 @@ def _outcome(text: str) -> str:
     return "cleanly failed"
 
 
-async def test_every_trade_ends_confirmed_or_cleanly_failed_under_faults(storm_bot, telegram, localnet):
+async def test_every_trade_ends_confirmed_or_cleanly_failed_under_faults(storm_bot, telegram, localnet, figures):
     trades = scaled(len(FAULTS), 100)
     rng = random.Random(8)
     chat = Chat(telegram, 830_001)
@@ -129,13 +140,10 @@ async def test_every_trade_ends_confirmed_or_cleanly_failed_under_faults(storm_b
         open_raw[position.token_mint] += position.remaining_amount_raw
     for mint, raw in open_raw.items():
         assert localnet.chain.token_balance(wallet.public_key, mint) == raw, mint
-    record("faults", trades=trades, result="pass: every trade confirmed or cleanly failed, nothing lost",
-           summary=f"{trades} trades under {len(FAULTS) - 1} kinds of fault: "
+    figures.update(trades=trades, summary=f"{trades} trades under {len(FAULTS) - 1} kinds of fault: "
                    + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
                    + f"; {report.confirmed + report.failed + report.expired} settled by reconciliation; "
                    f"0 generic errors; {time.monotonic() - started:.0f} s",
-           outcomes=dict(outcomes), settled_by_reconcile=report.confirmed + report.failed
-           + report.expired, by_fault={fault: dict(counts) for fault, counts in by_fault.items()},
-           lost=0, generic_errors=0, seconds=round(time.monotonic() - started, 1))
-
-
+                   outcomes=dict(outcomes), settled_by_reconcile=report.confirmed + report.failed
+                   + report.expired, by_fault={fault: dict(counts) for fault, counts in by_fault.items()},
+                   lost=0, generic_errors=0, seconds=round(time.monotonic() - started, 1))

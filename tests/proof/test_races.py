@@ -1,7 +1,9 @@
 """Races: fifty sells of one position at once (through the bot, and straight into the engine), a buy, a sell and a
 withdrawal of everything racing each other, and one user's /start sent twenty times at once. Never oversold, never a
 negative balance in the ledger, the ledger equal to the chain, one wallet per user. Cross-process races on row locks
-run on PostgreSQL (``tests/positions/test_ledger.py``, ``tests/wallets/test_wallets.py``); these run on both."""
+run on PostgreSQL (``tests/positions/test_ledger.py``, ``tests/wallets/test_wallets.py``); these run on both, and
+``make proof`` (PROOF=1) insists on PostgreSQL. The figures are recorded, with the database, once the module is
+done, and read "pass" only if every race in it ran and passed."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import asyncio
 import time
 
 import pytest
+from django.db import connection
 from django.db.models import Sum
 
 from positions.amounts import SellAmount
@@ -16,13 +19,26 @@ from positions.errors import TradingError
 from positions.models import Position, Trade
 from telegrambot import texts
 from tests.e2e.conftest import make_trader
-from tests.proof.scale import record, scaled
+from tests.proof.outcomes import record_module
+from tests.proof.scale import FULL, record, scaled
 from wallets.models import UserWallet, Withdrawal
 from wallets.withdrawals import WithdrawalError, execute_withdrawal, plan_withdrawal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9
-FIGURES: dict = {}
+
+
+@pytest.fixture(scope="module")
+def figures(request):
+    """Each race adds its figures; recorded after the module's last test, as "pass" only if every race passed."""
+    if FULL and connection.vendor != "postgresql":
+        record("races", database=connection.vendor, result="FAILED: the full races must run on PostgreSQL")
+        pytest.fail("the full races run on PostgreSQL (make proof sets DATABASE_URL)")
+    figures: dict = {}
+    yield figures
+    parts = [f"{name}: " + ", ".join(f"{k} {v}" for k, v in race.items()) for name, race in figures.items()]
+    record_module(request, "races", database=connection.vendor, **figures, summary="; ".join(parts),
+                  result="pass: never oversold, no negative balance, one wallet per user")
 
 
 def _bot_messages(telegram, chat_id: int, after_id: int) -> list[str]:
@@ -47,7 +63,7 @@ async def _ledger_matches_chain(wallet: UserWallet, localnet, deposited: int) ->
     assert not await Trade.objects.filter(user=wallet, status="pending").aexists()
 
 
-async def test_fifty_sells_through_the_bot_never_oversell(bot, chat_factory, localnet, telegram):
+async def test_fifty_sells_through_the_bot_never_oversell(bot, chat_factory, localnet, telegram, figures):
     count = scaled(20, 50)
     chat = chat_factory()
     await chat.say("/start")
@@ -70,10 +86,10 @@ async def test_fifty_sells_through_the_bot_never_oversell(bot, chat_factory, loc
     sold = sum("Sold" in text for text in replies)
     assert sold >= 1
     await _ledger_matches_chain(wallet, localnet, 10 * SOL)
-    FIGURES["bot_sells"] = {"commands": count, "sold": sold, "refused": len(replies) - sold}
+    figures["bot_sells"] = {"commands": count, "sold": sold, "refused": len(replies) - sold}
 
 
-async def test_fifty_concurrent_engine_sells_of_one_position(engine, localnet, transactional_db):
+async def test_fifty_concurrent_engine_sells_of_one_position(engine, localnet, transactional_db, figures):
     count = scaled(20, 50)
     trader = await make_trader(engine, localnet, sol=10)
     await trader.buy("WIF", SOL)
@@ -86,10 +102,10 @@ async def test_fifty_concurrent_engine_sells_of_one_position(engine, localnet, t
     position = await Position.objects.aget(user=trader.wallet)
     assert position.remaining_amount_raw == trader.tokens("WIF") >= 0
     await _ledger_matches_chain(trader.wallet, localnet, 10 * SOL)
-    FIGURES["engine_sells"] = {"concurrent": count, "sold": len(sold), "refused": count - len(sold)}
+    figures["engine_sells"] = {"concurrent": count, "sold": len(sold), "refused": count - len(sold)}
 
 
-async def test_a_buy_a_sell_and_a_withdrawal_of_everything_racing(engine, localnet, transactional_db):
+async def test_a_buy_a_sell_and_a_withdrawal_of_everything_racing(engine, localnet, transactional_db, figures):
     rounds = scaled(5, 20)
     outcomes: dict[str, int] = {}
     for _ in range(rounds):
@@ -110,10 +126,10 @@ async def test_a_buy_a_sell_and_a_withdrawal_of_everything_racing(engine, localn
             outcomes[key] = outcomes.get(key, 0) + 1
         assert localnet.chain.sol_balance(trader.wallet.public_key) >= 0
         await _ledger_matches_chain(trader.wallet, localnet, 3 * SOL)
-    FIGURES["buy_sell_withdraw"] = {"rounds": rounds, **outcomes}
+    figures["buy_sell_withdraw"] = {"rounds": rounds, **outcomes}
 
 
-async def test_twenty_starts_at_once_make_one_wallet(bot, chat_factory, telegram):
+async def test_twenty_starts_at_once_make_one_wallet(bot, chat_factory, telegram, figures):
     chat = chat_factory()
     last_id = max((m["message_id"] for m in telegram.messages(chat.user_id)), default=0)
     for _ in range(20):
@@ -122,7 +138,4 @@ async def test_twenty_starts_at_once_make_one_wallet(bot, chat_factory, telegram
     while len(_bot_messages(telegram, chat.user_id, last_id)) < 20 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
     assert await UserWallet.objects.filter(telegram_user_id=chat.user_id).acount() == 1
-    FIGURES["starts"] = {"concurrent": 20, "wallets": 1}
-    parts = [f"{name}: " + ", ".join(f"{k} {v}" for k, v in figures.items()) for name, figures in FIGURES.items()]
-    record("races", **FIGURES, result="pass: never oversold, no negative balance, one wallet per user",
-           summary="; ".join(parts))
+    figures["starts"] = {"concurrent": 20, "wallets": 1}
