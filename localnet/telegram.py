@@ -30,6 +30,7 @@ class TelegramServer(Server):
         self.calls: list[tuple[str, dict]] = []
         self.commands: list[dict] = []
         self.webhook: dict = {"url": "", "secret_token": ""}
+        self._upstreams: itertools.cycle | None = None  # webhook workers behind a balancer, taken in turn
         self._cond = threading.Condition()
         self._updates: list[dict] = []
         self._update_ids = itertools.count(1)
@@ -239,10 +240,19 @@ class TelegramServer(Server):
     def messages(self, chat_id: int) -> list[dict]:
         return list(self._chats.get(chat_id, {}).values())
 
+    def balance_webhook(self, urls: list[str], *, secret_token: str) -> None:
+        """Deliver updates in turn to several webhook workers, as the TLS-terminating reverse proxy in front of them
+        would (Telegram itself posts to the one URL set with setWebhook). Consecutive updates of one user reach
+        different workers."""
+        with self._cond:
+            self.webhook = {"url": urls[0], "secret_token": secret_token}
+            self._upstreams = itertools.cycle(urls)
+
     def reset(self) -> None:
         with self._cond:
             self._updates.clear()
             self.webhook = {"url": "", "secret_token": ""}
+            self._upstreams = None
             for chat_id, replies in self._replies.items():
                 self._read[chat_id] = len(replies)
 
@@ -260,7 +270,12 @@ class TelegramServer(Server):
         headers = {"Content-Type": "application/json"}
         if self.webhook["secret_token"]:
             headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
-        request = urllib.request.Request(self.webhook["url"], data=json.dumps(update).encode(), headers=headers)
+        with self._cond:
+            balanced = self._upstreams is not None
+            url = next(self._upstreams) if balanced else self.webhook["url"]
+        if balanced:  # the balancer is the TLS-terminating proxy of a real deployment, and says so
+            headers.update({"X-Forwarded-Proto": "https", "X-Forwarded-For": "149.154.167.220"})
+        request = urllib.request.Request(url, data=json.dumps(update).encode(), headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 self.calls.append(("webhook-delivery", {"status": response.status}))

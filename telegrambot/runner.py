@@ -46,7 +46,7 @@ class BotRunner:
         keyring = Keyring(config.require_encryption_keys())
         trading = TradingService(rpc=self.rpc, jupiter=self.jupiter, keyring=keyring, config=config)
         self.deps = BotDeps(config=config, trading=trading, rpc=self.rpc, jupiter=self.jupiter, keyring=keyring,
-                            key_message_seconds=key_message_seconds)
+                            key_message_seconds=key_message_seconds, throttle_limit=config.user_rate_limit)
         self.application: Application = build_application(
             deps=self.deps, token=config.require_telegram_token(),
             base_url=_bot_url(config.telegram_api_base_url), base_file_url=_file_url(config.telegram_api_base_url),

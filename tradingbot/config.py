@@ -86,6 +86,7 @@ class TradingConfig:
     debug: bool
     allowed_hosts: tuple[str, ...]
     monitor_interval_seconds: int
+    user_rate_limit: int
     rpc_timeout_seconds: int
     bot_metrics_port: int
     solana_ws_url: str
@@ -159,6 +160,8 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         snipe_min_liquidity_sol=reader.sol("SNIPE_MIN_LIQUIDITY_SOL", default="5"),
         bot_metrics_port=reader.integer("BOT_METRICS_PORT", default=9108, minimum=0, maximum=65535,
                                         example="BOT_METRICS_PORT=9108 (0 turns the bot's exporter off)"),
+        user_rate_limit=reader.integer("USER_RATE_LIMIT", default=10, minimum=1, maximum=10_000,
+                                       example="USER_RATE_LIMIT=10 (messages and presses per user per 10 seconds)"),
         monitor_interval_seconds=reader.integer("MONITOR_INTERVAL_SECONDS", default=2, minimum=1, maximum=3600,
                                                 example="MONITOR_INTERVAL_SECONDS=2"),
         rpc_timeout_seconds=reader.integer("RPC_TIMEOUT_SECONDS", default=10, minimum=1, maximum=120,

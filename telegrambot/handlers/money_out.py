@@ -12,15 +12,18 @@ from telegram.ext import ContextTypes
 
 from custody import audit, second_factor
 from custody.policy import needs_delay
+from positions.errors import TradingError
 from positions.services import load_trader
 from telegrambot import conversation, keyboards, texts
 from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
 from telegrambot.parsing import parse_withdraw_args
 from telegrambot.sensitive import Kind, send_sensitive
+from tradingbot.chain.errors import ChainError
 from tradingbot.db import db_call
 from wallets.models import UserWallet, Withdrawal
 from wallets.signing import export_secret_base58
 from wallets.withdrawals import (
+    WithdrawalError,
     WithdrawalPlan,
     ensure_key_export_allowed,
     execute_withdrawal,
@@ -85,7 +88,16 @@ async def run_withdrawal(update: Update, context: ContextTypes.DEFAULT_TYPE, act
                 scheduled.pk))
             return
         status = await reply(update, texts.progress("Sending…"))
-        result = await execute_withdrawal(rpc=bot.rpc, keyring=bot.keyring, wallet=trader.wallet, plan=plan, now=now)
+        try:
+            result = await execute_withdrawal(rpc=bot.rpc, keyring=bot.keyring, wallet=trader.wallet, plan=plan,
+                                              now=now)
+        except (WithdrawalError, TradingError, ChainError) as err:
+            if status is None:
+                raise
+            # Checked again at sending (a trade may have spent the balance meanwhile): the progress message
+            # becomes the refusal, rather than staying at "Sending…" forever.
+            await edit(status, texts.refused(err.user_message))
+            return
         if status is not None:
             await edit(status, texts.withdrawal_done(result))
 
