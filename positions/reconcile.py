@@ -6,8 +6,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.db.models import Sum
+from django.utils import timezone
 
 from positions import services
 from positions.models import Position, Trade
@@ -48,13 +50,18 @@ class WalletDifference:
     problems: list[str] = field(default_factory=list)
 
 
-async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None) -> ReconcileReport:
+async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *,
+                            min_age_seconds: float = 0) -> ReconcileReport:
     """Resolve every pending trade and withdrawal from the chain: landed → applied exactly once; expired and
     never landed → failed, with nothing applied. ``notify`` hears of each one settled here (not of those the
-    sender settled itself meanwhile), so a trader told "it will be settled" learns the outcome."""
+    sender settled itself meanwhile), so a trader told "it will be settled" learns the outcome.
+
+    ``min_age_seconds`` leaves younger ones to whoever is sending them (a running bot reports those itself); at
+    start-up and from ``manage.py reconcile`` everything pending is an orphan, so nothing is left."""
     report = ReconcileReport()
-    trades = await db_call(services.pending_trades)()
-    withdrawals = await db_call(_pending_withdrawals)()
+    created_before = timezone.now() - timedelta(seconds=min_age_seconds) if min_age_seconds else None
+    trades = await db_call(services.pending_trades)(created_before=created_before)
+    withdrawals = await db_call(_pending_withdrawals)(created_before)
     if not trades and not withdrawals:
         return report
     height = await rpc.block_height()
@@ -100,8 +107,11 @@ async def _settle_withdrawal(withdrawal: Withdrawal, status, height: int,
                                     change=-fee)
 
 
-def _pending_withdrawals() -> list[Withdrawal]:
-    return list(Withdrawal.objects.filter(status=Withdrawal.Status.PENDING).select_related("user").order_by("pk"))
+def _pending_withdrawals(created_before: datetime | None) -> list[Withdrawal]:
+    withdrawals = Withdrawal.objects.filter(status=Withdrawal.Status.PENDING)
+    if created_before is not None:
+        withdrawals = withdrawals.filter(created_at__lt=created_before)
+    return list(withdrawals.select_related("user").order_by("pk"))
 
 
 async def _settle(rpc: RpcGateway, trade: Trade, status, height: int, report: ReconcileReport) -> Trade | None:

@@ -7,6 +7,7 @@ is applied to a position exactly once, under a row lock, when the pending trade 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -141,8 +142,11 @@ def fail_trade(*, trade_id: int, error: str, effects: TransactionEffects | None 
     return trade
 
 
-def pending_trades(limit: int = 1000) -> list[Trade]:
-    return list(Trade.objects.filter(status=Trade.Status.PENDING).select_related("user").order_by("pk")[:limit])
+def pending_trades(limit: int = 1000, *, created_before: datetime | None = None) -> list[Trade]:
+    trades = Trade.objects.filter(status=Trade.Status.PENDING)
+    if created_before is not None:
+        trades = trades.filter(created_at__lt=created_before)
+    return list(trades.select_related("user").order_by("pk")[:limit])
 
 
 def _apply_buy(trade: Trade, *, received_raw: int) -> None:

@@ -31,6 +31,7 @@ from wallets.withdrawals import due_withdrawals, execute_scheduled
 
 logger = logging.getLogger("telegrambot.runner")
 RECONCILE_INTERVAL_SECONDS = 30
+SENDER_GRACE_SECONDS = 20  # a running bot reports its own trades; the periodic job leaves it this long to do so
 SWEEP_INTERVAL_SECONDS = 5
 WITHDRAWALS_INTERVAL_SECONDS = 15
 
@@ -51,7 +52,10 @@ class BotRunner:
             deps=self.deps, token=config.require_telegram_token(),
             base_url=_bot_url(config.telegram_api_base_url), base_file_url=_file_url(config.telegram_api_base_url),
             updater=updater)
-        self.application.job_queue.run_repeating(_reconcile_job, interval=RECONCILE_INTERVAL_SECONDS, first=0,
+        # At start everything pending is an orphan of a crash; afterwards, young ones are still their sender's.
+        self.application.job_queue.run_once(_reconcile_job, when=0, data=0, name="reconcile-at-start")
+        self.application.job_queue.run_repeating(_reconcile_job, interval=RECONCILE_INTERVAL_SECONDS,
+                                                 first=RECONCILE_INTERVAL_SECONDS, data=SENDER_GRACE_SECONDS,
                                                  name="reconcile")
         self.application.job_queue.run_repeating(_sweep_job, interval=SWEEP_INTERVAL_SECONDS, first=0,
                                                  name="sensitive-messages", job_kwargs={"max_instances": 1})
@@ -188,7 +192,8 @@ async def _reconcile_job(context: ContextTypes.DEFAULT_TYPE) -> None:
             logger.warning("Could not tell a user how their pending %s was settled", settled.kind)
 
     try:
-        await reconcile_pending(context.application.bot_data["deps"].rpc, notify=tell)
+        await reconcile_pending(context.application.bot_data["deps"].rpc, notify=tell,
+                                min_age_seconds=context.job.data)
     except ChainError as err:
         logger.warning("Reconciliation postponed: %s", err)
 
