@@ -45,20 +45,24 @@ class Faults:
     def clear(self) -> None:
         with self._lock:
             self.latency_ms = 0
-            self._failures: list[tuple[int, float | None]] = []
+            self._failures: list[tuple[int, float | None, str | None]] = []
             self._hangs: list[float] = []
 
-    def fail_next(self, count: int, *, status: int = 429, retry_after: float | None = None) -> None:
+    def fail_next(self, count: int, *, status: int = 429, retry_after: float | None = None,
+                  only: str | None = None) -> None:
+        """The next ``count`` requests fail; with ``only``, the next ``count`` of that request name (an RPC
+        method, a Bot API method, a venue path), e.g. an RPC outage that starts after a transaction was sent."""
         with self._lock:
-            self._failures.extend([(status, retry_after)] * count)
+            self._failures.extend([(status, retry_after, only)] * count)
 
     def hang_next(self, count: int, *, seconds: float) -> None:
         with self._lock:
             self._hangs.extend([seconds] * count)
 
-    def take(self) -> tuple[float, tuple[int, float | None] | None, float]:
+    def take(self, name: str) -> tuple[float, tuple[int, float | None] | None, float]:
         with self._lock:
-            failure = self._failures.pop(0) if self._failures else None
+            index = next((i for i, (_, _, only) in enumerate(self._failures) if only in (None, name)), None)
+            failure = self._failures.pop(index)[:2] if index is not None else None
             hang = self._hangs.pop(0) if self._hangs else 0.0
             return self.latency_ms / 1000, failure, hang
 
@@ -103,8 +107,8 @@ class Server:
     def request_name(self, request: Request) -> str:
         return request.path
 
-    def _serve(self, request: Request) -> Response:
-        latency, failure, hang = self.faults.take()
+    def _serve(self, request: Request, name: str) -> Response:
+        latency, failure, hang = self.faults.take(name)
         if latency:
             time.sleep(latency)
         if hang:
@@ -141,7 +145,7 @@ class Server:
                     name = server.request_name(request)
                     server.requests[name] += 1
                     server.log.append((started, name))
-                    response = server._serve(request)
+                    response = server._serve(request, name)
                 except Exception as err:  # a stand-in bug must show up as a 500, not a hung client
                     response = Response.json({"error": f"{type(err).__name__}: {err}"}, status=500)
                 try:

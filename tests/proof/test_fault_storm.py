@@ -28,7 +28,7 @@ from wallets.models import UserWallet
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9
 FAULTS = ("none", "rpc-latency", "jupiter-latency", "rpc-429", "rpc-5xx", "jupiter-429", "jupiter-5xx-outage",
-          "rpc-hang", "jupiter-hang", "dropped-transaction")
+          "rpc-hang", "jupiter-hang", "dropped-transaction", "rpc-outage-while-confirming")
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,20 @@ def _inject(localnet, fault: str, rng: random.Random) -> None:
         jupiter.hang_next(1, seconds=1.5)
     elif fault == "dropped-transaction":
         localnet.chain.drop_next_transactions(1)
+    elif fault == "rpc-outage-while-confirming":  # sent, then the status cannot be read: handed to reconciliation
+        rpc.fail_next(20, status=503, only="getSignatureStatuses")
+
+
+FOLLOW_UP = "which was waiting for the network"  # reconciliation telling how a handed-over trade ended
+
+
+async def _answer(chat, command: str) -> dict:
+    """The command's final answer: progress edits are followed, follow-ups about earlier trades set aside."""
+    await chat.telegram.send_text(chat.user_id, command)
+    while True:
+        message = await chat.telegram.next_reply(chat.user_id, timeout=120)
+        if not (message["text"].startswith("⏳") or FOLLOW_UP in message["text"]):
+            return message
 
 
 def _outcome(text: str) -> str:
@@ -114,6 +128,7 @@ async def test_every_trade_ends_confirmed_or_cleanly_failed_under_faults(storm_b
     localnet.chain.airdrop(wallet.public_key, 50 * SOL)
     mints = [localnet.token(symbol).mint for symbol in ("BONK", "WIF", "JUP")]
     outcomes: Counter = Counter()
+    handed_over: list[int] = []  # trades the bot said would be "settled automatically"
     by_fault: dict[str, Counter] = {fault: Counter() for fault in FAULTS}
     started = time.monotonic()
     with BlockProducer(localnet.chain):
@@ -123,16 +138,35 @@ async def test_every_trade_ends_confirmed_or_cleanly_failed_under_faults(storm_b
                     .values_list("token_mint", flat=True)]
             command = (f"/sell {rng.choice(held)} {rng.choice(('50%', 'all'))}" if held and rng.random() < 0.4
                        else f"/buy {rng.choice(mints)} {rng.randrange(1, 5) / 100}")
+            last = await Trade.objects.filter(user=wallet).order_by("-pk").values_list("pk", flat=True).afirst()
             _inject(localnet, fault, rng)
-            final = await chat.final(await chat.say(command, timeout=60), timeout=120)
+            final = await _answer(chat, command)
             localnet.clear_faults()
             assert texts.SERVICE_PROBLEM not in final["text"] and "Traceback" not in final["text"], final["text"]
             outcome = _outcome(final["text"])
             outcomes[outcome] += 1
             by_fault[fault][outcome] += 1
+            # What the trader was told is what the ledger says.
+            trade = await Trade.objects.filter(user=wallet, pk__gt=last or 0).afirst()
+            if outcome == "confirmed":
+                assert trade is not None and trade.status == "confirmed", (final["text"], trade)
+            elif outcome == "cleanly failed":
+                assert trade is None or trade.status == "failed", (final["text"], trade and trade.status)
+            else:
+                assert trade is not None, final["text"]
+                handed_over.append(trade.pk)
         localnet.chain.advance_blocks(200)
-        report = await reconcile_pending(storm_bot.rpc)
+        told = []
+
+        async def tell(settled) -> None:
+            told.append(settled)
+
+        report = await reconcile_pending(storm_bot.rpc, notify=tell)
     assert not await Trade.objects.filter(status="pending").aexists()
+    # Every trade handed over to reconciliation was followed by a message saying how it ended, and only those.
+    follow_ups = sum(FOLLOW_UP in m.get("text", "") for m in telegram.messages(chat.user_id)
+                     if m.get("from", {}).get("is_bot"))
+    assert follow_ups + len(told) == len(handed_over), (follow_ups, len(told), handed_over)
     flows = await Trade.objects.filter(user=wallet).aaggregate(total=Sum("sol_change_lamports"))
     assert localnet.chain.sol_balance(wallet.public_key) == 50 * SOL + (flows["total"] or 0)
     open_raw = {mint: 0 for mint in mints}
@@ -142,7 +176,9 @@ async def test_every_trade_ends_confirmed_or_cleanly_failed_under_faults(storm_b
         assert localnet.chain.token_balance(wallet.public_key, mint) == raw, mint
     figures.update(trades=trades, summary=f"{trades} trades under {len(FAULTS) - 1} kinds of fault: "
                    + ", ".join(f"{k} {v}" for k, v in sorted(outcomes.items()))
-                   + f"; {report.confirmed + report.failed + report.expired} settled by reconciliation; "
+                   + f"; {report.confirmed + report.failed + report.expired} settled by the final reconciliation, "
+                   f"{len(handed_over)} handed over and each followed by its outcome; every answer matched the "
+                   "ledger; "
                    f"0 generic errors; {time.monotonic() - started:.0f} s",
                    outcomes=dict(outcomes), settled_by_reconcile=report.confirmed + report.failed
                    + report.expired, by_fault={fault: dict(counts) for fault, counts in by_fault.items()},
