@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Sum
 
 from custody import audit
 from custody.models import AllowedAddress, WithdrawalPolicy
-from wallets.models import UserWallet
+from wallets.models import UserWallet, Withdrawal
+
+THRESHOLD_WINDOW = timedelta(hours=24)
 
 
 class PolicyRefusal(Exception):
@@ -70,8 +73,15 @@ def check_destination(wallet: UserWallet, destination: str, now: datetime) -> No
 
 
 def needs_delay(wallet: UserWallet, lamports: int, now: datetime) -> bool:
+    """Whether this withdrawal must wait: with what left in the last 24 hours (sent, or on its way), it goes over
+    the threshold. Counting the window stops a large sum leaving at once in pieces just under the threshold."""
     threshold = current(wallet, now).threshold_lamports
-    return threshold is not None and lamports > threshold
+    if threshold is None:
+        return False
+    recent = Withdrawal.objects.filter(user=wallet, created_at__gte=now - THRESHOLD_WINDOW,
+                                       status__in=[Withdrawal.Status.PENDING, Withdrawal.Status.CONFIRMED])
+    already = recent.aggregate(total=Sum("lamports"))["total"] or 0
+    return already + lamports > threshold
 
 
 def add_address(wallet: UserWallet, address: str, label: str, *, now: datetime, delay_seconds: int,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
@@ -16,5 +17,9 @@ def _logged_in(sender, request, user, **kwargs) -> None:
 
 @receiver(user_login_failed)
 def _login_failed(sender, credentials, request=None, **kwargs) -> None:
-    username = str(credentials.get("username", ""))[:100]  # Django already removes the password
-    record(AuditEvent.Action.STAFF_LOGIN_FAILED, actor=f"someone as {username!r}", source=request_source(request))
+    # Django removes the password, but people type passwords into the username box too: a name that is no
+    # account's is not written down.
+    username = str(credentials.get("username", ""))[:150]
+    known = get_user_model().objects.filter(**{get_user_model().USERNAME_FIELD: username}).exists()
+    actor = f"someone as {username!r}" if known else "someone with an unknown username"
+    record(AuditEvent.Action.STAFF_LOGIN_FAILED, actor=actor, source=request_source(request))

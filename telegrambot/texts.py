@@ -205,8 +205,8 @@ def confirm_withdrawal(plan: WithdrawalPlan, *, two_factor: bool = False, recomm
              f"Balance after: {sol(plan.balance_lamports - plan.lamports - plan.fee_lamports)}", "",
              "Check the destination carefully: a transfer cannot be undone."]
     if delay_seconds is not None:
-        lines.append(f"⏳ This is above your large-withdrawal threshold, so it will wait {duration(delay_seconds)} "
-                     "before it is sent; you can cancel it until then.")
+        lines.append(f"⏳ With your withdrawals of the last 24 hours, this goes over your large-withdrawal threshold, "
+                     f"so it will wait {duration(delay_seconds)} before it is sent; you can cancel it until then.")
     if two_factor:
         lines.append("🔐 After you confirm, I will ask for the code from your authenticator app.")
     elif recommend_two_factor:
@@ -304,8 +304,8 @@ def withdraw_delay_status(view, delay_seconds: int) -> str:
     if view.threshold_lamports is None:
         text = "No large-withdrawal delay is set: withdrawals are sent at once."
     else:
-        text = (f"Withdrawals above <b>{sol(view.threshold_lamports)}</b> wait {duration(delay_seconds)} and can be "
-                "cancelled meanwhile.")
+        text = (f"Withdrawals that take more than <b>{sol(view.threshold_lamports)}</b> out within 24 hours wait "
+                f"{duration(delay_seconds)} and can be cancelled meanwhile.")
     if view.pending_threshold:
         value, when = view.pending_threshold
         shown = "off" if value is None else sol(value)
@@ -316,8 +316,8 @@ def withdraw_delay_status(view, delay_seconds: int) -> str:
 def withdraw_delay_set(lamports: int | None, when, delay_seconds: int) -> str:
     shown = "off" if lamports is None else f"above {sol(lamports)}"
     if when is None:
-        return (f"Done: withdrawals {shown} now wait {duration(delay_seconds)} before they are sent, and you can "
-                "cancel them meanwhile.")
+        return (f"Done: withdrawals {shown} (counting the last 24 hours) now wait {duration(delay_seconds)} before "
+                "they are sent, and you can cancel them meanwhile.")
     return (f"Loosening your protection waits for safety: the large-withdrawal delay becomes <b>{shown}</b> at "
             f"{when:%Y-%m-%d %H:%M} UTC. Until then the current setting applies.")
 

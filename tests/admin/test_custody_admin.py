@@ -92,6 +92,11 @@ def test_staff_logins_are_audited(client, django_user_model):
     actions = list(AuditEvent.objects.order_by("pk").values_list("action", flat=True))
     assert actions[-2:] == ["staff_login_failed", "staff_login"]
     assert "a-long-password-1" not in json.dumps(list(AuditEvent.objects.values("detail", "actor")))
+    # A password typed into the username box is not written down either.
+    client.logout()
+    client.post(reverse("admin:login"), {"username": "a-long-password-1", "password": "x", "next": "/admin/"})
+    failed = AuditEvent.objects.filter(action="staff_login_failed").latest("id")
+    assert failed.actor == "someone with an unknown username" and "a-long-password-1" not in failed.actor
 
 
 def test_staff_edits_through_inlines_passwords_and_bulk_deletes_are_audited(staff, wallet, django_user_model):

@@ -244,6 +244,24 @@ async def test_large_withdrawal_is_delayed_cancelled_or_held_and_then_sent(bot, 
             "withdrawal_sent", "policy_changed"} <= actions
 
 
+async def test_withdrawals_in_pieces_under_the_threshold_are_delayed_once_their_24_hour_total_is_over(
+        bot, clock, chat_factory, localnet):
+    chat = chat_factory()
+    await _started(chat, localnet, sol=5)
+    await chat.say("/withdrawdelay 1")
+    destination = localnet.funded_keypair(sol=1).pubkey()
+    first = await _ask_withdrawal(chat, destination, "0.6")
+    assert "wait" not in first["text"]
+    sent = await chat.final(await chat.press(first, buttons(first)["✅ Withdraw"]))
+    assert "Sent 0.6 SOL" in sent["text"]
+    second = await _ask_withdrawal(chat, destination, "0.6")  # 1.2 SOL within 24 h: over the 1 SOL threshold
+    assert "over your large-withdrawal threshold" in second["text"]
+    assert "Withdrawal delayed" in (await chat.press(second, buttons(second)["✅ Withdraw"]))["text"]
+    clock.advance(hours=25)  # a day later the first no longer counts
+    third = await _ask_withdrawal(chat, destination, "0.6")
+    assert "threshold" not in third["text"]
+
+
 async def test_wallet_lists_delayed_withdrawals_and_cancels_them(bot, clock, chat_factory, localnet):
     chat = chat_factory()
     wallet = await _started(chat, localnet, sol=5)
@@ -346,9 +364,36 @@ async def test_sniping_kill_switch_and_metrics_show_switches(bot, chat_factory, 
     assert not await Trade.objects.filter(user=wallet).aexists()
 
 
+@pytest.mark.parametrize("action, scope", [("sniping", "user"), ("all", "global"), ("all", "user")])
+async def test_sniping_pauses_per_user_and_with_all(bot, chat_factory, localnet, action, scope):
+    from positions.sniping import Launch
+
+    chat, bystander = chat_factory(), chat_factory()
+    wallets = {}
+    for person in (chat, bystander):
+        wallets[person.user_id] = await _started(person, localnet)
+        await person.say("/set snipe on")
+        await person.telegram.next_reply(person.user_id)
+    await sync_to_async(call_command)("killswitch", "on", action,
+                                      *(["--user", str(chat.user_id)] if scope == "user" else []))
+    token = localnet.create_token(f"SN{action[:2].upper()}{scope[0].upper()}", decimals=6,
+                                  pool_sol_lamports=50 * SOL, pool_tokens_raw=10**15)
+    outcomes = await bot.sniper.handle(Launch(mint=token.mint, signature=f"sig-{action}-{scope}", name="s",
+                                              symbol="SN"))
+    by_user = {o.telegram_user_id: o for o in outcomes}
+    assert by_user[chat.user_id].reason == "sniping is paused by the operators"
+    assert not await Trade.objects.filter(user=wallets[chat.user_id]).aexists()
+    if scope == "user":  # the bystander's snipe goes through
+        assert by_user[bystander.user_id].status == "bought", by_user[bystander.user_id]
+    else:
+        assert by_user[bystander.user_id].reason == "sniping is paused by the operators"
+
+
 @pytest.mark.parametrize("make, reason", [
     (lambda net: net.create_token("FRZ", decimals=6, pool_sol_lamports=50 * SOL, pool_tokens_raw=10**15,
                                   freeze_authority=True), "freeze authority"),
+    (lambda net: net.create_token("FRZ22", decimals=6, pool_sol_lamports=50 * SOL, pool_tokens_raw=10**15,
+                                  freeze_authority=True, token_2022=True), "freeze authority"),
     (lambda net: net.create_token("DLG", decimals=6, pool_sol_lamports=50 * SOL, pool_tokens_raw=10**15,
                                   extensions=Token2022Extensions(permanent_delegate=Keypair().pubkey())),
      "permanent delegate"),
