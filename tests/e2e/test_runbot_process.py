@@ -56,7 +56,8 @@ def _wait_until_polling(telegram, process, since: int, timeout: float = 30.0) ->
         if any(method == "getUpdates" for method, _ in telegram.calls[since:]):
             return
         if process.poll() is not None:
-            raise AssertionError(f"runbot exited early:\n{process.stdout.read()}")
+            output = process.stdout.read() if process.stdout else "(output not captured)"
+            raise AssertionError(f"runbot exited early with {process.returncode}:\n{output}")
         time.sleep(0.05)
     raise AssertionError("runbot never polled the Bot API")
 
