@@ -49,6 +49,9 @@ BOT_MESSAGES = ("sendMessage", "editMessageText")  # what python-telegram-bot's 
 ADDRESS = re.compile(r"[1-9A-HJ-NP-Za-km-z]{32,44}")
 
 
+TELEGRAM_MESSAGES_PER_SECOND = 30  # Telegram's bulk limit, which AIORateLimiter enforces by default
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, nargs="+", default=[100, 500])
@@ -64,9 +67,21 @@ def main() -> None:
                       result="ok" if failed == 0 else f"FAILED: {failed} commands failed",
                       summary="; ".join(f"{c['users']} users: {c['trades_per_second']} trades/s, p50 "
                                         f"{c['trade_latency_ms_p50']} ms, p99 {c['trade_latency_ms_p99']} ms, "
-                                        f"bot CPU {c['bot_cpu_seconds']} s, peak RSS {c['bot_peak_rss_mib']} MiB"
-                                        for c in cases),
+                                        f"bot CPU {c['bot_cpu_seconds']} s ({c['bot_cpu_percent_of_one_core']}% of "
+                                        f"a core), peak RSS {c['bot_peak_rss_mib']} MiB, "
+                                        f"{c['telegram_messages_per_second']} Telegram messages/s "
+                                        f"({c['telegram_messages_per_trade']} a trade)" for c in cases)
+                      + _bound(cases),
                       **{f"users_{case['users']}": case for case in cases})
+
+
+def _bound(cases: list[dict]) -> str:
+    """Say what limits throughput when the figures show it: Telegram's global send limit (python-telegram-bot's
+    AIORateLimiter keeps the bot under 30 messages a second), with the bot's CPU far from busy."""
+    if all(c["telegram_messages_per_second"] >= TELEGRAM_MESSAGES_PER_SECOND * 0.9
+           and c["bot_cpu_percent_of_one_core"] < 50 for c in cases):
+        return f"; bound by Telegram's {TELEGRAM_MESSAGES_PER_SECOND} messages/s, not by the bot's CPU"
+    return ""
 
 
 def _run_case(users: int, trades_per_user: int) -> dict:
