@@ -38,6 +38,9 @@ class Command(BaseCommand):
                     exporter.shutdown()
                     exporter.server_close()
             return
+        if not config.redis_url:
+            self.stderr.write("Warning: REDIS_URL is not set, so buttons and questions in flight live in this worker "
+                              "alone. Fine for one webhook worker; with several, set REDIS_URL (and PostgreSQL).")
         if not no_register:
             url = asyncio.run(BotRunner(config).register_webhook())
             self.stdout.write(f"Webhook registered: {url}")
