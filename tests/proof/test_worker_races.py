@@ -60,14 +60,13 @@ def workers(localnet, telegram, tmp_path):
            "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/telegram/webhook/", "TELEGRAM_WEBHOOK_SECRET": SECRET}
     migrate = _manage(env, "migrate", "-v", "0")
     assert migrate.returncode == 0, migrate.stderr
-    ports = [_free_port() for _ in range(WORKERS)]
-    logs = [(tmp_path / f"worker-{port}.log").open("w") for port in ports]  # read them when a race fails
-    processes = [subprocess.Popen([sys.executable, "manage.py", "runbot", "--webhook", "--no-register", "--port",
-                                   str(port)], cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
-                 for port, log in zip(ports, logs, strict=True)]
+    logs, processes, ports = [], [], []
     try:
-        for port, process in zip(ports, processes, strict=True):
-            _wait_until_serving(port, process)
+        for _ in range(WORKERS):
+            port, process, log = _start_worker(env, tmp_path)
+            ports.append(port)
+            processes.append(process)
+            logs.append(log)
         telegram.balance_webhook([f"http://127.0.0.1:{port}/telegram/webhook/" for port in ports],
                                  secret_token=SECRET)
         yield database
@@ -210,22 +209,36 @@ def _ledger_equals_chain(database: BotDatabase, localnet, address: str, *, depos
         assert localnet.chain.token_balance(address, mint) == int(remaining), mint
 
 
+def _start_worker(env: dict, tmp_path) -> tuple[int, subprocess.Popen, object]:
+    """A webhook worker on a free port; a port taken between choosing it and binding it means another try."""
+    for _ in range(3):
+        port = _free_port()
+        log = (tmp_path / f"worker-{port}.log").open("w")  # read it when a race fails
+        process = subprocess.Popen([sys.executable, "manage.py", "runbot", "--webhook", "--no-register", "--port",
+                                    str(port)], cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT)
+        if _serving(port, process):
+            return port, process, log
+        process.kill()
+        process.wait()
+        log.close()
+    raise AssertionError(f"no webhook worker would start; see the worker logs in {tmp_path}")
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _wait_until_serving(port: int, process: subprocess.Popen, timeout: float = 60) -> None:
+def _serving(port: int, process: subprocess.Popen, timeout: float = 60) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"a webhook worker exited early with {process.returncode}")
+            return False
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
                 if response.status == 200:
-                    return
+                    return True
         except OSError:
             time.sleep(0.1)
-    raise AssertionError(f"the webhook worker on port {port} never served /healthz")
-
+    return False
