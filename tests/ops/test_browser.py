@@ -36,6 +36,7 @@ def browser():
 
 def test_staff_sees_drawn_charts_and_no_secret(browser, live_server, django_user_model, keyring):
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
     from solders.keypair import Keypair
 
     from positions.models import Trade
@@ -51,6 +52,9 @@ def test_staff_sees_drawn_charts_and_no_secret(browser, live_server, django_user
     browser.find_element(By.NAME, "username").send_keys("boss")
     browser.find_element(By.NAME, "password").send_keys("a-strong-password-9")
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    # The click only starts the sign-in: leaving the page before its answer sets the session cookie lands on the
+    # login form again. Wait for the admin's own page first.
+    WebDriverWait(browser, 30).until(lambda driver: "/admin/login/" not in driver.current_url)
     browser.get(f"{live_server.url}/admin/dashboard/")
     charts = browser.find_elements(By.CSS_SELECTOR, "svg.chart")
     assert len(charts) == 5
