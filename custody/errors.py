@@ -16,3 +16,36 @@ class ActionPaused(TradingError):
 
 class SecondFactorRequired(TradingError):
     pass
+
+
+class SwapRefused(TradingError):
+    """The swap service's transaction does not match what the trader asked for: it is never signed.
+
+    ``check`` names the rule that refused it (for the audit log and metrics); ``detail`` says what the transaction
+    would have done, in a trader's words, without any secret.
+    """
+
+    def __init__(self, check: str, detail: str) -> None:
+        self.check = check
+        self.detail = detail
+        super().__init__(f"The swap service returned a transaction that would move funds you did not ask to move "
+                         f"({detail}), so nothing was signed and nothing moved. Your funds are safe; the operators "
+                         "have been alerted.")
+
+
+class SwapWouldFail(TradingError):
+    """The simulation says the swap would fail on chain: it is not signed or sent, and nothing is spent."""
+
+    def __init__(self, error: str, logs: list[str] | None = None) -> None:
+        self.error = error
+        text = " ".join([error, *(logs or [])])
+        if "6001" in text or "0x1771" in text or "SlippageToleranceExceeded" in text:
+            message = ("The price moved more than your slippage allows, so the swap was not sent and nothing was "
+                       "spent. Try again, or raise your slippage in /settings.")
+        elif "BlockhashNotFound" in text or "Blockhash not found" in text:
+            message = "The swap service returned an expired transaction, so nothing was signed. Please try again."
+        elif "insufficient" in text.lower():
+            message = "Your SOL balance is too low for this trade and its fees. Deposit SOL and try again."
+        else:
+            message = "The swap would fail on the network, so it was not sent and nothing was spent. Please try again."
+        super().__init__(message)

@@ -128,7 +128,7 @@ class Monitor:
                 return None  # the batch price said yes, the real exit price says no
             try:
                 result = await self.engine.execute_sell(telegram_user_id=watched.telegram_user_id,
-                                                        mint=watched.mint, amount=SellAmount.all())
+                                                        mint=watched.mint, amount=SellAmount.all(), automatic=True)
                 trigger = Trigger(watched, rule, price, result=result)
                 self._told_paused.discard(watched.position_id)
             except (NoOpenPosition, SellAmountTooLarge, AlreadySelling):

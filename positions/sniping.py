@@ -132,7 +132,7 @@ class Sniper:
             return None  # this launch was already handled for this user (a duplicate notification)
         try:
             result = await self.engine.execute_buy(telegram_user_id=telegram_user_id, mint=launch.mint,
-                                                   lamports=lamports)
+                                                   lamports=lamports, automatic=True)
         except TradingError as err:
             return await _finish(telegram_user_id, launch, Snipe.Status.SKIPPED, err.user_message, lamports)
         return await _finish(telegram_user_id, launch, Snipe.Status.BOUGHT, f"bought for {sol(lamports)}", lamports,

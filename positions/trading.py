@@ -15,6 +15,9 @@ from dataclasses import dataclass
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
+from custody import audit
+from custody.errors import SwapRefused
+from custody.inspection import TOKEN_PROGRAM, InspectedSwap, SwapInspector, SwapRequest
 from custody.killswitch import Action as Switch
 from custody.killswitch import ensure_allowed
 from positions import services
@@ -36,11 +39,11 @@ from positions.risk import check_buy, check_sell
 from positions.screening import screen_mint
 from tradingbot.chain.errors import ChainError, JupiterError, TransactionRejected
 from tradingbot.chain.jupiter import SOL_MINT, JupiterClient
-from tradingbot.chain.rpc import Confirmation, Outcome, RpcGateway, TransactionEffects
+from tradingbot.chain.rpc import Confirmation, Holdings, Outcome, RpcGateway, TransactionEffects
 from tradingbot.config import TradingConfig
 from tradingbot.crashpoints import crashpoint
 from tradingbot.db import db_call
-from tradingbot.metrics import TRADE_SECONDS, TRADES
+from tradingbot.metrics import SWAPS_REFUSED, TRADE_SECONDS, TRADES
 from wallets.crypto import Keyring
 from wallets.signing import sign_versioned_transaction
 
@@ -83,9 +86,12 @@ class TradingService:
         self.jupiter = jupiter
         self.keyring = keyring
         self.config = config
+        self.inspector = SwapInspector(rpc, tip_accounts=config.swap_tip_accounts)
 
     async def execute_buy(self, *, telegram_user_id: int, mint: str, lamports: int,
-                          progress: Progress | None = None) -> BuyResult:
+                          progress: Progress | None = None, automatic: bool = False) -> BuyResult:
+        """Buy ``mint`` for ``lamports``. ``automatic``: no trader is watching (a snipe), so the swap is always
+        simulated before signing whatever SWAP_SIMULATION says."""
         started = time.monotonic()
         mint = validate_mint(mint)
         if lamports <= 0:
@@ -93,13 +99,13 @@ class TradingService:
         trader = await _load_trader_for_buy(telegram_user_id, lamports, self.config)
         await _say(progress, "Quoting…")
         settings = trader.settings
-        quote, mint_info, balance, holding, rent = await _gather_first_round(
+        quote, mint_info, holdings, rent = await _gather_first_round(
             self.jupiter.quote(input_mint=SOL_MINT, output_mint=mint, amount=lamports,
                                slippage_bps=settings.slippage_bps),
-            self.rpc.mint_info(mint), self.rpc.sol_balance(trader.wallet.public_key),
-            self.rpc.token_balance_or_none(trader.wallet.public_key, mint),
+            self.rpc.mint_info(mint), self.rpc.holdings(trader.wallet.public_key),  # the inspector's "before"
             self.rpc.rent_exempt_minimum(TOKEN_ACCOUNT_SIZE),  # cached after the first call
         )
+        balance, holding = holdings.sol, holdings.token_amount(mint)
         crashpoint("buy.quoted")
         if mint_info is None:
             raise UnknownToken(mint)
@@ -114,7 +120,12 @@ class TradingService:
         if isinstance(quote, BaseException):
             raise _service_error(quote)
         swap = await self._swap(quote, trader.wallet.public_key, settings.priority_fee_lamports)
-        signed = sign_versioned_transaction(wallet=trader.wallet, transaction=swap.transaction, keyring=self.keyring)
+        request = SwapRequest(owner=trader.wallet.public_key, side="buy", mint=mint, token_program=mint_info.program_id,
+                              amount=lamports, slippage_bps=settings.slippage_bps,
+                              priority_fee_cap=settings.priority_fee_lamports)
+        inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
+        signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
+                                            keyring=self.keyring)
         crashpoint("buy.signed")
         pending = await db_call(services.record_pending_buy)(
             wallet=trader.wallet, mint=mint, decimals=mint_info.decimals, lamports_in=quote.in_amount,
@@ -128,7 +139,9 @@ class TradingService:
                          received_raw=trade.amount_out_raw, position_id=trade.position_id)
 
     async def execute_sell(self, *, telegram_user_id: int, mint: str, amount: SellAmount,
-                           progress: Progress | None = None) -> SellResult:
+                           progress: Progress | None = None, automatic: bool = False) -> SellResult:
+        """Sell ``amount`` of the open position in ``mint``. ``automatic``: a stop-loss / take-profit sale with no
+        trader watching, always simulated before signing."""
         started = time.monotonic()
         mint = validate_mint(mint)
         trader, position = await _load_trader_and_position(telegram_user_id, mint)
@@ -139,10 +152,11 @@ class TradingService:
         if raw > available:
             raise SellAmountTooLarge(raw, available, position.token_decimals, position.reserved_raw)
         await _say(progress, "Quoting…")
-        quote, on_chain = await _gather_first_round(
+        quote, holdings = await _gather_first_round(
             self.jupiter.quote(input_mint=mint, output_mint=SOL_MINT, amount=raw,
                                slippage_bps=trader.settings.slippage_bps),
-            self.rpc.token_balance(trader.wallet.public_key, mint))
+            self.rpc.holdings(trader.wallet.public_key))  # the chain's balance, and the inspector's "before"
+        on_chain = holdings.token_amount(mint) or 0
         crashpoint("sell.quoted")
         if on_chain < raw:
             await _explain_shortfall(trader, mint)
@@ -153,7 +167,13 @@ class TradingService:
         if isinstance(quote, BaseException):
             raise _service_error(quote)
         swap = await self._swap(quote, trader.wallet.public_key, trader.settings.priority_fee_lamports)
-        signed = sign_versioned_transaction(wallet=trader.wallet, transaction=swap.transaction, keyring=self.keyring)
+        request = SwapRequest(owner=trader.wallet.public_key, side="sell", mint=mint,
+                              token_program=holdings.token_program(mint) or TOKEN_PROGRAM, amount=raw,
+                              slippage_bps=trader.settings.slippage_bps,
+                              priority_fee_cap=trader.settings.priority_fee_lamports)
+        inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
+        signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
+                                            keyring=self.keyring)
         crashpoint("sell.signed")
         pending = await db_call(services.record_pending_sell)(
             wallet=trader.wallet, mint=mint, raw=raw, quoted_out=quote.out_amount, min_out=quote.min_out_amount,
@@ -173,6 +193,25 @@ class TradingService:
                                                        priority_fee_lamports=priority_fee)
         except JupiterError as err:
             raise _service_error(err) from None
+
+    async def _inspect(self, swap, request: SwapRequest, quote, holdings: Holdings, trader: services.Trader, *,
+                       automatic: bool) -> InspectedSwap:
+        """Nothing is signed that the inspector did not clear; a refusal is audited, counted and logged."""
+        simulate = automatic or self.config.swap_simulation == "all"
+        try:
+            return await self.inspector.inspect(swap.transaction, request, quote=quote, holdings=holdings,
+                                                simulate=simulate)
+        except SwapRefused as refused:
+            SWAPS_REFUSED.labels(check=refused.check).inc()
+            logger.warning("Refused a %s swap transaction for wallet %s before signing (%s: %s)", request.side,
+                           request.owner, refused.check, refused.detail)
+            await db_call(audit.record)(
+                audit.Action.SWAP_REFUSED, actor=audit.BOT, source="automatic" if automatic else audit.TELEGRAM,
+                user=trader.wallet, check=refused.check, detail=refused.detail, side=request.side, mint=request.mint,
+                amount=request.amount)
+            raise
+        except ChainError as err:
+            raise ServiceUnavailable(err.user_message) from None
 
     async def _land(self, pending: services.PendingTrade, signed, owner: str, mint: str, progress: Progress | None,
                     *, side: str) -> Trade:

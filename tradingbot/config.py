@@ -101,6 +101,10 @@ class TradingConfig:
     secret_key_is_ephemeral: bool = False
     custody: CustodyPolicy = field(default_factory=CustodyPolicy)
     trusted_proxies: tuple[str, ...] = ()
+    # Swap inspection (issue 14): tip accounts of a configured MEV-protection service a swap may pay, and which
+    # trades are simulated before signing ("all", or "automatic": stop-loss/take-profit sales and snipes only).
+    swap_tip_accounts: tuple[str, ...] = ()
+    swap_simulation: str = "all"
 
     def require_encryption_keys(self) -> tuple[str, ...]:
         if not self.wallet_encryption_keys:
@@ -139,7 +143,7 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         trading=_limits(reader),
         database_url=reader.database_url(),
         solana_rpc_url=reader.url("SOLANA_RPC_URL", default=DEFAULT_RPC),
-        jupiter_api_url=reader.url("JUPITER_API_URL", default="https://api.jup.ag"),
+        jupiter_api_url=reader.secure_url("JUPITER_API_URL", default="https://api.jup.ag"),
         jupiter_api_key=reader.text("JUPITER_API_KEY"),
         redis_url=reader.url("REDIS_URL", schemes=("redis", "rediss", "unix"), example="redis://127.0.0.1:6379/0"),
         telegram_bot_token=reader.telegram_token(),
@@ -167,6 +171,8 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         rpc_timeout_seconds=reader.integer("RPC_TIMEOUT_SECONDS", default=10, minimum=1, maximum=120,
                                            example="RPC_TIMEOUT_SECONDS=10"),
         custody=_custody(reader),
+        swap_tip_accounts=reader.pubkeys("SWAP_TIP_ACCOUNTS", default=()),
+        swap_simulation=reader.choice("SWAP_SIMULATION", default="all", choices=("all", "automatic")),
     )
 
 
@@ -200,6 +206,15 @@ def _limits(reader: _Reader) -> TradingLimits:
                                                      example="DEFAULT_PRIORITY_FEE_LAMPORTS=100000 (0.0001 SOL)"),
         default_snipe_amount_sol=reader.sol("DEFAULT_SNIPE_AMOUNT_SOL", default="0.1"),
     )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 class _Reader:
@@ -285,6 +300,22 @@ class _Reader:
             raise ConfigError(name, f"has an invalid port (got {_redact_url(value)!r})",
                               example or f"{name}=http://127.0.0.1:8899") from None
         return value.rstrip("/")
+
+    def secure_url(self, name: str, *, default: str) -> str:
+        """An https:// URL, or plain http:// to this machine only: whatever answers this URL writes the
+        transactions the bot signs, so nothing on the way may read or change them."""
+        value = self.url(name, default=default)
+        parts = urlsplit(value)
+        if parts.scheme != "https" and not _is_loopback(parts.hostname or ""):
+            raise ConfigError(name, f"must use https:// unless it points at this machine (got {_redact_url(value)!r})",
+                              f"{name}=https://api.jup.ag")
+        return value
+
+    def choice(self, name: str, *, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.text(name) or default).lower()
+        if value not in choices:
+            raise ConfigError(name, f"must be one of {', '.join(choices)} (got {value[:40]!r})", f"{name}={default}")
+        return value
 
     def database_url(self) -> str:
         value = self.text("DATABASE_URL")

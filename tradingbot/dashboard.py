@@ -9,6 +9,7 @@ from django.contrib.admin.views.decorators import staff_member_required
 from django.shortcuts import render
 from django.utils import timezone
 
+from custody.selectors import swap_refusals
 from positions.stats import DayStats, daily_stats, open_positions_count
 from tradingbot.display import plain
 from tradingbot.money import lamports_to_sol
@@ -41,7 +42,7 @@ def dashboard(request):
     ]
     context = {"title": "Dashboard", "charts": charts, "open_positions": open_positions_count(),
                "users": UserWallet.objects.count(), "frozen": UserWallet.objects.filter(is_frozen=True).count(),
-               "first_day": days[0].day, "last_day": days[-1].day}
+               "first_day": days[0].day, "last_day": days[-1].day, "refusals": swap_refusals()}
     return render(request, "admin/dashboard.html", context)
 
 

@@ -10,6 +10,8 @@ STARTED_AT = time.time()
 
 RPC_REQUESTS = Counter("trading_bot_rpc_requests", "Solana RPC requests sent, by JSON-RPC method", ["method"])
 JUPITER_REQUESTS = Counter("trading_bot_jupiter_requests", "Swap API requests sent, by endpoint", ["endpoint"])
+SWAPS_REFUSED = Counter("trading_bot_swaps_refused", "Swap transactions refused before signing, by the check "
+                        "that refused them", ["check"])
 TRADES = Counter("trading_bot_trades", "Trades that ended, by outcome", ["status", "side"])
 TRADE_SECONDS = Histogram("trading_bot_trade_latency_seconds", "From trade start to confirmed", ["side"],
                           buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120))

@@ -66,6 +66,64 @@ class MintInfo:
 
 
 SYSTEM_PROGRAM_ID = "11111111111111111111111111111111"
+LOOKUP_TABLE_PROGRAM_ID = "AddressLookupTab1e1111111111111111111111111"
+MULTIPLE_ACCOUNTS_LIMIT = 100  # mainnet's limit of keys per getMultipleAccounts
+
+
+@dataclass(frozen=True)
+class TokenHolding:
+    """One token account, as the transaction inspector compares it before and after a swap."""
+
+    mint: str
+    owner: str
+    amount: int
+    delegate: str | None
+    close_authority: str | None
+    program: str = str(TOKEN_PROGRAM_ID)
+
+
+@dataclass(frozen=True)
+class Holdings:
+    """A wallet's SOL and every token account it owns (by address), read at one moment."""
+
+    sol: int
+    tokens: dict[str, TokenHolding]
+
+    def token_amount(self, mint: str) -> int | None:
+        """Raw balance of ``mint`` over the owner's accounts; None when it has no account for it at all."""
+        amounts = [held.amount for held in self.tokens.values() if held.mint == mint]
+        return sum(amounts) if amounts else None
+
+    def token_program(self, mint: str) -> str | None:
+        return next((held.program for held in self.tokens.values() if held.mint == mint), None)
+
+
+@dataclass(frozen=True)
+class Simulation:
+    err: str | None
+    logs: list[str]
+    accounts: dict[str, object | None]  # address -> account after the simulated transaction (None: absent)
+    units: int
+
+
+def parse_token_account(account) -> TokenHolding | None:
+    """A token account under either token program, or None for anything else."""
+    from solders.token.state import TokenAccount, TokenAccountState
+
+    if account is None or str(account.owner) not in (str(TOKEN_PROGRAM_ID), str(TOKEN_2022_PROGRAM_ID)):
+        return None
+    data = bytes(account.data)
+    if len(data) < 165:
+        return None
+    try:
+        parsed = TokenAccount.from_bytes(data[:165])
+    except ValueError:
+        return None
+    if parsed.state == TokenAccountState.Uninitialized:
+        return None
+    return TokenHolding(mint=str(parsed.mint), owner=str(parsed.owner), amount=parsed.amount,
+                        delegate=_optional_key(parsed.delegate), close_authority=_optional_key(parsed.close_authority),
+                        program=str(account.owner))
 
 
 class RpcGateway:
@@ -162,6 +220,57 @@ class RpcGateway:
                         mint_authority=_optional_key(parsed.mint_authority),
                         freeze_authority=_optional_key(parsed.freeze_authority),
                         extensions=mint_extensions(bytes(account.data)))
+
+    async def holdings(self, owner: str) -> Holdings:
+        """The owner's SOL and every token account under both token programs, read in parallel."""
+        owner_key = Pubkey.from_string(owner)
+        balance, *responses = await asyncio.gather(self.sol_balance(owner), *[
+            self._read("getTokenAccountsByOwner", lambda program=program: self._client.get_token_accounts_by_owner(
+                owner_key, TokenAccountOpts(program_id=program, encoding="base64")))
+            for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)])
+        tokens = {}
+        for response in responses:
+            for keyed in response.value:
+                held = parse_token_account(keyed.account)
+                if held is not None:
+                    tokens[str(keyed.pubkey)] = held
+        return Holdings(sol=balance, tokens=tokens)
+
+    async def lookup_tables(self, addresses: Sequence[str]) -> dict[str, tuple[str, ...]]:
+        """The addresses held by each address lookup table (absent: no such table)."""
+        from solders.address_lookup_table_account import AddressLookupTable
+
+        chunks = [list(addresses[i:i + MULTIPLE_ACCOUNTS_LIMIT])
+                  for i in range(0, len(addresses), MULTIPLE_ACCOUNTS_LIMIT)]
+        responses = await asyncio.gather(*[
+            self._read("getMultipleAccounts", lambda chunk=chunk: self._client.get_multiple_accounts(
+                [Pubkey.from_string(key) for key in chunk]))
+            for chunk in chunks])
+        tables = {}
+        for chunk, response in zip(chunks, responses, strict=True):
+            for address, account in zip(chunk, response.value, strict=True):
+                if account is None or str(account.owner) != LOOKUP_TABLE_PROGRAM_ID:
+                    continue
+                try:
+                    table = AddressLookupTable.deserialize(bytes(account.data))
+                except ValueError:
+                    continue
+                tables[address] = tuple(str(key) for key in table.addresses)
+        return tables
+
+    async def simulate(self, transaction: VersionedTransaction, *, accounts: Sequence[str]) -> Simulation:
+        """Simulate an unsigned transaction against the current state (its own blockhash: a stale one fails) and
+        return the listed accounts as they would be after it."""
+        keys = [Pubkey.from_string(key) for key in accounts]
+        try:
+            response = await self._read("simulateTransaction", lambda: self._client.simulate_transaction(
+                transaction, sig_verify=False, commitment=Confirmed, accounts_addresses=keys or None))
+        except RPCException as err:
+            raise ChainUnavailable(f"simulateTransaction refused: {_rejection(err).reason[:200]}") from None
+        value = response.value
+        after = dict(zip(accounts, value.accounts or [None] * len(accounts), strict=True))
+        return Simulation(err=None if value.err is None else _error_text(value.err), logs=list(value.logs or []),
+                          accounts=after, units=value.units_consumed or 0)
 
     async def signature_statuses(self, signatures: Sequence[str]) -> list:
         keys = [Signature.from_string(s) for s in signatures]
