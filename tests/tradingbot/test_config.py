@@ -155,3 +155,26 @@ def test_env_file_is_read_and_the_environment_wins(tmp_path):
            "c.trading.default_slippage_bps)"
     result = _run(["-c", code], {"TRADINGBOT_ENV_FILE": str(env_file), "DEFAULT_SLIPPAGE_BPS": "80"})
     assert result.stdout.split() == ["3", "80"], result.stderr
+
+
+@pytest.mark.parametrize("url", ["http://api.jup.ag", "http://10.0.0.5:8080", "http://jupiter.internal"])
+def test_the_swap_api_must_be_https_unless_it_is_this_machine(url):
+    with pytest.raises(ConfigError) as caught:
+        load_config({"JUPITER_API_URL": url})
+    assert "JUPITER_API_URL" in str(caught.value) and "https://" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["https://api.jup.ag", "http://127.0.0.1:8080", "http://localhost:9000",
+                                 "http://[::1]:8080"])
+def test_https_or_loopback_swap_apis_are_accepted(url):
+    assert load_config({"JUPITER_API_URL": url}).jupiter_api_url == url
+
+
+def test_swap_inspection_settings():
+    config = load_config({"SWAP_SIMULATION": "automatic",
+                          "SWAP_TIP_ACCOUNTS": "96gYZGLnJYVFmbjzopPSU6QiEV5fGqZNyN9nmNhvrZU5"})
+    assert config.swap_simulation == "automatic"
+    assert config.swap_tip_accounts == ("96gYZGLnJYVFmbjzopPSU6QiEV5fGqZNyN9nmNhvrZU5",)
+    assert load_config({}).swap_simulation == "all" and load_config({}).swap_tip_accounts == ()
+    with pytest.raises(ConfigError):
+        load_config({"SWAP_SIMULATION": "never"})
