@@ -294,9 +294,9 @@ class SwapInspector:
                     self.rpc.simulate(transaction, accounts=effect_accounts(request, holdings, decoded.writable)))
             else:
                 simulation = await job
-            if simulation.err is not None:
-                raise SwapWouldFail(simulation.err, simulation.logs)
             try:
+                if simulation.err is not None:
+                    _explain_failure(simulation, request, holdings, creations, rent)
                 check_effects(request, holdings=holdings, after=simulation.accounts, min_out=quote.min_out_amount,
                               account_creations=creations, rent_per_account=rent)
                 return
@@ -321,6 +321,21 @@ class SwapInspector:
                     self._tables[table] = tuple(addresses)
         return {table: self._tables[table] for table in (str(lookup.account_key) for lookup in lookups)
                 if table in self._tables}, len(missing)
+
+
+def _explain_failure(simulation, request: SwapRequest, holdings: Holdings, creations: int, rent: int) -> None:
+    """A failed simulation moves nothing, so the swap is not sent. It is an attack, not bad luck, when it ran out
+    of funds although the trader holds everything this trade needs: the transaction asks for more."""
+    text = " ".join([simulation.err, *simulation.logs]).lower()
+    if "insufficient" in text:
+        if request.side == "buy":
+            enough = holdings.sol >= _sol_allowance(request, creations, rent)
+        else:
+            enough = (holdings.token_amount(request.mint) or 0) >= request.amount and \
+                holdings.sol >= _sol_allowance(request, creations, rent)
+        if enough:
+            raise SwapRefused("over_budget", "it asks for more than this trade needs, and more than it may take")
+    raise SwapWouldFail(simulation.err, simulation.logs)
 
 
 def _static_writable(transaction: VersionedTransaction) -> list[str]:
