@@ -192,8 +192,10 @@ class Localnet:
         return sorted(entries)
 
     def clear_faults(self) -> None:
+        """Faults off, and the swap venue honest again."""
         for server in (self.rpc, self.jupiter, self.telegram):
             server.faults.clear()
+        self.jupiter.attack = None
 
 
 def pubkey(text: str) -> Pubkey:

@@ -8,6 +8,7 @@ import sys
 import threading
 
 from localnet import Localnet
+from localnet.venue import ATTACKS
 
 USER_ID = 1000
 
@@ -18,9 +19,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--jupiter-port", type=int, default=0)
     parser.add_argument("--telegram-port", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="print the environment lines only; no chat console")
+    parser.add_argument("--attack", choices=ATTACKS, default=None,
+                        help="hostile swap venue: every swap it builds carries this attack")
     args = parser.parse_args(argv)
     localnet = Localnet.start_on(rpc_port=args.rpc_port, jupiter_port=args.jupiter_port,
                                  telegram_port=args.telegram_port)
+    localnet.jupiter.attack = args.attack
+    if args.attack:
+        print(f"# HOSTILE swap venue: every swap carries {args.attack!r}; the attacker is "
+              f"{localnet.jupiter.attacker.pubkey()}", file=sys.stderr, flush=True)
     print("\n".join(localnet.env_lines()), flush=True)
     if not args.quiet:
         print("\n# Seeded tokens:", flush=True)

@@ -4,11 +4,13 @@ balances, a swap program emulated at landing time). Thread-safe: one lock guards
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from solders.account import Account
+from solders.address_lookup_table_account import AddressLookupTableAccount, derive_lookup_table_address
 from solders.hash import Hash
 from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
@@ -24,9 +26,20 @@ from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 BLOCKHASH_VALIDITY = 150  # blocks, as on mainnet
 TOKEN_PROGRAMS = (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
-SWAP_MEMO_PREFIX = "localnet-swap:"
-MEMO_PROGRAM_ID = Pubkey.from_string("MemoSq4gqABAXKb96qnH8TysNcWxMyWCqXgDLGmfcHr")
+JUPITER_PROGRAM_ID = Pubkey.from_string("JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4")
+ADDRESS_LOOKUP_TABLE_PROGRAM_ID = Pubkey.from_string("AddressLookupTab1e1111111111111111111111111")
+COMPUTE_BUDGET_PROGRAM_ID = Pubkey.from_string("ComputeBudget111111111111111111111111111111")
+LOOKUP_TABLE_META_SIZE = 56
+U64_MAX = 2**64 - 1
 SLIPPAGE_ERROR = 6001  # Jupiter's SlippageToleranceExceeded (0x1771)
+
+
+class RouteRefused(Exception):
+    """Raised by the route handler: the route program fails with this custom error (e.g. slippage)."""
+
+    def __init__(self, code: int, name: str, message: str) -> None:
+        super().__init__(message)
+        self.code, self.name, self.message = code, name, message
 
 
 @dataclass
@@ -45,6 +58,13 @@ class Landed:
     pre_token_balances: list[dict]
     post_token_balances: list[dict]
     compute_units: int
+    loaded_writable: list[Pubkey] = field(default_factory=list)
+    loaded_readonly: list[Pubkey] = field(default_factory=list)
+
+    @property
+    def keys(self) -> list[Pubkey]:
+        """Static keys, then loaded writable, then loaded readonly: the order balances are reported in."""
+        return list(self.transaction.message.account_keys) + self.loaded_writable + self.loaded_readonly
 
 
 @dataclass
@@ -53,11 +73,34 @@ class SendResult:
     err: object | None = None
     logs: list[str] = field(default_factory=list)
     units: int = 0
+    accounts: list[Account | None] | None = None  # simulation only: the requested accounts afterwards
+
+
+@dataclass
+class Loaded:
+    """A transaction as the runtime loads it: every key (static + lookups) and its decompiled instructions."""
+
+    keys: list[Pubkey]
+    writable: list[Pubkey]
+    readonly: list[Pubkey]
+    tables: list[AddressLookupTableAccount]
+    instructions: list[Instruction]
+
+
+@dataclass
+class Outcome:
+    err: object | None
+    logs: list[str]
+    units: int
+    fee: int
+    post_accounts: dict[Pubkey, Account] | None
 
 
 class Chain:
     def __init__(self) -> None:
-        self._svm = LiteSVM().with_blockhash_check(False)
+        # Signatures and blockhashes are checked by _precheck on the transaction as sent; LiteSVM then runs the
+        # transaction or, for a swap, the internal one that carries out its route instruction.
+        self._svm = LiteSVM().with_blockhash_check(False).with_sigverify(False)
         self._lock = threading.RLock()
         self.slot = 1
         self.block_height = 1
@@ -66,8 +109,9 @@ class Chain:
         self.history: dict[str, Landed] = {}
         self._drop_next = 0
         self.dropped: set[str] = set()
-        # Set by the swap venue: check a swap marker against live reserves at landing time.
-        self.swap_guard: Callable[[str], str | None] | None = None
+        # Set by the swap venue: the real instructions a Jupiter route instruction stands for, decided at
+        # execution time against live reserves (raises RouteRefused, e.g. for slippage).
+        self.route_handler: Callable[[Instruction], list[Instruction]] | None = None
 
     # Blocks and blockhashes.
 
@@ -201,24 +245,87 @@ class Chain:
                                           executable=False))
             return ata
 
+    # Address Lookup Tables.
+
+    def create_lookup_table(self, authority: Pubkey, addresses: list[Pubkey]) -> Pubkey:
+        """Write an Address Lookup Table with the real on-chain layout, extended now; usable from the next slot
+        (a block is produced so that it is, as on mainnet)."""
+        with self._lock:
+            address, _ = derive_lookup_table_address(authority, self.slot)
+            data = lookup_table_data(addresses, last_extended_slot=self.slot, authority=authority)
+            self.set_account(address, Account(lamports=self.rent_exempt(len(data)), data=data,
+                                              owner=ADDRESS_LOOKUP_TABLE_PROGRAM_ID, executable=False))
+            self.advance_blocks(1)
+            return address
+
+    def lookup_table(self, address: Pubkey) -> list[Pubkey] | None:
+        """The table's addresses usable at the current slot; None if the account is not a lookup table."""
+        account = self.account(address)
+        if account is None or account.owner != ADDRESS_LOOKUP_TABLE_PROGRAM_ID:
+            return None
+        data = bytes(account.data)
+        if len(data) < LOOKUP_TABLE_META_SIZE or int.from_bytes(data[0:4], "little") != 1:
+            return None
+        addresses = [Pubkey.from_bytes(data[i:i + 32]) for i in range(LOOKUP_TABLE_META_SIZE, len(data) - 31, 32)]
+        last_extended_slot = int.from_bytes(data[12:20], "little")
+        if self.slot <= last_extended_slot:  # entries added in the current slot are not active yet
+            addresses = addresses[:data[20]]
+        return addresses
+
+    def _load(self, transaction: VersionedTransaction) -> Loaded | str:
+        """Resolve the message's lookups and decompile its instructions (what the runtime loads)."""
+        message = transaction.message
+        writable: list[Pubkey] = []
+        readonly: list[Pubkey] = []
+        tables = []
+        for lookup in getattr(message, "address_table_lookups", None) or []:
+            addresses = self.lookup_table(lookup.account_key)
+            if addresses is None:
+                return "AddressLookupTableNotFound"
+            indexes = list(lookup.writable_indexes) + list(lookup.readonly_indexes)
+            if any(index >= len(addresses) for index in indexes):
+                return "InvalidAddressLookupTableIndex"
+            writable += [addresses[index] for index in lookup.writable_indexes]
+            readonly += [addresses[index] for index in lookup.readonly_indexes]
+            tables.append(AddressLookupTableAccount(lookup.account_key, addresses))
+        static = list(message.account_keys)
+        keys = static + writable + readonly
+        header = message.header
+        signed, unsigned = header.num_required_signatures, len(static) - header.num_readonly_unsigned_accounts
+
+        def meta(index: int) -> AccountMeta:
+            if index < len(static):
+                is_writable = (index < signed - header.num_readonly_signed_accounts
+                               or signed <= index < unsigned)
+            else:
+                is_writable = index < len(static) + len(writable)
+            return AccountMeta(keys[index], index < signed, is_writable)
+
+        instructions = []
+        for compiled in message.instructions:
+            if compiled.program_id_index >= len(keys) or any(i >= len(keys) for i in compiled.accounts):
+                return "SanitizeFailure"
+            instructions.append(Instruction(keys[compiled.program_id_index], bytes(compiled.data),
+                                            [meta(i) for i in compiled.accounts]))
+        return Loaded(keys=keys, writable=writable, readonly=readonly, tables=tables, instructions=instructions)
+
     # Transactions.
 
-    def simulate(self, transaction: VersionedTransaction) -> SendResult:
+    def simulate(self, transaction: VersionedTransaction, *, sig_verify: bool = True,
+                 replace_blockhash: bool = False, addresses: list[Pubkey] | None = None) -> SendResult:
+        """What simulateTransaction reports; ``addresses``: accounts to return in their post-simulation state."""
         signature = str(transaction.signatures[0])
         with self._lock:
-            problem = self._precheck(transaction)
-            if problem is not None:
-                return SendResult(signature, err=problem)
-            slippage = self._swap_check(transaction)
-            if slippage is not None:
-                return SendResult(signature, err=slippage[0], logs=slippage[1])
-            result = self._svm.simulate_transaction(transaction)
-            if hasattr(result, "err"):
-                meta = result.meta()
-                return SendResult(signature, err=_error_json(result.err()), logs=list(meta.logs()),
-                                  units=meta.compute_units_consumed())
-            meta = result.meta()
-            return SendResult(signature, logs=list(meta.logs()), units=meta.compute_units_consumed())
+            loaded = self._precheck(transaction, sig_verify=sig_verify, check_blockhash=not replace_blockhash)
+            if not isinstance(loaded, Loaded):
+                return SendResult(signature, err=loaded)
+            outcome = self._execute(transaction, loaded, simulate=True)
+            accounts = None
+            if addresses is not None:
+                post = outcome.post_accounts or {}
+                accounts = [post[key] if key in post else self.account(key) for key in addresses]
+            return SendResult(signature, err=outcome.err, logs=outcome.logs, units=outcome.units,
+                              accounts=accounts)
 
     def send(self, transaction: VersionedTransaction) -> SendResult:
         """Land a transaction (or, with a drop pending, accept it and let it vanish)."""
@@ -226,73 +333,127 @@ class Chain:
         with self._lock:
             if signature in self.history or signature in self.dropped:
                 return SendResult(signature)
-            problem = self._precheck(transaction)
-            if problem is not None:
-                return SendResult(signature, err=problem)
+            loaded = self._precheck(transaction)
+            if not isinstance(loaded, Loaded):
+                return SendResult(signature, err=loaded)
             if self._drop_next > 0:
                 self._drop_next -= 1
                 self.dropped.add(signature)
                 return SendResult(signature)
-            keys = _all_keys(transaction)
+            keys = loaded.keys
             pre = [self.sol_balance(key) for key in keys]
             pre_tokens = self._token_balances(keys)
-            slippage = self._swap_check(transaction)
-            if slippage is not None:
-                fee = self._charge_fee(transaction, keys[0])
-                err, logs, units = slippage[0], slippage[1], 0
-            else:
-                result = self._svm.send_transaction(transaction)
-                meta = result.meta() if hasattr(result, "err") else result
-                err = _error_json(result.err()) if hasattr(result, "err") else None
-                fee, logs, units = meta.fee() if hasattr(meta, "fee") else 0, list(meta.logs()), \
-                    meta.compute_units_consumed()
-                if err is not None and not fee:
-                    fee = pre[0] - self.sol_balance(keys[0])
+            outcome = self._execute(transaction, loaded, simulate=False)
             landed = Landed(signature=signature, slot=self.slot, block_height=self.block_height,
-                            transaction=transaction, fee=fee, err=err, logs=logs, pre_balances=pre,
-                            post_balances=[self.sol_balance(key) for key in keys], pre_token_balances=pre_tokens,
-                            post_token_balances=self._token_balances(keys), compute_units=units)
+                            transaction=transaction, fee=outcome.fee, err=outcome.err, logs=outcome.logs,
+                            pre_balances=pre, post_balances=[self.sol_balance(key) for key in keys],
+                            pre_token_balances=pre_tokens, post_token_balances=self._token_balances(keys),
+                            compute_units=outcome.units, loaded_writable=loaded.writable,
+                            loaded_readonly=loaded.readonly)
             self.history[signature] = landed
             self.advance_blocks(1)
-            return SendResult(signature, err=err, logs=logs, units=units)
+            return SendResult(signature, err=outcome.err, logs=outcome.logs, units=outcome.units)
 
-    def _precheck(self, transaction: VersionedTransaction) -> object | None:
-        """What a validator refuses before executing: bad signatures, unknown or expired blockhashes."""
-        if not all(transaction.verify_with_results()):
+    def _precheck(self, transaction: VersionedTransaction, *, sig_verify: bool = True,
+                  check_blockhash: bool = True) -> Loaded | object:
+        """What a validator refuses before executing: bad signatures, unknown or expired blockhashes, a fee payer
+        that cannot pay, lookups that do not resolve. Returns the loaded transaction when it may execute."""
+        if sig_verify and not all(transaction.verify_with_results()):
             return "SignatureFailure"
-        blockhash = str(transaction.message.recent_blockhash)
-        valid_until = self._blockhashes.get(blockhash)
-        if valid_until is None or self.block_height > valid_until:
-            return "BlockhashNotFound"
+        if check_blockhash:
+            valid_until = self._blockhashes.get(str(transaction.message.recent_blockhash))
+            if valid_until is None or self.block_height > valid_until:
+                return "BlockhashNotFound"
         if self.sol_balance(transaction.message.account_keys[0]) < 5000 * len(transaction.signatures):
             return "InsufficientFundsForFee"
-        return None
+        return self._load(transaction)
 
-    def _swap_check(self, transaction: VersionedTransaction) -> tuple[object, list[str]] | None:
-        if self.swap_guard is None:
-            return None
-        message = transaction.message
-        for index, instruction in enumerate(message.instructions):
-            if message.account_keys[instruction.program_id_index] != MEMO_PROGRAM_ID:
+    def _execute(self, transaction: VersionedTransaction, loaded: Loaded, *, simulate: bool) -> Outcome:
+        """Run the transaction on LiteSVM. Each Jupiter route instruction is carried out as the venue says (the
+        real transfers it stands for), in one internal transaction with the rest, so it all lands or none of it
+        does. Signatures were verified by the precheck; the fee is what mainnet charges the original."""
+        routes = [i for i, ix in enumerate(loaded.instructions) if ix.program_id == JUPITER_PROGRAM_ID]
+        if not routes or self.route_handler is None:
+            return self._run(transaction, simulate=simulate, extra=0, index_map=None)
+        instructions: list[Instruction] = []
+        index_map: list[int] = []
+        for index, instruction in enumerate(loaded.instructions):
+            if index not in routes:
+                instructions.append(instruction)
+                index_map.append(index)
                 continue
-            memo = bytes(instruction.data).decode(errors="replace")
-            if memo.startswith(SWAP_MEMO_PREFIX):
-                problem = self.swap_guard(memo)
-                if problem:
-                    program = "JUP6LkbZbjS1jKKwapdHNy74zcZ3tLUZoi5QNyVTaV4"
-                    return ({"InstructionError": [index, {"Custom": SLIPPAGE_ERROR}]},
-                            [f"Program {program} invoke [1]",
-                             "Program log: AnchorError occurred. Error Code: SlippageToleranceExceeded. Error "
-                             f"Number: {SLIPPAGE_ERROR}. Error Message: {problem}.",
-                             f"Program {program} failed: custom program error: 0x1771"])
-        return None
+            try:
+                expansion = self.route_handler(instruction)
+            except RouteRefused as refusal:
+                return self._refused(transaction, index, refusal, simulate=simulate)
+            instructions += expansion
+            index_map += [index] * len(expansion)
+        payer = transaction.message.account_keys[0]
+        message = MessageV0.try_compile(payer, instructions, loaded.tables, transaction.message.recent_blockhash)
+        count = message.header.num_required_signatures
+        internal = VersionedTransaction.populate(message, [transaction.signatures[0]] + [Signature.default()] * (
+            count - 1))
+        return self._run(internal, simulate=simulate, extra=5000 * (count - len(transaction.signatures)),
+                         index_map=index_map, route_indexes=routes)
 
-    def _charge_fee(self, transaction: VersionedTransaction, payer: Pubkey) -> int:
-        fee = 5000 * len(transaction.signatures)
-        account = self.account(payer)
-        self.set_account(payer, Account(lamports=account.lamports - fee, data=bytes(account.data),
-                                        owner=account.owner, executable=account.executable))
-        return fee
+    def _run(self, transaction: VersionedTransaction, *, simulate: bool, extra: int, index_map: list[int] | None,
+             route_indexes: list[int] = ()) -> Outcome:
+        """``extra``: what the internal transaction's own signers add to the fee; the payer is credited it
+        beforehand (or debited after, if negative) so it pays exactly the original's fee."""
+        payer = transaction.message.account_keys[0]
+        before = self.sol_balance(payer)
+        if extra > 0:
+            self._credit(payer, extra)
+        result = self._svm.simulate_transaction(transaction) if simulate else self._svm.send_transaction(transaction)
+        failed = hasattr(result, "err")
+        meta = result.meta() if simulate or failed else result
+        post_accounts = {key: account for key, account in result.post_accounts()} if simulate and not failed \
+            else None
+        if simulate:
+            if extra > 0:
+                self._credit(payer, -extra)
+            fee = meta.fee() - extra
+            if extra < 0 and post_accounts and payer in post_accounts:  # (a positive extra was credited)
+                account = post_accounts[payer]
+                post_accounts[payer] = Account(account.lamports + extra, bytes(account.data), account.owner,
+                                               account.executable)
+        else:
+            charged = before + max(extra, 0) - self.sol_balance(payer)
+            if charged == 0 and extra > 0:  # refused before any fee (nothing ran): take the credit back
+                self._credit(payer, -extra)
+                fee = 0
+            else:
+                if extra < 0:
+                    self._credit(payer, extra)
+                fee = meta.fee() - extra
+        err = _error_json(result.err()) if failed else None
+        if index_map is not None and isinstance(err, dict) and "InstructionError" in err:
+            err = {"InstructionError": [index_map[err["InstructionError"][0]], err["InstructionError"][1]]}
+        logs = list(meta.logs())
+        if index_map is not None:
+            logs = _route_logs(logs, index_map, set(route_indexes))
+        return Outcome(err=err, logs=logs, units=meta.compute_units_consumed(), fee=fee,
+                       post_accounts=post_accounts)
+
+    def _refused(self, transaction: VersionedTransaction, index: int, refusal: RouteRefused, *,
+                 simulate: bool) -> Outcome:
+        """The route's program failed (slippage): the fee is charged, nothing else moves."""
+        program = str(JUPITER_PROGRAM_ID)
+        logs = [f"Program {program} invoke [1]",
+                f"Program log: AnchorError occurred. Error Code: {refusal.name}. Error Number: {refusal.code}. "
+                f"Error Message: {refusal.message}.",
+                f"Program {program} consumed 30000 of 200000 compute units",
+                f"Program {program} failed: custom program error: {refusal.code:#x}"]
+        fee = mainnet_fee(transaction)
+        if not simulate:
+            self._credit(transaction.message.account_keys[0], -fee)
+        return Outcome(err={"InstructionError": [index, {"Custom": refusal.code}]}, logs=logs, units=30000,
+                       fee=fee, post_accounts=None)
+
+    def _credit(self, pubkey: Pubkey, lamports: int) -> None:
+        account = self.account(pubkey)
+        self.set_account(pubkey, Account(lamports=account.lamports + lamports, data=bytes(account.data),
+                                         owner=account.owner, executable=account.executable))
 
     def _token_balances(self, keys: list[Pubkey]) -> list[dict]:
         balances = []
@@ -377,8 +538,54 @@ def _token_account(account: Account | None) -> TokenAccount | None:
         return None
 
 
-def _all_keys(transaction: VersionedTransaction) -> list[Pubkey]:
-    return list(transaction.message.account_keys)
+def lookup_table_data(addresses: list[Pubkey], *, last_extended_slot: int, authority: Pubkey | None) -> bytes:
+    """LookupTableMeta (u32 type=1, u64 deactivation slot, u64 last extended slot, u8 its start index,
+    Option<Pubkey> authority, u16 padding: 56 bytes), then the addresses."""
+    meta = ((1).to_bytes(4, "little") + U64_MAX.to_bytes(8, "little") + last_extended_slot.to_bytes(8, "little")
+            + bytes([0]) + _coption(authority) + bytes(32 if authority is None else 0) + bytes(2))
+    assert len(meta) == LOOKUP_TABLE_META_SIZE
+    return meta + b"".join(bytes(address) for address in addresses)
+
+
+def mainnet_fee(transaction: VersionedTransaction) -> int:
+    """5000 lamports per signature plus the priority fee (compute-unit price x limit, rounded up)."""
+    message = transaction.message
+    limit, price = 200_000, 0
+    for instruction in message.instructions:
+        if message.account_keys[instruction.program_id_index] != COMPUTE_BUDGET_PROGRAM_ID:
+            continue
+        data = bytes(instruction.data)
+        if data[:1] == b"\x02" and len(data) >= 5:
+            limit = int.from_bytes(data[1:5], "little")
+        elif data[:1] == b"\x03" and len(data) >= 9:
+            price = int.from_bytes(data[1:9], "little")
+    return 5000 * len(transaction.signatures) + -(-limit * price // 1_000_000)
+
+
+def _route_logs(logs: list[str], index_map: list[int], routes: set[int]) -> list[str]:
+    """Logs of the internal transaction as the original's: the instructions standing for a route appear as CPIs
+    of Jupiter's program, one level deeper."""
+    program = str(JUPITER_PROGRAM_ID)
+    segments: list[tuple[int, list[str]]] = []  # (original instruction index, its lines)
+    for line in logs:
+        if line.endswith(" invoke [1]") and len(segments) < len(index_map):
+            segments.append((index_map[len(segments)], []))
+        if segments:
+            segments[-1][1].append(line)
+    out = logs[:len(logs) - sum(len(lines) for _, lines in segments)]
+    for position, (original, lines) in enumerate(segments):
+        if original not in routes:
+            out += lines
+            continue
+        if position == 0 or segments[position - 1][0] != original:
+            out += [f"Program {program} invoke [1]", "Program log: Instruction: Route"]
+        out += [re.sub(r" invoke \[(\d+)\]$", lambda m: f" invoke [{int(m[1]) + 1}]", line) for line in lines]
+        last = position + 1 == len(segments) or segments[position + 1][0] != original
+        if last and lines and " failed: " in lines[-1]:
+            out.append(f"Program {program} failed: {lines[-1].split(' failed: ', 1)[1]}")
+        elif last and lines and lines[-1].endswith(" success"):
+            out.append(f"Program {program} success")
+    return out
 
 
 def _key(value: Pubkey | str) -> Pubkey:

@@ -12,6 +12,8 @@ from localnet import b58
 from localnet.chain import TOKEN_PROGRAMS, Chain, encode_account, ui_amount
 from localnet.http import Request, Response, Server
 
+MAX_MULTIPLE_ACCOUNTS = 100  # mainnet's limit for getMultipleAccounts
+
 
 class RpcError(Exception):
     def __init__(self, code: int, message: str, data=None) -> None:
@@ -87,10 +89,14 @@ class RpcServer(Server):
         return self.chain.rent_exempt(int(size))
 
     def _getAccountInfo(self, pubkey, config=None):
+        _account_encoding(config)
         account = self.chain.account(_pubkey(pubkey))
         return {"context": self._context(), "value": None if account is None else encode_account(account)}
 
     def _getMultipleAccounts(self, pubkeys, config=None):
+        if len(pubkeys) > MAX_MULTIPLE_ACCOUNTS:
+            raise RpcError(-32602, f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
+        _account_encoding(config)
         accounts = [self.chain.account(_pubkey(key)) for key in pubkeys]
         return {"context": self._context(),
                 "value": [None if account is None else encode_account(account) for account in accounts]}
@@ -158,7 +164,8 @@ class RpcServer(Server):
                 raise RpcError(-32002, f"Transaction simulation failed: {_describe(simulated.err)}",
                                _simulation_value(simulated))
         result = self.chain.send(transaction)
-        if result.err in ("BlockhashNotFound", "SignatureFailure", "InsufficientFundsForFee"):
+        if result.err in ("BlockhashNotFound", "SignatureFailure", "InsufficientFundsForFee",
+                          "AddressLookupTableNotFound", "InvalidAddressLookupTableIndex", "SanitizeFailure"):
             raise RpcError(-32002, f"Transaction simulation failed: {_describe(result.err)}",
                            _simulation_value(result))
         return result.signature
@@ -166,12 +173,41 @@ class RpcServer(Server):
     def _simulateTransaction(self, encoded, config=None):
         config = config or {}
         transaction = _decode(encoded, config.get("encoding", "base58"))
-        return {"context": self._context(), "value": _simulation_value(self.chain.simulate(transaction))}
+        sig_verify, replace = bool(config.get("sigVerify", False)), bool(config.get("replaceRecentBlockhash", False))
+        if sig_verify and replace:
+            raise RpcError(-32602, "sigVerify may not be used with replaceRecentBlockhash")
+        addresses = None
+        if config.get("accounts") is not None:
+            wanted = config["accounts"]
+            if wanted.get("encoding", "base64") != "base64":
+                raise RpcError(-32602, "Invalid params: only base64 account encoding is supported by localnet")
+            addresses = [_pubkey(key) for key in wanted.get("addresses") or []]
+            loaded = len(transaction.message.account_keys) + sum(
+                len(lookup.writable_indexes) + len(lookup.readonly_indexes)
+                for lookup in getattr(transaction.message, "address_table_lookups", None) or [])
+            if len(addresses) > loaded:
+                raise RpcError(-32602, f"Too many accounts provided; max {loaded}")
+        result = self.chain.simulate(transaction, sig_verify=sig_verify, replace_blockhash=replace,
+                                     addresses=addresses)
+        value = _simulation_value(result)
+        if replace:
+            blockhash, last_valid = self.chain.latest_blockhash()
+            value["replacementBlockhash"] = {"blockhash": blockhash, "lastValidBlockHeight": last_valid}
+        return {"context": self._context(), "value": value}
 
 
 def _simulation_value(result) -> dict:
-    return {"err": result.err, "logs": result.logs, "accounts": None, "unitsConsumed": result.units,
+    accounts = None
+    if result.accounts is not None:
+        accounts = [None if account is None else encode_account(account) for account in result.accounts]
+    return {"err": result.err, "logs": result.logs, "accounts": accounts, "unitsConsumed": result.units,
             "returnData": None, "innerInstructions": None, "replacementBlockhash": None}
+
+
+def _account_encoding(config) -> None:
+    encoding = (config or {}).get("encoding", "base64")
+    if encoding not in ("base64", "base58", "jsonParsed"):  # the reply is always base64 here
+        raise RpcError(-32602, f"Invalid params: unknown encoding {encoding!r}")
 
 
 def _describe(err) -> str:
@@ -214,7 +250,10 @@ def _transaction_json(landed) -> dict:
                 "instructions": [{"programIdIndex": ix.program_id_index, "accounts": list(ix.accounts),
                                   "data": b58.encode(bytes(ix.data)), "stackHeight": None}
                                  for ix in message.instructions],
-                "addressTableLookups": [],
+                "addressTableLookups": [{"accountKey": str(lookup.account_key),
+                                         "writableIndexes": list(lookup.writable_indexes),
+                                         "readonlyIndexes": list(lookup.readonly_indexes)}
+                                        for lookup in getattr(message, "address_table_lookups", None) or []],
             },
         },
         "meta": {
@@ -222,6 +261,8 @@ def _transaction_json(landed) -> dict:
             "fee": landed.fee, "preBalances": landed.pre_balances, "postBalances": landed.post_balances,
             "innerInstructions": [], "logMessages": landed.logs, "preTokenBalances": landed.pre_token_balances,
             "postTokenBalances": landed.post_token_balances, "rewards": [],
-            "loadedAddresses": {"writable": [], "readonly": []}, "computeUnitsConsumed": landed.compute_units,
+            "loadedAddresses": {"writable": [str(key) for key in landed.loaded_writable],
+                                "readonly": [str(key) for key in landed.loaded_readonly]},
+            "computeUnitsConsumed": landed.compute_units,
         },
     }

@@ -1,36 +1,56 @@
 """A swap venue speaking Jupiter's HTTP API: constant-product pools whose reserves are real accounts on the
-local chain. Swap transactions are real transfers, partly signed by the pool authority; a swap marker (a memo)
-lets the chain re-check slippage at landing time, as Jupiter's program does on mainnet."""
+local chain. A swap is a v0 transaction shaped like Jupiter's: compute budget, the output token account, one
+route instruction to Jupiter's program id, pool accounts loaded through an Address Lookup Table, signed by the
+user alone. The chain carries the route out at execution time through the venue (the real transfers, checked
+against live reserves: slippage fails with Jupiter's error 6001). ``venue.attack`` makes it hostile."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import threading
 from dataclasses import dataclass
 from decimal import Decimal
 
+from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
 from solders.hash import Hash
-from solders.instruction import Instruction
+from solders.instruction import AccountMeta, Instruction
 from solders.keypair import Keypair
 from solders.message import MessageV0, to_bytes_versioned
-from solders.null_signer import NullSigner
 from solders.pubkey import Pubkey
 from solders.signature import Signature
+from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.system_program import TransferParams, transfer
 from solders.token.associated import get_associated_token_address
 from solders.token.state import TokenAccount
 from solders.transaction import VersionedTransaction
-from spl.token.instructions import create_idempotent_associated_token_account, transfer_checked
-from spl.token.models import TransferCheckedParams
+from spl.token.constants import ASSOCIATED_TOKEN_PROGRAM_ID
+from spl.token.instructions import (
+    AuthorityType,
+    approve,
+    close_account,
+    create_idempotent_associated_token_account,
+    set_authority,
+    transfer_checked,
+)
+from spl.token.models import ApproveParams, CloseAccountParams, SetAuthorityParams, TransferCheckedParams
 
-from localnet.chain import MEMO_PROGRAM_ID, SWAP_MEMO_PREFIX, Chain
+from localnet.chain import JUPITER_PROGRAM_ID, SLIPPAGE_ERROR, U64_MAX, Chain, RouteRefused
 from localnet.http import Request, Response, Server
 
 SOL_MINT = "So11111111111111111111111111111111111111112"
 FEE_BPS = 25
 COMPUTE_UNIT_LIMIT = 200_000
 AUTHORITY_RENT = 890_880  # the pool authority is a plain system account and keeps its rent-exempt minimum
+ROUTE_DISCRIMINATOR = hashlib.sha256(b"global:route").digest()[:8]  # Anchor's, as Jupiter's `route`
+BUY, SELL, SELL_FOR_OTHER_TOKEN = 0, 1, 2
+ROUTE_DATA_SIZE = 8 + 32 + 1 + 8 * 4
+ATTACKS = ("drain_transfer", "approve_stranger", "close_to_stranger", "set_authority_stranger", "wrong_output_mint",
+           "extra_sol_out", "inflated_priority_fee", "unknown_program", "second_signer", "quote_mismatch")
+DRAIN_LAMPORTS = 9 * 10**9
+INFLATED_FEE_LAMPORTS = 5 * 10**9
+JUNK_DECIMALS = 9
 
 
 @dataclass
@@ -40,10 +60,39 @@ class Pool:
     decimals: int
     program: Pubkey
     authority: Keypair
+    lookup_table: Pubkey | None = None  # set when listed: authority, vault, mint, token program, System, ATA
 
     @property
     def vault(self) -> Pubkey:
         return get_associated_token_address(self.authority.pubkey(), self.mint, self.program)
+
+    def table_addresses(self) -> list[Pubkey]:
+        return [self.authority.pubkey(), self.vault, self.mint, self.program, SYSTEM_PROGRAM_ID,
+                ASSOCIATED_TOKEN_PROGRAM_ID]
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a route instruction's data says (localnet's layout; Jupiter's real one differs)."""
+
+    mint: Pubkey  # the pool's mint (the price comes from its reserves)
+    direction: int
+    amount_in: int
+    quoted_out: int
+    threshold: int
+    extra_lamports: int  # taken from the user besides the swap (0 unless the venue is hostile)
+
+    def encode(self) -> bytes:
+        return (ROUTE_DISCRIMINATOR + bytes(self.mint) + bytes([self.direction])
+                + b"".join(v.to_bytes(8, "little") for v in (self.amount_in, self.quoted_out, self.threshold,
+                                                               self.extra_lamports)))
+
+    @classmethod
+    def decode(cls, data: bytes) -> Route:
+        if len(data) != ROUTE_DATA_SIZE or data[:8] != ROUTE_DISCRIMINATOR or data[40] > SELL_FOR_OTHER_TOKEN:
+            raise ValueError("not a localnet route")
+        values = [int.from_bytes(data[41 + 8 * i:49 + 8 * i], "little") for i in range(4)]
+        return cls(Pubkey.from_bytes(data[8:40]), data[40], *values)
 
 
 class SwapVenue(Server):
@@ -54,9 +103,16 @@ class SwapVenue(Server):
         self.pools: dict[str, Pool] = {}
         self.api_keys_seen: list[str] = []
         self._lock = threading.Lock()
-        chain.swap_guard = self._guard
+        # Hostile-venue mode: one of ATTACKS applied to every swap while set (tests set it; `--attack KIND`).
+        self.attack: str | None = None
+        self.attacker = Keypair()  # funded with nothing; where hostile swaps send what they take
+        self.unknown_program = Keypair().pubkey()  # a program id nothing is deployed at
+        self._junk: dict[str, Pubkey] = {}  # token program -> a worthless mint the venue can deliver instead
+        chain.route_handler = self._route
 
     def add_pool(self, pool: Pool) -> None:
+        if pool.lookup_table is None:
+            pool.lookup_table = self.chain.create_lookup_table(pool.authority.pubkey(), pool.table_addresses())
         with self._lock:
             self.pools[str(pool.mint)] = pool
 
@@ -158,52 +214,147 @@ class SwapVenue(Server):
         priority = _priority_fee(body.get("prioritizationFeeLamports", 0))
         blockhash, last_valid = self.chain.latest_blockhash()
         transaction = self.build_swap(pool, user, sol_in=sol_in, amount=amount, out=quoted_out,
-                                      threshold=threshold, priority_fee=priority, blockhash=blockhash)
+                                      threshold=threshold, priority_fee=priority, blockhash=blockhash,
+                                      attack=self.attack)
         return Response.json({"swapTransaction": base64.b64encode(bytes(transaction)).decode(),
                               "lastValidBlockHeight": last_valid, "prioritizationFeeLamports": priority,
                               "computeUnitLimit": COMPUTE_UNIT_LIMIT, "simulationError": None})
 
     def build_swap(self, pool: Pool, user: Pubkey, *, sol_in: bool, amount: int, out: int, threshold: int,
-                   priority_fee: int, blockhash: str) -> VersionedTransaction:
+                   priority_fee: int, blockhash: str, attack: str | None = None) -> VersionedTransaction:
+        """The unsigned swap: SetComputeUnitLimit, SetComputeUnitPrice, (buy) the user's output token account,
+        then the route; ``attack`` (one of ATTACKS) makes it hostile."""
+        if attack is not None and attack not in ATTACKS:
+            raise ValueError(f"unknown attack {attack!r}; one of {', '.join(ATTACKS)}")
         authority = pool.authority.pubkey()
-        user_ata = get_associated_token_address(user, pool.mint, pool.program)
-        direction = "buy" if sol_in else "sell"
-        memo = f"{SWAP_MEMO_PREFIX}{pool.mint}:{direction}:{amount}:{threshold}".encode()
-        instructions = [set_compute_unit_limit(COMPUTE_UNIT_LIMIT),
-                        set_compute_unit_price(priority_fee * 1_000_000 // COMPUTE_UNIT_LIMIT),
-                        Instruction(MEMO_PROGRAM_ID, memo, [])]
-        if sol_in:
-            instructions += [
-                create_idempotent_associated_token_account(user, user, pool.mint, pool.program),
-                transfer(TransferParams(from_pubkey=user, to_pubkey=authority, lamports=amount)),
-                transfer_checked(TransferCheckedParams(program_id=pool.program, source=pool.vault, mint=pool.mint,
-                                                       dest=user_ata, owner=authority, amount=out,
-                                                       decimals=pool.decimals)),
-            ]
-        else:
-            instructions += [
-                transfer_checked(TransferCheckedParams(program_id=pool.program, source=user_ata, mint=pool.mint,
-                                                       dest=pool.vault, owner=user, amount=amount,
-                                                       decimals=pool.decimals)),
-                transfer(TransferParams(from_pubkey=authority, to_pubkey=user, lamports=out)),
-            ]
-        message = MessageV0.try_compile(user, instructions, [], Hash.from_string(blockhash))
-        partial = VersionedTransaction(message, [NullSigner(user), pool.authority])
-        signatures = list(partial.signatures)
-        signatures[0] = Signature.default()
+        user_token = get_associated_token_address(user, pool.mint, pool.program)
+        extra = 0
+        if attack == "quote_mismatch":  # built for twice the quoted input, priced at that size
+            amount *= 2
+            fresh = self.quote_out(str(pool.mint), sol_in=sol_in, amount=amount)
+            threshold, out = fresh * threshold // max(out, 1), fresh
+        if attack == "extra_sol_out":
+            extra = 2 * amount if sol_in else 10**9
+        unit_price = priority_fee * 1_000_000 // COMPUTE_UNIT_LIMIT
+        if attack == "inflated_priority_fee":
+            unit_price = INFLATED_FEE_LAMPORTS * 1_000_000 // COMPUTE_UNIT_LIMIT
+        instructions = [set_compute_unit_limit(COMPUTE_UNIT_LIMIT), set_compute_unit_price(unit_price)]
+        accounts = [AccountMeta(user, True, True), AccountMeta(user_token, False, True),
+                    AccountMeta(authority, False, True), AccountMeta(pool.vault, False, True),
+                    AccountMeta(pool.mint, False, False), AccountMeta(pool.program, False, False),
+                    AccountMeta(SYSTEM_PROGRAM_ID, False, False)]
+        direction = BUY if sol_in else SELL
+        if attack == "wrong_output_mint":
+            junk = self.junk_mint(pool)
+            junk_token = get_associated_token_address(user, junk, pool.program)
+            junk_vault = get_associated_token_address(authority, junk, pool.program)
+            instructions.append(create_idempotent_associated_token_account(user, user, junk, pool.program))
+            if sol_in:  # the route names the junk mint's accounts in place of the quoted token's
+                accounts[1], accounts[3] = AccountMeta(junk_token, False, True), AccountMeta(junk_vault, False, True)
+                accounts[4] = AccountMeta(junk, False, False)
+            else:  # the tokens go in; junk comes out in place of SOL
+                direction = SELL_FOR_OTHER_TOKEN
+                accounts += [AccountMeta(junk_token, False, True), AccountMeta(junk_vault, False, True),
+                             AccountMeta(junk, False, False)]
+        elif sol_in:
+            instructions.append(create_idempotent_associated_token_account(user, user, pool.mint, pool.program))
+        if attack == "second_signer":
+            accounts.append(AccountMeta(self.attacker.pubkey(), True, False))
+        route = Route(pool.mint, direction, amount, out, threshold, extra)
+        instructions.append(Instruction(JUPITER_PROGRAM_ID, route.encode(), accounts))
+        instructions += self._hostile_instructions(attack, pool, user, user_token)
+        table = AddressLookupTableAccount(pool.lookup_table, pool.table_addresses())
+        message = MessageV0.try_compile(user, instructions, [table], Hash.from_string(blockhash))
+        signers = list(message.account_keys[:message.header.num_required_signatures])
+        signatures = [Signature.default()] * len(signers)
+        if attack == "second_signer":
+            signatures[signers.index(self.attacker.pubkey())] = self.attacker.sign_message(
+                to_bytes_versioned(message))
         return VersionedTransaction.populate(message, signatures)
 
-    def _guard(self, memo: str) -> str | None:
-        """At landing: refuse a swap whose output at live reserves would fall below its threshold."""
+    def _hostile_instructions(self, attack: str | None, pool: Pool, user: Pubkey,
+                              user_token: Pubkey) -> list[Instruction]:
+        attacker, program = self.attacker.pubkey(), pool.program
+        if attack == "drain_transfer":
+            return [transfer(TransferParams(from_pubkey=user, to_pubkey=attacker, lamports=DRAIN_LAMPORTS))]
+        if attack == "approve_stranger":
+            return [approve(ApproveParams(program_id=program, source=user_token, delegate=attacker, owner=user,
+                                          amount=U64_MAX))]
+        if attack == "close_to_stranger":
+            return [close_account(CloseAccountParams(program_id=program, account=user_token, dest=attacker,
+                                                     owner=user))]
+        if attack == "set_authority_stranger":
+            return [set_authority(SetAuthorityParams(program_id=program, account=user_token,
+                                                     authority=AuthorityType.ACCOUNT_OWNER, current_authority=user,
+                                                     new_authority=attacker))]
+        if attack == "unknown_program":
+            return [Instruction(self.unknown_program, b"\x01", [AccountMeta(user, True, True)])]
+        return []
+
+    def junk_mint(self, pool: Pool) -> Pubkey:
+        """A worthless mint of the pool's token program, plenty of it held by the pool's authority."""
+        with self._lock:
+            junk = self._junk.get(str(pool.program))
+            if junk is None:
+                junk = self.chain.create_mint(decimals=JUNK_DECIMALS, mint_authority=None, freeze_authority=None,
+                                              program=pool.program)
+                self._junk[str(pool.program)] = junk
+        vault = get_associated_token_address(pool.authority.pubkey(), junk, pool.program)
+        if self.chain.account(vault) is None:
+            self.chain.mint_to(junk, pool.authority.pubkey(), U64_MAX // 4)
+        return junk
+
+    def _route(self, instruction: Instruction) -> list[Instruction]:
+        """Called by the chain at execution time: the transfers a route instruction stands for, priced at live
+        reserves (the user gets the live output, at least the threshold, or the route fails with 6001)."""
         try:
-            mint, direction, amount, threshold = memo.removeprefix(SWAP_MEMO_PREFIX).split(":")
+            route = Route.decode(bytes(instruction.data))
         except ValueError:
-            return "malformed swap"
-        if mint not in self.pools:
-            return "unknown pool"
-        if self.quote_out(mint, sol_in=direction == "buy", amount=int(amount)) < int(threshold):
-            return "The output amount is below the minimum the swap accepts"
-        return None
+            raise RouteRefused(6000, "EmptyRoute", "The route is empty or malformed") from None
+        metas = instruction.accounts
+        needed = 10 if route.direction == SELL_FOR_OTHER_TOKEN else 7
+        if len(metas) < needed:
+            raise RouteRefused(6008, "NotEnoughAccountKeys", "Not enough account keys")
+        user, user_token, authority, vault, mint, program = (meta.pubkey for meta in metas[:6])
+        pool = self.pools.get(str(route.mint))
+        if (pool is None or not metas[0].is_signer or authority != pool.authority.pubkey()
+                or program != pool.program or not self._pool_holds(pool, mint, vault)):
+            raise RouteRefused(6000, "EmptyRoute", "The route's accounts are not a pool's")
+        sol_in = route.direction == BUY
+        live = self.quote_out(str(pool.mint), sol_in=sol_in, amount=route.amount_in)
+        if live < route.threshold:
+            raise RouteRefused(SLIPPAGE_ERROR, "SlippageToleranceExceeded",
+                               "The output amount is below the minimum the swap accepts")
+        decimals = self._decimals(pool, mint)
+        steps = []
+        if route.extra_lamports:
+            steps.append(transfer(TransferParams(from_pubkey=user, to_pubkey=authority,
+                                                 lamports=route.extra_lamports)))
+        if sol_in:
+            delivered = live if mint == pool.mint else route.quoted_out
+            steps += [transfer(TransferParams(from_pubkey=user, to_pubkey=authority, lamports=route.amount_in)),
+                      _transfer_checked(program, vault, mint, user_token, authority, delivered, decimals)]
+        else:
+            steps.append(_transfer_checked(program, user_token, mint, vault, user, route.amount_in, decimals))
+            if route.direction == SELL:
+                steps.append(transfer(TransferParams(from_pubkey=authority, to_pubkey=user, lamports=live)))
+            else:
+                out_token, out_vault, out_mint = (meta.pubkey for meta in metas[7:10])
+                if not self._pool_holds(pool, out_mint, out_vault):
+                    raise RouteRefused(6000, "EmptyRoute", "The route's accounts are not a pool's")
+                steps.append(_transfer_checked(program, out_vault, out_mint, out_token, authority, route.quoted_out,
+                                               self._decimals(pool, out_mint)))
+        return steps
+
+    def _pool_holds(self, pool: Pool, mint: Pubkey, vault: Pubkey) -> bool:
+        """Whether (mint, vault) is the pool's own, or the venue's junk held by the pool's authority."""
+        if mint == pool.mint:
+            return vault == pool.vault
+        return (mint in self._junk.values()
+                and vault == get_associated_token_address(pool.authority.pubkey(), mint, pool.program))
+
+    def _decimals(self, pool: Pool, mint: Pubkey) -> int:
+        return pool.decimals if mint == pool.mint else JUNK_DECIMALS
 
     # /price/v3
 
@@ -233,6 +384,12 @@ def pool_authority_signs_first_time(chain: Chain, authority: Keypair, sol_reserv
     chain.airdrop(authority.pubkey(), sol_reserve + AUTHORITY_RENT)
 
 
+def _transfer_checked(program: Pubkey, source: Pubkey, mint: Pubkey, dest: Pubkey, owner: Pubkey, amount: int,
+                      decimals: int) -> Instruction:
+    return transfer_checked(TransferCheckedParams(program_id=program, source=source, mint=mint, dest=dest,
+                                                  owner=owner, amount=amount, decimals=decimals))
+
+
 def _priority_fee(value) -> int:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return max(int(value), 0)
@@ -255,7 +412,9 @@ def _bad(message: str, code: str) -> Response:
 
 
 def sign_as(keypair: Keypair, transaction: VersionedTransaction) -> VersionedTransaction:
-    """Fill the user's (first) signature slot, as a wallet does with a Jupiter transaction."""
+    """Fill the user's signature slot, as a wallet does with a Jupiter transaction."""
+    message = transaction.message
     signatures = list(transaction.signatures)
-    signatures[0] = keypair.sign_message(to_bytes_versioned(transaction.message))
+    signers = list(message.account_keys[:message.header.num_required_signatures])
+    signatures[signers.index(keypair.pubkey())] = keypair.sign_message(to_bytes_versioned(message))
     return VersionedTransaction.populate(transaction.message, signatures)
