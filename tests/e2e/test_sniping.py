@@ -289,3 +289,26 @@ def _call(call_command, *args) -> str:
     out = StringIO()
     call_command(*args, stdout=out)
     return out.getvalue()
+
+
+async def test_shutdown_lets_a_buy_in_flight_finish_and_drops_waiting_launches(engine, localnet, transactional_db):
+    from positions.sniping import Launch, LaunchQueue
+
+    trader = await _sniper_user(engine, localnet)
+    first = localnet.create_token(_symbol(), decimals=6, pool_sol_lamports=30 * SOL, pool_tokens_raw=10**15)
+    queue = LaunchQueue(Sniper(engine), maxsize=5, workers=1)
+    queue.start()
+    queue.offer(Launch(mint=first.mint, name="a", symbol="a", signature="s1"))
+    async with asyncio.timeout(20):  # the worker has claimed it: the buy is under way
+        while not await Snipe.objects.filter(user=trader.wallet, token_mint=first.mint).aexists():
+            await asyncio.sleep(0.01)
+    await queue.close(grace=30)
+    assert (await Snipe.objects.aget(user=trader.wallet, token_mint=first.mint)).status == "bought"
+    # A queue whose workers never got to its launches drops them at shutdown, counted, and nothing is bought.
+    idle = LaunchQueue(Sniper(engine), maxsize=5, workers=1)
+    waiting = localnet.create_token(_symbol(), decimals=6, pool_sol_lamports=30 * SOL, pool_tokens_raw=10**15)
+    idle.offer(Launch(mint=waiting.mint, name="b", symbol="b", signature="s2"))
+    before = _dropped("shutdown")
+    await idle.close()
+    assert idle.qsize() == 0 and _dropped("shutdown") - before == 1
+    assert not await Snipe.objects.filter(token_mint=waiting.mint).aexists()
