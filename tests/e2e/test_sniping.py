@@ -166,6 +166,18 @@ async def test_a_launch_failing_screening_is_one_row_for_fifty_users(engine, loc
     assert "freeze authority is set" in history.entries[0].reason and history.more_skipped == 0
     await sync_to_async(update_setting)(telegram_user_id=traders[1].id, key="snipe", value=True)
     assert (await recent_snipes(traders[1].wallet.pk)).entries == []
+    # Past the five listed, the rest are a count.
+    from django.utils import timezone
+
+    from telegrambot import texts
+
+    for n in range(6):
+        await SnipeLaunch.objects.acreate(token_mint=f"Later{n}", reason="liquidity too low", users_affected=50,
+                                          detected_at=timezone.now())
+    history = await recent_snipes(traders[0].wallet.pk)
+    assert len(history.entries) == 5 and history.more_skipped == 2
+    assert "…and 2 more new token(s) skipped for every sniper while your sniping was on" in texts.recent_snipes(
+        history)
 
 
 def _launch_logs(token) -> tuple[list[str], str]:
