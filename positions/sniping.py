@@ -91,6 +91,9 @@ class Sniper:
     def __init__(self, engine: TradingService, *, notify: Notify | None = None) -> None:
         self.engine = engine
         self.notify = notify
+        # Several queue workers handle different launches at once, but one user's snipes still buy one at a time in
+        # this process, as before the queue: their balance and daily limits are checked against settled buys.
+        self._buying: dict[int, asyncio.Lock] = {}
 
     async def on_logs(self, logs: list[str], signature: str) -> list[SnipeOutcome]:
         launch = parse_launch(logs, signature)
@@ -145,8 +148,9 @@ class Sniper:
         if not await _claim(telegram_user_id, launch, lamports):
             return None  # this launch was already handled for this user (a duplicate notification)
         try:
-            result = await self.engine.execute_buy(telegram_user_id=telegram_user_id, mint=launch.mint,
-                                                   lamports=lamports)
+            async with self._buying.setdefault(telegram_user_id, asyncio.Lock()):
+                result = await self.engine.execute_buy(telegram_user_id=telegram_user_id, mint=launch.mint,
+                                                       lamports=lamports)
         except TradingError as err:
             return await _finish(telegram_user_id, launch, Snipe.Status.SKIPPED, err.user_message, lamports)
         return await _finish(telegram_user_id, launch, Snipe.Status.BOUGHT, f"bought for {sol(lamports)}", lamports,
