@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from positions.models import Position, Snipe, Trade
+from positions.models import Position, Snipe, SnipeLaunch, Trade
 from tradingbot.exports import csv_response
 
 TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "side", "status", "token_mint", "signature", "lamports_in",
@@ -64,3 +64,14 @@ class SnipeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_filter = ("status", "detected_at")
     search_fields = ("=token_mint", "=user__telegram_user_id", "user__telegram_username")
     list_select_related = ("user",)
+
+
+@admin.register(SnipeLaunch)
+class SnipeLaunchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """New tokens skipped for every sniper at once (failed screening, thin pool, sniping paused for everyone); the
+    per-user attempts are under Snipes. Both are pruned after SNIPE_RETENTION_DAYS, bought snipes excepted."""
+
+    list_display = ("detected_at", "token_mint", "reason", "users_affected", "lamports", "launch_signature")
+    list_filter = ("detected_at",)
+    search_fields = ("=token_mint", "=launch_signature", "reason")
+    date_hierarchy = "detected_at"

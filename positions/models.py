@@ -124,8 +124,31 @@ class Trade(models.Model):
         return f"{self.side} {self.token_mint[:6]}… {self.status} ({self.signature[:8]}…)"
 
 
+class SnipeLaunch(models.Model):
+    """A new token skipped for every snipe-enabled user at once, for a reason of the token's own (it failed the
+    screening, its pool is too thin) or because sniping was paused for everyone: one row for the launch, however many
+    users it concerned, instead of one per user. Deleted after ``SNIPE_RETENTION_DAYS``."""
+
+    token_mint = models.CharField(max_length=44, unique=True)
+    launch_signature = models.CharField(max_length=88, blank=True, default="")
+    reason = models.TextField()
+    users_affected = models.PositiveIntegerField(help_text="Snipe-enabled users at the time, none of whom bought.")
+    lamports = models.BigIntegerField(default=0, help_text="What those users would have spent together.")
+    detected_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        db_table = "snipe_launches"
+        ordering = ["-created_at"]
+        verbose_name = "skipped launch"
+
+    def __str__(self) -> str:
+        return f"skipped {self.token_mint[:6]}… for {self.users_affected} user(s)"
+
+
 class Snipe(models.Model):
-    """A new token seen on chain and what was done about it for one snipe-enabled user: bought or skipped, and why."""
+    """A buy attempted for one snipe-enabled user and what came of it: bought, refused for that user's own reason
+    (their limits, their balance, paused for them), or failed. Token-level skips are a SnipeLaunch instead."""
 
     class Status(models.TextChoices):
         BOUGHT = "bought", "Bought"
@@ -140,7 +163,7 @@ class Snipe(models.Model):
     lamports = models.BigIntegerField(default=0)
     trade_signature = models.CharField(max_length=88, blank=True, default="")
     detected_at = models.DateTimeField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         db_table = "snipes"

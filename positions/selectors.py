@@ -100,8 +100,36 @@ def load_settings(telegram_user_id: int) -> UserSettings:
     return settings
 
 
-@db_call
-def recent_snipes(wallet_id: int, limit: int = 5) -> list:
-    from positions.models import Snipe
+@dataclass(frozen=True)
+class SnipeEntry:
+    status: str
+    token_mint: str
+    reason: str
+    at: object
+    token_level: bool = False  # skipped for every sniper (one SnipeLaunch row), not an attempt of the user's
 
-    return list(Snipe.objects.filter(user_id=wallet_id).order_by("-created_at")[:limit])
+
+@dataclass(frozen=True)
+class SnipeHistory:
+    entries: list[SnipeEntry]
+    more_skipped: int = 0  # token-level skips that concerned the user beyond those listed
+
+
+@db_call
+def recent_snipes(wallet_id: int, limit: int = 5) -> SnipeHistory:
+    """The user's latest snipe decisions: their own attempts, and, while their sniping is on, the launches skipped
+    for everyone since their settings last changed (sniping has been on, unchanged, at least that long)."""
+    from positions.models import Snipe, SnipeLaunch
+
+    own = [SnipeEntry(s.status, s.token_mint, s.reason, s.created_at)
+           for s in Snipe.objects.filter(user_id=wallet_id).order_by("-created_at")[:limit]]
+    settings = UserSettings.objects.filter(user_id=wallet_id, snipe_enabled=True, user__is_frozen=False,
+                                           snipe_amount_lamports__gt=0).only("updated_at").first()
+    if settings is None:
+        return SnipeHistory(own)
+    concerned = SnipeLaunch.objects.filter(created_at__gte=settings.updated_at)
+    skipped = [SnipeEntry(Snipe.Status.SKIPPED, launch.token_mint, launch.reason, launch.created_at, True)
+               for launch in concerned.order_by("-created_at")[:limit]]
+    entries = sorted(own + skipped, key=lambda entry: entry.at, reverse=True)[:limit]
+    listed = sum(1 for entry in entries if entry.token_level)
+    return SnipeHistory(entries, more_skipped=concerned.count() - listed if skipped else 0)

@@ -1,32 +1,43 @@
 """Sniping: buy a newly launched token for every user who turned it on, after safety checks, and record every
-decision (bought or skipped, with the reason) so it shows in /positions and the admin."""
+decision so it shows in /positions and the admin.
+
+A token skipped for everyone (it failed the screening, its pool is too thin, sniping is paused for all) is one
+SnipeLaunch row, however many users were sniping; only attempts made for a user (bought, refused for that user's own
+reason, failed) are a Snipe row of theirs. Launches reach the buyer through a bounded LaunchQueue, so a burst of
+launches costs bounded memory and a few concurrent workers, never a backlog of stale launches."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import IntegrityError
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from solders.pubkey import Pubkey
 
 from custody.killswitch import Action as Switch
 from custody.killswitch import active_switch
 from positions.errors import TradingError
-from positions.models import Snipe
+from positions.models import Snipe, SnipeLaunch, Trade
 from positions.screening import screen_mint
 from positions.trading import TradingService
 from tradingbot.chain.errors import ChainError, JupiterError
 from tradingbot.db import db_call
 from tradingbot.display import sol
+from tradingbot.metrics import SNIPE_LAUNCHES_DROPPED
 from wallets.models import UserSettings
 
 logger = logging.getLogger(__name__)
 CREATE_LOGS = ("Program log: Instruction: Create", "Program log: Instruction: CreateV2")
 DATA_PREFIX = "Program data: "
+PAUSED = "sniping is paused by the operators"  # for everyone (one launch row) or for one user (theirs)
+PRUNE_BATCH = 5000  # rows per DELETE, so pruning a long backlog never holds one huge transaction
 
 
 @dataclass(frozen=True)
@@ -80,6 +91,9 @@ class Sniper:
     def __init__(self, engine: TradingService, *, notify: Notify | None = None) -> None:
         self.engine = engine
         self.notify = notify
+        # Several queue workers handle different launches at once, but one user's snipes still buy one at a time in
+        # this process, as before the queue: their balance and daily limits are checked against settled buys.
+        self._buying: dict[int, asyncio.Lock] = {}
 
     async def on_logs(self, logs: list[str], signature: str) -> list[SnipeOutcome]:
         launch = parse_launch(logs, signature)
@@ -88,13 +102,20 @@ class Sniper:
         return await self.handle(launch)
 
     async def handle(self, launch: Launch) -> list[SnipeOutcome]:
+        """Snipe one launch for every sniping user. A token-level skip is one SnipeLaunch row and its outcomes are
+        returned but not notified (the bot never pushes skips: there are thousands a day)."""
         users = await _snipers()
-        if not users:
+        if not users or await _launch_skipped_already(launch.mint):
             return []
-        token_problem = await self._screen(launch.mint)
+        token_problem = await _paused_for_everyone() or await self._screen(launch.mint)
+        if token_problem:
+            if not await _record_launch(launch, token_problem, users):
+                return []  # a duplicate notification of a launch already handled
+            return [SnipeOutcome(telegram_user_id, launch.mint, Snipe.Status.SKIPPED, token_problem, lamports)
+                    for telegram_user_id, lamports in users]
         outcomes = []
         for telegram_user_id, lamports in users:
-            outcome = await self._snipe_for(telegram_user_id, lamports, launch, token_problem)
+            outcome = await self._snipe_for(telegram_user_id, lamports, launch)
             if outcome is not None:
                 outcomes.append(outcome)
                 if self.notify is not None:
@@ -121,28 +142,161 @@ class Sniper:
             return f"liquidity {shown} is below the {minimum} SOL minimum"
         return ""
 
-    async def _snipe_for(self, telegram_user_id: int, lamports: int, launch: Launch,
-                         token_problem: str) -> SnipeOutcome | None:
-        if token_problem:
-            return await _record(telegram_user_id, launch, Snipe.Status.SKIPPED, token_problem, lamports)
+    async def _snipe_for(self, telegram_user_id: int, lamports: int, launch: Launch) -> SnipeOutcome | None:
         if await db_call(active_switch)(Switch.SNIPING, telegram_user_id) is not None:
-            return await _record(telegram_user_id, launch, Snipe.Status.SKIPPED, "sniping is paused by the operators",
-                                 lamports)
+            return await _record(telegram_user_id, launch, Snipe.Status.SKIPPED, PAUSED, lamports)
         if not await _claim(telegram_user_id, launch, lamports):
             return None  # this launch was already handled for this user (a duplicate notification)
         try:
-            result = await self.engine.execute_buy(telegram_user_id=telegram_user_id, mint=launch.mint,
-                                                   lamports=lamports, automatic=True)
+            async with self._buying.setdefault(telegram_user_id, asyncio.Lock()):
+                result = await self.engine.execute_buy(telegram_user_id=telegram_user_id, mint=launch.mint,
+                                                       lamports=lamports, automatic=True)
         except TradingError as err:
             return await _finish(telegram_user_id, launch, Snipe.Status.SKIPPED, err.user_message, lamports)
         return await _finish(telegram_user_id, launch, Snipe.Status.BOUGHT, f"bought for {sol(lamports)}", lamports,
                              result.signature)
 
 
+class LaunchQueue:
+    """Between the launch watcher and the sniper: the watcher only parses and enqueues (it never waits on a buy),
+    ``workers`` tasks take launches off a queue of at most ``maxsize``. When it is full the oldest waiting launch is
+    dropped (the newest is the one still worth buying: prices move in seconds), logged and counted."""
+
+    def __init__(self, sniper: Sniper, *, maxsize: int, workers: int) -> None:
+        self.sniper = sniper
+        self.workers = workers
+        self.dropped = 0
+        self._queue: asyncio.Queue[Launch] = asyncio.Queue(maxsize)
+        self._waiting: set[str] = set()  # mints in the queue: a duplicate notification is not queued twice
+        self._tasks: list[asyncio.Task] = []
+        self._closed = False
+
+    @property
+    def maxsize(self) -> int:
+        return self._queue.maxsize
+
+    def qsize(self) -> int:
+        return self._queue.qsize()
+
+    async def on_logs(self, logs: list[str], signature: str) -> None:
+        """The watcher's callback: returns at once."""
+        launch = parse_launch(logs, signature)
+        if launch is not None:
+            self.offer(launch)
+
+    def offer(self, launch: Launch) -> bool:
+        """Queue a launch; False when it was not queued (already waiting, or the queue is closing)."""
+        if self._closed:
+            self._drop(launch, "shutdown")
+            return False
+        if launch.mint in self._waiting:
+            return False
+        if self._queue.full():
+            self._drop(self._take(), "queue_full")
+        self._queue.put_nowait(launch)
+        self._waiting.add(launch.mint)
+        return True
+
+    def start(self) -> None:
+        if not self._tasks:
+            self._tasks = [asyncio.create_task(self._work(), name=f"snipe-worker-{n}") for n in range(self.workers)]
+
+    async def join(self) -> None:
+        """Wait until every queued launch has been handled."""
+        await self._queue.join()
+
+    async def close(self, *, grace: float = 10.0) -> None:
+        """Stop taking launches; drop the waiting ones (stale by the time the bot is back) and give the buys in
+        flight ``grace`` seconds before cancelling them (a cancelled buy is pending at most, and reconciliation
+        settles it from the chain)."""
+        self._closed = True
+        while not self._queue.empty():
+            self._drop(self._take(), "shutdown")
+        if self._tasks:
+            try:
+                async with asyncio.timeout(grace):
+                    await self._queue.join()
+            except TimeoutError:
+                logger.warning("Snipe workers still busy after %.0f s at shutdown: cancelling them", grace)
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks = []
+
+    async def _work(self) -> None:
+        while True:
+            launch = await self._queue.get()
+            self._waiting.discard(launch.mint)
+            try:
+                await self.sniper.handle(launch)
+            except Exception:  # one launch's failure (database, chain) must not stop the worker
+                logger.exception("Sniping the launch of %s failed", launch.mint)
+            finally:
+                self._queue.task_done()
+
+    def _take(self) -> Launch:
+        launch = self._queue.get_nowait()
+        self._queue.task_done()
+        self._waiting.discard(launch.mint)
+        return launch
+
+    def _drop(self, launch: Launch, reason: str) -> None:
+        self.dropped += 1
+        SNIPE_LAUNCHES_DROPPED.labels(reason=reason).inc()
+        logger.warning("Snipe queue %s (%d waiting, at most %d): dropped the launch of %s",
+                       "full" if reason == "queue_full" else "closing", self._queue.qsize(), self._queue.maxsize,
+                       launch.mint)
+
+
+def prune_snipes(*, days: int, now: datetime | None = None) -> tuple[int, int]:
+    """Delete skipped launches and per-user skips older than ``days``; returns (launches, skips) deleted. Bought
+    and failed snipes are kept, and so is a skip whose user has a trade in that token (an attempt that reached the
+    chain stays explainable)."""
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    launches = _delete_in_batches(SnipeLaunch.objects.filter(created_at__lt=cutoff))
+    traded = Trade.objects.filter(user_id=OuterRef("user_id"), token_mint=OuterRef("token_mint"))
+    skips = _delete_in_batches(Snipe.objects.filter(created_at__lt=cutoff, status=Snipe.Status.SKIPPED,
+                                                    trade_signature="").exclude(Exists(traded)))
+    logger.info("Pruned %d skipped launches and %d skipped snipes older than %d days", launches, skips, days)
+    return launches, skips
+
+
+def _delete_in_batches(queryset) -> int:
+    deleted = 0
+    while ids := list(queryset.values_list("pk", flat=True)[:PRUNE_BATCH]):
+        count, _ = queryset.model.objects.filter(pk__in=ids).delete()
+        deleted += count
+    return deleted
+
+
 @db_call
 def _snipers() -> list[tuple[int, int]]:
     return list(UserSettings.objects.filter(snipe_enabled=True, user__is_frozen=False, snipe_amount_lamports__gt=0)
                 .values_list("user__telegram_user_id", "snipe_amount_lamports"))
+
+
+@db_call
+def _paused_for_everyone() -> str:
+    return PAUSED if active_switch(Switch.SNIPING) is not None else ""
+
+
+@db_call
+def _launch_skipped_already(mint: str) -> bool:
+    return SnipeLaunch.objects.filter(token_mint=mint).exists()
+
+
+@db_call
+def _record_launch(launch: Launch, reason: str, users: list[tuple[int, int]]) -> bool:
+    """One row for a token skipped for everyone; False when this launch was already handled (a duplicate)."""
+    if Snipe.objects.filter(token_mint=launch.mint).exists():
+        return False  # an earlier notification of this launch got as far as buying: this one changes nothing
+    try:
+        SnipeLaunch.objects.create(token_mint=launch.mint, launch_signature=launch.signature, reason=reason[:500],
+                                   users_affected=len(users), lamports=sum(lamports for _, lamports in users),
+                                   detected_at=timezone.now())
+    except IntegrityError:  # two notifications of one launch handled at once: the unique mint keeps one row
+        return False
+    return True
 
 
 @db_call

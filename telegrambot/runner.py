@@ -14,7 +14,7 @@ from telegram.ext import Application, ContextTypes
 
 from positions.monitor import Monitor, Trigger
 from positions.reconcile import Settled, reconcile_pending
-from positions.sniping import SnipeOutcome, Sniper
+from positions.sniping import LaunchQueue, SnipeOutcome, Sniper, prune_snipes
 from positions.trading import TradingService
 from telegrambot import texts
 from telegrambot.application import build_application
@@ -34,6 +34,7 @@ RECONCILE_INTERVAL_SECONDS = 30
 SENDER_GRACE_SECONDS = 20  # a running bot reports its own trades; the periodic job leaves it this long to do so
 SWEEP_INTERVAL_SECONDS = 5
 WITHDRAWALS_INTERVAL_SECONDS = 15
+PRUNE_SNIPES_INTERVAL_SECONDS = 3600
 
 
 class BotRunner:
@@ -63,6 +64,10 @@ class BotRunner:
                                                  first=1, name="delayed-withdrawals",
                                                  job_kwargs={"max_instances": 1, "coalesce": True})
         self.sniper = Sniper(trading, notify=self._notify_snipe)
+        self.launches = LaunchQueue(self.sniper, maxsize=config.snipe_queue_size, workers=config.snipe_workers)
+        self.application.job_queue.run_repeating(_prune_snipes_job, interval=PRUNE_SNIPES_INTERVAL_SECONDS, first=60,
+                                                 data=config.snipe_retention_days, name="prune-snipes",
+                                                 job_kwargs={"max_instances": 1, "coalesce": True})
         self._watcher: asyncio.Task | None = None
         self.monitor = Monitor(trading, notify=self._notify_trigger)
         self.application.bot_data["monitor"] = self.monitor
@@ -95,9 +100,10 @@ class BotRunner:
         return url
 
     def start_launch_watcher(self, ready: asyncio.Event | None = None) -> None:
-        """Listen for new tokens on the launchpad programs; sniping users are served from here."""
+        """Listen for new tokens on the launchpad programs; the watcher queues them for the snipe workers."""
+        self.launches.start()
         self._watcher = asyncio.create_task(watch_program_logs(self.config.solana_ws_url,
-                                                               self.config.snipe_program_ids, self.sniper.on_logs,
+                                                               self.config.snipe_program_ids, self.launches.on_logs,
                                                                ready=ready), name="launch-watcher")
 
     async def _notify_snipe(self, outcome: SnipeOutcome) -> None:
@@ -148,6 +154,7 @@ class BotRunner:
             self._watcher.cancel()
             with suppress(asyncio.CancelledError):
                 await self._watcher
+        await self.launches.close()  # before the clients close: buys in flight get a grace period
         application = self.application
         if application.updater and application.updater.running:
             await application.updater.stop()
@@ -181,6 +188,10 @@ async def _monitor_job(context: ContextTypes.DEFAULT_TYPE) -> None:
         await runner_monitor.run_cycle()
     except ChainError as err:
         logger.warning("Monitor cycle skipped: %s", err)
+
+
+async def _prune_snipes_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    await db_call(prune_snipes)(days=context.job.data)
 
 
 async def _reconcile_job(context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -148,9 +148,9 @@ def refused(message: str) -> str:
     return f"⚠️ {escape(message)}"
 
 
-def positions(view: PortfolioView, snipes: list | None = None, *, shown: list[PositionView] | None = None,
+def positions(view: PortfolioView, snipes=None, *, shown: list[PositionView] | None = None,
               first_index: int = 1, page: int = 1, pages: int = 1) -> str:
-    snipes_text = recent_snipes(snipes or [])
+    snipes_text = recent_snipes(snipes)
     if not view.positions:
         text = NO_POSITIONS + f"\n\nRealized PnL (all time): {signed_sol(view.realized_pnl_lamports)}"
         return "\n\n".join(filter(None, [text, snipes_text]))
@@ -392,8 +392,12 @@ def snipe_bought(outcome) -> str:
             f"{tx_link(outcome.trade_signature)}\nSee it in /positions.")
 
 
-def recent_snipes(snipes: list) -> str:
-    if not snipes:
+def recent_snipes(history) -> str:
+    if history is None or not history.entries:
         return ""
-    lines = [f"{'✅' if s.status == 'bought' else '⏭'} {short(s.token_mint)}: {escape(s.reason)}" for s in snipes]
+    lines = [f"{'✅' if s.status == 'bought' else '⏭'} {short(s.token_mint)}: {escape(s.reason)}"
+             for s in history.entries]
+    if history.more_skipped:
+        lines.append(f"…and {history.more_skipped} more new token(s) skipped for every sniper while your sniping was "
+                     "on (not safe to buy, or sniping paused).")
     return "<b>Recent snipes</b>\n" + "\n".join(lines)

@@ -92,6 +92,9 @@ class TradingConfig:
     solana_ws_url: str
     snipe_program_ids: tuple[str, ...]
     snipe_min_liquidity_sol: Decimal
+    snipe_queue_size: int
+    snipe_workers: int
+    snipe_retention_days: int
     # Secrets: kept out of repr so a config printed in a log or a traceback never shows them.
     wallet_encryption_keys: tuple[str, ...] = field(repr=False)
     telegram_bot_token: str | None = field(repr=False)
@@ -162,6 +165,11 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
                                  "beta.solana.com") or _ws_from_http(reader.url("SOLANA_RPC_URL", default=DEFAULT_RPC)),
         snipe_program_ids=reader.pubkeys("SNIPE_PROGRAM_IDS", default=(PUMP_FUN_PROGRAM,)),
         snipe_min_liquidity_sol=reader.sol("SNIPE_MIN_LIQUIDITY_SOL", default="5"),
+        snipe_queue_size=reader.integer("SNIPE_QUEUE_SIZE", default=100, minimum=1, maximum=100_000,
+                                        example="SNIPE_QUEUE_SIZE=100 (launches waiting for a snipe worker)"),
+        snipe_workers=reader.integer("SNIPE_WORKERS", default=4, minimum=1, maximum=64, example="SNIPE_WORKERS=4"),
+        snipe_retention_days=reader.integer("SNIPE_RETENTION_DAYS", default=7, minimum=1, maximum=3650,
+                                            example="SNIPE_RETENTION_DAYS=7"),
         bot_metrics_port=reader.integer("BOT_METRICS_PORT", default=9108, minimum=0, maximum=65535,
                                         example="BOT_METRICS_PORT=9108 (0 turns the bot's exporter off)"),
         user_rate_limit=reader.integer("USER_RATE_LIMIT", default=10, minimum=1, maximum=10_000,

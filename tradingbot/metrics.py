@@ -15,6 +15,9 @@ SWAPS_REFUSED = Counter("trading_bot_swaps_refused", "Swap transactions refused 
 TRADES = Counter("trading_bot_trades", "Trades that ended, by outcome", ["status", "side"])
 TRADE_SECONDS = Histogram("trading_bot_trade_latency_seconds", "From trade start to confirmed", ["side"],
                           buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120))
+SNIPE_LAUNCHES_DROPPED = Counter("trading_bot_snipe_launches_dropped",
+                                 "New launches dropped before any snipe: the queue was full, or the bot stopped",
+                                 ["reason"])
 UPTIME = Gauge("trading_bot_uptime_seconds", "Seconds since this process started")
 UPTIME.set_function(lambda: time.time() - STARTED_AT)
 

@@ -32,7 +32,7 @@ async def show_positions(update: Update, context: ContextTypes.DEFAULT_TYPE, *, 
     page = min(max(page, 1), pages)
     first = (page - 1) * PAGE_SIZE
     shown = view.positions[first:first + PAGE_SIZE]
-    snipes = await recent_snipes(trader.wallet.pk) if page == 1 else []
+    snipes = await recent_snipes(trader.wallet.pk) if page == 1 else None
     markup = keyboards.position_buttons([p.position_id for p in shown], first_index=first + 1, page=page,
                                         pages=pages) if shown else None
     await reply(update, texts.positions(view, snipes, shown=shown, first_index=first + 1, page=page, pages=pages),

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from positions.models import Position, Snipe
+from positions.models import Position, Snipe, SnipeLaunch, Trade
 from positions.sniping import Sniper, parse_launch
 from tests.e2e.conftest import make_trader
 from tradingbot.chain.launches import watch_program_logs
@@ -75,8 +75,9 @@ async def test_an_unsafe_launch_is_skipped_with_its_reason(engine, localnet, tra
     sol_before = trader.sol()
     token, outcomes = await _launch_and_handle(localnet, Sniper(engine), **launch)
     assert [o.status for o in outcomes] == ["skipped"] and reason in outcomes[0].reason
-    snipe = await Snipe.objects.aget(user=trader.wallet, token_mint=token.mint)
-    assert snipe.status == "skipped" and reason in snipe.reason
+    launch = await SnipeLaunch.objects.aget(token_mint=token.mint)
+    assert reason in launch.reason and launch.users_affected == 1
+    assert not await Snipe.objects.filter(token_mint=token.mint).aexists()  # a token-level skip: no per-user row
     assert trader.sol() == sol_before and not await Position.objects.filter(user=trader.wallet).aexists()
 
 
@@ -136,4 +137,190 @@ async def test_the_bot_snipes_and_tells_the_user(bot, chat_factory, localnet):
     assert token.mint in told["text"]
     listing = await chat.say("/positions")
     assert "Recent snipes" in listing["text"] and "bought for 0.05 SOL" in listing["text"]
+    assert bot.launches.dropped == 0 and bot.application.job_queue.get_jobs_by_name("prune-snipes")
     assert Decimal(0) < (await Position.objects.aget(user=wallet, token_mint=token.mint)).remaining_amount_tokens
+
+
+async def test_a_launch_failing_screening_is_one_row_for_fifty_users(engine, localnet, transactional_db):
+    from asgiref.sync import sync_to_async
+
+    from positions.selectors import recent_snipes
+    from wallets.services import update_setting
+
+    traders = [await make_trader(engine, localnet, sol=0) for _ in range(50)]
+    await UserSettings.objects.filter(user__in=[t.wallet for t in traders]).aupdate(
+        snipe_enabled=True, snipe_amount_lamports=SOL // 20)
+    sniper = Sniper(engine)
+    token, outcomes = await _launch_and_handle(localnet, sniper, freeze_authority=True)
+    assert len(outcomes) == 50 and {o.status for o in outcomes} == {"skipped"}
+    assert await Snipe.objects.acount() == 0
+    launch = await SnipeLaunch.objects.aget()
+    assert launch.token_mint == token.mint and "freeze authority is set" in launch.reason
+    assert launch.users_affected == 50 and launch.lamports == 50 * (SOL // 20)
+    # The same launch announced again (a reconnect, a second worker) adds nothing.
+    assert await sniper.on_logs(*_launch_logs(token)) == []
+    assert await SnipeLaunch.objects.acount() == 1 and await Snipe.objects.acount() == 0
+    # Each of them still sees the decision in /positions; someone whose sniping was switched on later does not.
+    history = await recent_snipes(traders[0].wallet.pk)
+    assert [(e.token_mint, e.status) for e in history.entries] == [(token.mint, "skipped")]
+    assert "freeze authority is set" in history.entries[0].reason and history.more_skipped == 0
+    await sync_to_async(update_setting)(telegram_user_id=traders[1].id, key="snipe", value=True)
+    assert (await recent_snipes(traders[1].wallet.pk)).entries == []
+    # Past the five listed, the rest are a count.
+    from django.utils import timezone
+
+    from telegrambot import texts
+
+    for n in range(6):
+        await SnipeLaunch.objects.acreate(token_mint=f"Later{n}", reason="liquidity too low", users_affected=50,
+                                          detected_at=timezone.now())
+    history = await recent_snipes(traders[0].wallet.pk)
+    assert len(history.entries) == 5 and history.more_skipped == 2
+    assert "…and 2 more new token(s) skipped for every sniper while your sniping was on" in texts.recent_snipes(
+        history)
+
+
+def _launch_logs(token) -> tuple[list[str], str]:
+    """The logs pump.fun writes for this token's launch, as the watcher delivers them (a duplicate notification)."""
+    import base64
+
+    from solders.pubkey import Pubkey
+
+    from localnet import CREATE_EVENT_DISCRIMINATOR
+
+    event = CREATE_EVENT_DISCRIMINATOR + b"".join(len(t).to_bytes(4, "little") + t for t in (b"n", b"s", b"u"))
+    event += bytes(Pubkey.from_string(token.mint)) + bytes(64)
+    return ["Program log: Instruction: Create", f"Program data: {base64.b64encode(event).decode()}"], "dup"
+
+
+def _dropped(reason: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("trading_bot_snipe_launches_dropped_total", {"reason": reason}) or 0.0
+
+
+async def test_a_burst_of_launches_past_the_queue_drops_the_oldest_and_buys_the_rest_once(
+        engine, localnet, transactional_db):
+    from positions.sniping import LaunchQueue
+
+    traders = [await _sniper_user(engine, localnet) for _ in range(2)]
+    queue = LaunchQueue(Sniper(engine), maxsize=3, workers=2)
+    dropped_before = _dropped("queue_full")
+    seen: list[tuple[list[str], str]] = []
+
+    async def on_logs(logs, signature):
+        seen.append((logs, signature))
+        await queue.on_logs(logs, signature)
+
+    ready = asyncio.Event()
+    watcher = asyncio.create_task(watch_program_logs(localnet.ws_url, [engine.config.snipe_program_ids[0]], on_logs,
+                                                     ready=ready))
+    try:
+        await asyncio.wait_for(ready.wait(), 10)
+        # The workers are not running yet (as if busy): eight launches arrive while the queue holds three.
+        tokens = [localnet.launch_token(_symbol()) for _ in range(8)]
+        async with asyncio.timeout(20):
+            while len(seen) < 8:
+                await asyncio.sleep(0.02)
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+    assert queue.qsize() == queue.maxsize == 3 and queue.dropped == 5
+    assert _dropped("queue_full") - dropped_before == 5
+    for logs, signature in seen[-3:]:  # duplicate notifications of launches already waiting are not queued again
+        await queue.on_logs(logs, signature)
+    assert queue.qsize() == 3 and queue.dropped == 5
+    queue.start()
+    await asyncio.wait_for(queue.join(), 60)
+    for logs, signature in seen[-3:]:  # the bought launches announced again once handled: nothing is bought twice
+        await queue.on_logs(logs, signature)
+    await asyncio.wait_for(queue.join(), 60)
+    await queue.close()
+    kept = {token.mint for token in tokens[-3:]}
+    for trader in traders:
+        bought = {mint async for mint in Trade.objects.filter(user=trader.wallet, side="buy", status="confirmed")
+                  .values_list("token_mint", flat=True)}
+        assert bought == kept
+        assert await Trade.objects.filter(user=trader.wallet).acount() == 3
+    assert await Snipe.objects.filter(status="bought").acount() == 2 * 3 and await Snipe.objects.acount() == 2 * 3
+    # A launch offered after close is dropped, counted, and never handled.
+    shutdown_before = _dropped("shutdown")
+    assert queue.offer(parse_launch(*seen[0])) is False
+    assert _dropped("shutdown") - shutdown_before == 1
+
+
+async def test_prune_deletes_old_skips_only(engine, localnet, transactional_db, caplog):
+    from datetime import timedelta
+
+    from asgiref.sync import sync_to_async
+    from django.core.management import CommandError, call_command
+    from django.utils import timezone
+
+    trader = await make_trader(engine, localnet, sol=0)
+    now = timezone.now()
+    old = now - timedelta(days=8)
+
+    async def snipe(mint: str, status: str, *, at, trade_signature: str = "") -> Snipe:
+        row = await Snipe.objects.acreate(user=trader.wallet, token_mint=mint, status=status, reason=status,
+                                          trade_signature=trade_signature, detected_at=at)
+        await Snipe.objects.filter(pk=row.pk).aupdate(created_at=at)
+        return row
+
+    async def launch(mint: str, *, at) -> SnipeLaunch:
+        row = await SnipeLaunch.objects.acreate(token_mint=mint, reason="freeze authority is set", users_affected=50,
+                                                detected_at=at)
+        await SnipeLaunch.objects.filter(pk=row.pk).aupdate(created_at=at)
+        return row
+
+    await launch("OldLaunch", at=old)
+    new_launch = await launch("NewLaunch", at=now)
+    await snipe("OldSkip", "skipped", at=old)
+    new_skip = await snipe("NewSkip", "skipped", at=now)
+    kept = [await snipe("OldBought", "bought", at=old, trade_signature="sig-bought"),
+            await snipe("OldFailed", "failed", at=old),
+            await snipe("OldTried", "skipped", at=old)]  # refused at landing: its trade explains it, so it stays
+    await Trade.objects.acreate(user=trader.wallet, token_mint="OldTried", token_decimals=6, side="buy",
+                                status="failed", signature="sig-tried", last_valid_block_height=1)
+
+    with caplog.at_level("INFO", logger="positions.sniping"):
+        out = await sync_to_async(_call)(call_command, "prune_snipes")
+    assert "Deleted 1 skipped launch(es) and 1 skipped snipe(s) older than 7 day(s)." in out
+    assert "Pruned 1 skipped launches and 1 skipped snipes older than 7 days" in caplog.text
+    assert {pk async for pk in SnipeLaunch.objects.values_list("pk", flat=True)} == {new_launch.pk}
+    assert {pk async for pk in Snipe.objects.values_list("pk", flat=True)} == {new_skip.pk, *(k.pk for k in kept)}
+    with pytest.raises(CommandError, match="--days must be at least 1"):
+        await sync_to_async(_call)(call_command, "prune_snipes", "--days", "0")
+    assert await Snipe.objects.acount() == 4  # a bad --days changes nothing
+    again = await sync_to_async(_call)(call_command, "prune_snipes", "--days", "1")
+    assert "Deleted 0 skipped launch(es) and 0 skipped snipe(s) older than 1 day(s)." in again
+
+
+def _call(call_command, *args) -> str:
+    from io import StringIO
+
+    out = StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+async def test_shutdown_lets_a_buy_in_flight_finish_and_drops_waiting_launches(engine, localnet, transactional_db):
+    from positions.sniping import Launch, LaunchQueue
+
+    trader = await _sniper_user(engine, localnet)
+    first = localnet.create_token(_symbol(), decimals=6, pool_sol_lamports=30 * SOL, pool_tokens_raw=10**15)
+    queue = LaunchQueue(Sniper(engine), maxsize=5, workers=1)
+    queue.start()
+    queue.offer(Launch(mint=first.mint, name="a", symbol="a", signature="s1"))
+    async with asyncio.timeout(20):  # the worker has claimed it: the buy is under way
+        while not await Snipe.objects.filter(user=trader.wallet, token_mint=first.mint).aexists():
+            await asyncio.sleep(0.01)
+    await queue.close(grace=30)
+    assert (await Snipe.objects.aget(user=trader.wallet, token_mint=first.mint)).status == "bought"
+    # A queue whose workers never got to its launches drops them at shutdown, counted, and nothing is bought.
+    idle = LaunchQueue(Sniper(engine), maxsize=5, workers=1)
+    waiting = localnet.create_token(_symbol(), decimals=6, pool_sol_lamports=30 * SOL, pool_tokens_raw=10**15)
+    idle.offer(Launch(mint=waiting.mint, name="b", symbol="b", signature="s2"))
+    before = _dropped("shutdown")
+    await idle.close()
+    assert idle.qsize() == 0 and _dropped("shutdown") - before == 1
+    assert not await Snipe.objects.filter(token_mint=waiting.mint).aexists()
