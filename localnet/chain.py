@@ -364,7 +364,7 @@ class Chain:
             valid_until = self._blockhashes.get(str(transaction.message.recent_blockhash))
             if valid_until is None or self.block_height > valid_until:
                 return "BlockhashNotFound"
-        if self.sol_balance(transaction.message.account_keys[0]) < 5000 * len(transaction.signatures):
+        if self.sol_balance(transaction.message.account_keys[0]) < mainnet_fee(transaction):
             return "InsufficientFundsForFee"
         return self._load(transaction)
 
@@ -374,7 +374,7 @@ class Chain:
         does. Signatures were verified by the precheck; the fee is what mainnet charges the original."""
         routes = [i for i, ix in enumerate(loaded.instructions) if ix.program_id == JUPITER_PROGRAM_ID]
         if not routes or self.route_handler is None:
-            return self._run(transaction, simulate=simulate, extra=0, index_map=None)
+            return self._run(transaction, original=transaction, simulate=simulate, extra=0, index_map=None)
         instructions: list[Instruction] = []
         index_map: list[int] = []
         for index, instruction in enumerate(loaded.instructions):
@@ -393,11 +393,12 @@ class Chain:
         count = message.header.num_required_signatures
         internal = VersionedTransaction.populate(message, [transaction.signatures[0]] + [Signature.default()] * (
             count - 1))
-        return self._run(internal, simulate=simulate, extra=5000 * (count - len(transaction.signatures)),
+        return self._run(internal, original=transaction, simulate=simulate,
+                         extra=5000 * (count - len(transaction.signatures)),
                          index_map=index_map, route_indexes=routes)
 
-    def _run(self, transaction: VersionedTransaction, *, simulate: bool, extra: int, index_map: list[int] | None,
-             route_indexes: list[int] = ()) -> Outcome:
+    def _run(self, transaction: VersionedTransaction, *, original: VersionedTransaction, simulate: bool, extra: int,
+             index_map: list[int] | None, route_indexes: list[int] = ()) -> Outcome:
         """``extra``: what the internal transaction's own signers add to the fee; the payer is credited it
         beforehand (or debited after, if negative) so it pays exactly the original's fee."""
         payer = transaction.message.account_keys[0]
@@ -417,15 +418,15 @@ class Chain:
                 account = post_accounts[payer]
                 post_accounts[payer] = Account(account.lamports + extra, bytes(account.data), account.owner,
                                                account.executable)
+        elif failed and self.sol_balance(payer) == before + max(extra, 0):
+            # LiteSVM charged nothing (the transaction failed to load, e.g. an unknown program): mainnet charges
+            # such a transaction its fee all the same.
+            fee = mainnet_fee(original)
+            self._credit(payer, -max(extra, 0) - fee)
         else:
-            charged = before + max(extra, 0) - self.sol_balance(payer)
-            if charged == 0 and extra > 0:  # refused before any fee (nothing ran): take the credit back
-                self._credit(payer, -extra)
-                fee = 0
-            else:
-                if extra < 0:
-                    self._credit(payer, extra)
-                fee = meta.fee() - extra
+            if extra < 0:
+                self._credit(payer, extra)
+            fee = meta.fee() - extra
         err = _error_json(result.err()) if failed else None
         if index_map is not None and isinstance(err, dict) and "InstructionError" in err:
             err = {"InstructionError": [index_map[err["InstructionError"][0]], err["InstructionError"][1]]}

@@ -7,6 +7,7 @@ import pytest_asyncio
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
+from solana.rpc.models import TxOpts
 from solders.hash import Hash
 from solders.message import MessageV0, to_bytes_versioned
 from solders.pubkey import Pubkey
@@ -214,6 +215,13 @@ async def test_unknown_program_is_emitted_and_fails_cleanly(http, client, localn
     with pytest.raises(RPCException):
         await land(client, user, transaction)
     assert localnet.chain.sol_balance(user.pubkey()) == before
+    # Sent without preflight it lands as failed: the fee is charged (as on mainnet), nothing else moves.
+    signed = sign_as(user, transaction)
+    signature = (await client.send_raw_transaction(bytes(signed), TxOpts(skip_preflight=True))).value
+    landed = localnet.chain.status(str(signature))
+    assert landed.err == "InvalidProgramForExecution" and landed.fee == 5000
+    assert localnet.chain.sol_balance(user.pubkey()) == before - 5000
+    assert localnet.chain.token_balance(user.pubkey(), localnet.token("WIF").mint) == 0
 
 
 async def test_second_signer_is_the_attacker_already_signed(http, client, localnet, venue):

@@ -137,6 +137,9 @@ async def test_a_landed_buy_and_sell_report_loaded_addresses_and_exact_effects(h
                                                                                                     token.mint)
         encoded = (await client.get_transaction(signature, encoding="json",
                                                 max_supported_transaction_version=0)).value.transaction
+        message = encoded.transaction.message  # history keeps the transaction as sent: the route, the lookups
+        assert message.account_keys[message.instructions[-1].program_id_index] == JUPITER_PROGRAM_ID
+        assert [lookup.account_key for lookup in message.address_table_lookups] == [pool.lookup_table]
         loaded = encoded.meta.loaded_addresses
         assert pool.authority.pubkey() in loaded.writable and pool.vault in loaded.writable
         assert pool.mint in loaded.readonly
@@ -200,3 +203,16 @@ async def test_simulation_refuses_conflicting_options_and_fails_cleanly(http, cl
     localnet.swap_as(localnet.funded_keypair(sol=400), SOL_MINT, token.mint, 300 * SOL)  # the price runs away
     value = (await simulate(client, transaction, [user.pubkey()])).value
     assert "0x1771" in value.logs[-1] and value.accounts is not None
+
+
+async def test_a_forged_route_gets_the_live_price_not_what_its_data_claims(client, localnet):
+    token = localnet.token("WHOLE")
+    pool = localnet.jupiter.pools[token.mint]
+    user = localnet.funded_keypair(sol=1)
+    live = localnet.jupiter.quote_out(token.mint, sol_in=True, amount=SOL // 10)
+    _, reserve = localnet.pool("WHOLE")
+    transaction = localnet.jupiter.build_swap(pool, user.pubkey(), sol_in=True, amount=SOL // 10, out=reserve,
+                                              threshold=0, priority_fee=0,
+                                              blockhash=localnet.chain.latest_blockhash()[0])
+    await client.send_raw_transaction(bytes(sign_as(user, transaction)))
+    assert localnet.chain.token_balance(user.pubkey(), token.mint) == live < reserve
