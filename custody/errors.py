@@ -16,3 +16,7 @@ class ActionPaused(TradingError):
 
 class SecondFactorRequired(TradingError):
     pass
+
+
+class SettingRefused(TradingError):
+    """A setting beyond what the operator allows (the message names the limit); nothing was changed."""

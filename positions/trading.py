@@ -32,7 +32,7 @@ from positions.errors import (
     UnknownToken,
 )
 from positions.models import Position, Trade
-from positions.risk import check_buy, check_sell
+from positions.risk import check_buy, check_sell, slippage_bps
 from positions.screening import screen_mint
 from tradingbot.chain.errors import ChainError, JupiterError, TransactionRejected
 from tradingbot.chain.jupiter import SOL_MINT, JupiterClient
@@ -95,7 +95,7 @@ class TradingService:
         settings = trader.settings
         quote, mint_info, balance, holding, rent = await _gather_first_round(
             self.jupiter.quote(input_mint=SOL_MINT, output_mint=mint, amount=lamports,
-                               slippage_bps=settings.slippage_bps),
+                               slippage_bps=slippage_bps(settings, self.config)),
             self.rpc.mint_info(mint), self.rpc.sol_balance(trader.wallet.public_key),
             self.rpc.token_balance_or_none(trader.wallet.public_key, mint),
             self.rpc.rent_exempt_minimum(TOKEN_ACCOUNT_SIZE),  # cached after the first call
@@ -141,7 +141,7 @@ class TradingService:
         await _say(progress, "Quoting…")
         quote, on_chain = await _gather_first_round(
             self.jupiter.quote(input_mint=mint, output_mint=SOL_MINT, amount=raw,
-                               slippage_bps=trader.settings.slippage_bps),
+                               slippage_bps=slippage_bps(trader.settings, self.config)),
             self.rpc.token_balance(trader.wallet.public_key, mint))
         crashpoint("sell.quoted")
         if on_chain < raw:
