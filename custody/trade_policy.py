@@ -157,6 +157,13 @@ def settings_view(*, telegram_user_id: int, now: datetime, config: TradingConfig
                         max_slippage_bps=config.trading.max_slippage_bps)
 
 
+def settings_now(*, telegram_user_id: int, now: datetime) -> UserSettings:
+    """The settings in force at ``now``, with delayed changes that have come due applied first."""
+    wallet = _wallet(telegram_user_id)
+    apply_due(wallet, now)
+    return UserSettings.objects.get(user=wallet)
+
+
 def buy_needs_code(*, telegram_user_id: int, lamports: int, config: TradingConfig) -> bool:
     """With a second factor on, a buy above the trader's own amount or slippage threshold asks for a code."""
     wallet = _wallet(telegram_user_id)

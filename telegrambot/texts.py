@@ -62,9 +62,11 @@ HELP = (
     "<b>Protection</b>\n"
     "/2fa on — two-step verification: withdrawals and key export ask for a code from your authenticator app\n"
     "/allowlist add &lt;address&gt; — only allow withdrawals to your own addresses (new ones wait 24 h)\n"
-    "/withdrawdelay &lt;SOL | off&gt; — withdrawals above this wait 2 h and can be cancelled\n\n"
+    "/withdrawdelay &lt;SOL | off&gt; — withdrawals above this wait 2 h and can be cancelled\n"
+    "With any of these on, loosening a trading setting (slippage, max trade, snipe, confirmations, daily spend) "
+    "waits 24 h; /set buycode &lt;SOL | off&gt; asks for a code for larger buys\n\n"
     "<b>Settings</b>\n"
-    "/settings — slippage, limits, stop loss, take profit, sniping, priority fee\n"
+    "/settings — slippage, limits, daily spend cap, stop loss, take profit, sniping, priority fee\n"
     "/set &lt;name&gt; &lt;value&gt; — e.g. /set slippage 1.5\n\n"
     "/start — main menu · /help — this list"
 )

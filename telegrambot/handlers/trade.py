@@ -172,10 +172,8 @@ async def _finish(update: Update, status, text: str) -> None:
 
 async def _settings_now(update: Update, context: ContextTypes.DEFAULT_TYPE):
     """The settings in force now (a delayed change that has come due is applied first)."""
-    bot = deps(context)
-    view = await db_call(trade_policy.settings_view)(telegram_user_id=update.effective_user.id,
-                                                     now=bot.clock.now(), config=bot.config)
-    return view.settings
+    return await db_call(trade_policy.settings_now)(telegram_user_id=update.effective_user.id,
+                                                    now=deps(context).clock.now())
 
 
 async def _buy_needs_code(update: Update, context: ContextTypes.DEFAULT_TYPE, lamports: int) -> bool:
