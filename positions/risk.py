@@ -68,15 +68,26 @@ def check_buy(*, wallet: UserWallet, settings: UserSettings, lamports: int, conf
     limit = max_trade_lamports(settings, config)
     if lamports > limit:
         raise _refused(wallet, TradeTooLarge(lamports, limit), "max trade size", lamports=lamports, limit=limit)
-    cap = daily_spend_cap_lamports(settings, config)
-    spent = spent_last_24_hours(wallet, now)
-    if spent + lamports > cap:
-        raise _refused(wallet, DailySpendCapReached(lamports=lamports, cap=cap, spent=spent), "daily spend cap",
-                       lamports=lamports, limit=cap, spent=spent)
+    try:
+        check_daily_spend(wallet=wallet, lamports=lamports, cap=daily_spend_cap_lamports(settings, config), now=now)
+    except DailySpendCapReached as refused:
+        raise record_spend_refusal(wallet, refused) from None
     loss_limit = daily_loss_limit_lamports(settings, config)
     lost = realized_loss_today(wallet, now)
     if lost >= loss_limit:
         raise DailyLossLimitReached(lost, loss_limit, day_start(now) + timedelta(days=1))
+
+
+def check_daily_spend(*, wallet: UserWallet, lamports: int, cap: int, now: datetime) -> None:
+    """Raise DailySpendCapReached (not audited: inside a transaction the audit row would roll back with it)."""
+    spent = spent_last_24_hours(wallet, now)
+    if spent + lamports > cap:
+        raise DailySpendCapReached(lamports=lamports, cap=cap, spent=spent)
+
+
+def record_spend_refusal(wallet: UserWallet, refused: DailySpendCapReached) -> DailySpendCapReached:
+    return _refused(wallet, refused, "daily spend cap", lamports=refused.lamports, limit=refused.cap,
+                    spent=refused.spent)
 
 
 def check_sell(*, wallet: UserWallet) -> None:

@@ -32,7 +32,7 @@ from positions.errors import (
     UnknownToken,
 )
 from positions.models import Position, Trade
-from positions.risk import check_buy, check_sell, slippage_bps
+from positions.risk import check_buy, check_sell, daily_spend_cap_lamports, slippage_bps
 from positions.screening import screen_mint
 from tradingbot.chain.errors import ChainError, JupiterError, TransactionRejected
 from tradingbot.chain.jupiter import SOL_MINT, JupiterClient
@@ -119,7 +119,8 @@ class TradingService:
         pending = await db_call(services.record_pending_buy)(
             wallet=trader.wallet, mint=mint, decimals=mint_info.decimals, lamports_in=quote.in_amount,
             quoted_out=quote.out_amount, min_out=quote.min_out_amount, signature=str(signed.signatures[0]),
-            last_valid_block_height=swap.last_valid_block_height)
+            last_valid_block_height=swap.last_valid_block_height,
+            spend_cap_lamports=daily_spend_cap_lamports(settings, self.config))
         crashpoint("buy.recorded")
         trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="buy")
         TRADE_SECONDS.labels(side="buy").observe(time.monotonic() - started)

@@ -298,3 +298,26 @@ async def test_the_reviews_attack_wider_slippage_and_three_times_the_size_moves_
     actions = [a async for a in AuditEvent.objects.filter(user=wallet).values_list("action", flat=True)]
     assert actions.count("setting_refused") == 1 and actions.count("setting_change_delayed") == 2
     assert actions.count("buy_refused") == 1
+
+
+async def test_two_buys_at_once_cannot_together_cross_the_daily_spend_cap(engine, localnet, transactional_db):
+    """A snipe and a manual buy (or two workers) each under the cap alone: only one of them may be spent."""
+    import asyncio
+
+    from positions.errors import DailySpendCapReached
+    from tests.e2e.conftest import make_trader
+
+    trader = await make_trader(engine, localnet, sol=5)
+    await UserSettings.objects.filter(user=trader.wallet).aupdate(daily_spend_limit_lamports=SOL)
+    localnet.jupiter.faults.latency_ms = 200  # both pass the first check before either is recorded
+    try:
+        results = await asyncio.gather(trader.buy("BONK", 6 * SOL // 10), trader.buy("WIF", 6 * SOL // 10),
+                                       return_exceptions=True)
+    finally:
+        localnet.jupiter.faults.latency_ms = 0
+    refused = [r for r in results if isinstance(r, BaseException)]
+    assert len(refused) == 1 and isinstance(refused[0], DailySpendCapReached), results
+    assert "daily spend cap of 1 SOL" in refused[0].user_message
+    spent = [t async for t in Trade.objects.filter(user=trader.wallet).values_list("lamports_in", flat=True)]
+    assert spent == [6 * SOL // 10]
+    assert await AuditEvent.objects.filter(user=trader.wallet, action="buy_refused").acount() == 1
