@@ -74,7 +74,8 @@ async def _run(localnet, sizes: list[int], requests: int) -> list[dict]:
     config = load_config({"SOLANA_RPC_URL": localnet.rpc_url, "SOLANA_WS_URL": localnet.ws_url,
                           "JUPITER_API_URL": localnet.jupiter_url, "TELEGRAM_BOT_TOKEN": telegram.token,
                           "TELEGRAM_API_BASE_URL": telegram.url, "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY,
-                          "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000"})
+                          "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000",
+                          "MAX_DAILY_SPEND_SOL": "1000"})  # seeding buys a position per mint within minutes
     runner = BotRunner(config)
     runner.deps.throttle_limit = 10_000
     replies = StampedReplies(telegram, [USER])

@@ -49,3 +49,7 @@ class SwapWouldFail(TradingError):
         else:
             message = "The swap would fail on the network, so it was not sent and nothing was spent. Please try again."
         super().__init__(message)
+
+
+class SettingRefused(TradingError):
+    """A setting beyond what the operator allows (the message names the limit); nothing was changed."""

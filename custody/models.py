@@ -33,6 +33,11 @@ class AuditEvent(models.Model):
         ALLOWLIST_ADDED = "allowlist_added", "Allow-list address added"
         ALLOWLIST_REMOVED = "allowlist_removed", "Allow-list address removed"
         POLICY_CHANGED = "policy_changed", "Withdrawal protection changed"
+        SETTING_CHANGE_DELAYED = "setting_change_delayed", "Trading setting loosening requested (delayed)"
+        SETTING_CHANGE_APPLIED = "setting_change_applied", "Delayed trading setting applied"
+        SETTING_CHANGE_CANCELLED = "setting_change_cancelled", "Delayed trading setting cancelled"
+        SETTING_REFUSED = "setting_refused", "Trading setting refused"
+        BUY_REFUSED = "buy_refused", "Buy refused by a limit"
         KILL_SWITCH_ON = "kill_switch_on", "Kill switch on"
         KILL_SWITCH_OFF = "kill_switch_off", "Kill switch off"
         WALLET_FROZEN = "wallet_frozen", "Wallet frozen"
@@ -144,6 +149,25 @@ class WithdrawalPolicy(models.Model):
 
     def __str__(self) -> str:
         return f"Withdrawal policy of {self.user}"
+
+
+class PendingSettingChange(models.Model):
+    """A loosening of a trading setting asked for while the trader had protection on: it applies at
+    ``effective_at`` unless cancelled or replaced. Until then the setting in force is the old one."""
+
+    user = models.ForeignKey(UserWallet, on_delete=models.CASCADE, related_name="pending_setting_changes")
+    setting = models.CharField(max_length=20, help_text="The setting's name, as in /set.")
+    value = models.JSONField(null=True, help_text="The new value (lamports, basis points, on/off); empty = off.")
+    requested_at = models.DateTimeField()
+    effective_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "pending_setting_changes"
+        ordering = ["effective_at"]
+        constraints = [models.UniqueConstraint(fields=["user", "setting"], name="pending_setting_once")]
+
+    def __str__(self) -> str:
+        return f"{self.setting} → {self.value} for {self.user} at {self.effective_at:%Y-%m-%d %H:%M}"
 
 
 class AllowedAddress(models.Model):

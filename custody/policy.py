@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.db.models import Sum
 
-from custody import audit
+from custody import audit, second_factor
 from custody.models import AllowedAddress, WithdrawalPolicy
 from wallets.models import UserWallet, Withdrawal
 
@@ -54,6 +54,13 @@ def current(wallet: UserWallet, now: datetime) -> PolicyView:
     return PolicyView(allowlist_on=policy.allowlist_enabled, allowlist_off_at=policy.allowlist_off_at,
                       addresses=addresses, threshold_lamports=policy.large_threshold_lamports,
                       pending_threshold=pending)
+
+
+def is_protected(wallet: UserWallet, now: datetime) -> bool:
+    """Whether the trader guards money leaving at all (a second factor, the allow-list or the large-withdrawal
+    delay). Then every way out is guarded alike: loosening a trading setting waits too (custody.trade_policy)."""
+    view = current(wallet, now)
+    return view.allowlist_on or view.threshold_lamports is not None or second_factor.is_enabled(wallet)
 
 
 def check_destination(wallet: UserWallet, destination: str, now: datetime) -> None:

@@ -51,6 +51,15 @@ class DailyLossLimitReached(TradingError):
                          "Selling is still allowed.")
 
 
+class DailySpendCapReached(TradingError):
+    def __init__(self, *, lamports: int, cap: int, spent: int) -> None:
+        self.lamports, self.cap, self.spent = lamports, cap, spent
+        left = max(cap - spent, 0)
+        super().__init__(f"This buy of {_sol(lamports)} would go over your daily spend cap of {_sol(cap)}: your buys "
+                         f"of the last 24 hours spent {_sol(spent)}, so {_sol(left)} is left. Nothing was bought. "
+                         "Buy at most what is left, or wait until earlier buys are more than 24 hours old.")
+
+
 class InsufficientBalance(TradingError):
     def __init__(self, needed: int, available: int) -> None:
         super().__init__(f"Not enough SOL: this trade needs {_sol(needed)} including network fees and account "

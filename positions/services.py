@@ -12,8 +12,9 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from positions.errors import DuplicateTrade, NoOpenPosition, SellAmountTooLarge, WalletNotFound
+from positions.errors import DailySpendCapReached, DuplicateTrade, NoOpenPosition, SellAmountTooLarge, WalletNotFound
 from positions.models import Position, Trade
+from positions.risk import check_daily_spend, record_spend_refusal
 from tradingbot.chain.rpc import TransactionEffects
 from wallets.models import UserSettings, UserWallet
 
@@ -46,15 +47,24 @@ def open_position(wallet: UserWallet, mint: str) -> Position:
 
 
 def record_pending_buy(*, wallet: UserWallet, mint: str, decimals: int, lamports_in: int, quoted_out: int,
-                       min_out: int, signature: str, last_valid_block_height: int) -> PendingTrade:
+                       min_out: int, signature: str, last_valid_block_height: int,
+                       spend_cap_lamports: int | None = None) -> PendingTrade:
+    """With ``spend_cap_lamports``, the daily spend cap is checked again here, under the wallet's row lock and in the
+    transaction that writes the pending row: two buys at once (a snipe and a manual buy, two workers) both passed
+    the first check, and only this one sees what the other spent."""
     try:
         with transaction.atomic():
+            if spend_cap_lamports is not None:
+                UserWallet.objects.select_for_update().filter(pk=wallet.pk).first()
+                check_daily_spend(wallet=wallet, lamports=lamports_in, cap=spend_cap_lamports, now=timezone.now())
             trade = Trade.objects.create(user=wallet, token_mint=mint, token_decimals=decimals, side=Trade.Side.BUY,
                                          signature=signature, lamports_in=lamports_in, quoted_out=quoted_out,
                                          min_out=min_out, last_valid_block_height=last_valid_block_height)
     except IntegrityError:
         _refuse_duplicate(signature)
         raise
+    except DailySpendCapReached as refused:
+        raise record_spend_refusal(wallet, refused) from None  # audited after the rollback, so the row stays
     return PendingTrade(trade.pk, signature, last_valid_block_height)
 
 

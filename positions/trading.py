@@ -35,7 +35,7 @@ from positions.errors import (
     UnknownToken,
 )
 from positions.models import Position, Trade
-from positions.risk import check_buy, check_sell
+from positions.risk import check_buy, check_sell, daily_spend_cap_lamports, slippage_bps
 from positions.screening import screen_mint
 from tradingbot.chain.errors import ChainError, JupiterError, TransactionRejected
 from tradingbot.chain.jupiter import SOL_MINT, JupiterClient
@@ -101,7 +101,7 @@ class TradingService:
         settings = trader.settings
         quote, mint_info, holdings, rent = await _gather_first_round(
             self.jupiter.quote(input_mint=SOL_MINT, output_mint=mint, amount=lamports,
-                               slippage_bps=settings.slippage_bps),
+                               slippage_bps=slippage_bps(settings, self.config)),
             self.rpc.mint_info(mint), self.rpc.holdings(trader.wallet.public_key),  # the inspector's "before"
             self.rpc.rent_exempt_minimum(TOKEN_ACCOUNT_SIZE),  # cached after the first call
         )
@@ -121,7 +121,7 @@ class TradingService:
             raise _service_error(quote)
         swap = await self._swap(quote, trader.wallet.public_key, settings.priority_fee_lamports)
         request = SwapRequest(owner=trader.wallet.public_key, side="buy", mint=mint, token_program=mint_info.program_id,
-                              amount=lamports, slippage_bps=settings.slippage_bps,
+                              amount=lamports, slippage_bps=slippage_bps(settings, self.config),
                               priority_fee_cap=settings.priority_fee_lamports)
         inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
         signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
@@ -130,7 +130,8 @@ class TradingService:
         pending = await db_call(services.record_pending_buy)(
             wallet=trader.wallet, mint=mint, decimals=mint_info.decimals, lamports_in=quote.in_amount,
             quoted_out=quote.out_amount, min_out=quote.min_out_amount, signature=str(signed.signatures[0]),
-            last_valid_block_height=swap.last_valid_block_height)
+            last_valid_block_height=swap.last_valid_block_height,
+            spend_cap_lamports=daily_spend_cap_lamports(settings, self.config))
         crashpoint("buy.recorded")
         trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="buy")
         TRADE_SECONDS.labels(side="buy").observe(time.monotonic() - started)
@@ -154,7 +155,7 @@ class TradingService:
         await _say(progress, "Quoting…")
         quote, holdings = await _gather_first_round(
             self.jupiter.quote(input_mint=mint, output_mint=SOL_MINT, amount=raw,
-                               slippage_bps=trader.settings.slippage_bps),
+                               slippage_bps=slippage_bps(trader.settings, self.config)),
             self.rpc.holdings(trader.wallet.public_key))  # the chain's balance, and the inspector's "before"
         on_chain = holdings.token_amount(mint) or 0
         crashpoint("sell.quoted")
@@ -169,7 +170,7 @@ class TradingService:
         swap = await self._swap(quote, trader.wallet.public_key, trader.settings.priority_fee_lamports)
         request = SwapRequest(owner=trader.wallet.public_key, side="sell", mint=mint,
                               token_program=holdings.token_program(mint) or TOKEN_PROGRAM, amount=raw,
-                              slippage_bps=trader.settings.slippage_bps,
+                              slippage_bps=slippage_bps(trader.settings, self.config),
                               priority_fee_cap=trader.settings.priority_fee_lamports)
         inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
         signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,

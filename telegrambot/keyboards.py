@@ -14,6 +14,8 @@ MENU = {"buy": "Buy", "sell": "Sell", "pos": "Positions", "wal": "Wallet", "set"
 SETTINGS = {
     "slippage": "Slippage", "max_trade": "Max trade size", "daily_loss": "Daily loss limit", "stop_loss": "Stop loss",
     "take_profit": "Take profit", "snipe_amount": "Snipe amount", "priority_fee": "Priority fee",
+    "daily_spend": "Daily spend cap", "buy_code_above": "Code for buys above",
+    "buy_code_slippage": "Code above slippage",
 }
 TOGGLES = {"snipe": "Sniping", "confirm": "Confirm trades"}
 
@@ -29,7 +31,7 @@ def parse(data: str | None) -> Callback | None:
     if not data or len(data) > 64 or not data.isascii():
         return None
     kind, *args = data.split(":")
-    expected = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1, "wc": 1, "pp": 1}
+    expected = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1, "wc": 1, "pp": 1, "pc": 1}
     if expected.get(kind) != len(args) or not all(args):
         return None
     return Callback(kind, tuple(args))
@@ -65,11 +67,21 @@ def confirm(nonce: str, label: str) -> Markup:
     return Markup([[Button(f"✅ {label}", callback_data=f"ok:{nonce}"), Button("Cancel", callback_data=f"no:{nonce}")]])
 
 
-def settings() -> Markup:
+def settings(*, pending: list[str] = ()) -> Markup:
     keys = [Button(label, callback_data=f"set:{key}") for key, label in SETTINGS.items()]
     toggles = [Button(f"Toggle {label.lower()}", callback_data=f"tog:{key}") for key, label in TOGGLES.items()]
     rows = [keys[i:i + 2] for i in range(0, len(keys), 2)] + [toggles]
+    rows += [[_cancel_pending_button(key)] for key in pending]
     return Markup(rows)
+
+
+def cancel_pending(key: str) -> Markup:
+    return Markup([[_cancel_pending_button(key)]])
+
+
+def _cancel_pending_button(key: str) -> Button:
+    label = SETTINGS.get(key) or TOGGLES.get(key, key)
+    return Button(f"Cancel the {label.lower()} change", callback_data=f"pc:{key}")
 
 
 def cancel_withdrawal(withdrawal_id: int) -> Markup:

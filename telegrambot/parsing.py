@@ -115,6 +115,33 @@ def parse_slippage_bps(text: str) -> int:
     return int(bps)
 
 
+def parse_slippage_bps_or_off(text: str, *, name: str) -> int | None:
+    """A slippage level in percent, or off (None)."""
+    if _is_off(text):
+        return None
+    try:
+        return parse_slippage_bps(text)
+    except ParseError as err:
+        raise ParseError(f"{name}: {err.user_message} Or type off.") from None
+
+
+def parse_sol_or_off(text: str, *, name: str) -> int | None:
+    """An amount of SOL (0 allowed: every buy), or off (None)."""
+    if _is_off(text):
+        return None
+    try:
+        lamports = sol_to_lamports(parse_decimal(_bounded(text), allow_zero=True))
+    except AmountError as err:
+        raise ParseError(f"{name}: the amount {err.problem}. Type SOL as a plain number, like 0.5, or off.") from None
+    if lamports > MAX_LAMPORTS:
+        raise ParseError(f"{name}: that is more than all the SOL there is. Type a plain number, like 0.5, or off.")
+    return lamports
+
+
+def _is_off(text: str) -> bool:
+    return text.strip().lower() in {"off", "none", "disable"}
+
+
 def parse_percentage_or_off(text: str, *, name: str, high: Decimal) -> Decimal | None:
     if text.strip().lower() in {"off", "none", "0", "disable"}:
         return None

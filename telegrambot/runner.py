@@ -12,6 +12,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import Application, ContextTypes
 
+from custody.trade_policy import apply_all_due
 from positions.monitor import Monitor, Trigger
 from positions.reconcile import Settled, reconcile_pending
 from positions.sniping import LaunchQueue, SnipeOutcome, Sniper, prune_snipes
@@ -35,6 +36,7 @@ SENDER_GRACE_SECONDS = 20  # a running bot reports its own trades; the periodic 
 SWEEP_INTERVAL_SECONDS = 5
 WITHDRAWALS_INTERVAL_SECONDS = 15
 PRUNE_SNIPES_INTERVAL_SECONDS = 3600
+SETTINGS_INTERVAL_SECONDS = 30
 
 
 class BotRunner:
@@ -62,6 +64,9 @@ class BotRunner:
                                                  name="sensitive-messages", job_kwargs={"max_instances": 1})
         self.application.job_queue.run_repeating(self._withdrawals_job, interval=WITHDRAWALS_INTERVAL_SECONDS,
                                                  first=1, name="delayed-withdrawals",
+                                                 job_kwargs={"max_instances": 1, "coalesce": True})
+        self.application.job_queue.run_repeating(self._settings_job, interval=SETTINGS_INTERVAL_SECONDS, first=1,
+                                                 name="delayed-settings",
                                                  job_kwargs={"max_instances": 1, "coalesce": True})
         self.sniper = Sniper(trading, notify=self._notify_snipe)
         self.launches = LaunchQueue(self.sniper, maxsize=config.snipe_queue_size, workers=config.snipe_workers)
@@ -142,6 +147,20 @@ class BotRunner:
             except TelegramError:
                 logger.warning("Could not tell a user about their delayed withdrawal %s", withdrawal_id)
         return sent
+
+    async def apply_due_settings(self) -> int:
+        """Put delayed trading-setting changes whose time has come into force, and tell their owners."""
+        applied = await db_call(apply_all_due)(self.deps.clock.now())
+        for telegram_user_id, changes in applied:
+            try:
+                await self.application.bot.send_message(telegram_user_id, texts.settings_applied(changes),
+                                                        parse_mode=ParseMode.HTML)
+            except TelegramError:
+                logger.warning("Could not tell a user that a delayed setting is in effect")
+        return len(applied)
+
+    async def _settings_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.apply_due_settings()
 
     async def _withdrawals_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:

@@ -62,9 +62,11 @@ HELP = (
     "<b>Protection</b>\n"
     "/2fa on — two-step verification: withdrawals and key export ask for a code from your authenticator app\n"
     "/allowlist add &lt;address&gt; — only allow withdrawals to your own addresses (new ones wait 24 h)\n"
-    "/withdrawdelay &lt;SOL | off&gt; — withdrawals above this wait 2 h and can be cancelled\n\n"
+    "/withdrawdelay &lt;SOL | off&gt; — withdrawals above this wait 2 h and can be cancelled\n"
+    "With any of these on, loosening a trading setting (slippage, max trade, snipe, confirmations, daily spend) "
+    "waits 24 h; /set buycode &lt;SOL | off&gt; asks for a code for larger buys\n\n"
     "<b>Settings</b>\n"
-    "/settings — slippage, limits, stop loss, take profit, sniping, priority fee\n"
+    "/settings — slippage, limits, daily spend cap, stop loss, take profit, sniping, priority fee\n"
     "/set &lt;name&gt; &lt;value&gt; — e.g. /set slippage 1.5\n\n"
     "/start — main menu · /help — this list"
 )
@@ -97,9 +99,14 @@ def token_card(*, mint: str, decimals: int, price_sol: Decimal | None, held_raw:
             f"{check}\n{ending}")
 
 
-def confirm_buy(*, mint: str, lamports: int, slippage_bps: int) -> str:
-    return (f"Buy {code(mint)} for <b>{sol(lamports)}</b> with up to {plain(Decimal(slippage_bps) / 100)}% "
+def confirm_buy(*, mint: str, lamports: int, slippage_bps: int, needs_code: bool = False) -> str:
+    text = (f"Buy {code(mint)} for <b>{sol(lamports)}</b> with up to {plain(Decimal(slippage_bps) / 100)}% "
             "slippage?")
+    return text + ("\n🔐 After you confirm, I will ask for the code from your authenticator app." if needs_code else "")
+
+
+ASK_BUY_CODE = ("🔐 This buy is above the level you set for a code (/settings). Type the 6-digit code from your "
+                "authenticator app to buy; anything else cancels it.")
 
 
 def confirm_sell(*, mint: str, amount: str) -> str:
@@ -244,7 +251,7 @@ ASK_CODE = "🔐 Type the 6-digit code from your authenticator app."
 ASK_SETUP_CODE = ("Add the key above to your authenticator app (Google Authenticator, Authy, 1Password, Aegis…), "
                   "then type the 6-digit code it shows to finish.")
 CODE_PURPOSE = {"withdraw": "withdrawal", "export": "key export", "totp_off": "switch-off",
-                "totp_setup": "set-up"}
+                "totp_setup": "set-up", "buy": "buy"}
 TWO_FACTOR_ON = ("✅ Two-step verification is on. Withdrawals, key export and turning it off now ask for a code. "
                  "The set-up message was deleted.")
 TWO_FACTOR_ON_SETUP_NOT_DELETED = ("✅ Two-step verification is on. Withdrawals, key export and turning it off now "
@@ -341,21 +348,84 @@ def exported_key(secret: str, seconds: int) -> str:
 KEY_DELETED = "The message with your private key was deleted."
 
 
-def settings(values: UserSettings) -> str:
-    return ("<b>Settings</b>\n"
-            f"Slippage: {plain(Decimal(values.slippage_bps) / 100)}%\n"
-            f"Max trade size: {sol(values.max_trade_size_lamports)}\n"
-            f"Daily loss limit: {sol(values.daily_loss_limit_lamports)}\n"
-            f"Stop loss: {percent(values.stop_loss_percentage)}\n"
-            f"Take profit: {percent(values.take_profit_percentage)}\n"
-            f"Sniping: {'on' if values.snipe_enabled else 'off'} · amount {sol(values.snipe_amount_lamports)}\n"
-            f"Priority fee: {sol(values.priority_fee_lamports)}\n"
-            f"Confirm trades: {'on' if values.confirm_trades else 'off'}\n\n"
-            "Tap a setting to change it, or type /set &lt;name&gt; &lt;value&gt;.")
+def settings(view) -> str:
+    """The settings screen: values in force, what is waiting for the safety delay, and what just came into force."""
+    values = view.settings
+    slippage = f"{plain(Decimal(values.slippage_bps) / 100)}%"
+    if values.slippage_bps > view.max_slippage_bps:
+        slippage += f" (used as {plain(Decimal(view.max_slippage_bps) / 100)}%, the operator's maximum)"
+    lines = ["<b>Settings</b>",
+             f"Slippage: {slippage}",
+             f"Max trade size: {sol(values.max_trade_size_lamports)}",
+             f"Daily loss limit: {sol(values.daily_loss_limit_lamports)}",
+             f"Daily spend cap: {sol(view.spend_cap_lamports)} (spent in the last 24 h: {sol(view.spent_lamports)})",
+             f"Stop loss: {percent(values.stop_loss_percentage)}",
+             f"Take profit: {percent(values.take_profit_percentage)}",
+             f"Sniping: {'on' if values.snipe_enabled else 'off'} · amount {sol(values.snipe_amount_lamports)}",
+             f"Priority fee: {sol(values.priority_fee_lamports)}",
+             f"Confirm trades: {'on' if values.confirm_trades else 'off'}",
+             f"Code for buys: {_buy_code(values, view.two_factor)}"]
+    if view.pending:
+        lines += ["", "<b>Waiting for the safety delay</b> (the buttons below cancel them):"]
+        lines += [f"• {escape(_setting_label(p.setting))} → {setting_value(p.setting, p.value)} at "
+                  f"{p.effective_at:%Y-%m-%d %H:%M} UTC" for p in view.pending]
+    if view.applied:
+        lines += ["", settings_applied(view.applied)]
+    lines += ["", "Tap a setting to change it, or type /set &lt;name&gt; &lt;value&gt;."]
+    return "\n".join(lines)
+
+
+def _buy_code(values: UserSettings, two_factor: bool) -> str:
+    rules = []
+    if values.buy_code_above_lamports is not None:
+        rules.append(f"above {sol(values.buy_code_above_lamports)}")
+    if values.buy_code_slippage_bps is not None:
+        rules.append(f"at a slippage above {plain(Decimal(values.buy_code_slippage_bps) / 100)}%")
+    if not rules:
+        return "never"
+    return " or ".join(rules) + ("" if two_factor else " (only once /2fa is on)")
+
+
+def setting_value(key: str, value) -> str:
+    """A setting's value as the trader typed it."""
+    if value is None:
+        return {"daily_spend": "the operator's cap"}.get(key, "off")
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if key in ("slippage", "buy_code_slippage"):
+        return f"{plain(Decimal(value) / 100)}%"
+    if key in ("stop_loss", "take_profit"):
+        return percent(value)
+    return sol(value)
+
+
+def _setting_label(key: str) -> str:
+    from telegrambot.keyboards import SETTINGS, TOGGLES
+
+    return SETTINGS.get(key) or TOGGLES.get(key, key)
 
 
 def setting_saved(label: str) -> str:
     return f"✅ {escape(label)} saved."
+
+
+def setting_delayed(label: str, change) -> str:
+    return (f"🕒 <b>{escape(label)}: {setting_value(change.key, change.value)}</b> loosens your protection, so it "
+            f"waits for safety: it takes effect at <b>{change.effective_at:%Y-%m-%d %H:%M} UTC</b>. Until then "
+            f"{setting_value(change.key, change.before)} applies, and nothing is traded at the new value.\n"
+            "You have two-step verification, an allow-list or a withdrawal delay on: trades can move money out too, "
+            "so they are guarded alike. If you did not ask for this, press Cancel and check /2fa.")
+
+
+def settings_applied(changes) -> str:
+    return "✅ <b>Now in effect</b> (the safety delay has passed):\n" + "\n".join(
+        f"• {escape(_setting_label(c.key))}: {setting_value(c.key, c.value)}" for c in changes)
+
+
+def pending_cancelled(label: str, cancelled: bool) -> str:
+    if cancelled:
+        return f"Cancelled: {escape(label)} stays as it is."
+    return f"There is no waiting change of {escape(label.lower())} to cancel (it may already be in effect)."
 
 
 def metrics(*, uptime_seconds: float, succeeded: int, failed: int, rpc_requests: int, open_positions: int,

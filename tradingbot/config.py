@@ -48,6 +48,12 @@ class TradingLimits:
     default_slippage_bps: int
     default_priority_fee_lamports: int
     default_snipe_amount_sol: Decimal
+    max_daily_spend_sol: Decimal = Decimal(10)
+    max_slippage_bps: int = 1500
+
+    @property
+    def max_daily_spend_lamports(self) -> int:
+        return sol_to_lamports(self.max_daily_spend_sol)
 
     @property
     def max_trade_size_lamports(self) -> int:
@@ -202,17 +208,26 @@ def _custody(reader: _Reader) -> CustodyPolicy:
 
 
 def _limits(reader: _Reader) -> TradingLimits:
+    max_slippage = reader.integer("MAX_SLIPPAGE_BPS", default=1500, minimum=1, maximum=10_000,
+                                  example="MAX_SLIPPAGE_BPS=1500 (15%)")
+    default_slippage = reader.integer("DEFAULT_SLIPPAGE_BPS", default=100, minimum=1, maximum=10_000,
+                                      example="DEFAULT_SLIPPAGE_BPS=100 (1%)")
+    if default_slippage > max_slippage:
+        raise ConfigError("DEFAULT_SLIPPAGE_BPS", f"is above MAX_SLIPPAGE_BPS ({default_slippage} > "
+                          f"{max_slippage}); the default must be allowed",
+                          f"DEFAULT_SLIPPAGE_BPS=100 with MAX_SLIPPAGE_BPS={max_slippage}")
     return TradingLimits(
         max_trade_size_sol=reader.sol("MAX_POSITION_SIZE_SOL", legacy="MAX_TRADE_SIZE_SOL", default="1.0"),
         max_daily_loss_sol=reader.sol("MAX_DAILY_LOSS_SOL", legacy="DAILY_LOSS_LIMIT_SOL", default="2.0"),
         stop_loss_percentage=reader.percentage("STOP_LOSS_PERCENTAGE"),
         take_profit_percentage=reader.percentage("TAKE_PROFIT_PERCENTAGE"),
-        default_slippage_bps=reader.integer("DEFAULT_SLIPPAGE_BPS", default=100, minimum=1, maximum=10_000,
-                                            example="DEFAULT_SLIPPAGE_BPS=100 (1%)"),
+        default_slippage_bps=default_slippage,
         default_priority_fee_lamports=reader.integer("DEFAULT_PRIORITY_FEE_LAMPORTS", default=100_000, minimum=0,
                                                      maximum=1_000_000_000,
                                                      example="DEFAULT_PRIORITY_FEE_LAMPORTS=100000 (0.0001 SOL)"),
         default_snipe_amount_sol=reader.sol("DEFAULT_SNIPE_AMOUNT_SOL", default="0.1"),
+        max_daily_spend_sol=reader.sol("MAX_DAILY_SPEND_SOL", default="10"),
+        max_slippage_bps=max_slippage,
     )
 
 

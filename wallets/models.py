@@ -44,6 +44,12 @@ class UserSettings(models.Model):
     snipe_amount_lamports = models.BigIntegerField()
     priority_fee_lamports = models.BigIntegerField()
     confirm_trades = models.BooleanField(default=False)
+    daily_spend_limit_lamports = models.BigIntegerField(
+        null=True, blank=True, help_text="SOL the user's buys may spend in 24 hours. Empty = the operator's cap.")
+    buy_code_above_lamports = models.BigIntegerField(
+        null=True, blank=True, help_text="With 2FA on, a buy above this asks for a code. Empty = off.")
+    buy_code_slippage_bps = models.PositiveIntegerField(
+        null=True, blank=True, help_text="With 2FA on, a buy at a slippage above this asks for a code. Empty = off.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -60,6 +66,10 @@ class UserSettings(models.Model):
                                    name="settings_snipe_non_negative"),
             models.CheckConstraint(condition=models.Q(priority_fee_lamports__gte=0),
                                    name="settings_priority_fee_non_negative"),
+            models.CheckConstraint(condition=models.Q(daily_spend_limit_lamports__isnull=True)
+                                   | models.Q(daily_spend_limit_lamports__gt=0), name="settings_daily_spend_positive"),
+            models.CheckConstraint(condition=models.Q(buy_code_above_lamports__isnull=True)
+                                   | models.Q(buy_code_above_lamports__gte=0), name="settings_buy_code_non_negative"),
         ]
 
     def __str__(self) -> str:

@@ -91,6 +91,9 @@ SETTING_FIELDS = {
     "priority_fee": "priority_fee_lamports",
     "snipe": "snipe_enabled",
     "confirm": "confirm_trades",
+    "daily_spend": "daily_spend_limit_lamports",
+    "buy_code_above": "buy_code_above_lamports",
+    "buy_code_slippage": "buy_code_slippage_bps",
 }
 
 

@@ -12,7 +12,7 @@ from custody import audit, policy, second_factor
 from custody.policy import PolicyRefusal
 from positions.services import load_trader
 from telegrambot import conversation, texts
-from telegrambot.handlers import money_out
+from telegrambot.handlers import money_out, trade
 from telegrambot.handlers.common import deps, guarded, reply
 from telegrambot.parsing import ParseError, parse_address, parse_sol
 from telegrambot.sensitive import Kind, delete_sensitive, send_sensitive
@@ -100,6 +100,8 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
         await money_out.run_withdrawal(update, context, action)
     elif action["kind"] == "export":
         await money_out.send_key(update, context)
+    elif action["kind"] == "buy":
+        await trade.run_buy(update, context, mint=action["mint"], lamports=action["lamports"], code_given=True)
     elif action["kind"] == "totp_off":
         await db_call(second_factor.disable)(trader.wallet, source=audit.TELEGRAM)
         await reply(update, texts.TWO_FACTOR_OFF)

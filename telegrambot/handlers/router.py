@@ -114,6 +114,7 @@ _BUTTONS = {
     "m": _menu, "b": _buy_preset, "bx": _buy_custom, "s": lambda u, c, pid, pct: trade.sell_position_percent(
         u, c, position_id=pid, percent=pct),
     "ok": _confirmed, "no": _cancelled, "set": _setting, "tog": _toggle, "wc": guard.cancel_button,
+    "pc": settings.cancel_pending,
     "pp": lambda u, c, page: portfolio.show_positions(u, c, page=int(page) if page.isdigit() and len(page) < 7 else 1),
 }
 

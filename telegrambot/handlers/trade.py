@@ -9,11 +9,13 @@ from decimal import Decimal
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from custody import second_factor, trade_policy
 from positions.amounts import SellAmount
 from positions.errors import TradeFailed, TradingError
 from positions.models import Position
+from positions.risk import slippage_bps
 from positions.screening import screen_mint
-from positions.selectors import load_settings
+from positions.services import load_trader
 from positions.trading import validate_mint
 from telegrambot import conversation, keyboards, texts
 from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
@@ -35,18 +37,20 @@ async def sell(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def start_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, lamports: int) -> None:
-    settings = await load_settings(update.effective_user.id)
+    settings = await _settings_now(update, context)
     if settings.confirm_trades:
         action = {"kind": "buy", "mint": mint, "lamports": lamports}
         nonce = await conversation.remember(update.effective_user.id, action)
-        await reply(update, texts.confirm_buy(mint=mint, lamports=lamports, slippage_bps=settings.slippage_bps),
+        needs_code = await _buy_needs_code(update, context, lamports)
+        await reply(update, texts.confirm_buy(mint=mint, lamports=lamports, needs_code=needs_code,
+                                              slippage_bps=slippage_bps(settings, deps(context).config)),
                     reply_markup=keyboards.confirm(nonce, "Buy"))
         return
     await run_buy(update, context, mint=mint, lamports=lamports)
 
 
 async def start_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount) -> None:
-    settings = await load_settings(update.effective_user.id)
+    settings = await _settings_now(update, context)
     if settings.confirm_trades:
         action = {"kind": "sell", "mint": mint, "amount": str(amount)}
         nonce = await conversation.remember(update.effective_user.id, action)
@@ -56,7 +60,18 @@ async def start_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint
     await run_sell(update, context, mint=mint, amount=amount)
 
 
-async def run_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, lamports: int) -> None:
+async def run_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, lamports: int,
+                  code_given: bool = False) -> None:
+    """After the confirmation (if the trader wants one); a buy above the trader's code level first asks for the
+    second factor, and only the right code (guard.on_code) comes back here with ``code_given``."""
+    if not code_given and await _buy_needs_code(update, context, lamports):
+        user_id = update.effective_user.id
+        trader = await db_call(load_trader)(user_id)
+        await db_call(second_factor.ensure_not_locked)(trader.wallet, deps(context).clock.now())
+        await conversation.ask(user_id, "code", {"kind": "buy", "mint": mint, "lamports": lamports})
+        await reply(update, texts.ASK_BUY_CODE)
+        return
+
     async def buy(progress):
         result = await deps(context).trading.execute_buy(telegram_user_id=update.effective_user.id, mint=mint,
                                                          lamports=lamports, progress=progress)
@@ -153,6 +168,17 @@ async def _finish(update: Update, status, text: str) -> None:
         await edit(status, text)
     else:
         await reply(update, text)
+
+
+async def _settings_now(update: Update, context: ContextTypes.DEFAULT_TYPE):
+    """The settings in force now (a delayed change that has come due is applied first)."""
+    return await db_call(trade_policy.settings_now)(telegram_user_id=update.effective_user.id,
+                                                    now=deps(context).clock.now())
+
+
+async def _buy_needs_code(update: Update, context: ContextTypes.DEFAULT_TYPE, lamports: int) -> bool:
+    return await db_call(trade_policy.buy_needs_code)(telegram_user_id=update.effective_user.id, lamports=lamports,
+                                                      config=deps(context).config)
 
 
 @db_call

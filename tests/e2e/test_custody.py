@@ -435,7 +435,7 @@ async def test_audit_log_has_each_event_and_no_secret(bot, clock, chat_factory, 
     chat = chat_factory()
     wallet = await _started(chat, localnet, sol=3)
     secret = await _enable_2fa(chat, clock)
-    await chat.say("/set slippage 2")
+    await chat.say("/set slippage 0.5")  # tightening: at once (a loosening would wait, 2FA being on)
     await chat.telegram.next_reply(chat.user_id)  # the settings screen follows the confirmation
     warning = await chat.say("/exportkey")
     assert "✅ Show my key" in buttons(warning), [m.get("text") for m in chat.telegram.messages(chat.user_id)][-4:]

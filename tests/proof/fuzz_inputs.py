@@ -139,9 +139,9 @@ def callback_data() -> st.SearchStrategy[str]:
         st.builds("m:{}".format, word), st.builds("b:{}:{}".format, mint, numbers), st.builds("bx:{}".format, mint),
         st.builds("s:{}:{}".format, numbers, numbers), st.builds("ok:{}".format, word),
         st.builds("no:{}".format, word), st.builds("set:{}".format, word), st.builds("tog:{}".format, word),
-        st.builds("wc:{}".format, numbers), st.builds("pp:{}".format, numbers),
+        st.builds("wc:{}".format, numbers), st.builds("pp:{}".format, numbers), st.builds("pc:{}".format, word),
         st.builds(lambda k, parts: ":".join([k, *parts]),
-                  st.sampled_from(["m", "b", "bx", "s", "ok", "no", "set", "tog", "wc", "pp", "x", ""]),
+                  st.sampled_from(["m", "b", "bx", "s", "ok", "no", "set", "tog", "wc", "pp", "pc", "x", ""]),
                   st.lists(st.one_of(word, numbers), max_size=4)),
     )
     return st.one_of(shaped, st.text(max_size=80), st.text(alphabet=string.printable, min_size=60, max_size=200))

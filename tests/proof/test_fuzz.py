@@ -222,7 +222,7 @@ def test_sell_amount_parse(text):
 def test_callback_data_parses_only_into_shapes_the_bot_issues(data):
     callback = keyboards.parse(data)
     if callback is not None:
-        arity = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1, "wc": 1, "pp": 1}
+        arity = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1, "wc": 1, "pp": 1, "pc": 1}
         assert arity[callback.kind] == len(callback.args) and all(callback.args)
         assert len(data.encode()) <= 64 and ":".join([callback.kind, *callback.args]) == data
 
@@ -241,7 +241,8 @@ def test_addresses(text):
 
 _SETTING_BOUNDS = {"slippage": (1, 5000), "max_trade": (1, BIGINT_MAX), "daily_loss": (1, BIGINT_MAX),
                    "snipe_amount": (1, BIGINT_MAX), "priority_fee": (0, 10_000_000),
-                   "stop_loss": (Decimal("0.1"), Decimal(99)), "take_profit": (Decimal("0.1"), Decimal(10_000))}
+                   "stop_loss": (Decimal("0.1"), Decimal(99)), "take_profit": (Decimal("0.1"), Decimal(10_000)),
+                   "daily_spend": (1, BIGINT_MAX), "buy_code_above": (0, BIGINT_MAX), "buy_code_slippage": (1, 5000)}
 
 
 @PARSER_SETTINGS

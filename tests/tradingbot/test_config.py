@@ -178,3 +178,14 @@ def test_swap_inspection_settings():
     assert load_config({}).swap_simulation == "all" and load_config({}).swap_tip_accounts == ()
     with pytest.raises(ConfigError):
         load_config({"SWAP_SIMULATION": "never"})
+
+
+def test_trading_guards_have_defaults_and_refuse_a_default_slippage_above_the_maximum():
+    limits = load_config({}).trading
+    assert limits.max_daily_spend_lamports == 10 * 10**9 and limits.max_slippage_bps == 1500
+    custom = load_config({"MAX_DAILY_SPEND_SOL": "2.5", "MAX_SLIPPAGE_BPS": "300"}).trading
+    assert custom.max_daily_spend_lamports == 2_500_000_000 and custom.max_slippage_bps == 300
+    with pytest.raises(ConfigError, match="DEFAULT_SLIPPAGE_BPS is above MAX_SLIPPAGE_BPS"):
+        load_config({"MAX_SLIPPAGE_BPS": "50", "DEFAULT_SLIPPAGE_BPS": "100"})
+    with pytest.raises(ConfigError, match="MAX_DAILY_SPEND_SOL"):
+        load_config({"MAX_DAILY_SPEND_SOL": "0"})
