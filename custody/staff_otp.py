@@ -37,7 +37,8 @@ class StaffLoginForm(OTPAdminAuthenticationForm):
         except ValidationError as refusal:
             # The password was right: a wrong code is the sign of a stolen password, worth a row of its own.
             audit.record(audit.Action.STAFF_LOGIN_FAILED, actor=f"someone as {user.get_username()!r}",
-                         source=audit.request_source(self.request), reason=f"authenticator: {refusal.code}")
+                         source=audit.request_source(self.request),
+                         reason=f"authenticator: {refusal.code or 'slowed down'}")
             raise
 
     def _chosen_device(self, user):
