@@ -83,6 +83,11 @@ class UserWalletAdmin(StaffAudited, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # wallets are created by the bot, with a keypair only it generates
 
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return (*self.readonly_fields, "is_frozen")  # staff freeze with the action; unfreezing is for superusers
+
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if _posts_risk_fields(request) and not request.user.is_superuser:
             refuse_risk_edit(request, _as_id(object_id))
@@ -95,8 +100,15 @@ class UserWalletAdmin(StaffAudited, admin.ModelAdmin):
     def freeze_trading(self, request, queryset):
         self._set_frozen(request, queryset, frozen=True)
 
-    @admin.action(description="Unfreeze trading for selected users", permissions=["change"])
+    @admin.action(description="Unfreeze trading for selected users (superusers)", permissions=["change"])
     def unfreeze_trading(self, request, queryset):
+        if not request.user.is_superuser:  # freezing protects; unfreezing lets value leave again
+            for wallet_id in queryset.values_list("pk", flat=True):
+                audit.record(audit.Action.STAFF_CHANGE_REFUSED, actor=audit.staff(request),
+                             source=audit.request_source(request), user=wallet_id, model="wallets.UserWallet",
+                             fields="is_frozen", reason="unfreezing is for superusers only")
+            self.message_user(request, "Only a superuser can unfreeze trading; nothing was changed.", messages.ERROR)
+            return
         self._set_frozen(request, queryset, frozen=False)
 
     @admin.action(description="Export selected wallets as CSV (public data only)", permissions=["view"])

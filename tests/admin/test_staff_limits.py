@@ -116,3 +116,21 @@ def test_a_superusers_change_within_the_maxima_is_audited_with_before_and_after(
     assert row.actor == "staff boss" and row.detail["model"] == "wallets.UserSettings"
     assert row.detail["changes"] == {"slippage_bps": {"before": old, "after": 250},
                                      "snipe_enabled": {"before": False, "after": True}}
+
+
+def test_staff_may_freeze_but_only_a_superuser_unfreezes(clerk, wallet):
+    changelist = reverse("admin:wallets_userwallet_changelist")
+    clerk.post(changelist, {"action": "freeze_trading", "_selected_action": [wallet.pk]})
+    wallet.refresh_from_db()
+    assert wallet.is_frozen
+    refused = clerk.post(changelist, {"action": "unfreeze_trading", "_selected_action": [wallet.pk]}, follow=True)
+    assert "Only a superuser can unfreeze trading" in refused.content.decode()
+    wallet.refresh_from_db()
+    assert wallet.is_frozen
+    row = AuditEvent.objects.filter(action="staff_change_refused", user=wallet).get()
+    assert row.actor == "staff clerk" and row.detail["fields"] == "is_frozen"
+    # The form does not offer the box either: posting it unticked changes nothing.
+    form = {key: value for key, value in _inline_form(wallet).items() if key.rsplit("-", 1)[-1] not in RISK_FIELDS}
+    assert clerk.post(reverse("admin:wallets_userwallet_change", args=[wallet.pk]), form).status_code == 302
+    wallet.refresh_from_db()
+    assert wallet.is_frozen
