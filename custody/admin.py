@@ -266,7 +266,7 @@ class SecondFactorAdmin(admin.ModelAdmin):
         if scheduled:
             self.message_user(request, f"Reset scheduled for {len(scheduled)} user(s): two-step verification turns "
                                        f"off at {scheduled[0]:%Y-%m-%d %H:%M} UTC unless a superuser cancels it. "
-                                       f"The user was told in Telegram.{note}", messages.SUCCESS)
+                                       f"The bot tells the user in Telegram now.{note}", messages.SUCCESS)
         else:
             self.message_user(request, f"Nothing scheduled.{note}", messages.WARNING)
 
