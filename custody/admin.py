@@ -11,8 +11,10 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group
 from django.http import HttpResponse
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from custody import audit
+from custody import audit, second_factor
 from custody.models import AllowedAddress, AuditEvent, KillSwitch, SecondFactor, WithdrawalPolicy
 from tradingbot.exports import csv_response
 from wallets.models import Withdrawal
@@ -24,7 +26,13 @@ AUDIT_EXPORT_FIELDS = ("id", "created_at", "action", "actor", "source", "user_id
 class StaffAudited:
     """Every add, change and delete a staff member makes through this admin goes into the audit log. Hooked on the
     admin's own change log, which every path writes: the form with its inlines, list edits, bulk deletes, and the
-    auth app's password form."""
+    auth app's password form. A change names each field with its value before and after, except secrets."""
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        # Called by every form path just before log_addition / log_change, with the forms still holding both the
+        # values they started from and the cleaned ones: the only moment both are known.
+        request._staff_changes = _form_changes(form, formsets)
+        return super().construct_change_message(request, form, formsets, add)
 
     def log_addition(self, request, obj, message):
         _staff_change(request, obj, "add", message)
@@ -41,14 +49,55 @@ class StaffAudited:
 
 
 def _staff_change(request, obj, operation: str, message) -> None:
+    changes = request.__dict__.pop("_staff_changes", None) if operation != "delete" else None
+    detail = {"changes": changes} if changes else {}
     audit.record(audit.Action.STAFF_CHANGE, actor=audit.staff(request), source=audit.request_source(request),
                  user=_wallet_of(obj), model=obj._meta.label, object=obj.pk, operation=operation,
-                 fields=_changed_fields(message))
+                 fields=_changed_fields(message), **detail)
+
+
+# A field whose name has one of these is never written with its value: the row says "withheld" instead.
+SECRET_NAME_PARTS = ("secret", "password", "key", "token", "otp")
+
+
+def _form_changes(form, formsets) -> dict:
+    """{"field": {"before": ..., "after": ...}} for the main form, {"inline.field": ...} for inline rows."""
+    changes = _changes_of(form, prefix="")
+    for formset in formsets or []:
+        for inline_form in formset.forms:
+            if inline_form in getattr(formset, "deleted_forms", []):
+                continue
+            changes.update(_changes_of(inline_form, prefix=f"{formset.prefix}."))
+    return changes
+
+
+def _changes_of(form, *, prefix: str) -> dict:
+    changes = {}
+    for name in form.changed_data:
+        if any(part in name.lower() for part in SECRET_NAME_PARTS):
+            changes[prefix + name] = "withheld"
+            continue
+        changes[prefix + name] = {"before": _value(form.initial.get(name)),
+                                  "after": _value(form.cleaned_data.get(name))}
+    return changes
+
+
+def _value(value):
+    """A form value as a small plain value: related objects by primary key, many-to-many as sorted keys."""
+    if hasattr(value, "all") and callable(value.all):
+        value = list(value.all())
+    if isinstance(value, list | tuple | set):
+        return sorted((_value(item) for item in value), key=str)
+    if hasattr(value, "_meta") and hasattr(value, "pk"):
+        return value.pk
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)
 
 
 def _changed_fields(message) -> str:
-    """The admin's change message ([{"changed": {"name": inline, "fields": [...]}}, ...]) as one line of names,
-    never values: "changed Is frozen; changed user settings Max trade size lamports"."""
+    """The admin's change message ([{"changed": {"name": inline, "fields": [...]}}, ...]) as one line of names:
+    "changed Is frozen; changed user settings Max trade size lamports"."""
     if isinstance(message, str):
         return message[:200]
     parts = []
@@ -185,11 +234,13 @@ class WithdrawalAdmin(admin.ModelAdmin):
 
 @admin.register(SecondFactor)
 class SecondFactorAdmin(admin.ModelAdmin):
-    list_display = ("user", "confirmed_at", "failed_attempts", "locked_until")
-    fields = ("user", "confirmed_at", "failed_attempts", "locked_until", "created_at")
+    list_display = ("user", "confirmed_at", "failed_attempts", "locked_until", "reset_after", "reset_requested_by")
+    list_filter = (("reset_after", admin.EmptyFieldListFilter),)
+    fields = ("user", "confirmed_at", "failed_attempts", "locked_until", "created_at", "reset_requested_at",
+              "reset_requested_by", "reset_after")
     readonly_fields = fields
     search_fields = ("=user__telegram_user_id", "user__telegram_username")
-    actions = ["turn_off"]
+    actions = ["request_reset", "cancel_reset"]
 
     def has_add_permission(self, request):
         return False
@@ -200,18 +251,35 @@ class SecondFactorAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description="Turn off two-step verification (only after verifying the user's identity)",
-                  permissions=["view"])
-    def turn_off(self, request, queryset):
+    @admin.action(description="Reset two-step verification in 24 hours (only after verifying the user's identity; "
+                              "the user is told at once)", permissions=["view"])
+    def request_reset(self, request, queryset):
         if not request.user.has_perm("custody.delete_secondfactor") and not request.user.is_superuser:
             self.message_user(request, "You need the permission to delete second factors.", messages.ERROR)
             return
-        for factor in queryset.select_related("user"):
-            factor_user = factor.user
-            SecondFactor.objects.filter(pk=factor.pk).delete()
-            audit.record(audit.Action.TOTP_DISABLED, actor=audit.staff(request),
-                         source=audit.request_source(request), user=factor_user)
-        self.message_user(request, "Two-step verification turned off for the selected users.", messages.SUCCESS)
+        now = timezone.now()
+        scheduled = [when for pk in queryset.values_list("pk", flat=True)
+                     if (when := second_factor.request_staff_reset(pk, actor=audit.staff(request),
+                                                                    source=audit.request_source(request), now=now))]
+        skipped = queryset.count() - len(scheduled)
+        note = f" {skipped} already had a reset pending (its time stands)." if skipped else ""
+        if scheduled:
+            self.message_user(request, f"Reset scheduled for {len(scheduled)} user(s): two-step verification turns "
+                                       f"off at {scheduled[0]:%Y-%m-%d %H:%M} UTC unless a superuser cancels it. "
+                                       f"The bot tells the user in Telegram now.{note}", messages.SUCCESS)
+        else:
+            self.message_user(request, f"Nothing scheduled.{note}", messages.WARNING)
+
+    @admin.action(description="Cancel the pending two-step verification reset (superusers)", permissions=["view"])
+    def cancel_reset(self, request, queryset):
+        if not request.user.is_superuser:
+            self.message_user(request, "Only a superuser can cancel a pending reset.", messages.ERROR)
+            return
+        done = sum(1 for pk in queryset.values_list("pk", flat=True)
+                   if second_factor.cancel_staff_reset(pk, actor=audit.staff(request),
+                                                       source=audit.request_source(request)))
+        level = messages.SUCCESS if done else messages.WARNING
+        self.message_user(request, f"Cancelled {done} pending reset(s); two-step verification stays on.", level)
 
 
 @admin.register(AllowedAddress)
@@ -232,3 +300,17 @@ for _model, _admin_class in ((User, UserAdmin), (Group, GroupAdmin)):
     if admin.site.is_registered(_model):
         admin.site.unregister(_model)
     admin.site.register(_model, type(f"Audited{_admin_class.__name__}", (StaffAudited, _admin_class), {}))
+
+
+# Staff authenticators (django-otp): names and use only. Their keys are never a field here, and nobody adds or edits
+# one in the admin (that would let a staff account give itself, or another, a second factor): operators enrol them
+# with manage.py staff_otp.
+if admin.site.is_registered(TOTPDevice):
+    admin.site.unregister(TOTPDevice)
+
+
+@admin.register(TOTPDevice)
+class StaffAuthenticatorAdmin(ReadOnly, admin.ModelAdmin):
+    list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
+    fields = list_display
+    readonly_fields = list_display

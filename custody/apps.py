@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
 
 
 class CustodyConfig(AppConfig):
@@ -8,3 +9,10 @@ class CustodyConfig(AppConfig):
 
     def ready(self) -> None:
         from custody import signals  # noqa: F401  (staff logins into the audit log)
+
+
+class StaffAdminConfig(admin_apps.AdminConfig):
+    """Django's admin, on a site that requires a second factor (django-otp) from every staff member."""
+
+    default = False  # named in INSTALLED_APPS in place of django.contrib.admin; custody's own config is CustodyConfig
+    default_site = "custody.staff_otp.StaffOTPAdminSite"

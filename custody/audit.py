@@ -58,4 +58,8 @@ def request_source(request) -> str:
 def _plain(value):
     if value is None or isinstance(value, bool | int | str):
         return value
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
     return str(value)

@@ -47,6 +47,13 @@ class AuditEvent(models.Model):
         STAFF_LOGIN = "staff_login", "Staff login"
         STAFF_LOGIN_FAILED = "staff_login_failed", "Failed staff login"
         SWAP_REFUSED = "swap_refused", "Swap refused before signing"
+        STAFF_CHANGE_REFUSED = "staff_change_refused", "Staff edit refused"
+        STAFF_OTP_ADDED = "staff_otp_added", "Staff authenticator enrolled"
+        STAFF_OTP_REMOVED = "staff_otp_removed", "Staff authenticator removed"
+        TOTP_REUSED = "totp_reused", "Second-factor code used again"
+        TOTP_RESET_REQUESTED = "totp_reset_requested", "Staff 2FA reset requested"
+        TOTP_RESET_APPLIED = "totp_reset_applied", "Staff 2FA reset applied"
+        TOTP_RESET_CANCELLED = "totp_reset_cancelled", "Staff 2FA reset cancelled"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
@@ -115,6 +122,12 @@ class SecondFactor(models.Model):
     locked_until = models.DateTimeField(null=True, blank=True)
     last_used_step = models.BigIntegerField(default=0, editable=False, help_text="Replay guard: a code works once.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # A reset staff asked for (the user lost their phone): it waits, announced to the user, so that a staff account
+    # in the wrong hands cannot strip a user's second factor and withdraw in the same minute.
+    reset_requested_at = models.DateTimeField(null=True, blank=True)
+    reset_requested_by = models.CharField(max_length=150, blank=True, default="")
+    reset_after = models.DateTimeField(null=True, blank=True, db_index=True,
+                                       help_text="A staff reset turns two-step verification off at this time.")
 
     class Meta:
         db_table = "second_factors"
@@ -204,3 +217,26 @@ class SensitiveMessage(models.Model):
     class Meta:
         db_table = "sensitive_messages"
         constraints = [models.UniqueConstraint(fields=["chat_id", "message_id"], name="sensitive_message_once")]
+
+
+class Notice(models.Model):
+    """A message for a trader that a process without the bot (the admin) wants sent: the bot process delivers it
+    (at most once) and stamps ``sent_at``. The text is rendered by the bot from ``kind`` and ``detail``."""
+
+    class Kind(models.TextChoices):
+        TOTP_RESET_REQUESTED = "totp_reset_requested", "2FA reset requested by staff"
+        TOTP_RESET_CANCELLED = "totp_reset_cancelled", "2FA reset cancelled"
+        TOTP_RESET_APPLIED = "totp_reset_applied", "2FA reset applied"
+
+    telegram_user_id = models.BigIntegerField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    class Meta:
+        db_table = "notices"
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.telegram_user_id}"

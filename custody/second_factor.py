@@ -2,7 +2,10 @@
 
 The secret is sealed with the wallet keyring like a wallet key and opened only to check a code. Wrong codes are
 counted under a row lock; after ``totp_max_failures`` in a row the guarded actions lock for ``totp_lock_seconds``.
-A code works once (the last used time step is remembered).
+A code works once (the last used time step is remembered); a code typed again is answered as already used.
+
+Staff cannot switch a user's second factor off at once: a staff reset waits ``STAFF_RESET_DELAY``, the user is
+told in Telegram straight away, and a superuser can cancel it meanwhile.
 """
 
 from __future__ import annotations
@@ -15,9 +18,14 @@ from django.db import transaction
 from custody import audit, totp
 from custody.errors import SecondFactorRequired
 from custody.models import SecondFactor
+from custody.notices import Kind, queue_notice
 from tradingbot.config import CustodyPolicy
 from wallets.crypto import Keyring
 from wallets.models import UserWallet
+
+STAFF_RESET_DELAY = timedelta(hours=24)
+ALREADY_USED = ("That code was already used, so nothing was done: each code works once. Wait for the next code in "
+                "your authenticator app (at most 30 seconds) and type that one.")
 
 
 class CodeRefused(SecondFactorRequired):
@@ -66,8 +74,9 @@ def confirm_setup(wallet: UserWallet, code: str, *, keyring: Keyring, now: datet
         factor = SecondFactor.objects.select_for_update().filter(user=wallet, confirmed_at__isnull=True).first()
         if factor is None:
             raise CodeRefused("There is no set-up in progress. Send /2fa on to start again.")
-        step = totp.matching_step(keyring.open(factor.encrypted_secret), code.strip(), now)
-        if step is None:
+        found = totp.match(keyring.open(factor.encrypted_secret), code.strip(), now)
+        step = found.step
+        if found.verdict is not totp.Verdict.ACCEPTED:
             raise CodeRefused("That code does not match. Check that the app shows the account you just added and "
                               "type the 6 digits it shows now.")
         factor.confirmed_at = now
@@ -87,20 +96,27 @@ def verify(wallet: UserWallet, code: str, *, keyring: Keyring, now: datetime, po
             return
         if factor.locked_until and factor.locked_until > now:
             raise CodeRefused(_locked_message(factor.locked_until, now))
-        step = totp.matching_step(keyring.open(factor.encrypted_secret), code.strip(), now,
-                                  after_step=factor.last_used_step)
-        if step is not None:
+        found = totp.match(keyring.open(factor.encrypted_secret), code.strip(), now,
+                           last_used_step=factor.last_used_step)
+        if found.verdict is totp.Verdict.ACCEPTED:
             factor.failed_attempts = 0
-            factor.last_used_step = step
+            factor.last_used_step = found.step
             factor.locked_until = None
             factor.save(update_fields=["failed_attempts", "last_used_step", "locked_until"])
             return
-        factor.failed_attempts += 1
-        left = policy.totp_max_failures - factor.failed_attempts
-        if left <= 0:
-            factor.failed_attempts = 0
-            factor.locked_until = now + timedelta(seconds=policy.totp_lock_seconds)
-        factor.save(update_fields=["failed_attempts", "locked_until"])
+        reused = found.verdict is totp.Verdict.ALREADY_USED
+        if not reused:
+            factor.failed_attempts += 1
+            left = policy.totp_max_failures - factor.failed_attempts
+            if left <= 0:
+                factor.failed_attempts = 0
+                factor.locked_until = now + timedelta(seconds=policy.totp_lock_seconds)
+            factor.save(update_fields=["failed_attempts", "locked_until"])
+    if reused:
+        # The code was right but spent: the user typed it twice, or someone who saw it is too late. Neither is a
+        # guess, so it is not counted towards the lock, and the answer says what happened.
+        audit.record(audit.Action.TOTP_REUSED, actor=actor, source=source, user=wallet, purpose=purpose)
+        raise CodeRefused(ALREADY_USED)
     audit.record(audit.Action.TOTP_FAILED, actor=actor, source=source, user=wallet, purpose=purpose)
     if left <= 0:
         audit.record(audit.Action.TOTP_LOCKED, actor=actor, source=source, user=wallet,
@@ -115,6 +131,62 @@ def disable(wallet: UserWallet, *, source: str) -> None:
     SecondFactor.objects.filter(user=wallet).delete()
     audit.record(audit.Action.TOTP_DISABLED, actor=audit.trader(wallet.telegram_user_id, wallet.telegram_username),
                  source=source, user=wallet)
+
+
+def pending_reset(wallet: UserWallet) -> datetime | None:
+    """When a staff reset of this user's second factor takes effect, if one is pending."""
+    return SecondFactor.objects.filter(user=wallet, reset_after__isnull=False).values_list("reset_after",
+                                                                                          flat=True).first()
+
+
+def request_staff_reset(factor_id: int, *, actor: str, source: str, now: datetime) -> datetime | None:
+    """Schedule a staff reset ``STAFF_RESET_DELAY`` ahead and queue the user's notice; None if there is no factor or
+    a reset is already pending (the first request's time stands)."""
+    with transaction.atomic():
+        factor = SecondFactor.objects.select_for_update().select_related("user").filter(pk=factor_id).first()
+        if factor is None or factor.reset_after is not None:
+            return None
+        factor.reset_requested_at = now
+        factor.reset_requested_by = actor[:150]
+        factor.reset_after = now + STAFF_RESET_DELAY
+        factor.save(update_fields=["reset_requested_at", "reset_requested_by", "reset_after"])
+        queue_notice(wallet=factor.user, kind=Kind.TOTP_RESET_REQUESTED, at=factor.reset_after.isoformat())
+    audit.record(audit.Action.TOTP_RESET_REQUESTED, actor=actor, source=source, user=factor.user,
+                 takes_effect=factor.reset_after.isoformat())
+    return factor.reset_after
+
+
+def cancel_staff_reset(factor_id: int, *, actor: str, source: str) -> bool:
+    with transaction.atomic():
+        factor = SecondFactor.objects.select_for_update().select_related("user").filter(pk=factor_id).first()
+        if factor is None or factor.reset_after is None:
+            return False
+        requested_by = factor.reset_requested_by
+        factor.reset_requested_at = factor.reset_after = None
+        factor.reset_requested_by = ""
+        factor.save(update_fields=["reset_requested_at", "reset_requested_by", "reset_after"])
+        queue_notice(wallet=factor.user, kind=Kind.TOTP_RESET_CANCELLED)
+    audit.record(audit.Action.TOTP_RESET_CANCELLED, actor=actor, source=source, user=factor.user,
+                 requested_by=requested_by)
+    return True
+
+
+def apply_due_resets(now: datetime) -> int:
+    """Turn off the second factors whose staff reset is due (run by the bot process); returns how many."""
+    applied = 0
+    for factor_id in SecondFactor.objects.filter(reset_after__lte=now).values_list("pk", flat=True):
+        with transaction.atomic():
+            factor = (SecondFactor.objects.select_for_update().select_related("user")
+                      .filter(pk=factor_id, reset_after__lte=now).first())
+            if factor is None:  # cancelled, or applied by another worker, since the list was read
+                continue
+            wallet, requested_by = factor.user, factor.reset_requested_by
+            factor.delete()
+            queue_notice(wallet=wallet, kind=Kind.TOTP_RESET_APPLIED)
+        audit.record(audit.Action.TOTP_RESET_APPLIED, actor=audit.BOT, source=audit.BOT, user=wallet,
+                     requested_by=requested_by)
+        applied += 1
+    return applied
 
 
 def _locked_message(until: datetime, now: datetime) -> str:

@@ -1,22 +1,39 @@
-"""Time-based one-time passwords (RFC 6238 over RFC 4226 HOTP): SHA-1, 6 digits, 30-second steps, which is what
-every authenticator app uses by default. Small enough to own rather than depend on."""
+"""Time-based one-time passwords for traders, through pyotp: SHA-1, 6 digits, 30-second steps (what every
+authenticator app uses by default), one step of drift either way. Secrets made before the move to pyotp keep
+working: the same 20 random bytes, the same base32 form, the same steps.
+
+A code works once: the caller keeps the last step it accepted and ``match`` tells a code from that step (or an
+older one still in the window) apart from a wrong code, so the trader is told "already used", not "wrong"."""
 
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import secrets
+import enum
+from dataclasses import dataclass
 from datetime import datetime
-from urllib.parse import quote
+
+import pyotp
+from pyotp.utils import strings_equal
 
 STEP_SECONDS = 30
 DIGITS = 6
 WINDOW = 1  # accept the previous and the next step too (clock drift between phone and server)
 
 
+class Verdict(enum.Enum):
+    ACCEPTED = "accepted"
+    ALREADY_USED = "already_used"
+    WRONG = "wrong"
+
+
+@dataclass(frozen=True)
+class Match:
+    verdict: Verdict
+    step: int | None = None
+
+
 def new_secret() -> bytes:
-    return secrets.token_bytes(20)  # 160 bits, as RFC 4226 recommends
+    return base64.b32decode(pyotp.random_base32(32))  # 160 bits, as RFC 4226 recommends
 
 
 def base32(secret: bytes) -> str:
@@ -25,8 +42,7 @@ def base32(secret: bytes) -> str:
 
 
 def provisioning_uri(secret: bytes, *, account: str, issuer: str) -> str:
-    return (f"otpauth://totp/{quote(issuer)}:{quote(account)}?secret={base32(secret)}&issuer={quote(issuer)}"
-            f"&algorithm=SHA1&digits={DIGITS}&period={STEP_SECONDS}")
+    return _totp(secret).provisioning_uri(name=account, issuer_name=issuer)
 
 
 def step_at(moment: datetime) -> int:
@@ -34,22 +50,30 @@ def step_at(moment: datetime) -> int:
 
 
 def hotp(secret: bytes, counter: int, digits: int = DIGITS) -> str:
-    digest = hmac.new(secret, counter.to_bytes(8, "big"), hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    value = int.from_bytes(digest[offset:offset + 4], "big") & 0x7FFF_FFFF
-    return str(value % 10**digits).zfill(digits)
+    return pyotp.HOTP(base32(secret), digits=digits).at(counter)
 
 
 def code_at(secret: bytes, moment: datetime) -> str:
-    return hotp(secret, step_at(moment))
+    return _totp(secret).at(int(moment.timestamp()))
+
+
+def match(secret: bytes, code: str, moment: datetime, *, last_used_step: int = 0) -> Match:
+    """Which step within the drift window ``code`` belongs to, and whether that step was already spent."""
+    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
+        return Match(Verdict.WRONG)
+    totp, now = _totp(secret), step_at(moment)
+    # Newest first: a code that is valid for a fresh step is accepted even if an older step had the same digits.
+    for step in range(now + WINDOW, now - WINDOW - 1, -1):
+        if strings_equal(totp.generate_otp(step), code):
+            return Match(Verdict.ACCEPTED, step) if step > last_used_step else Match(Verdict.ALREADY_USED, step)
+    return Match(Verdict.WRONG)
 
 
 def matching_step(secret: bytes, code: str, moment: datetime, *, after_step: int = 0) -> int | None:
     """The time step ``code`` belongs to (within the drift window and later than ``after_step``), else None."""
-    if len(code) != DIGITS or not (code.isascii() and code.isdigit()):
-        return None
-    now = step_at(moment)
-    for step in range(now - WINDOW, now + WINDOW + 1):
-        if step > after_step and hmac.compare_digest(hotp(secret, step), code):
-            return step
-    return None
+    found = match(secret, code, moment, last_used_step=after_step)
+    return found.step if found.verdict is Verdict.ACCEPTED else None
+
+
+def _totp(secret: bytes) -> pyotp.TOTP:
+    return pyotp.TOTP(base32(secret), digits=DIGITS, interval=STEP_SECONDS)

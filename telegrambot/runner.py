@@ -9,9 +9,10 @@ from contextlib import suppress
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes
 
+from custody import notices, second_factor
 from custody.trade_policy import apply_all_due
 from positions.monitor import Monitor, Trigger
 from positions.reconcile import Settled, reconcile_pending
@@ -37,6 +38,7 @@ SWEEP_INTERVAL_SECONDS = 5
 WITHDRAWALS_INTERVAL_SECONDS = 15
 PRUNE_SNIPES_INTERVAL_SECONDS = 3600
 SETTINGS_INTERVAL_SECONDS = 30
+NOTICES_INTERVAL_SECONDS = 5
 
 
 class BotRunner:
@@ -67,6 +69,9 @@ class BotRunner:
                                                  job_kwargs={"max_instances": 1, "coalesce": True})
         self.application.job_queue.run_repeating(self._settings_job, interval=SETTINGS_INTERVAL_SECONDS, first=1,
                                                  name="delayed-settings",
+                                                 job_kwargs={"max_instances": 1, "coalesce": True})
+        self.application.job_queue.run_repeating(self._notices_job, interval=NOTICES_INTERVAL_SECONDS, first=1,
+                                                 name="staff-notices",
                                                  job_kwargs={"max_instances": 1, "coalesce": True})
         self.sniper = Sniper(trading, notify=self._notify_snipe)
         self.launches = LaunchQueue(self.sniper, maxsize=config.snipe_queue_size, workers=config.snipe_workers)
@@ -167,6 +172,31 @@ class BotRunner:
             await self.run_due_withdrawals()
         except ChainError as err:
             logger.warning("Delayed withdrawals postponed: %s", err)
+
+    async def run_staff_resets(self) -> int:
+        """Apply the staff 2FA resets whose 24 hours are over, then send every queued notice (theirs included)."""
+        applied = await db_call(second_factor.apply_due_resets)(self.deps.clock.now())
+        await self.deliver_notices()
+        return applied
+
+    async def deliver_notices(self) -> int:
+        """Send the messages the admin queued for users (custody.notices); a failed send is retried next round."""
+        sent = 0
+        for notice in await db_call(notices.claim_unsent)():
+            try:
+                await self.application.bot.send_message(notice.telegram_user_id,
+                                                        texts.staff_notice(notice.kind, notice.detail),
+                                                        parse_mode=ParseMode.HTML, disable_web_page_preview=True)
+                sent += 1
+            except (Forbidden, BadRequest):
+                logger.warning("Notice %s cannot be delivered (the user blocked the bot or left)", notice.pk)
+            except TelegramError:
+                logger.warning("Could not send notice %s; it is retried", notice.pk)
+                await db_call(notices.release)(notice.pk)
+        return sent
+
+    async def _notices_job(self, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.run_staff_resets()
 
     async def shutdown(self) -> None:
         if self._watcher is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
 
@@ -260,12 +261,38 @@ TWO_FACTOR_ON_SETUP_NOT_DELETED = ("✅ Two-step verification is on. Withdrawals
 TWO_FACTOR_OFF = "Two-step verification is off. /2fa on turns it back on."
 
 
-def two_factor_status(enabled: bool) -> str:
+def two_factor_status(enabled: bool, reset_after: datetime | None = None) -> str:
+    if enabled and reset_after is not None:
+        return ("🔐 Two-step verification is <b>on</b>, but staff asked to turn it off: that happens at "
+                f"{_utc(reset_after)}. " + _RESET_NOT_YOU)
     if enabled:
         return ("🔐 Two-step verification is <b>on</b>: withdrawals and key export ask for a code from your "
                 "authenticator app. /2fa off turns it off (asks for a code).")
     return ("Two-step verification is <b>off</b>. Turn it on with /2fa on: then nobody who gets into your Telegram "
             "can withdraw or see your key without the code from your phone.")
+
+
+_RESET_NOT_YOU = ("If you did not ask support for this, contact support now: they can cancel it before then, and "
+                  "freeze your account meanwhile.")
+
+
+def staff_notice(kind: str, detail: dict) -> str:
+    """A message the admin queued for the user (custody.notices), by its kind."""
+    if kind == "totp_reset_requested":
+        at = datetime.fromisoformat(detail["at"])
+        return ("⚠️ Staff asked to turn off two-step verification on your account (a reset, for a lost "
+                f"authenticator). It takes effect at {_utc(at)}; until then your codes are still needed. "
+                + _RESET_NOT_YOU)
+    if kind == "totp_reset_cancelled":
+        return "✅ The staff request to turn off your two-step verification was cancelled. It stays on."
+    if kind == "totp_reset_applied":
+        return ("Two-step verification was turned off on your account, as staff requested 24 hours ago. Turn it on "
+                "again with /2fa on.")
+    raise ValueError(f"unknown notice kind {kind!r}")
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def two_factor_setup(secret_base32: str, uri: str, seconds: int) -> str:

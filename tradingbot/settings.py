@@ -15,12 +15,14 @@ TRUSTED_PROXIES = frozenset(CONFIG.trusted_proxies)  # read by tradingbot.client
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "custody.apps.StaffAdminConfig",  # django.contrib.admin, with staff sign-in requiring django-otp
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "django_prometheus",
     "channels",
     "tradingbot",
@@ -37,6 +39,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
@@ -112,6 +115,9 @@ if not DEBUG:
     CSRF_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Staff sign-in second factor (django-otp): the name authenticator apps show; device keys never shown in the admin.
+OTP_TOTP_ISSUER = "Solana trading bot admin"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"

@@ -6,7 +6,7 @@ from tradingbot.throttle import throttled_admin_login
 from tradingbot.views import healthz, readyz
 
 urlpatterns = [
-    path("admin/dashboard/", dashboard, name="dashboard"),
+    path("admin/dashboard/", admin.site.admin_view(dashboard), name="dashboard"),  # staff with a second factor
     path("admin/login/", throttled_admin_login, name="admin-login"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),

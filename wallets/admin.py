@@ -1,21 +1,71 @@
-"""Staff pages for wallets and settings. The sealed secret is never a field, column, filter or export here."""
+"""Staff pages for wallets and settings. The sealed secret is never a field, column, filter or export here.
+
+Risk settings (everything that decides how much value can leave and how) are read-only for staff: only a
+superuser may change them, and never above the operator's maxima (wallets/limits.py)."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 
 from custody import audit
 from custody.admin import StaffAudited
+from tradingbot.config import get_config
 from tradingbot.exports import csv_response
+from wallets.limits import over_ceiling
 from wallets.models import UserSettings, UserWallet
 from wallets.services import set_frozen
+
+RISK_FIELDS = ("max_trade_size_lamports", "daily_loss_limit_lamports", "slippage_bps", "stop_loss_percentage",
+               "take_profit_percentage", "snipe_enabled", "snipe_amount_lamports", "priority_fee_lamports",
+               "confirm_trades")
+ONLY_SUPERUSERS = "Only a superuser can change a user's risk settings; nothing was changed."
+
+
+class UserSettingsForm(forms.ModelForm):
+    class Meta:
+        model = UserSettings
+        fields = RISK_FIELDS
+
+    def clean(self):
+        cleaned = super().clean()
+        for field, problem in over_ceiling(cleaned, get_config()).items():
+            self.add_error(field, problem)
+        return cleaned
+
+
+class RiskSettingsLock:
+    """Settings pages and inlines: viewable by staff, changeable by superusers alone."""
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.is_superuser and super().has_change_permission(request, obj)
+
+
+def refuse_risk_edit(request, wallet_id) -> None:
+    """A staff member who is not a superuser posted a settings value (the page shows them read-only, so this is a
+    forged form): write it down and refuse the whole request."""
+    posted = sorted({key.rsplit("-", 1)[-1] for key in request.POST if key.rsplit("-", 1)[-1] in RISK_FIELDS})
+    audit.record(audit.Action.STAFF_CHANGE_REFUSED, actor=audit.staff(request), source=audit.request_source(request),
+                 user=wallet_id, model="wallets.UserSettings", fields=",".join(posted),
+                 reason="risk settings are for superusers only")
+    raise PermissionDenied(ONLY_SUPERUSERS)
+
+
+def _as_id(object_id) -> int | None:
+    return int(object_id) if object_id and str(object_id).isdigit() else None
+
+
+def _posts_risk_fields(request) -> bool:
+    return request.method == "POST" and any(key.rsplit("-", 1)[-1] in RISK_FIELDS for key in request.POST)
 
 WALLET_FIELDS = ("telegram_user_id", "telegram_username", "public_key", "key_fingerprint", "is_frozen",
                  "created_at", "updated_at")
 
 
-class UserSettingsInline(admin.StackedInline):
+class UserSettingsInline(RiskSettingsLock, admin.StackedInline):
     model = UserSettings
+    form = UserSettingsForm
     can_delete = False
     extra = 0
 
@@ -33,6 +83,16 @@ class UserWalletAdmin(StaffAudited, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False  # wallets are created by the bot, with a keypair only it generates
 
+    def get_readonly_fields(self, request, obj=None):
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return (*self.readonly_fields, "is_frozen")  # staff freeze with the action; unfreezing is for superusers
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if _posts_risk_fields(request) and not request.user.is_superuser:
+            refuse_risk_edit(request, _as_id(object_id))
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def has_delete_permission(self, request, obj=None):
         return False  # a custodial wallet may hold funds; freeze it instead
 
@@ -40,8 +100,15 @@ class UserWalletAdmin(StaffAudited, admin.ModelAdmin):
     def freeze_trading(self, request, queryset):
         self._set_frozen(request, queryset, frozen=True)
 
-    @admin.action(description="Unfreeze trading for selected users", permissions=["change"])
+    @admin.action(description="Unfreeze trading for selected users (superusers)", permissions=["change"])
     def unfreeze_trading(self, request, queryset):
+        if not request.user.is_superuser:  # freezing protects; unfreezing lets value leave again
+            for wallet_id in queryset.values_list("pk", flat=True):
+                audit.record(audit.Action.STAFF_CHANGE_REFUSED, actor=audit.staff(request),
+                             source=audit.request_source(request), user=wallet_id, model="wallets.UserWallet",
+                             fields="is_frozen", reason="unfreezing is for superusers only")
+            self.message_user(request, "Only a superuser can unfreeze trading; nothing was changed.", messages.ERROR)
+            return
         self._set_frozen(request, queryset, frozen=False)
 
     @admin.action(description="Export selected wallets as CSV (public data only)", permissions=["view"])
@@ -59,7 +126,9 @@ class UserWalletAdmin(StaffAudited, admin.ModelAdmin):
 
 
 @admin.register(UserSettings)
-class UserSettingsAdmin(StaffAudited, admin.ModelAdmin):
+class UserSettingsAdmin(StaffAudited, RiskSettingsLock, admin.ModelAdmin):
+    form = UserSettingsForm
+    fields = ("user", *RISK_FIELDS, "updated_at")
     list_display = ("user", "max_trade_size_lamports", "daily_loss_limit_lamports", "slippage_bps",
                     "stop_loss_percentage", "take_profit_percentage", "snipe_enabled", "confirm_trades")
     list_filter = ("snipe_enabled", "confirm_trades")
@@ -71,3 +140,9 @@ class UserSettingsAdmin(StaffAudited, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method == "POST" and not request.user.is_superuser:
+            refuse_risk_edit(request, UserSettings.objects.filter(pk=_as_id(object_id)).values_list(
+                "user_id", flat=True).first())
+        return super().changeform_view(request, object_id, form_url, extra_context)

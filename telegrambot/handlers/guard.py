@@ -30,7 +30,8 @@ async def two_factor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     trader = await db_call(load_trader)(update.effective_user.id)
     enabled = await db_call(second_factor.is_enabled)(trader.wallet)
     if not args:
-        await reply(update, texts.two_factor_status(enabled))
+        reset_after = await db_call(second_factor.pending_reset)(trader.wallet) if enabled else None
+        await reply(update, texts.two_factor_status(enabled, reset_after))
         return
     if args == ["on"]:
         if enabled:

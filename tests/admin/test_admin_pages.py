@@ -6,6 +6,7 @@ from django.urls import reverse
 from solders.keypair import Keypair
 
 from positions.models import Position, Trade
+from tests.admin.otp import staff_client
 from wallets.models import UserWallet
 from wallets.services import get_or_create_user_wallet
 
@@ -26,8 +27,7 @@ def wallet():
 @pytest.fixture
 def staff(client, django_user_model):
     user = django_user_model.objects.create_superuser("boss", "boss@example.com", "a-long-password-1")
-    client.force_login(user)
-    return client
+    return staff_client(client, user, "a-long-password-1")
 
 
 def _secret_encodings(wallet, keyring) -> list[str]:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from custody import totp
 from custody.models import AuditEvent, KillSwitch, SecondFactor
+from tests.admin.otp import enrol, fresh_code, sign_in, staff_client
 from wallets.models import Withdrawal
 from wallets.services import get_or_create_user_wallet
 
@@ -18,8 +19,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def staff(client, django_user_model):
     user = django_user_model.objects.create_superuser("boss", "boss@example.com", "a-long-password-1")
-    client.force_login(user)
-    return client
+    return staff_client(client, user, "a-long-password-1")
 
 
 @pytest.fixture
@@ -87,10 +87,14 @@ def test_staff_kill_switch_and_withdrawal_hold_are_audited(staff, wallet):
 
 def test_staff_logins_are_audited(client, django_user_model):
     django_user_model.objects.create_superuser("boss", "boss@example.com", "a-long-password-1")
+    app = enrol("boss")
     client.post(reverse("admin:login"), {"username": "boss", "password": "wrong", "next": "/admin/"})
     client.post(reverse("admin:login"), {"username": "boss", "password": "a-long-password-1", "next": "/admin/"})
+    assert sign_in(client, "boss", "a-long-password-1", app).status_code == 302
     actions = list(AuditEvent.objects.order_by("pk").values_list("action", flat=True))
-    assert actions[-2:] == ["staff_login_failed", "staff_login"]
+    assert actions[-4:] == ["staff_otp_added", "staff_login_failed", "staff_login_failed", "staff_login"]
+    no_code = AuditEvent.objects.filter(action="staff_login_failed").order_by("pk").last()
+    assert no_code.detail == {"reason": "authenticator: token_required"} and no_code.actor == "someone as 'boss'"
     assert "a-long-password-1" not in json.dumps(list(AuditEvent.objects.values("detail", "actor")))
     # A password typed into the username box is not written down either.
     client.logout()
@@ -100,7 +104,8 @@ def test_staff_logins_are_audited(client, django_user_model):
 
 
 def test_staff_edits_through_inlines_passwords_and_bulk_deletes_are_audited(staff, wallet, django_user_model):
-    """Each path the admin writes through leaves one staff_change row naming the fields, never their values."""
+    """Each path the admin writes through leaves one staff_change row naming the fields with their values before and
+    after, except secrets (a password is "withheld")."""
     from django.contrib.auth.models import Group
 
     page = reverse("admin:wallets_userwallet_change", args=[wallet.pk])
@@ -120,7 +125,9 @@ def test_staff_edits_through_inlines_passwords_and_bulk_deletes_are_audited(staf
     response = staff.post(page, data)
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     change = AuditEvent.objects.filter(action="staff_change", user=wallet).latest("id")
-    assert "Max trade size lamports" in change.detail["fields"] and "123000000" not in json.dumps(change.detail)
+    assert "Max trade size lamports" in change.detail["fields"]
+    before = wallet.settings.max_trade_size_lamports
+    assert change.detail["changes"] == {"settings.max_trade_size_lamports": {"before": before, "after": 123_000_000}}
 
     clerk = django_user_model.objects.create_user("clerk", password="first-password-1")
     password_page = reverse("admin:auth_user_password_change", args=[clerk.pk])
@@ -129,6 +136,7 @@ def test_staff_edits_through_inlines_passwords_and_bulk_deletes_are_audited(staf
     row = AuditEvent.objects.filter(action="staff_change", detail__model="auth.User").latest("id")
     assert row.detail["object"] == clerk.pk and "password" in row.detail["fields"]
     assert new not in json.dumps(row.detail) and row.actor == "staff boss"
+    assert row.detail["changes"] == {"password": "withheld"}
 
     groups = [Group.objects.create(name=f"desk {n}") for n in range(2)]
     staff.post(reverse("admin:auth_group_changelist"),
@@ -143,11 +151,14 @@ def test_the_audit_log_records_the_client_address_behind_a_trusted_proxy_only(cl
     django_user_model.objects.create_superuser("proxied", "p@example.com", "a-long-password-1")
     login = reverse("admin:login")
     credentials = {"username": "proxied", "password": "a-long-password-1"}
+    app = enrol("proxied")
     settings.TRUSTED_PROXIES = frozenset({"10.9.9.9"})
+    credentials["otp_token"] = fresh_code("proxied", app)
     client.post(login, credentials, REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="198.51.100.7, 203.0.113.5")
     behind_proxy = AuditEvent.objects.filter(action="staff_login").latest("id")
     assert behind_proxy.source == "admin 203.0.113.5"  # the right-most address the trusted proxy saw
     client.logout()
+    credentials["otp_token"] = fresh_code("proxied", app)
     client.post(login, credentials, REMOTE_ADDR="192.0.2.1", HTTP_X_FORWARDED_FOR="203.0.113.99")
     direct = AuditEvent.objects.filter(action="staff_login").latest("id")
     assert direct.source == "admin 192.0.2.1"  # not from the proxy: the header is anyone's to forge

@@ -1,4 +1,5 @@
-"""The dashboard and the wallet pages in a real headless Chromium, after a real admin login."""
+"""The dashboard and the wallet pages in a real headless Chromium, after a real admin login (password and a code
+from the staff member's enrolled authenticator)."""
 
 from __future__ import annotations
 
@@ -40,6 +41,7 @@ def test_staff_sees_drawn_charts_and_no_secret(browser, live_server, django_user
     from solders.keypair import Keypair
 
     from positions.models import Trade
+    from tests.admin.otp import enrol, fresh_code
     from wallets.services import get_or_create_user_wallet
 
     wallet = get_or_create_user_wallet(4_000, "browser").wallet
@@ -48,9 +50,11 @@ def test_staff_sees_drawn_charts_and_no_secret(browser, live_server, django_user
                              status="confirmed" if index else "failed", lamports_in=(index + 1) * 10**8,
                              last_valid_block_height=1)
     django_user_model.objects.create_superuser("boss", "b@example.com", "a-strong-password-9")
+    app = enrol("boss")  # the operator's manage.py staff_otp add boss; `app` is the phone's authenticator
     browser.get(f"{live_server.url}/admin/login/")
     browser.find_element(By.NAME, "username").send_keys("boss")
     browser.find_element(By.NAME, "password").send_keys("a-strong-password-9")
+    browser.find_element(By.NAME, "otp_token").send_keys(fresh_code("boss", app))
     browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
     # The click only starts the sign-in: leaving the page before its answer sets the session cookie lands on the
     # login form again. Wait for the admin's own page first.

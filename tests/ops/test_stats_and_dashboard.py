@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from positions.models import Position, Trade
 from positions.stats import daily_stats
+from tests.admin.otp import staff_client
 from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db
@@ -53,7 +54,11 @@ def test_export_stats_csv_and_json(ledger, tmp_path):
 
 def test_dashboard_is_staff_only_and_draws_charts(client, django_user_model, ledger):
     assert client.get(reverse("dashboard")).status_code == 302
-    client.force_login(django_user_model.objects.create_superuser("boss", "b@example.com", "pw-long-enough-1"))
+    boss = django_user_model.objects.create_superuser("boss", "b@example.com", "pw-long-enough-1")
+    client.force_login(boss)  # signed in with the password alone: not enough for the dashboard
+    assert client.get(reverse("dashboard")).status_code == 302
+    client.logout()
+    staff_client(client, boss, "pw-long-enough-1")
     html = client.get(reverse("dashboard")).content.decode()
     assert html.count('<svg class="chart"') == 5 and "<rect" in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing from a CDN
