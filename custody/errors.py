@@ -45,7 +45,8 @@ class SwapWouldFail(TradingError):
         elif "BlockhashNotFound" in text or "Blockhash not found" in text:
             message = "The swap service returned an expired transaction, so nothing was signed. Please try again."
         elif "insufficient" in text.lower():
-            message = "Your SOL balance is too low for this trade and its fees. Deposit SOL and try again."
+            message = ("Your wallet does not hold enough for this trade and its network fees, so nothing was sent. "
+                       "Check /wallet and /positions, then try a smaller amount.")
         else:
             message = "The swap would fail on the network, so it was not sent and nothing was spent. Please try again."
         super().__init__(message)

@@ -16,7 +16,7 @@ from django.utils import timezone
 from solders.pubkey import Pubkey
 
 from custody import audit
-from custody.errors import SwapRefused
+from custody.errors import SwapRefused, SwapWouldFail
 from custody.inspection import TOKEN_PROGRAM, InspectedSwap, SwapInspector, SwapRequest
 from custody.killswitch import Action as Switch
 from custody.killswitch import ensure_allowed
@@ -172,7 +172,11 @@ class TradingService:
                               token_program=holdings.token_program(mint) or TOKEN_PROGRAM, amount=raw,
                               slippage_bps=slippage_bps(trader.settings, self.config),
                               priority_fee_cap=trader.settings.priority_fee_lamports)
-        inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
+        try:
+            inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
+        except SwapWouldFail:
+            await _explain_shortfall(trader, mint)  # another sale (a monitor's, a second tap) just took the tokens
+            raise
         signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
                                             keyring=self.keyring)
         crashpoint("sell.signed")
