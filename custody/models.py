@@ -41,6 +41,7 @@ class AuditEvent(models.Model):
         STAFF_CHANGE = "staff_change", "Staff edit in the admin"
         STAFF_LOGIN = "staff_login", "Staff login"
         STAFF_LOGIN_FAILED = "staff_login_failed", "Failed staff login"
+        REFUSED_OUTSIDE_PRIVATE_CHAT = "refused_outside_private", "Refused outside a private chat"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
