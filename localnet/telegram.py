@@ -219,7 +219,8 @@ class TelegramServer(Server):
     def edit_text_sync(self, chat_id: int, text: str, *, message_id: int | None = None) -> int:
         """Edit a message a person sent (by default the latest one in the chat): Telegram sends the whole message
         again as ``edited_message`` (``edited_channel_post`` in a channel), same id, new text, an ``edit_date``."""
-        sent = [m for m in self._chats.get(chat_id, {}).values() if not m.get("from", {}).get("is_bot")]
+        sent = [m for m in self._chats.get(chat_id, {}).values()
+                if "text" in m and not m.get("from", {}).get("is_bot")]
         message = next((m for m in reversed(sent) if message_id in (None, m["message_id"])), None)
         if message is None:
             raise AssertionError(f"no message {message_id or ''} of a person in chat {chat_id} to edit")
