@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
 import pytest_asyncio
 from django.test import AsyncClient
+from telegram import Update
 
 from positions.models import Trade
 from telegrambot import texts, webhook
@@ -86,3 +88,27 @@ async def test_malformed_update_is_a_clean_400(webhook_bot):
     response = await AsyncClient().post("/telegram/webhook/", "not json", content_type="application/json",
                                         headers={"X-Telegram-Bot-Api-Secret-Token": "test-webhook-secret"})
     assert response.status_code == 400
+
+
+async def test_two_workers_given_the_same_update_act_once(bot_config, telegram, localnet):
+    """Each webhook worker has its own Application; the mark that an update was handled is in the shared cache."""
+    workers = [BotRunner(bot_config, updater=False) for _ in range(2)]
+    for worker in workers:
+        await worker.application.initialize()
+        await worker.application.start()
+    try:
+        user_id = 830_003
+        await workers[0].application.process_update(Update.de_json(_update(user_id, "/start", update_id=51),
+                                                                   workers[0].application.bot))
+        wallet = await UserWallet.objects.aget(telegram_user_id=user_id)
+        localnet.chain.airdrop(wallet.public_key, 5 * 10**9)
+        buy = _update(user_id, f"/buy {localnet.token('BONK').mint} 0.01", update_id=52)
+        await asyncio.gather(*(w.application.process_update(Update.de_json(buy, w.application.bot))
+                               for w in workers))
+        assert await Trade.objects.filter(position__user=wallet).acount() == 1
+        said = [m["text"] for m in telegram.messages(user_id) if m["from"]["is_bot"]]
+        # One answer: the copy is dropped, not refused ("an identical trade was sent a moment ago").
+        assert [text[:1] for text in said[1:]] == ["✅"], said
+    finally:
+        for worker in workers:
+            await worker.shutdown()
