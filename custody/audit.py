@@ -31,6 +31,17 @@ def record(action: str, *, actor: str, source: str, user: UserWallet | int | Non
         logger.exception("Could not write the audit event %s by %s", action, actor)
 
 
+def record_outside_private_chat(*, telegram_user_id: int | None, username: str, chat_id: int, chat_type: str,
+                                used: str) -> None:
+    """A command or button used outside a private chat with its own user (a group, a channel): refused, recorded.
+    ``used`` is the command's name or the button's kind, never its arguments."""
+    wallet = (UserWallet.objects.filter(telegram_user_id=telegram_user_id).values_list("pk", flat=True).first()
+              if telegram_user_id is not None else None)
+    actor = trader(telegram_user_id, username) if telegram_user_id is not None else f"{chat_type} {chat_id}"
+    record(Action.REFUSED_OUTSIDE_PRIVATE_CHAT, actor=actor, source=TELEGRAM, user=wallet, chat_id=chat_id,
+           chat_type=chat_type, used=used)
+
+
 def trader(telegram_user_id: int, username: str = "") -> str:
     return f"user {telegram_user_id}" + (f" (@{username})" if username else "")
 

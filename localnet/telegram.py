@@ -2,6 +2,12 @@
 
 Replies carry what real Telegram returns: full Message objects, HTML parse mode applied (tags stripped from
 ``text``), ``{"ok": false, "error_code": …, "description": …}`` on errors. Every call the bot makes is recorded.
+
+What real Telegram does to a bot, and the stand-in too: people type in groups, supergroups and channels the bot was
+added to (channel posts have no user); they edit sent messages (an ``edited_message`` update); they send stickers
+and photos with captions; some have no username or language. A button press must be answered in time: a late
+answer, a second answer or an unknown query id is refused with "query is too old" (``late_callback_seconds``,
+``fail_callback_answers``). A webhook update can be delivered twice (``deliver_twice``).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from urllib.parse import parse_qsl
 from localnet.http import Request, Response, Server
 
 BOT_USER = {"id": 7_000_001, "is_bot": True, "first_name": "Localnet Bot", "username": "localnet_bot"}
+QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -37,6 +44,11 @@ class TelegramServer(Server):
         self._message_ids = itertools.count(1)
         self._callback_ids = itertools.count(1)
         self._chats: dict[int, dict[int, dict]] = {}
+        self._chat_info: dict[int, dict] = {}  # groups, supergroups and channels by id; any other id is private
+        self._queries: dict[str, float] = {}  # unanswered callback query id -> when it was pressed
+        self.late_callback_seconds: float | None = None  # answers later than this are refused as too old
+        self.fail_callback_answers = False  # every answer is refused as too old
+        self.deliver_twice = False  # every update is delivered twice (a webhook retry)
         self._replies: dict[int, list[dict]] = {}
         self._read: dict[int, int] = {}
 
@@ -127,6 +139,14 @@ class TelegramServer(Server):
         return True
 
     def _answerCallbackQuery(self, params):
+        with self._cond:
+            pressed_at = self._queries.pop(str(params.get("callback_query_id", "")), None)
+        late = self.late_callback_seconds is not None and pressed_at is not None and \
+            time.monotonic() - pressed_at >= self.late_callback_seconds
+        if pressed_at is None or late or self.fail_callback_answers:
+            raise _ApiError(400, QUERY_TOO_OLD)
+        if len(params.get("text") or "") > 200:
+            raise _ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
         return True
 
     def _setMyCommands(self, params):
@@ -155,7 +175,7 @@ class TelegramServer(Server):
         photo = method == "sendPhoto"
         plain = _checked_length(_plain(text, params.get("parse_mode")), 1024 if photo else 4096, allow_empty=photo)
         message = {"message_id": next(self._message_ids), "date": int(time.time()), "from": BOT_USER,
-                   "chat": _chat(chat_id), "text": plain}
+                   "chat": self._chat(chat_id), "text": plain}
         _set_markup(message, _markup(params.get("reply_markup")))
         self._chats.setdefault(chat_id, {})[message["message_id"]] = message
         self._record(method, message)
@@ -177,15 +197,53 @@ class TelegramServer(Server):
     # The driver: users typing and pressing.
 
     def send_text_sync(self, user_id: int, text: str, *, username: str | None = None,
-                       first_name: str | None = None) -> int:
-        sender = _user(user_id, username, first_name)
-        message = {"message_id": next(self._message_ids), "date": int(time.time()), "from": sender,
-                   "chat": _chat(user_id), "text": text}
-        if text.startswith("/"):
-            command = text.split()[0]
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
-        self._chats.setdefault(user_id, {})[message["message_id"]] = message
-        return self._push({"message": message})
+                       first_name: str | None = None, bare: bool = False) -> int:
+        """``user_id`` types ``text`` in their private chat with the bot; ``bare``: a user with no username and no
+        language set."""
+        sender = _user(user_id, username, first_name, bare=bare)
+        return self._push({"message": self._user_message(user_id, sender, text=text)})
+
+    def send_group_text_sync(self, group_id: int, user_id: int, text: str, *, supergroup: bool = False) -> int:
+        """``user_id`` types in a group (or supergroup) the bot was added to; replies are read with
+        ``next_reply(group_id)``."""
+        self._chat_info[group_id] = {"id": group_id, "type": "supergroup" if supergroup else "group",
+                                     "title": f"Group {abs(group_id)}"}
+        return self._push({"message": self._user_message(group_id, _user(user_id), text=text)})
+
+    def post_to_channel_sync(self, channel_id: int, text: str) -> int:
+        """A post in a channel where the bot is an admin: a ``channel_post`` with no user, signed by the chat."""
+        chat = {"id": channel_id, "type": "channel", "title": f"Channel {abs(channel_id)}"}
+        self._chat_info[channel_id] = chat
+        return self._push({"channel_post": self._user_message(channel_id, None, text=text, sender_chat=chat)})
+
+    def edit_text_sync(self, chat_id: int, text: str, *, message_id: int | None = None) -> int:
+        """Edit a message a person sent (by default the latest one in the chat): Telegram sends the whole message
+        again as ``edited_message`` (``edited_channel_post`` in a channel), same id, new text, an ``edit_date``."""
+        sent = [m for m in self._chats.get(chat_id, {}).values()
+                if "text" in m and not m.get("from", {}).get("is_bot")]
+        message = next((m for m in reversed(sent) if message_id in (None, m["message_id"])), None)
+        if message is None:
+            raise AssertionError(f"no message {message_id or ''} of a person in chat {chat_id} to edit")
+        message.pop("entities", None)
+        message.update(text=text, edit_date=int(time.time()), **_command_entities(text, "entities"))
+        kind = "edited_channel_post" if message["chat"]["type"] == "channel" else "edited_message"
+        return self._push({kind: json.loads(json.dumps(message))})
+
+    def send_sticker_sync(self, user_id: int, *, emoji: str = "👍") -> int:
+        sticker = {"file_id": f"sticker-{secrets.token_hex(6)}", "file_unique_id": secrets.token_hex(4),
+                   "type": "regular", "width": 512, "height": 512, "is_animated": False, "is_video": False,
+                   "emoji": emoji}
+        return self._push({"message": self._user_message(user_id, _user(user_id), sticker=sticker)})
+
+    def send_photo_sync(self, user_id: int, *, caption: str = "") -> int:
+        """A photo, with a caption that may look like a command (Telegram marks it in ``caption_entities``, and a
+        caption is never a command to the bot)."""
+        photo = [{"file_id": f"photo-{secrets.token_hex(6)}", "file_unique_id": secrets.token_hex(4),
+                  "width": width, "height": width * 3 // 4, "file_size": width * 90} for width in (90, 320, 800)]
+        fields = {"photo": photo}
+        if caption:
+            fields.update(caption=caption, **_command_entities(caption, "caption_entities"))
+        return self._push({"message": self._user_message(user_id, _user(user_id), **fields)})
 
     def press_sync(self, user_id: int, message: dict, data: str, *, forge: bool = False) -> int:
         if not forge:
@@ -194,8 +252,11 @@ class TelegramServer(Server):
             if data not in offered:
                 raise AssertionError(f"{data!r} is not a button of that message (offered: {offered})")
         stored = self._chats.get(message["chat"]["id"], {}).get(message["message_id"], message)
-        query = {"id": str(next(self._callback_ids)), "from": _user(user_id), "message": stored,
-                 "chat_instance": str(user_id), "data": data}
+        query_id = str(next(self._callback_ids))
+        with self._cond:
+            self._queries[query_id] = time.monotonic()
+        query = {"id": query_id, "from": _user(user_id), "message": stored,
+                 "chat_instance": str(message["chat"]["id"]), "data": data}
         return self._push({"callback_query": query})
 
     def next_reply_sync(self, chat_id: int, *, timeout: float = 10.0) -> dict:
@@ -215,6 +276,21 @@ class TelegramServer(Server):
 
     async def send_text(self, user_id: int, text: str, **kwargs) -> int:
         return self.send_text_sync(user_id, text, **kwargs)
+
+    async def send_group_text(self, group_id: int, user_id: int, text: str, *, supergroup: bool = False) -> int:
+        return self.send_group_text_sync(group_id, user_id, text, supergroup=supergroup)
+
+    async def post_to_channel(self, channel_id: int, text: str) -> int:
+        return self.post_to_channel_sync(channel_id, text)
+
+    async def edit_text(self, chat_id: int, text: str, *, message_id: int | None = None) -> int:
+        return self.edit_text_sync(chat_id, text, message_id=message_id)
+
+    async def send_sticker(self, user_id: int, **kwargs) -> int:
+        return self.send_sticker_sync(user_id, **kwargs)
+
+    async def send_photo(self, user_id: int, **kwargs) -> int:
+        return self.send_photo_sync(user_id, **kwargs)
 
     async def press(self, user_id: int, message: dict, data: str, *, forge: bool = False) -> int:
         return self.press_sync(user_id, message, data, forge=forge)
@@ -253,16 +329,34 @@ class TelegramServer(Server):
             self._updates.clear()
             self.webhook = {"url": "", "secret_token": ""}
             self._upstreams = None
+            self._queries.clear()
+            self.late_callback_seconds = None
+            self.fail_callback_answers = False
+            self.deliver_twice = False
             for chat_id, replies in self._replies.items():
                 self._read[chat_id] = len(replies)
 
+    def _user_message(self, chat_id: int, sender: dict | None, **fields) -> dict:
+        """A message a person (or, with no ``sender``, a channel) sent, stored so it can be edited or pressed."""
+        message = {"message_id": next(self._message_ids), "date": int(time.time()), "chat": self._chat(chat_id),
+                   **({"from": sender} if sender is not None else {}), **fields}
+        if "text" in fields:
+            message.update(_command_entities(fields["text"], "entities"))
+        self._chats.setdefault(chat_id, {})[message["message_id"]] = message
+        return message
+
+    def _chat(self, chat_id: int) -> dict:
+        return self._chat_info.get(chat_id) or _chat(chat_id)
+
     def _push(self, payload: dict) -> int:
-        update = {"update_id": next(self._update_ids), **payload}
+        update = {"update_id": next(self._update_ids), **json.loads(json.dumps(payload))}
+        copies = 2 if self.deliver_twice else 1
         if self.webhook["url"]:
-            threading.Thread(target=self._deliver, args=(update,), daemon=True).start()
+            for _ in range(copies):  # with a balancer, the copies reach different workers
+                threading.Thread(target=self._deliver, args=(update,), daemon=True).start()
             return update["update_id"]
         with self._cond:
-            self._updates.append(update)
+            self._updates.extend([update] * copies)
             self._cond.notify_all()
         return update["update_id"]
 
@@ -324,9 +418,18 @@ def _plain(text: str, parse_mode: str | None) -> str:
     return text
 
 
-def _user(user_id: int, username: str | None = None, first_name: str | None = None) -> dict:
-    return {"id": user_id, "is_bot": False, "first_name": first_name or f"User{user_id}",
-            "username": username or f"user{user_id}", "language_code": "en"}
+def _user(user_id: int, username: str | None = None, first_name: str | None = None, *, bare: bool = False) -> dict:
+    user = {"id": user_id, "is_bot": False, "first_name": first_name or f"User{user_id}"}
+    if not bare:  # many people set no username, and Telegram sends no language_code for some
+        user.update(username=username or f"user{user_id}", language_code="en")
+    return user
+
+
+def _command_entities(text: str, key: str) -> dict:
+    """Telegram marks a leading command (``/buy``, ``/buy@bot``) as a ``bot_command`` entity."""
+    if not text.startswith("/"):
+        return {}
+    return {key: [{"type": "bot_command", "offset": 0, "length": len(text.split()[0])}]}
 
 
 def _chat(chat_id: int) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import BotCommand
+from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
     Application,
@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from telegrambot.handlers import admin, guard, money_out, portfolio, router, settings, start, trade
+from telegrambot.handlers import admin, gate, guard, money_out, portfolio, router, settings, start, trade
 from telegrambot.handlers.common import BotDeps, throttle
 
 COMMANDS = [
@@ -49,7 +49,9 @@ def build_application(*, deps: BotDeps, token: str, base_url: str | None = None,
 
 
 def _add_handlers(application: Application) -> None:
-    application.add_handler(TypeHandler(object, throttle), group=-1)
+    application.add_handler(TypeHandler(Update, gate.drop_duplicates), group=-3)
+    application.add_handler(TypeHandler(object, throttle), group=-2)
+    application.add_handler(TypeHandler(Update, gate.private_only), group=-1)
     commands = {
         "start": start.start, "help": start.help_command, "buy": trade.buy, "sell": trade.sell,
         "positions": portfolio.positions, "wallet": portfolio.wallet, "withdraw": money_out.withdraw,
@@ -62,6 +64,7 @@ def _add_handlers(application: Application) -> None:
     application.add_handler(CallbackQueryHandler(router.on_button))
     application.add_handler(MessageHandler(filters.COMMAND, router.unknown_command))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, router.on_text))
+    application.add_handler(MessageHandler(~filters.TEXT & ~filters.StatusUpdate.ALL, router.on_other))
 
 
 async def _register_commands(application: Application) -> None:

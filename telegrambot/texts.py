@@ -83,6 +83,10 @@ FREE_TEXT = ("I didn't understand that. Paste a token mint address to trade it, 
              "commands.")
 TOO_LONG = "That message is too long for me to read. Send a command like /help, or a mint address."
 NO_POSITIONS = "You have no open positions. Paste a token mint address or use /buy to open one."
+# Where the bot does not act: outside a private chat with the user, on an edited message, on a non-text message.
+PRIVATE_ONLY = "I only work in a private chat with you. Open a private chat with me to trade or see your wallet."
+EDITS_NOT_ACTED = "I don't act on edited messages. Send the command again as a new message."
+NOT_TEXT = "I only read text. Type a command (/help lists them) or paste a token's mint address."
 
 
 def token_card(*, mint: str, decimals: int, price_sol: Decimal | None, held_raw: int, supply_raw: int,

@@ -9,7 +9,7 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from telegram import Message, Update
+from telegram import CallbackQuery, Chat, Message, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
@@ -120,10 +120,22 @@ async def throttle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if len(window) > bot.throttle_limit:
         if len(window) == bot.throttle_limit + 1:
             if update.callback_query:
-                await update.callback_query.answer(texts.THROTTLED, show_alert=True)
-            else:
-                await reply(update, texts.THROTTLED)
+                await answer_quietly(update.callback_query, texts.THROTTLED, show_alert=True)
+            elif update.effective_chat is not None and update.effective_chat.type == Chat.PRIVATE:
+                await reply(update, texts.THROTTLED)  # never in a group: everyone there would read it
         raise ApplicationHandlerStop
+
+
+async def answer_quietly(query: CallbackQuery, text: str | None = None, *, show_alert: bool = False) -> bool:
+    """Answer a button press if Telegram still takes the answer. Best-effort: the answer only stops the button's
+    spinner (or shows a short alert), and Telegram refuses a late one ("query is too old", say after the bot was
+    down), so a failed answer must never stop what the press does."""
+    try:
+        await query.answer(text, show_alert=show_alert or None)
+    except TelegramError as err:
+        logger.info("A button press was not answered: %s", err)
+        return False
+    return True
 
 
 class OneTradeAtATime:

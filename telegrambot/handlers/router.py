@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import Update
@@ -11,7 +12,7 @@ from telegram.ext import ContextTypes
 from positions.amounts import SellAmount
 from telegrambot import conversation, keyboards, texts
 from telegrambot.handlers import guard, money_out, portfolio, settings, start, trade
-from telegrambot.handlers.common import guarded, reply
+from telegrambot.handlers.common import answer_quietly, guarded, reply
 from telegrambot.parsing import MAX_ARGUMENT_LENGTH, ParseError, looks_like_address, parse_sol
 
 logger = logging.getLogger(__name__)
@@ -21,13 +22,17 @@ MAX_TEXT = 4096
 @guarded
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     query = update.callback_query
-    callback = keyboards.parse(query.data)
-    await query.answer()
-    if callback is None:
-        await reply(update, texts.EXPIRED_BUTTON)
-        return
-    handler = _BUTTONS[callback.kind]
-    await handler(update, context, *callback.args)
+    # Answered alongside the press, not before it: a late or failed answer neither delays nor stops the action.
+    answering = asyncio.create_task(answer_quietly(query))
+    try:
+        callback = keyboards.parse(query.data)
+        if callback is None:
+            await reply(update, texts.EXPIRED_BUTTON)
+            return
+        handler = _BUTTONS[callback.kind]
+        await handler(update, context, *callback.args)
+    finally:
+        await answering
 
 
 async def _menu(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
@@ -141,6 +146,12 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await trade.show_token_card(update, context, text)
         return
     await reply(update, texts.FREE_TEXT)
+
+
+@guarded
+async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A sticker, a photo (a command in its caption is not a command), a voice note…: say what the bot reads."""
+    await reply(update, texts.NOT_TEXT)
 
 
 @guarded

@@ -163,3 +163,39 @@ class ManualClock:
 def clock(bot) -> ManualClock:
     bot.deps.clock = ManualClock()
     return bot.deps.clock
+
+
+class Handled:
+    """Tells when the bot has finished handling an update, whatever its handlers did (an update stopped before any
+    handler, in a group or as a duplicate, gets no reply to wait for). Wraps the Application's own entry point,
+    which polling and the webhook view both call."""
+
+    def __init__(self, application) -> None:
+        import asyncio
+        from collections import Counter
+
+        self._counts: Counter[int] = Counter()
+        self._changed = asyncio.Event()
+        original = application.process_update
+
+        async def process_update(update) -> None:
+            try:
+                await original(update)
+            finally:
+                self._counts[update.update_id] += 1
+                self._changed.set()
+
+        application.process_update = process_update
+
+    async def wait(self, update_id: int, *, times: int = 1, timeout: float = 20.0) -> None:
+        import asyncio
+
+        async with asyncio.timeout(timeout):
+            while self._counts[update_id] < times:
+                self._changed.clear()
+                await self._changed.wait()
+
+
+@pytest.fixture
+def handled(bot) -> Handled:
+    return Handled(bot.application)

@@ -20,7 +20,27 @@ from tradingbot.db import db_call
 from wallets.models import UserSettings, UserWallet, Withdrawal
 
 REFUSALS = {texts.UNKNOWN_COMMAND, texts.FREE_TEXT, texts.TOO_LONG, texts.EXPIRED_BUTTON, texts.NOT_YOURS,
-            texts.ADMIN_ONLY, texts.THROTTLED, "Cancelled; nothing was changed."}
+            texts.ADMIN_ONLY, texts.THROTTLED, "Cancelled; nothing was changed.", texts.PRIVATE_ONLY,
+            texts.EDITS_NOT_ACTED, texts.NOT_TEXT}
+# Telegram's other update shapes (issue 14). Outside the private chat (groups, channels, a button pressed in a
+# group) nothing may act: one line at most, never in the user's private chat; an edit never acts; a sticker or a
+# photo gets a hint; a user without a username or language is served like anyone else.
+OUTSIDE = ("group", "supergroup", "channel", "channel_edit", "group_button")
+SHAPES = (*OUTSIDE, "edited", "sticker", "photo", "bare")
+GROUPS = {"group": -5_001, "supergroup": -1_000_005_002, "channel": -1_000_005_003, "channel_edit": -1_000_005_003,
+          "group_button": -5_001}
+
+
+@dataclass(frozen=True)
+class Shaped:
+    """An input in one of Telegram's other shapes (``SHAPES``): ``text`` is what is typed, the caption of a photo,
+    or the callback data of a button pressed in a group."""
+
+    user: str
+    text: str
+    shape: str
+
+
 # Python leaking into a reply: only a finding when the trader did not type it themselves.
 _LEAKS = ["Traceback", "Error(", "Exception", " object at 0x", "Decimal(", "InvalidOperation", 'File "', "None",
           "<class", "DoesNotExist", "IntegrityError", "OverflowError"]
@@ -101,36 +121,85 @@ class World:
     _finished: dict[int, asyncio.Event] = field(default_factory=dict)
     _fresh: itertools.count = field(default_factory=lambda: itertools.count(771_000))
 
-    async def on_processed(self, update: Update, context) -> None:
-        """Registered after every other handler (its own group), so it runs once the update is fully handled."""
-        self._finished.setdefault(update.update_id, asyncio.Event()).set()
+    def watch(self, application) -> None:
+        """Know when an update is fully handled, whatever its handlers did (one stopped before any handler, in a
+        group or as an edit, runs no handler after it): wrap the entry point polling calls for every update."""
+        original = application.process_update
 
-    async def act(self, action: Typed | Pressed) -> tuple[str, list[str], list[str]]:
-        """Send one input, wait until the bot has handled it; (what was sent, replies, HTML the bot sent)."""
+        async def process_update(update: Update) -> None:
+            try:
+                await original(update)
+            finally:
+                self._finished.setdefault(update.update_id, asyncio.Event()).set()
+
+        application.process_update = process_update
+
+    async def act(self, action: Typed | Pressed | Shaped) -> tuple[str, list[str], list[str]]:
+        """Send one input, wait until the bot has handled it; (what was sent, replies, HTML the bot sent). For an
+        input outside the private chat, the replies are those in that chat, and the private chat must stay quiet."""
         user_id = next(self._fresh) if action.user == "fresh" else self.users[action.user]
+        chat_id = GROUPS.get(getattr(action, "shape", ""), user_id)
         calls = len(self.telegram.calls)
-        if isinstance(action, Typed):
+        if isinstance(action, Shaped):
+            sent, update_id = await self._send_shaped(action, user_id)
+        elif isinstance(action, Typed):
             sent = await self._fill_own(self._fill(action.text, user_id), user_id)
             update_id = await self.telegram.send_text(user_id, sent)
         else:
             message, sent = self._button(user_id, action)
             update_id = await self.telegram.press(user_id, message, sent, forge=True)
+        await self._handled(update_id, sent)
+        replies = self._drain(chat_id)
+        if chat_id != user_id:
+            assert not self._drain(user_id), f"{sent[:200]!r} in a {action.shape} made the bot write privately"
+        html = [params.get("text", "") for method, params in self.telegram.calls[calls:]
+                if method in ("sendMessage", "editMessageText") and str(params.get("chat_id")) == str(chat_id)
+                and str(params.get("parse_mode", "")).upper() == "HTML"]
+        return sent, replies, html
+
+    def answers(self, since: int) -> list[str]:
+        """What the bot answered to button presses (``answerCallbackQuery`` texts) since call number ``since``."""
+        return [params.get("text") or "" for method, params in self.telegram.calls[since:]
+                if method == "answerCallbackQuery"]
+
+    async def _send_shaped(self, action: Shaped, user_id: int) -> tuple[str, int]:
+        telegram, shape = self.telegram, action.shape
+        sent = await self._fill_own(self._fill(action.text, user_id), user_id)
+        if shape in ("group", "supergroup"):
+            return sent, await telegram.send_group_text(GROUPS[shape], user_id, sent, supergroup=shape == "supergroup")
+        if shape == "channel":
+            return sent, await telegram.post_to_channel(GROUPS[shape], sent)
+        if shape == "channel_edit":
+            await self._handled(await telegram.post_to_channel(GROUPS[shape], "gm"), "gm")
+            self._drain(GROUPS[shape])
+            return sent, await telegram.edit_text(GROUPS[shape], sent)
+        if shape == "group_button":
+            message = {"message_id": 10**9, "date": 0, "chat": {"id": GROUPS[shape], "type": "group", "title": "G"},
+                       "text": "gone", "from": {"id": 1, "is_bot": True, "first_name": "Bot"}}
+            return sent, await telegram.press(user_id, message, sent, forge=True)
+        if shape == "edited":
+            return sent, await telegram.edit_text(user_id, sent)  # the slots all typed /start before
+        if shape == "sticker":
+            return "(a sticker)", await telegram.send_sticker(user_id)
+        if shape == "photo":
+            return sent, await telegram.send_photo(user_id, caption=sent[:1024])
+        return sent, await telegram.send_text(user_id, sent, bare=True)
+
+    async def _handled(self, update_id: int, sent: str) -> None:
         finished = self._finished.setdefault(update_id, asyncio.Event())
         try:
             await asyncio.wait_for(finished.wait(), timeout=60)
         except TimeoutError:
             pytest.fail(f"the bot did not finish handling {sent[:200]!r} within 60 s")
         del self._finished[update_id]
+
+    def _drain(self, chat_id: int) -> list[str]:
         replies = []
         while True:
             try:
-                replies.append(self.telegram.next_reply_sync(user_id, timeout=0)["text"])
+                replies.append(self.telegram.next_reply_sync(chat_id, timeout=0)["text"])
             except TimeoutError:
-                break
-        html = [params.get("text", "") for method, params in self.telegram.calls[calls:]
-                if method in ("sendMessage", "editMessageText") and str(params.get("chat_id")) == str(user_id)
-                and str(params.get("parse_mode", "")).upper() == "HTML"]
-        return sent, replies, html
+                return replies
 
     def keep_funded(self) -> None:
         """Withdrawals and buys drain the traders; top them up on the chain (not in the database)."""

@@ -26,8 +26,6 @@ from django.db import connection
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
-from telegram import Update
-from telegram.ext import TypeHandler
 
 from positions.amounts import SellAmount, SellKind
 from positions.errors import TradingError
@@ -45,7 +43,9 @@ from telegrambot.parsing import (
     parse_withdraw_args,
 )
 from tests.proof.fuzz_bot import (
+    OUTSIDE,
     ErrorLog,
+    Shaped,
     World,
     changes,
     html_problems,
@@ -287,7 +287,7 @@ async def world(fuzz_config, localnet, telegram, transactional_db):
     users = {"A": 761_001, "B": 761_002, "C": 761_003, "admin": 900_001}  # admin: ADMIN_TELEGRAM_IDS
     mints = {symbol: localnet.token(symbol).mint for symbol in ("BONK", "WIF", "JUP")}
     world = World(telegram=telegram, localnet=localnet, users=users, mints=mints)
-    runner.application.add_handler(TypeHandler(Update, world.on_processed), group=1000)
+    world.watch(runner.application)
     log = ErrorLog(world)
     logging.getLogger().addHandler(log)
     stop = asyncio.Event()
@@ -311,13 +311,27 @@ async def world(fuzz_config, localnet, telegram, transactional_db):
         logging.getLogger().removeHandler(log)
 
 
-def actions() -> st.SearchStrategy[Typed | Pressed]:
+def actions() -> st.SearchStrategy[Typed | Pressed | Shaped]:
     users = st.sampled_from(["A", "A", "B", "C", "admin", "fresh"])
     real_button = st.builds(Pressed, users, st.just(""), st.integers(0, 40))
     return st.one_of(
         st.builds(Typed, users, plausible_commands()), st.builds(Typed, users, well_formed_commands()),
         st.builds(Typed, users, command_texts()),
         st.builds(Typed, users, free_texts()), st.builds(Pressed, users, callback_data()), real_button,
+        shaped_actions(users),
+    )
+
+
+def shaped_actions(users) -> st.SearchStrategy[Shaped]:
+    """Telegram's other shapes: the same commands typed in a group, a supergroup or a channel, edited, as a photo's
+    caption, by a user with no username; stickers; buttons pressed in a group."""
+    typed = st.one_of(plausible_commands(), well_formed_commands(), command_texts(), free_texts())
+    return st.one_of(
+        st.builds(Shaped, users, typed, st.sampled_from(["group", "supergroup", "channel", "channel_edit", "photo",
+                                                         "bare"])),
+        st.builds(Shaped, st.sampled_from(["A", "B", "C", "admin"]), typed, st.just("edited")),
+        st.builds(Shaped, users, st.just(""), st.just("sticker")),
+        st.builds(Shaped, users, callback_data(), st.just("group_button")),
     )
 
 
@@ -329,6 +343,11 @@ KNOWN_HOSTILE = (
     Typed("A", "/buy $BONK 1e400"), Typed("A", "/sell $BONK 18446744073709551616"),
     Typed("A", "/withdraw 11111111111111111111111111111111 all"), Typed("A", "/sl $WIF 10"),
     Pressed("B", "b:11111111111111111111111111111111:100000000"), Pressed("A", "x" * 100),
+    Shaped("A", "/exportkey", "supergroup"), Shaped("A", "/2fa on", "group"), Shaped("A", "/wallet", "supergroup"),
+    Shaped("B", "/withdraw 11111111111111111111111111111111 all", "group"), Shaped("A", "/buy $BONK 0.1", "edited"),
+    Shaped("admin", "/start", "channel"), Shaped("A", "/exportkey", "channel_edit"), Shaped("A", "m:wal",
+                                                                                          "group_button"),
+    Shaped("fresh", "/start", "bare"), Shaped("A", "", "sticker"), Shaped("A", "/exportkey", "photo"),
 )
 
 
@@ -354,7 +373,8 @@ async def test_every_input_gets_a_specific_answer_and_a_refusal_changes_nothing(
     replay exactly while shrinking (Hypothesis then reports it as flaky, with the original failure attached).
     A handler registered after all others tells when an update is fully handled, so replies are never mixed up
     between inputs and nothing waits on wall-clock luck."""
-    if isinstance(action, Typed):
+    if isinstance(action, Typed) or (isinstance(action, Shaped) and action.shape not in (
+            "sticker", "photo", "group_button")):
         assume(action.text.strip())  # Telegram delivers no empty message
     started = time.monotonic()
     refused, changed = await _answers_specifically(world, action)
@@ -364,17 +384,24 @@ async def test_every_input_gets_a_specific_answer_and_a_refusal_changes_nothing(
     FIGURES["bot_changed_database"] += changed
 
 
-async def _answers_specifically(world, action: Typed | Pressed) -> tuple[bool, bool]:
+async def _answers_specifically(world, action: Typed | Pressed | Shaped) -> tuple[bool, bool]:
     """Send ``action``, check the answer and what it did to the database; (refused, changed the database)."""
     if isinstance(action, Typed):
         action = Typed(action.user, action.text.strip())
+    elif isinstance(action, Shaped) and action.shape not in ("group_button", "sticker"):
+        action = Shaped(action.user, action.text.strip(), action.shape)
     before = await snapshot()
     world.errors.clear()
+    calls = len(world.telegram.calls)
     sent, replies, html = await world.act(action)
     after = await snapshot()
     world.keep_funded()
     shown = f"{action.user} sent {sent[:300]!r}; replies {[r[:300] for r in replies]}"
     assert not world.errors, f"{shown}: the bot logged {world.errors}"
+    if isinstance(action, Shaped) and action.shape != "bare":
+        _never_acts(action, replies, world.answers(calls), shown)
+        assert after == before, f"{shown}: a {action.shape} changed the database: {changes(before, after)}"
+        return True, False
     assert replies, f"{shown}: no reply"
     problems = [p for text in replies for p in reply_problems(text, sent)]
     problems += [p for text in html for p in html_problems(text)]
@@ -386,3 +413,18 @@ async def _answers_specifically(world, action: Typed | Pressed) -> tuple[bool, b
     elif after != before:
         assert reports_a_change(action, replies), f"{shown}: the database changed: {changes(before, after)}"
     return refused, after != before
+
+
+def _never_acts(action: Shaped, replies: list[str], answers: list[str], shown: str) -> None:
+    """What the bot may say to an input that must not act: one line at most (none in a channel), in that chat."""
+    shown = f"{shown} ({action.shape})"
+    if action.shape in ("channel", "channel_edit"):
+        assert replies == [], f"{shown}: the bot posted in a channel"
+    elif action.shape == "group_button":
+        assert replies == [] and answers == [texts.PRIVATE_ONLY], f"{shown}: answered {answers}"
+    elif action.shape in OUTSIDE:
+        assert replies in ([], [texts.PRIVATE_ONLY]), f"{shown}: more than the one line in a group"
+    elif action.shape == "edited":
+        assert replies == [texts.EDITS_NOT_ACTED], shown
+    else:
+        assert replies == [texts.NOT_TEXT], shown
