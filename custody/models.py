@@ -41,6 +41,7 @@ class AuditEvent(models.Model):
         STAFF_CHANGE = "staff_change", "Staff edit in the admin"
         STAFF_LOGIN = "staff_login", "Staff login"
         STAFF_LOGIN_FAILED = "staff_login_failed", "Failed staff login"
+        CACHE_ENTRY_REFUSED = "cache_entry_refused", "Unreadable shared-cache entry refused"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=32, choices=Action.choices, db_index=True)
