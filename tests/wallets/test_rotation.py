@@ -87,7 +87,7 @@ def test_the_command_exits_non_zero_and_names_the_wallet(tmp_path):
     """End to end as an operator runs it: a real process, its exit code and its words."""
     database = tmp_path / "rotation.sqlite3"
     env = {"PATH": "/usr/bin:/bin", "TRADINGBOT_ENV_FILE": "/dev/null", "DATABASE_URL": f"sqlite:///{database}",
-           "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY}
+           "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "SECRET_KEY": "tests-only"}
 
     def manage(*args, **extra):
         return subprocess.run([sys.executable, "manage.py", *args], cwd=BASE_DIR, env={**env, **extra},
