@@ -137,6 +137,12 @@ def get_config() -> TradingConfig:
     return config
 
 
+def new_wallet_key_from_environment() -> str | None:
+    """rotate_wallet_key's new key, NEW_WALLET_ENCRYPTION_KEY: from the environment, never the command line (shell
+    history, the process list)."""
+    return _Reader(_process_environment()).text("NEW_WALLET_ENCRYPTION_KEY")
+
+
 def load_config(environment: Mapping[str, str]) -> TradingConfig:
     """Build and validate a config from a mapping of variables (the environment, or a test's dict)."""
     reader = _Reader(environment)
