@@ -46,7 +46,7 @@ async def _timed(name: str, probe, timeout: float) -> Check:
         ok, detail = False, f"no answer within {timeout:g} s"
     except Exception as err:  # a probe reports any failure as its detail, never as a crash
         ok, detail = False, _describe(err)
-        logger.warning("Readiness check %s failed", name, exc_info=True)
+        logger.warning("Readiness check %s failed: %s: %s", name, type(err).__name__, err)
     return Check(name, ok, detail, int((time.perf_counter() - started) * 1000))
 
 

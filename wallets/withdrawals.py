@@ -195,6 +195,9 @@ def commit_withdrawal(wallet: UserWallet, withdrawal_id: int, plan: WithdrawalPl
         withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
         if withdrawal.status != Withdrawal.Status.REQUESTED:
             raise WithdrawalError("That withdrawal was already answered; nothing more was sent. See /wallet.")
+        if (plan.destination, plan.lamports) != (withdrawal.destination, withdrawal.lamports):
+            raise WithdrawalError("That withdrawal does not match what you confirmed; nothing was sent. "
+                                  "Send /withdraw again.")
         if needs_delay(wallet, withdrawal.lamports, now):
             withdrawal.status = Withdrawal.Status.SCHEDULED
             withdrawal.execute_after = now + timedelta(seconds=delay_seconds)
