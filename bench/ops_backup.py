@@ -42,7 +42,8 @@ def main() -> None:
 
 def _measure(label: str, url: str, work: Path, trades: int) -> None:
     env = {**os.environ, "TRADINGBOT_ENV_FILE": os.devnull, "DATABASE_URL": url, "DJANGO_SETTINGS_MODULE":
-           "tradingbot.settings", "WALLET_ENCRYPTION_KEY": "pYt7Kq8m2ZxvB3nWc5dRfGh9JkLpQs4tUvWxYz0aBcE="}
+           "tradingbot.settings", "WALLET_ENCRYPTION_KEY": "pYt7Kq8m2ZxvB3nWc5dRfGh9JkLpQs4tUvWxYz0aBcE=",
+           "SECRET_KEY": "bench-only"}
     subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE, env=env, check=True)
     subprocess.run([sys.executable, "-c", FILL.replace("{n}", str(trades))], cwd=BASE, env=env, check=True)
     directory = work / label

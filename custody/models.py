@@ -55,6 +55,7 @@ class AuditEvent(models.Model):
         TOTP_RESET_APPLIED = "totp_reset_applied", "Staff 2FA reset applied"
         TOTP_RESET_CANCELLED = "totp_reset_cancelled", "Staff 2FA reset cancelled"
         REFUSED_OUTSIDE_PRIVATE_CHAT = "refused_outside_private", "Refused outside a private chat"
+        CACHE_ENTRY_REFUSED = "cache_entry_refused", "Unreadable shared-cache entry refused"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     action = models.CharField(max_length=32, choices=Action.choices, db_index=True)

@@ -80,13 +80,16 @@ def check_destination(wallet: UserWallet, destination: str, now: datetime) -> No
 
 
 def needs_delay(wallet: UserWallet, lamports: int, now: datetime) -> bool:
-    """Whether this withdrawal must wait: with what left in the last 24 hours (sent, or on its way), it goes over
-    the threshold. Counting the window stops a large sum leaving at once in pieces just under the threshold."""
+    """Whether this withdrawal must wait: with what left in the last 24 hours (sent, on its way, or delayed), it goes
+    over the threshold. Counting the window stops a large sum leaving at once in pieces just under the threshold.
+    Deciding to send needs the user's row locked around this check and the write of the withdrawal
+    (``wallets.withdrawals``): otherwise concurrent withdrawals each see the others' amounts missing."""
     threshold = current(wallet, now).threshold_lamports
     if threshold is None:
         return False
     recent = Withdrawal.objects.filter(user=wallet, created_at__gte=now - THRESHOLD_WINDOW,
-                                       status__in=[Withdrawal.Status.PENDING, Withdrawal.Status.CONFIRMED])
+                                       status__in=[Withdrawal.Status.PENDING, Withdrawal.Status.CONFIRMED,
+                                                   Withdrawal.Status.SCHEDULED])
     already = recent.aggregate(total=Sum("lamports"))["total"] or 0
     return already + lamports > threshold
 

@@ -5,6 +5,9 @@ Kept in Django's cache under the user's Telegram id, not in python-telegram-bot'
 several webhook workers sharing a Redis cache, a button press or an answer may reach any worker and still find what
 it answers. With one process the local-memory cache does the same. Entries expire; none holds a secret (key material
 is never part of an action), and a key names its user, so a button forged by someone else finds nothing.
+
+Entries are plain JSON (``tradingbot/cache.py``: never pickled), and none is trusted with money: a withdrawal's button
+holds only the id of the withdrawal row, whose destination and amount the database keeps.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import cache
+
+from custody import audit
+from tradingbot.db import db_call
 
 BUTTON_TTL_SECONDS = 30 * 60
 QUESTION_TTL_SECONDS = 30 * 60
@@ -40,18 +46,23 @@ async def recall(user_id: int, nonce: str) -> dict | None:
     """The action behind a button, once: of two presses (reaching two workers, say), only one gets it."""
     if not _NONCE.fullmatch(nonce):
         return None
-    return await _take(_button_key(user_id, nonce))
+    action = await _take(_button_key(user_id, nonce))
+    return action if isinstance(action, dict) and isinstance(action.get("kind"), str) else None
 
 
 async def ask(user_id: int, kind: str, value: Any, *, asked_at: float | None = None) -> None:
     """The user's next text answers this question (a newer question replaces an older one)."""
-    question = Question(kind, value, time.time() if asked_at is None else asked_at)
+    question = {"kind": kind, "value": value, "asked_at": time.time() if asked_at is None else asked_at}
     await cache.aset(_question_key(user_id), question, QUESTION_TTL_SECONDS)
 
 
 async def answer(user_id: int) -> Question | None:
     """The question the user's text answers, if any; taken, so it is answered once."""
-    return await _take(_question_key(user_id))
+    stored = await _take(_question_key(user_id))
+    if not isinstance(stored, dict) or not isinstance(stored.get("kind"), str):
+        return None
+    asked_at = stored.get("asked_at")
+    return Question(stored["kind"], stored.get("value"), asked_at if isinstance(asked_at, int | float) else 0.0)
 
 
 async def forget_question(user_id: int) -> None:
@@ -60,7 +71,13 @@ async def forget_question(user_id: int) -> None:
 
 async def _take(key: str):
     value = await cache.aget(key)
-    if value is None or not await cache.adelete(key):  # delete is atomic: the one that removed it owns it
+    if value is None:
+        if await cache.ahas_key(key):  # there, but not JSON: not written by this bot (a planted pickle, say)
+            await cache.adelete(key)
+            await db_call(audit.record)(audit.Action.CACHE_ENTRY_REFUSED, actor="unknown (shared cache)",
+                                        source=audit.BOT, key=key)
+        return None
+    if not await cache.adelete(key):  # delete is atomic: the one that removed it owns it
         return None
     return value
 

@@ -140,8 +140,20 @@ class TradingConfig:
 
 @cache
 def get_config() -> TradingConfig:
-    """The process-wide configuration, read once."""
-    return load_config(_process_environment())
+    """The process-wide configuration, read once. A process does not start without a SECRET_KEY unless DEBUG is on:
+    a key made up per process would sign each worker's admin sessions differently, and differently after a restart."""
+    config = load_config(_process_environment())
+    if config.secret_key_is_ephemeral and not config.debug:
+        raise ConfigError("SECRET_KEY", "is not set (with DEBUG off it must be set, the same for every process)",
+                          "SECRET_KEY=<the output of: python -c \"import secrets; print(secrets.token_urlsafe(50))\"> "
+                          "in .env")
+    return config
+
+
+def new_wallet_key_from_environment() -> str | None:
+    """rotate_wallet_key's new key, NEW_WALLET_ENCRYPTION_KEY: from the environment, never the command line (shell
+    history, the process list)."""
+    return _Reader(_process_environment()).text("NEW_WALLET_ENCRYPTION_KEY")
 
 
 def load_config(environment: Mapping[str, str]) -> TradingConfig:

@@ -1,14 +1,24 @@
-"""Health checks shared by the probes (/healthz, /readyz) and ``manage.py healthcheck``."""
+"""Health checks shared by the probes (/healthz, /readyz) and ``manage.py healthcheck``.
+
+A failing check says which dependency is down and how (timed out, HTTP 503, the error's type), never where: driver
+messages carry hosts, ports, user names and sometimes passwords, and /readyz answers whoever can reach it. The full
+error goes to the server log.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connections
 
+from tradingbot.chain.errors import ChainError
 from tradingbot.config import TradingConfig
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -35,8 +45,32 @@ async def _timed(name: str, probe, timeout: float) -> Check:
     except TimeoutError:
         ok, detail = False, f"no answer within {timeout:g} s"
     except Exception as err:  # a probe reports any failure as its detail, never as a crash
-        ok, detail = False, f"{type(err).__name__}: {str(err)[:200]}"
+        ok, detail = False, _describe(err)
+        logger.warning("Readiness check %s failed: %s: %s", name, type(err).__name__, err)
     return Check(name, ok, detail, int((time.perf_counter() - started) * 1000))
+
+
+class ReadinessCache:
+    """The last readiness answer, reused for ``ttl`` seconds, so that probes (or anyone who can reach /readyz)
+    cannot turn into a stream of RPC requests spending the provider's quota."""
+
+    def __init__(self, ttl: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self._clock = clock
+        self._checks: list[Check] | None = None
+        self._checked_at = 0.0
+
+    async def checks(self, config: TradingConfig) -> list[Check]:
+        if self._checks is None or self._clock() - self._checked_at >= self.ttl:
+            self._checks = await readiness(config)
+            self._checked_at = self._clock()
+        return self._checks
+
+
+def _describe(err: Exception) -> str:
+    if isinstance(err, ChainError):  # the chain boundary's own messages name a method and a status, no address
+        return f"{type(err).__name__}: {str(err)[:200]}"
+    return f"{type(err).__name__} (details in the server log)"
 
 
 async def _database(alias: str) -> str:

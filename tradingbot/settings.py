@@ -82,12 +82,15 @@ def _database(url: str) -> dict:
 DATABASES = {"default": _database(CONFIG.database_url)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# JSON, never pickles: whoever can write to Redis must not be able to run code here (tradingbot/cache.py).
 if CONFIG.redis_url:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CONFIG.redis_url}}
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CONFIG.redis_url,
+                          "OPTIONS": {"serializer": "tradingbot.cache.JSONSerializer"}}}
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [CONFIG.redis_url]}}
     }
 else:
+    CACHES = {"default": {"BACKEND": "tradingbot.cache.JSONLocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS = [

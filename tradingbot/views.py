@@ -7,7 +7,9 @@ from dataclasses import asdict
 from django.http import JsonResponse
 
 from tradingbot.config import get_config
-from tradingbot.health import readiness
+from tradingbot.health import ReadinessCache
+
+_READINESS = ReadinessCache(ttl=5.0)
 
 
 async def healthz(request) -> JsonResponse:
@@ -15,7 +17,7 @@ async def healthz(request) -> JsonResponse:
 
 
 async def readyz(request) -> JsonResponse:
-    checks = await readiness(get_config())
+    checks = await _READINESS.checks(get_config())
     ok = all(check.ok for check in checks)
     body = {"status": "ok" if ok else "fail", "checks": {c.name: {k: v for k, v in asdict(c).items() if k != "name"}
                                                          for c in checks}}

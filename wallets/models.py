@@ -79,10 +79,13 @@ class UserSettings(models.Model):
 class Withdrawal(models.Model):
     """SOL sent out of a custodial wallet. Like a trade: written as pending with its signature before it is sent.
 
-    A large withdrawal is first ``scheduled`` (no transaction yet) until ``execute_after``; the user can cancel it
+    A withdrawal starts ``requested`` when the bot asks the user to confirm it: the confirmation button carries only
+    this row's id, so the destination and amount confirmed are the ones stored here, not in the shared cache.
+    A large withdrawal is then ``scheduled`` (no transaction yet) until ``execute_after``; the user can cancel it
     and staff can hold it meanwhile."""
 
     class Status(models.TextChoices):
+        REQUESTED = "requested", "Awaiting the user's confirmation"
         SCHEDULED = "scheduled", "Delayed (not sent yet)"
         PENDING = "pending", "Pending"
         CONFIRMED = "confirmed", "Confirmed"
@@ -111,7 +114,7 @@ class Withdrawal(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(lamports__gt=0), name="withdrawal_amount_positive"),
             models.CheckConstraint(condition=models.Q(fee_lamports__gte=0), name="withdrawal_fee_non_negative"),
-            models.CheckConstraint(condition=models.Q(status__in=["scheduled", "cancelled"])
+            models.CheckConstraint(condition=models.Q(status__in=["requested", "scheduled", "cancelled"])
                                    | models.Q(signature__isnull=False, last_valid_block_height__isnull=False),
                                    name="withdrawal_sent_has_signature"),
         ]

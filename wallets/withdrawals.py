@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,9 +16,10 @@ from solders.transaction import VersionedTransaction
 
 from custody import audit, killswitch
 from custody.errors import ActionPaused
-from custody.policy import PolicyRefusal, check_destination, current
+from custody.policy import PolicyRefusal, check_destination, current, needs_delay
 from tradingbot.chain.errors import ChainError, TransactionRejected
 from tradingbot.chain.rpc import Outcome, RpcGateway
+from tradingbot.config import get_config
 from tradingbot.db import db_call
 from tradingbot.display import sol as _sol
 from wallets.crypto import Keyring
@@ -27,6 +28,7 @@ from wallets.signing import sign_message_bytes
 
 SIGNATURE_FEE_LAMPORTS = 5_000
 SYSTEM_ACCOUNT_RENT_LAMPORTS = 890_880  # rent-exempt minimum of a 0-byte system account
+REQUEST_TTL = timedelta(minutes=30)  # as long as the confirmation button lives (telegrambot.conversation)
 
 
 class WithdrawalError(Exception):
@@ -128,26 +130,97 @@ def ensure_key_export_allowed(wallet: UserWallet, now: datetime) -> None:
                               "safety delay), then send /exportkey again.")
 
 
-async def execute_withdrawal(*, rpc: RpcGateway, keyring: Keyring, wallet: UserWallet, plan: WithdrawalPlan,
-                             now: datetime | None = None) -> WithdrawalResult:
-    """Send now: checked again, signed, written as pending, sent, confirmed."""
-    plan = await plan_withdrawal(rpc=rpc, wallet=wallet, destination=plan.destination, lamports=plan.lamports,
-                                 now=now)
-    blockhash, last_valid = await rpc.latest_blockhash()
-    signed, signature = _sign(wallet, plan, blockhash, keyring)
-    withdrawal = await _record_pending(wallet, plan, signature, last_valid)
-    return await _land(rpc, withdrawal.pk, wallet, plan, signed, signature, last_valid)
-
-
 @db_call
-def schedule_withdrawal(*, wallet: UserWallet, plan: WithdrawalPlan, execute_after: datetime) -> Withdrawal:
-    """A large withdrawal waits: nothing is signed until ``execute_after``; the user may cancel meanwhile."""
-    withdrawal = Withdrawal.objects.create(user=wallet, destination=plan.destination, lamports=plan.lamports,
-                                           status=Withdrawal.Status.SCHEDULED, execute_after=execute_after)
-    audit.record(audit.Action.WITHDRAWAL_SCHEDULED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
-                 withdrawal=withdrawal.pk, destination=plan.destination, lamports=plan.lamports,
-                 execute_after=execute_after.isoformat())
+def request_withdrawal(*, wallet: UserWallet, plan: WithdrawalPlan) -> Withdrawal:
+    """The row a confirmation button points at. The destination and amount the user confirms are read back from
+    here, never from the shared cache, so whoever can write to the cache cannot redirect a withdrawal."""
+    Withdrawal.objects.filter(user=wallet, status=Withdrawal.Status.REQUESTED,
+                              created_at__lt=timezone.now() - REQUEST_TTL).update(
+        status=Withdrawal.Status.CANCELLED, cancelled_by="not confirmed in time", resolved_at=timezone.now())
+    return Withdrawal.objects.create(user=wallet, destination=plan.destination, lamports=plan.lamports,
+                                     status=Withdrawal.Status.REQUESTED)
+
+
+async def confirm_withdrawal(*, rpc: RpcGateway, keyring: Keyring, wallet: UserWallet, withdrawal_id: int,
+                             delay_seconds: int, now: datetime | None = None) -> WithdrawalResult | Withdrawal:
+    """Send the withdrawal the user confirmed, or delay it when the policy says so (then the scheduled row is
+    returned). Checked again (guards, balance), then the policy is checked, the transaction signed and the row
+    written in one database transaction holding the user's row lock; only after that is anything sent."""
+    now = now or timezone.now()
+    requested = await db_call(_requested)(wallet, withdrawal_id)
+    try:
+        plan = await plan_withdrawal(rpc=rpc, wallet=wallet, destination=requested.destination,
+                                     lamports=requested.lamports, now=now)
+        blockhash, last_valid = await rpc.latest_blockhash()
+        withdrawal, signed, signature = await db_call(commit_withdrawal)(wallet, withdrawal_id, plan, blockhash,
+                                                                         last_valid, keyring, now, delay_seconds)
+    except Exception as err:
+        await db_call(_close_requested)(withdrawal_id, getattr(err, "user_message", type(err).__name__))
+        raise
+    if signed is None:
+        return withdrawal
+    return await _land(rpc, withdrawal_id, wallet, plan, signed, signature, last_valid)
+
+
+async def execute_withdrawal(*, rpc: RpcGateway, keyring: Keyring, wallet: UserWallet, plan: WithdrawalPlan,
+                             now: datetime | None = None,
+                             delay_seconds: int | None = None) -> WithdrawalResult | Withdrawal:
+    """Request and confirm at once (scripts, tests): sent, or delayed when the policy says so."""
+    withdrawal = await request_withdrawal(wallet=wallet, plan=plan)
+    if delay_seconds is None:
+        delay_seconds = get_config().custody.large_withdrawal_delay_seconds
+    return await confirm_withdrawal(rpc=rpc, keyring=keyring, wallet=wallet, withdrawal_id=withdrawal.pk,
+                                    delay_seconds=delay_seconds, now=now)
+
+
+def _requested(wallet: UserWallet, withdrawal_id: int) -> Withdrawal:
+    withdrawal = Withdrawal.objects.filter(pk=withdrawal_id, user=wallet, status=Withdrawal.Status.REQUESTED,
+                                           created_at__gte=timezone.now() - REQUEST_TTL).first()
+    if withdrawal is None:
+        raise WithdrawalError("That withdrawal request has expired or was already answered; nothing was sent. "
+                              "Send /withdraw again.")
     return withdrawal
+
+
+def commit_withdrawal(wallet: UserWallet, withdrawal_id: int, plan: WithdrawalPlan, blockhash: str, last_valid: int,
+                      keyring: Keyring, now: datetime, delay_seconds: int
+                      ) -> tuple[Withdrawal, VersionedTransaction | None, str | None]:
+    """One transaction: lock the user, check the policy, then either delay the withdrawal or sign it and write it as
+    pending. Returns the row and, when it is to be sent now, the signed transaction and its signature."""
+    with transaction.atomic():
+        # The race this lock closes: several workers each summed the last 24 h before any of them had written its
+        # withdrawal, so three 0.9 SOL withdrawals under a 1 SOL threshold all left at once. Holding the user's row
+        # from the check to the write makes the next worker's sum include this withdrawal.
+        UserWallet.objects.select_for_update().filter(pk=wallet.pk).first()
+        withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
+        if withdrawal.status != Withdrawal.Status.REQUESTED:
+            raise WithdrawalError("That withdrawal was already answered; nothing more was sent. See /wallet.")
+        if (plan.destination, plan.lamports) != (withdrawal.destination, withdrawal.lamports):
+            raise WithdrawalError("That withdrawal does not match what you confirmed; nothing was sent. "
+                                  "Send /withdraw again.")
+        if needs_delay(wallet, withdrawal.lamports, now):
+            withdrawal.status = Withdrawal.Status.SCHEDULED
+            withdrawal.execute_after = now + timedelta(seconds=delay_seconds)
+            withdrawal.save(update_fields=["status", "execute_after"])
+            audit.record(audit.Action.WITHDRAWAL_SCHEDULED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
+                         withdrawal=withdrawal.pk, destination=withdrawal.destination, lamports=withdrawal.lamports,
+                         execute_after=withdrawal.execute_after.isoformat())
+            return withdrawal, None, None
+        signed, signature = _sign(wallet, plan, blockhash, keyring)
+        withdrawal.status = Withdrawal.Status.PENDING
+        withdrawal.signature = signature
+        withdrawal.last_valid_block_height = last_valid
+        withdrawal.save(update_fields=["status", "signature", "last_valid_block_height"])
+        audit.record(audit.Action.WITHDRAWAL_APPROVED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
+                     withdrawal=withdrawal.pk, destination=plan.destination, lamports=plan.lamports,
+                     signature=signature)
+    return withdrawal, signed, signature
+
+
+def _close_requested(withdrawal_id: int, reason: str) -> None:
+    """A confirmed request refused at sending (balance spent meanwhile, a guard): it can never be sent later."""
+    Withdrawal.objects.filter(pk=withdrawal_id, status=Withdrawal.Status.REQUESTED).update(
+        status=Withdrawal.Status.CANCELLED, cancelled_by=f"refused: {reason}"[:150], resolved_at=timezone.now())
 
 
 def scheduled_withdrawals(wallet: UserWallet, limit: int = 10) -> list[Withdrawal]:
@@ -289,15 +362,6 @@ async def _land(rpc: RpcGateway, withdrawal_id: int, wallet: UserWallet, plan: W
     await resolve_withdrawal(withdrawal_id, Withdrawal.Status.FAILED, error=confirmation.error or "expired",
                              fee=landed_fee, change=-landed_fee)
     raise WithdrawalError("The withdrawal did not go through, so nothing was sent. Please try again.")
-
-
-@db_call
-def _record_pending(wallet: UserWallet, plan: WithdrawalPlan, signature: str, last_valid: int) -> Withdrawal:
-    withdrawal = Withdrawal.objects.create(user=wallet, destination=plan.destination, lamports=plan.lamports,
-                                           signature=signature, last_valid_block_height=last_valid)
-    audit.record(audit.Action.WITHDRAWAL_APPROVED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
-                 withdrawal=withdrawal.pk, destination=plan.destination, lamports=plan.lamports, signature=signature)
-    return withdrawal
 
 
 @db_call

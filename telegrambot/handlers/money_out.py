@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from telegram import Update
 from telegram.ext import ContextTypes
@@ -25,10 +24,10 @@ from wallets.signing import export_secret_base58
 from wallets.withdrawals import (
     WithdrawalError,
     WithdrawalPlan,
+    confirm_withdrawal,
     ensure_key_export_allowed,
-    execute_withdrawal,
     plan_withdrawal,
-    schedule_withdrawal,
+    request_withdrawal,
 )
 
 logger = logging.getLogger(__name__)
@@ -51,8 +50,9 @@ async def withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     plan = await plan_withdrawal(rpc=bot.rpc, wallet=trader.wallet, destination=args.address,
                                  lamports=args.lamports, now=now)
     guards = await db_call(_guards)(trader.wallet, plan, now)
-    nonce = await conversation.remember(update.effective_user.id, {"kind": "withdraw", "destination": plan.destination,
-                                                                 "lamports": plan.lamports})
+    requested = await request_withdrawal(wallet=trader.wallet, plan=plan)
+    # The button names the row only: what is sent, and where, is read back from the database.
+    nonce = await conversation.remember(update.effective_user.id, {"kind": "withdraw", "withdrawal": requested.pk})
     delay = bot.config.custody.large_withdrawal_delay_seconds if guards.delayed else None
     await reply(update, texts.confirm_withdrawal(plan, two_factor=guards.two_factor,
                                                  recommend_two_factor=not guards.two_factor and guards.first_withdrawal,
@@ -65,7 +65,8 @@ def _guards(wallet: UserWallet, plan: WithdrawalPlan, now) -> Guards:
                                                                        wallet.telegram_username),
                  source=audit.TELEGRAM, user=wallet, destination=plan.destination, lamports=plan.lamports)
     return Guards(two_factor=second_factor.is_enabled(wallet),
-                  first_withdrawal=not Withdrawal.objects.filter(user=wallet).exists(),
+                  first_withdrawal=not Withdrawal.objects.filter(user=wallet).exclude(
+                      status=Withdrawal.Status.REQUESTED).exists(),
                   delayed=needs_delay(wallet, plan.lamports, now))
 
 
@@ -73,24 +74,19 @@ async def run_withdrawal(update: Update, context: ContextTypes.DEFAULT_TYPE, act
     """After the confirmation button (and the code, when the user has a second factor)."""
     user_id = update.effective_user.id
     bot = deps(context)
+    withdrawal_id = action.get("withdrawal")
+    if type(withdrawal_id) is not int:  # an entry from before this release, or not written by this bot
+        await reply(update, texts.EXPIRED_BUTTON)
+        return
     with OneTradeAtATime(context, user_id):
         trader = await db_call(load_trader)(user_id)
         now = bot.clock.now()
-        plan = WithdrawalPlan(destination=action["destination"], lamports=action["lamports"], fee_lamports=0,
-                              balance_lamports=0)
-        if await db_call(needs_delay)(trader.wallet, plan.lamports, now):
-            plan = await plan_withdrawal(rpc=bot.rpc, wallet=trader.wallet, destination=plan.destination,
-                                         lamports=plan.lamports, now=now)
-            delay = bot.config.custody.large_withdrawal_delay_seconds
-            scheduled = await schedule_withdrawal(wallet=trader.wallet, plan=plan,
-                                                  execute_after=now + timedelta(seconds=delay))
-            await reply(update, texts.withdrawal_scheduled(scheduled), reply_markup=keyboards.cancel_withdrawal(
-                scheduled.pk))
-            return
-        status = await reply(update, texts.progress("Sending…"))
+        delay = bot.config.custody.large_withdrawal_delay_seconds
+        likely_delayed = await db_call(_likely_delayed)(trader.wallet, withdrawal_id, now)
+        status = None if likely_delayed else await reply(update, texts.progress("Sending…"))
         try:
-            result = await execute_withdrawal(rpc=bot.rpc, keyring=bot.keyring, wallet=trader.wallet, plan=plan,
-                                              now=now)
+            outcome = await confirm_withdrawal(rpc=bot.rpc, keyring=bot.keyring, wallet=trader.wallet,
+                                               withdrawal_id=withdrawal_id, delay_seconds=delay, now=now)
         except (WithdrawalError, TradingError, ChainError) as err:
             if status is None:
                 raise
@@ -98,8 +94,20 @@ async def run_withdrawal(update: Update, context: ContextTypes.DEFAULT_TYPE, act
             # becomes the refusal, rather than staying at "Sending…" forever.
             await edit(status, texts.refused(err.user_message))
             return
-        if status is not None:
-            await edit(status, texts.withdrawal_done(result))
+        if isinstance(outcome, Withdrawal):  # delayed: decided under the lock, whatever the guess above said
+            markup = keyboards.cancel_withdrawal(outcome.pk)
+            if status is None:
+                await reply(update, texts.withdrawal_scheduled(outcome), reply_markup=markup)
+            else:
+                await edit(status, texts.withdrawal_scheduled(outcome), reply_markup=markup)
+        elif status is not None:
+            await edit(status, texts.withdrawal_done(outcome))
+
+
+def _likely_delayed(wallet: UserWallet, withdrawal_id: int, now) -> bool:
+    """A guess for the first message only ("Sending…" or not); the service decides under the user's lock."""
+    lamports = Withdrawal.objects.filter(pk=withdrawal_id, user=wallet).values_list("lamports", flat=True).first()
+    return lamports is not None and needs_delay(wallet, lamports, now)
 
 
 @guarded

@@ -80,7 +80,8 @@ async def test_withdrawal_with_two_factor_no_code_wrong_codes_lock_then_right_co
     assert "locked until" in (await chat.say("/withdraw " + str(destination) + " 0.5"))["text"]
     assert "locked until" in (await chat.say("/exportkey"))["text"]
     assert localnet.chain.sol_balance(str(destination)) == before
-    assert not await Withdrawal.objects.filter(user=wallet).aexists()
+    # Asked, never confirmed: the requests wait unanswered, nothing was signed or scheduled.
+    assert not await Withdrawal.objects.filter(user=wallet).exclude(status="requested").aexists()
 
     # After the lock, the right code sends the money.
     clock.advance(minutes=16)
@@ -527,3 +528,78 @@ async def test_a_delayed_withdrawal_waits_while_withdrawals_are_paused(bot, cloc
     await sync_to_async(call_command)("killswitch", "off", "withdrawals")
     assert await bot.run_due_withdrawals() == 1
     assert (await Withdrawal.objects.aget(user=wallet)).status == "confirmed"
+
+
+def _button_key(chat, data: str) -> str:
+    return f"tradingbot:button:{chat.user_id}:{data.split(':', 1)[1]}"
+
+
+async def test_a_tampered_cache_entry_cannot_redirect_a_withdrawal(bot, chat_factory, localnet):
+    """Whoever can write to the shared cache (Redis) rewrites a pending confirmation: the destination and amount
+    sent are still the ones the user confirmed, read from the database."""
+    from django.core.cache import cache
+
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=3)
+    victim_other = chat_factory()
+    other_wallet = await _started(victim_other, localnet, sol=3)
+    destination, attacker = localnet.funded_keypair(sol=1).pubkey(), localnet.funded_keypair(sol=1).pubkey()
+    before, attacker_before = (localnet.chain.sol_balance(str(destination)),
+                               localnet.chain.sol_balance(str(attacker)))
+
+    # The old shape (destination and amount in the cache) is not trusted at all.
+    question = await _ask_withdrawal(chat, destination, "0.5")
+    data = buttons(question)["✅ Withdraw"]
+    await cache.aset(_button_key(chat, data), {"kind": "withdraw", "destination": str(attacker),
+                                               "lamports": 2 * SOL}, 600)
+    assert (await chat.press(question, data))["text"] == texts.EXPIRED_BUTTON
+
+    # Another user's withdrawal request named in the button: refused.
+    theirs = await _ask_withdrawal(victim_other, attacker, "1")
+    their_row = await Withdrawal.objects.aget(user=other_wallet, status="requested")
+    question = await _ask_withdrawal(chat, destination, "0.5")
+    data = buttons(question)["✅ Withdraw"]
+    await cache.aset(_button_key(chat, data), {"kind": "withdraw", "withdrawal": their_row.pk}, 600)
+    refused = await chat.final(await chat.press(question, data))
+    assert "expired or was already answered" in refused["text"]
+    assert buttons(theirs)  # the other user's request is untouched
+
+    # The right row, with a rewritten destination and amount beside it: the row's own are sent.
+    question = await _ask_withdrawal(chat, destination, "0.5")
+    data = buttons(question)["✅ Withdraw"]
+    action = await cache.aget(_button_key(chat, data))
+    await cache.aset(_button_key(chat, data), {**action, "destination": str(attacker), "lamports": 2 * SOL}, 600)
+    sent = await chat.final(await chat.press(question, data))
+    assert "Sent 0.5 SOL" in sent["text"]
+    assert localnet.chain.sol_balance(str(destination)) == before + SOL // 2
+    assert localnet.chain.sol_balance(str(attacker)) == attacker_before
+    assert await Withdrawal.objects.filter(destination=str(attacker)).exclude(status="requested").acount() == 0
+    event = await AuditEvent.objects.aget(user=wallet, action="withdrawal_sent")
+    assert event.detail["destination"] == str(destination) and event.detail["lamports"] == SOL // 2
+
+
+async def test_a_pickle_planted_in_the_cache_runs_nothing_and_is_audited(bot, chat_factory, localnet, tmp_path):
+    import pickle
+    import time
+    from pathlib import Path
+
+    from django.core.cache import cache
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (tmp_path / "code-ran",))
+
+    chat = chat_factory()
+    await _started(chat, localnet, sol=3)
+    destination = localnet.funded_keypair(sol=1).pubkey()
+    before = localnet.chain.sol_balance(str(destination))
+    question = await _ask_withdrawal(chat, destination, "0.5")
+    data = buttons(question)["✅ Withdraw"]
+    key = cache.make_and_validate_key(_button_key(chat, data))
+    cache._cache[key] = pickle.dumps(Payload())  # what a writer to Redis could plant
+    cache._expire_info[key] = time.time() + 600
+    answer = await chat.press(question, data)
+    assert answer["text"] == texts.NOT_YOURS
+    assert not (tmp_path / "code-ran").exists()
+    assert localnet.chain.sol_balance(str(destination)) == before
+    assert await AuditEvent.objects.filter(action="cache_entry_refused").aexists()

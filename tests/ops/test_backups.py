@@ -18,7 +18,8 @@ SEED = ("import django; django.setup(); from wallets.services import get_or_crea
 
 def _env(database_url: str) -> dict:
     return {"PATH": "/usr/bin:/bin", "TRADINGBOT_ENV_FILE": "/dev/null", "DATABASE_URL": database_url,
-            "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "DJANGO_SETTINGS_MODULE": "tradingbot.settings"}
+            "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "SECRET_KEY": "tests-only",
+            "DJANGO_SETTINGS_MODULE": "tradingbot.settings"}
 
 
 def _manage(env, *args) -> subprocess.CompletedProcess:

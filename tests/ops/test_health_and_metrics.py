@@ -10,7 +10,7 @@ import pytest
 
 from tests.settings import TEST_WALLET_KEY
 from tradingbot.config import BASE_DIR, load_config
-from tradingbot.health import readiness
+from tradingbot.health import ReadinessCache, readiness
 
 
 def test_healthz_answers(client):
@@ -46,9 +46,41 @@ def test_readyz_is_503_with_a_json_body_when_a_dependency_is_down(client):
     assert body["checks"]["solana_rpc"]["ok"] is False
 
 
+@pytest.mark.django_db
+def test_readyz_never_shows_a_dependency_address(client):
+    body = client.get("/readyz").content.decode()
+    assert "solana_rpc" in body and "mainnet-beta" not in body and "api." not in body
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_readiness_is_cached_for_a_few_seconds_so_probes_cannot_spend_rpc_quota(localnet):
+    config = load_config({"SOLANA_RPC_URL": localnet.rpc_url})
+    now = [1000.0]
+    cache = ReadinessCache(ttl=5.0, clock=lambda: now[0])
+    before = localnet.rpc.requests["getBlockHeight"]
+    for _ in range(20):  # a probe storm within the window: one check
+        assert all(c.ok for c in await cache.checks(config))
+        now[0] += 0.2
+    assert localnet.rpc.requests["getBlockHeight"] == before + 1
+    now[0] += 5
+    await cache.checks(config)
+    assert localnet.rpc.requests["getBlockHeight"] == before + 2
+
+
+def test_failing_checks_name_the_dependency_never_its_address_or_credentials(tmp_path):
+    database = tmp_path / "h.sqlite3"
+    result = _healthcheck({"SOLANA_RPC_URL": "http://10.9.8.7:9", "DATABASE_URL": f"sqlite:///{database}",
+                           "REDIS_URL": "redis://:hunter2pass@127.0.0.1:9/0"},
+                          "--database-url", "postgres://probeuser:hunter2pass@127.0.0.1:9/none")
+    failing = [line.split("FAIL  ", 1)[1] for line in result.stderr.splitlines() if "FAIL  " in line]
+    assert [line.split(":")[0] for line in failing] == ["database", "solana_rpc", "redis"]
+    for secret in ("hunter2pass", "probeuser", "127.0.0.1", "10.9.8.7"):
+        assert not any(secret in line for line in failing), failing
+
+
 def _healthcheck(env_extra: dict, *args) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "TRADINGBOT_ENV_FILE": "/dev/null", "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY,
-           **env_extra}
+           "SECRET_KEY": "tests-only", **env_extra}
     return subprocess.run([sys.executable, "manage.py", "healthcheck", *args], cwd=BASE_DIR, env=env,
                           capture_output=True, text=True, timeout=60)
 

@@ -127,9 +127,21 @@ def test_missing_keys_are_explained_when_needed():
 
 
 def _run(args, env_overrides):
-    env = {"PATH": "/usr/bin:/bin", "TRADINGBOT_ENV_FILE": "/dev/null", **env_overrides}
+    env = {"PATH": "/usr/bin:/bin", "TRADINGBOT_ENV_FILE": "/dev/null", "SECRET_KEY": "tests-only", **env_overrides}
+    env = {name: value for name, value in env.items() if value is not None}
     return subprocess.run([sys.executable, *args], cwd=BASE_DIR, env=env, capture_output=True, text=True,
                           timeout=60)
+
+
+def test_without_a_secret_key_and_with_debug_off_nothing_starts():
+    result = _run(["manage.py", "check"], {"SECRET_KEY": None})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0
+    assert result.stderr.startswith("Configuration error: SECRET_KEY is not set")
+    assert "secrets.token_urlsafe" in result.stderr  # how to make one
+    assert _run(["manage.py", "check"], {"SECRET_KEY": "", "DEBUG": "false"}).returncode == 2
+    # A developer's DEBUG run still starts with a key made up for the process.
+    assert _run(["manage.py", "check"], {"SECRET_KEY": None, "DEBUG": "true"}).returncode == 0
 
 
 def test_manage_py_stops_with_one_line_and_no_traceback_on_a_bad_value():
