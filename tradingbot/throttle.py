@@ -19,7 +19,8 @@ WINDOW_SECONDS = 15 * 60
 
 def throttled_admin_login(request, extra_context=None):
     key = _key(request)
-    if request.method == "POST" and cache.get(key, 0) >= MAX_FAILURES:
+    failures = cache.get(key)
+    if request.method == "POST" and isinstance(failures, int) and failures >= MAX_FAILURES:
         logger.warning("Admin login refused (throttled) from %s", client_ip(request))
         return HttpResponse("Too many failed sign-in attempts. Wait 15 minutes, then try again.", status=429,
                             content_type="text/plain")
