@@ -254,28 +254,21 @@ def test_a_buy_whose_token_does_not_arrive_is_refused():
     assert caught.value.check == "output"
 
 
-def test_a_swap_that_approves_a_stranger_on_an_existing_holding_is_refused():
+@pytest.mark.parametrize(("other_after", "check"), [
+    ({"amount": 5, "delegate": STRANGER}, "approve"),  # a stranger may now spend another holding
+    ({"amount": 0}, "other_token"),  # another holding emptied
+    ({"amount": 5, "owner": STRANGER}, "account_taken"),  # another holding handed over
+])
+def test_a_swap_that_touches_another_holding_is_refused(other_after, check):
     other = Keypair().pubkey()
     other_ata = str(get_associated_token_address(OWNER.pubkey(), other))
     held = {other_ata: TokenHolding(mint=str(other), owner=str(OWNER.pubkey()), amount=5, delegate=None,
                                     close_authority=None)}
     after = {str(OWNER.pubkey()): Account(10**9 - 100_105_000), str(TOKEN_ATA): token_account(MINT, 1_000_000),
-             other_ata: token_account(other, 5, delegate=STRANGER)}
+             other_ata: token_account(other, **other_after)}
     with pytest.raises(SwapRefused) as caught:
         effects(after, tokens=held)
-    assert caught.value.check == "approve"
-
-
-def test_a_swap_that_takes_another_holding_is_refused():
-    other = Keypair().pubkey()
-    other_ata = str(get_associated_token_address(OWNER.pubkey(), other))
-    held = {other_ata: TokenHolding(mint=str(other), owner=str(OWNER.pubkey()), amount=5, delegate=None,
-                                    close_authority=None)}
-    after = {str(OWNER.pubkey()): Account(10**9 - 100_105_000), str(TOKEN_ATA): token_account(MINT, 1_000_000),
-             other_ata: token_account(other, 0)}
-    with pytest.raises(SwapRefused) as caught:
-        effects(after, tokens=held)
-    assert caught.value.check == "other_token"
+    assert caught.value.check == check
 
 
 def sell_request() -> SwapRequest:

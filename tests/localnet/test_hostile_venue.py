@@ -1,11 +1,7 @@
 """The hostile swap venue: each attack kind is emitted while ``venue.attack`` is set, and the money-moving ones
 really move money when the transaction is signed and sent naively (what the bot's inspector must refuse)."""
 
-import httpx
 import pytest
-import pytest_asyncio
-from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
 from solana.rpc.models import TxOpts
 from solders.hash import Hash
@@ -24,18 +20,6 @@ from tests.localnet.test_swap_shape import resolved, simulate, swap_transaction
 
 SOL = 10**9
 U64_MAX = 2**64 - 1
-
-
-@pytest_asyncio.fixture
-async def http(localnet):
-    async with httpx.AsyncClient(base_url=localnet.jupiter_url) as client:
-        yield client
-
-
-@pytest_asyncio.fixture
-async def client(localnet):
-    async with AsyncClient(localnet.rpc_url, commitment=Confirmed) as rpc:
-        yield rpc
 
 
 @pytest.fixture

@@ -2,10 +2,8 @@
 
 import httpx2
 import pytest
-import pytest_asyncio
 from solana.exceptions import SolanaRpcException
 from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
 from solana.rpc.models import TokenAccountOpts, TxOpts
 from solders.hash import Hash
@@ -20,12 +18,6 @@ from spl.token.instructions import create_idempotent_associated_token_account, t
 from spl.token.models import TransferCheckedParams
 
 SOL = 10**9
-
-
-@pytest_asyncio.fixture
-async def client(localnet):
-    async with AsyncClient(localnet.rpc_url, commitment=Confirmed) as rpc:
-        yield rpc
 
 
 async def _send(client, payer: Keypair, instructions, *, blockhash: str | None = None, skip_preflight=False):

@@ -6,9 +6,6 @@ from base64 import b64decode
 
 import httpx
 import pytest
-import pytest_asyncio
-from solana.rpc.async_api import AsyncClient
-from solana.rpc.commitment import Confirmed
 from solders.account_decoder import UiAccountEncoding
 from solders.address_lookup_table_account import AddressLookupTable
 from solders.compute_budget import ID as COMPUTE_BUDGET
@@ -29,18 +26,6 @@ from localnet.venue import SOL_MINT, Route, sign_as
 from tradingbot.chain.rpc import RpcGateway
 
 SOL = 10**9
-
-
-@pytest_asyncio.fixture
-async def http(localnet):
-    async with httpx.AsyncClient(base_url=localnet.jupiter_url) as client:
-        yield client
-
-
-@pytest_asyncio.fixture
-async def client(localnet):
-    async with AsyncClient(localnet.rpc_url, commitment=Confirmed) as rpc:
-        yield rpc
 
 
 async def swap_transaction(http, user: Pubkey, input_mint: str, output_mint: str, amount: int, *,

@@ -1,8 +1,6 @@
 """The Jupiter-shaped swap venue: quote, swap, sign with a fresh keypair, send through the real AsyncClient."""
 
-import httpx
 import pytest
-import pytest_asyncio
 from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
@@ -11,12 +9,6 @@ from localnet.venue import SOL_MINT, sign_as
 from tradingbot.chain.jupiter import JupiterClient
 
 SOL = 10**9
-
-
-@pytest_asyncio.fixture
-async def http(localnet):
-    async with httpx.AsyncClient(base_url=localnet.jupiter_url) as client:
-        yield client
 
 
 async def _quote(http, input_mint, output_mint, amount, slippage=100):
