@@ -3,6 +3,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from positions.models import Snipe, SnipeLaunch
+from tests.admin.otp import staff_client
 from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db
@@ -11,8 +12,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def staff(client, django_user_model):
     user = django_user_model.objects.create_superuser("boss", "boss@example.com", "a-long-password-1")
-    client.force_login(user)
-    return client
+    return staff_client(client, user, "a-long-password-1")  # with a real second factor, as staff sign in
 
 
 def test_staff_see_skipped_launches_and_attempts_read_only(staff):

@@ -17,6 +17,7 @@ from wallets.crypto import Keyring
 from wallets.services import get_or_create_user_wallet
 
 _user_ids = itertools.count(700_000)
+_chat_ids = itertools.count(800_000)
 
 
 @pytest.fixture
@@ -138,8 +139,9 @@ def buttons(message: dict) -> dict[str, str]:
 
 @pytest.fixture
 def chat_factory(telegram):
-    ids = itertools.count(800_000)
-    return lambda: Chat(telegram, next(ids))
+    """A new user each call, never one an earlier test used: a bot stopping at the end of a test may still be
+    finishing a reply to its own users, which must not land in this test's chats."""
+    return lambda: Chat(telegram, next(_chat_ids))
 
 
 class ManualClock:
