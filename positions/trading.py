@@ -175,7 +175,7 @@ class TradingService:
         try:
             inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
         except SwapWouldFail:
-            await _explain_shortfall(trader, mint)  # another sale (a monitor's, a second tap) just took the tokens
+            await _explain_failed_sale(trader, mint, raw)  # another sale (a monitor's, another worker's) took them
             raise
         signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
                                             keyring=self.keyring)
@@ -323,6 +323,18 @@ def _load_trader_for_buy(telegram_user_id: int, lamports: int, config: TradingCo
 def _explain_shortfall(trader: services.Trader, mint: str) -> None:
     """The chain holds less than the position said a moment ago: usually a concurrent sell just landed."""
     position = services.open_position(trader.wallet, mint)  # NoOpenPosition if it has been sold meanwhile
+    if position.reserved_raw > 0:
+        raise AlreadySelling()
+
+
+@db_call
+def _explain_failed_sale(trader: services.Trader, mint: str, raw: int) -> None:
+    """The simulated sale ran short of tokens: usually another sale of this position landed since it was loaded.
+    Answer as reserving the amount would have (the check the simulation now runs ahead of)."""
+    position = services.open_position(trader.wallet, mint)  # NoOpenPosition if it has been sold meanwhile
+    available = position.remaining_amount_raw - position.reserved_raw
+    if raw > available:
+        raise SellAmountTooLarge(raw, available, position.token_decimals, position.reserved_raw)
     if position.reserved_raw > 0:
         raise AlreadySelling()
 
