@@ -4,13 +4,17 @@
 import os
 import sys
 
+SERVING_COMMANDS = {"runbot", "runserver"}  # the web app checks for itself in tradingbot/asgi.py and wsgi.py
+
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingbot.settings")
     from tradingbot.config import ConfigError, get_config
 
     try:
-        get_config()
+        config = get_config()
+        if len(sys.argv) > 1 and sys.argv[1] in SERVING_COMMANDS:
+            config.require_secret_key()
     except ConfigError as err:
         sys.stderr.write(f"Configuration error: {err}\n")
         sys.exit(2)

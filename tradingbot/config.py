@@ -79,6 +79,9 @@ class CustodyPolicy:
     max_transfer_fee_bps: int = 100
 
 
+MAKE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(50))"'
+
+
 @dataclass(frozen=True)
 class TradingConfig:
     trading: TradingLimits
@@ -131,6 +134,15 @@ class TradingConfig:
                               "TELEGRAM_WEBHOOK_SECRET=<1-256 letters, digits, _ or ->")
         return self.telegram_webhook_url, self.telegram_webhook_secret
 
+    def require_secret_key(self) -> str:
+        """A serving process (the bot, the web app) does not start without a SECRET_KEY unless DEBUG is on: a key
+        made up per process would sign each worker's admin sessions differently, and differently after a restart.
+        Commands that serve nothing (generate_encryption_key, migrate, healthcheck) run without one."""
+        if self.secret_key_is_ephemeral and not self.debug:
+            raise ConfigError("SECRET_KEY", "is not set (with DEBUG off it must be set, the same for every process)",
+                              f"SECRET_KEY=<the output of: {MAKE_SECRET_KEY}> in .env")
+        return self.secret_key
+
     def require_telegram_token(self) -> str:
         if not self.telegram_bot_token:
             raise ConfigError("TELEGRAM_BOT_TOKEN", "is not set (ask @BotFather on Telegram for a bot token)",
@@ -140,14 +152,8 @@ class TradingConfig:
 
 @cache
 def get_config() -> TradingConfig:
-    """The process-wide configuration, read once. A process does not start without a SECRET_KEY unless DEBUG is on:
-    a key made up per process would sign each worker's admin sessions differently, and differently after a restart."""
-    config = load_config(_process_environment())
-    if config.secret_key_is_ephemeral and not config.debug:
-        raise ConfigError("SECRET_KEY", "is not set (with DEBUG off it must be set, the same for every process)",
-                          "SECRET_KEY=<the output of: python -c \"import secrets; print(secrets.token_urlsafe(50))\"> "
-                          "in .env")
-    return config
+    """The process-wide configuration, read once."""
+    return load_config(_process_environment())
 
 
 def new_wallet_key_from_environment() -> str | None:

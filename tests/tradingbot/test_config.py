@@ -133,15 +133,22 @@ def _run(args, env_overrides):
                           timeout=60)
 
 
-def test_without_a_secret_key_and_with_debug_off_nothing_starts():
-    result = _run(["manage.py", "check"], {"SECRET_KEY": None})
+def test_without_a_secret_key_and_with_debug_off_nothing_serves():
+    result = _run(["manage.py", "runbot"], {"SECRET_KEY": None})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("Configuration error: SECRET_KEY is not set")
     assert "secrets.token_urlsafe" in result.stderr  # how to make one
-    assert _run(["manage.py", "check"], {"SECRET_KEY": "", "DEBUG": "false"}).returncode == 2
+    assert _run(["manage.py", "runbot"], {"SECRET_KEY": "", "DEBUG": "false"}).returncode == 2
+    web = _run(["-c", "import tradingbot.asgi"], {"SECRET_KEY": None})
+    assert web.returncode != 0 and "SECRET_KEY is not set" in web.stderr
     # A developer's DEBUG run still starts with a key made up for the process.
-    assert _run(["manage.py", "check"], {"SECRET_KEY": None, "DEBUG": "true"}).returncode == 0
+    assert _run(["-c", "import tradingbot.asgi"], {"SECRET_KEY": None, "DEBUG": "true"}).returncode == 0
+
+
+def test_the_quick_start_commands_run_before_a_secret_key_is_set():
+    result = _run(["manage.py", "generate_encryption_key"], {"SECRET_KEY": None})
+    assert result.returncode == 0 and result.stdout.strip(), result.stderr
 
 
 def test_manage_py_stops_with_one_line_and_no_traceback_on_a_bad_value():
