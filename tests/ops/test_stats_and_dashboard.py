@@ -63,3 +63,18 @@ def test_dashboard_is_staff_only_and_draws_charts(client, django_user_model, led
     assert html.count('<svg class="chart"') == 5 and "<rect" in html
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")  # nothing from a CDN
     assert reverse("dashboard") in client.get(reverse("admin:index")).content.decode()
+
+
+def test_the_dashboard_shows_swaps_refused_before_signing(client, django_user_model, ledger):
+    from custody import audit
+    from custody.models import AuditEvent
+
+    boss = django_user_model.objects.create_superuser("boss", "b@example.com", "pw-long-enough-1")
+    staff_client(client, boss, "pw-long-enough-1")
+    assert 'id="swap-refusals"' not in client.get(reverse("dashboard")).content.decode()
+    audit.record(AuditEvent.Action.SWAP_REFUSED, actor=audit.BOT, source="automatic", user=None, check="sol_transfer",
+                 detail="it sends 9000000000 lamports of yours to an account that is not yours", side="buy",
+                 mint="DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263", amount=10**8)
+    html = client.get(reverse("dashboard")).content.decode()
+    assert 'id="swap-refusals"' in html and "sol_transfer" in html and "9000000000 lamports" in html
+    assert "?action__exact=swap_refused" in html
