@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton as Button
 from telegram import InlineKeyboardMarkup as Markup
 
+from tradingbot.display import sol
+
 BUY_PRESETS_LAMPORTS = (100_000_000, 500_000_000, 1_000_000_000)
 SELL_PRESETS_PERCENT = (25, 50, 100)
 MENU = {"buy": "Buy", "sell": "Sell", "pos": "Positions", "wal": "Wallet", "set": "Settings", "help": "Help",
@@ -44,8 +46,6 @@ def main_menu() -> Markup:
 
 
 def token_card(mint: str) -> Markup:
-    from telegrambot.texts import sol
-
     buys = [Button(f"Buy {sol(lamports)}", callback_data=f"b:{mint}:{lamports}") for lamports in BUY_PRESETS_LAMPORTS]
     return Markup([buys, [Button("Buy X SOL", callback_data=f"bx:{mint}")]])
 

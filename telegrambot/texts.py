@@ -8,6 +8,7 @@ from html import escape
 
 from positions.selectors import PortfolioView, PositionView
 from positions.trading import BuyResult, SellResult
+from telegrambot.keyboards import SETTINGS, TOGGLES
 from tradingbot.display import plain, sol, tokens
 from wallets.models import UserSettings
 from wallets.withdrawals import WithdrawalPlan, WithdrawalResult
@@ -431,8 +432,6 @@ def setting_value(key: str, value) -> str:
 
 
 def _setting_label(key: str) -> str:
-    from telegrambot.keyboards import SETTINGS, TOGGLES
-
     return SETTINGS.get(key) or TOGGLES.get(key, key)
 
 
