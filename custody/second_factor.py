@@ -1,4 +1,4 @@
-"""The second factor (TOTP) that guards money leaving: withdrawals and key export.
+"""The second factor (TOTP) that guards money leaving: withdrawals, key export, and buys above the levels a trader sets.
 
 The secret is sealed with the wallet keyring like a wallet key and opened only to check a code. Wrong codes are
 counted under a row lock; after ``totp_max_failures`` in a row the guarded actions lock for ``totp_lock_seconds``.
@@ -124,7 +124,8 @@ def verify(wallet: UserWallet, code: str, *, keyring: Keyring, now: datetime, po
         raise CodeRefused(f"Wrong code, and that was {policy.totp_max_failures} in a row. "
                           + _locked_message(factor.locked_until, now))
     raise CodeRefused(f"Wrong code, so nothing was done. {left} more wrong code{'s' if left != 1 else ''} and "
-                      "withdrawals and key export lock for a while. Type the 6 digits your app shows now.")
+                      "withdrawals, key export and code-guarded buys lock for a while. Type the 6 digits your app "
+                      "shows now.")
 
 
 def disable(wallet: UserWallet, *, source: str) -> None:
@@ -191,5 +192,5 @@ def apply_due_resets(now: datetime) -> int:
 
 def _locked_message(until: datetime, now: datetime) -> str:
     minutes = max(1, -(-int((until - now).total_seconds()) // 60))
-    return (f"Too many wrong codes: withdrawals and key export are locked until {until:%H:%M} UTC (about "
-            f"{minutes} minute{'s' if minutes != 1 else ''}). Nothing was done.")
+    return (f"Too many wrong codes: withdrawals, key export and code-guarded buys are locked until {until:%H:%M} "
+            f"UTC (about {minutes} minute{'s' if minutes != 1 else ''}). Nothing was done.")

@@ -271,8 +271,9 @@ def two_factor_status(enabled: bool, reset_after: datetime | None = None) -> str
         return ("🔐 Two-step verification is <b>on</b>, but staff asked to turn it off: that happens at "
                 f"{_utc(reset_after)}. " + _RESET_NOT_YOU)
     if enabled:
-        return ("🔐 Two-step verification is <b>on</b>: withdrawals and key export ask for a code from your "
-                "authenticator app. /2fa off turns it off (asks for a code).")
+        return ("🔐 Two-step verification is <b>on</b>: withdrawals, key export and buys above the levels you set "
+                "(/set buycode, /set buycodeslippage) ask for a code from your authenticator app. /2fa off turns it "
+                "off (asks for a code).")
     return ("Two-step verification is <b>off</b>. Turn it on with /2fa on: then nobody who gets into your Telegram "
             "can withdraw or see your key without the code from your phone.")
 
