@@ -264,6 +264,8 @@ def only_failed_attempts(before: dict, after: dict) -> bool:
     before the network refused it stays on record with status failed, by design."""
     for name in before:
         old, new = before[name], after[name]
+        if name == "withdrawals":  # a request awaiting its button, and its closing unconfirmed or refused, move nothing
+            old, new = _without_requests(old), _without_requests(new)
         if name in ("trades", "withdrawals"):
             if new[:len(old)] != old or any(row["status"] != "failed" for row in new[len(old):]):
                 return False
@@ -281,6 +283,11 @@ def reports_a_change(action: Typed | Pressed, replies: list[str]) -> bool:
     reported = any(text.startswith(changed) or "Welcome!" in text for text in replies)
     toggled = isinstance(action, Pressed) and bool(replies) and replies[-1].startswith("Settings")
     return reported or toggled
+
+
+def _without_requests(rows: list[dict]) -> list[dict]:
+    return [row for row in rows if row["status"] != "requested" and not (
+        row["status"] == "cancelled" and row["signature"] is None and row["execute_after"] is None)]
 
 
 def changes(before: dict, after: dict) -> dict:
