@@ -25,7 +25,8 @@ def record(action: str, *, actor: str, source: str, user: UserWallet | int | Non
     """Append one event. ``user`` is the wallet concerned (a wallet or its primary key)."""
     user_id = user.pk if isinstance(user, UserWallet) else user
     try:
-        AuditEvent.objects.create(action=action, actor=actor[:150], source=source[:100], user_id=user_id,
+        AuditEvent.objects.create(action=action, actor=_plain(actor)[:150], source=_plain(source)[:100],
+                                  user_id=user_id,
                                   detail={key: _plain(value) for key, value in detail.items()})
     except Exception:
         logger.exception("Could not write the audit event %s by %s", action, actor)

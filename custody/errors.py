@@ -52,5 +52,13 @@ class SwapWouldFail(TradingError):
         super().__init__(message)
 
 
+class WalletBusy(TradingError):
+    """The trader's accounts kept changing while a swap was checked (their other trades landing), so its effect
+    could not be judged: nothing is signed."""
+
+    user_message = ("Your wallet kept changing while this trade was being checked (other trades of yours landing), "
+                    "so nothing was signed. Try again in a moment.")
+
+
 class SettingRefused(TradingError):
     """A setting beyond what the operator allows (the message names the limit); nothing was changed."""

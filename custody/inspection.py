@@ -28,7 +28,7 @@ from solders.pubkey import Pubkey
 from solders.token.associated import get_associated_token_address
 from solders.transaction import VersionedTransaction
 
-from custody.errors import SwapRefused, SwapWouldFail
+from custody.errors import SwapRefused, SwapWouldFail, WalletBusy
 from tradingbot.chain.rpc import Holdings, RpcGateway, TokenHolding, parse_token_account
 
 logger = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ SIGNATURE_FEE_LAMPORTS = 5_000
 DEFAULT_UNITS_PER_INSTRUCTION = 200_000  # the runtime's default limit per non-compute-budget instruction
 MAX_COMPUTE_UNITS = 1_400_000
 ACCOUNT_RENT_SIZE = 200  # a token account with the extensions a Token-2022 mint may ask for (165 bytes plain)
-EFFECT_ATTEMPTS = 2  # a concurrent trade of the same trader can land between the reads: look once more
+CONSISTENT_ATTEMPTS = 5  # reads that keep changing (trades of the same trader landing) give up after this many
 
 
 @dataclass(frozen=True)
@@ -287,23 +287,28 @@ class SwapInspector:
 
     async def _check_simulation(self, job, transaction, decoded: Decoded, request: SwapRequest, quote,
                                 holdings: Holdings, creations: int, rent: int) -> None:
-        for attempt in range(EFFECT_ATTEMPTS):
-            if attempt:  # read the trader's accounts again, and simulate again, at the same moment
-                holdings, simulation = await asyncio.gather(
-                    self.rpc.holdings(request.owner),
-                    self.rpc.simulate(transaction, accounts=effect_accounts(request, holdings, decoded.writable)))
-            else:
-                simulation = await job
-            try:
-                if simulation.err is not None:
-                    _explain_failure(simulation, request, holdings, creations, rent)
-                check_effects(request, holdings=holdings, after=simulation.accounts, min_out=quote.min_out_amount,
-                              account_creations=creations, rent_per_account=rent)
-                return
-            except SwapRefused:
-                if attempt == EFFECT_ATTEMPTS - 1:
-                    raise
-                logger.info("Swap effects did not match for %s; reading the accounts once more", request.owner)
+        """Judge the simulation only against a consistent picture: the trader's accounts read before it and read
+        again after it must be the same, or another transaction of theirs landed meanwhile (a concurrent trade, a
+        deposit) and the comparison could be wrong either way (a refusal of an honest swap, or a drain masked by a
+        deposit). Then read, simulate and read again."""
+        before = holdings
+        for _ in range(CONSISTENT_ATTEMPTS):
+            simulation = await job
+            after = await self.rpc.holdings(request.owner)
+            if after != before:
+                logger.info("The accounts of %s changed during the swap's simulation; simulating again",
+                            request.owner)
+                before = after
+                job = asyncio.ensure_future(self.rpc.simulate(
+                    transaction, accounts=effect_accounts(request, before, decoded.writable)))
+                continue
+            if simulation.err is not None:
+                _explain_failure(simulation, request, before, creations, rent)
+            check_effects(request, holdings=before, after=simulation.accounts, min_out=quote.min_out_amount,
+                          account_creations=creations, rent_per_account=rent)
+            return
+        job.cancel()
+        raise WalletBusy()
 
     async def _tables_for(self, transaction: VersionedTransaction) -> tuple[dict[str, tuple[str, ...]], int]:
         message = transaction.message
