@@ -68,10 +68,12 @@ def request_source(request) -> str:
 
 
 def _plain(value):
-    if value is None or isinstance(value, bool | int | str):
+    if value is None or isinstance(value, bool | int):
         return value
+    if isinstance(value, str):
+        return value.replace("\x00", "")  # what a user typed may hold NUL, which PostgreSQL cannot store
     if isinstance(value, dict):
         return {str(key): _plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_plain(item) for item in value]
-    return str(value)
+    return str(value).replace("\x00", "")

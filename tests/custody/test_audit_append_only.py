@@ -42,3 +42,13 @@ def test_unlinking_a_deleted_wallets_events_is_the_one_update_allowed(event):
     assert event.user_id is None and event.detail["destination"] == "Dest1111"
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEvent.objects.filter(pk=event.pk).update(user=None, actor="someone else")
+
+
+def test_an_audit_detail_holding_a_nul_character_is_still_written(db):
+    from custody import audit
+    from custody.models import AuditEvent
+
+    audit.record(AuditEvent.Action.REFUSED_OUTSIDE_PRIVATE_CHAT, actor="user 1\x00", source="telegram",
+                 used="button \x00", nested={"typed": ["a\x00b"]})
+    event = AuditEvent.objects.get(action=AuditEvent.Action.REFUSED_OUTSIDE_PRIVATE_CHAT)
+    assert event.actor == "user 1" and event.detail == {"used": "button ", "nested": {"typed": ["ab"]}}
