@@ -78,7 +78,6 @@ class InspectedSwap:
 
     transaction: VersionedTransaction
     simulated: bool
-    lookup_tables_fetched: int
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,6 @@ class Decoded:
     writable: frozenset[str]
     signers: tuple[str, ...]
     instructions: tuple[tuple[str, tuple[str, ...], bytes], ...]
-    blockhash: str = ""
 
 
 @dataclass
@@ -149,8 +147,7 @@ def decode(transaction: VersionedTransaction, tables: Mapping[str, Sequence[str]
         if compiled.program_id_index >= len(static):
             raise SwapRefused("malformed", "it calls a program through a lookup table")
         instructions.append((program, accounts, bytes(compiled.data)))
-    return Decoded(keys=keys, writable=frozenset(writable), signers=tuple(signers), instructions=tuple(instructions),
-                   blockhash=str(message.recent_blockhash))
+    return Decoded(keys=keys, writable=frozenset(writable), signers=tuple(signers), instructions=tuple(instructions))
 
 
 def check_message(decoded: Decoded, request: SwapRequest, *, rent_per_account: int,
@@ -270,7 +267,7 @@ class SwapInspector:
         watched = effect_accounts(request, holdings, _static_writable(transaction)) if simulate else []
         simulation = asyncio.ensure_future(self.rpc.simulate(transaction, accounts=watched)) if simulate else None
         try:
-            tables, fetched = await self._tables_for(transaction)
+            tables = await self._tables_for(transaction)
             decoded = decode(transaction, tables)
             creations = check_message(decoded, request, rent_per_account=rent, tip_accounts=self.tip_accounts)
             if simulation is not None:
@@ -283,7 +280,7 @@ class SwapInspector:
         finally:
             if simulation is not None and not simulation.done():
                 simulation.cancel()
-        return InspectedSwap(transaction=transaction, simulated=simulate, lookup_tables_fetched=fetched)
+        return InspectedSwap(transaction=transaction, simulated=simulate)
 
     async def _check_simulation(self, job, transaction, decoded: Decoded, request: SwapRequest, quote,
                                 holdings: Holdings, creations: int, rent: int) -> None:
@@ -310,7 +307,7 @@ class SwapInspector:
         job.cancel()
         raise WalletBusy()
 
-    async def _tables_for(self, transaction: VersionedTransaction) -> tuple[dict[str, tuple[str, ...]], int]:
+    async def _tables_for(self, transaction: VersionedTransaction) -> dict[str, tuple[str, ...]]:
         message = transaction.message
         lookups = list(message.address_table_lookups) if isinstance(message, MessageV0) else []
         missing = []
@@ -325,7 +322,7 @@ class SwapInspector:
                 if len(addresses) >= len(self._tables.get(table, ())):
                     self._tables[table] = tuple(addresses)
         return {table: self._tables[table] for table in (str(lookup.account_key) for lookup in lookups)
-                if table in self._tables}, len(missing)
+                if table in self._tables}
 
 
 def _explain_failure(simulation, request: SwapRequest, holdings: Holdings, creations: int, rent: int) -> None:
@@ -444,6 +441,4 @@ def _lamports(account) -> int:
 
 
 def _token(account) -> TokenHolding | None:
-    if account is None:
-        return None
-    return parse_token_account(account)
+    return parse_token_account(account)  # None for a missing account or anything that is not a token account
