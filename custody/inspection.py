@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -48,7 +49,8 @@ SIGNATURE_FEE_LAMPORTS = 5_000
 DEFAULT_UNITS_PER_INSTRUCTION = 200_000  # the runtime's default limit per non-compute-budget instruction
 MAX_COMPUTE_UNITS = 1_400_000
 ACCOUNT_RENT_SIZE = 200  # a token account with the extensions a Token-2022 mint may ask for (165 bytes plain)
-CONSISTENT_ATTEMPTS = 5  # reads that keep changing (trades of the same trader landing) give up after this many
+CONSISTENT_ATTEMPTS = 8  # reads that keep changing (trades of the same trader landing) give up after this many
+CONSISTENT_BACKOFF_SECONDS = 0.02  # the first wait before reading again; it doubles, with jitter, each time
 
 
 @dataclass(frozen=True)
@@ -284,18 +286,21 @@ class SwapInspector:
 
     async def _check_simulation(self, job, transaction, decoded: Decoded, request: SwapRequest, quote,
                                 holdings: Holdings, creations: int, rent: int) -> None:
-        """Judge the simulation only against a consistent picture: the trader's accounts read before it and read
-        again after it must be the same, or another transaction of theirs landed meanwhile (a concurrent trade, a
-        deposit) and the comparison could be wrong either way (a refusal of an honest swap, or a drain masked by a
-        deposit). Then read, simulate and read again."""
+        """Judge the simulation only against a consistent picture: the trader's accounts it compares, read before it
+        and read again after it, must be the same, or another transaction of theirs landed meanwhile (a concurrent
+        trade, a deposit) and the comparison could be wrong either way (a refusal of an honest swap, or a drain
+        masked by a deposit). Then wait a moment (with jitter, longer each time), simulate and read again."""
         before = holdings
-        for _ in range(CONSISTENT_ATTEMPTS):
+        for attempt in range(CONSISTENT_ATTEMPTS):
             simulation = await job
             after = await self.rpc.holdings(request.owner)
-            if after != before:
+            seen = _seen_by(request, simulation.accounts)
+            if _view(after, seen) != _view(before, seen):
                 logger.info("The accounts of %s changed during the swap's simulation; simulating again",
                             request.owner)
                 before = after
+                # Jitter spreads the trader's own concurrent swaps apart, so they stop reading over each other.
+                await asyncio.sleep(random.uniform(0, CONSISTENT_BACKOFF_SECONDS * 2 ** attempt))
                 job = asyncio.ensure_future(self.rpc.simulate(
                     transaction, accounts=effect_accounts(request, before, decoded.writable)))
                 continue
@@ -323,6 +328,16 @@ class SwapInspector:
                     self._tables[table] = tuple(addresses)
         return {table: self._tables[table] for table in (str(lookup.account_key) for lookup in lookups)
                 if table in self._tables}
+
+
+def _seen_by(request: SwapRequest, after: Mapping[str, object | None]) -> frozenset[str]:
+    """The accounts ``check_effects`` compares: those the simulation returned and the trader's own accounts this
+    swap may create. A trade of another token changing other accounts of the trader does not matter here."""
+    return frozenset({*after, *_own_accounts(request)})
+
+
+def _view(holdings: Holdings, accounts: frozenset[str]) -> tuple:
+    return holdings.sol, sorted((address, holdings.tokens.get(address)) for address in accounts)
 
 
 def _explain_failure(simulation, request: SwapRequest, holdings: Holdings, creations: int, rent: int) -> None:
