@@ -285,6 +285,12 @@ def reports_a_change(action: Typed | Pressed, replies: list[str]) -> bool:
     return reported or toggled
 
 
+def same_but_requests(before: dict, after: dict) -> bool:
+    """Equal, apart from withdrawal requests awaiting their button (a confirmation prompt moves nothing)."""
+    return all(before[name] == after[name] if name != "withdrawals" else
+               _without_requests(before[name]) == _without_requests(after[name]) for name in before)
+
+
 def _without_requests(rows: list[dict]) -> list[dict]:
     return [row for row in rows if row["status"] != "requested" and not (
         row["status"] == "cancelled" and row["signature"] is None and row["execute_after"] is None)]
