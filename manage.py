@@ -9,7 +9,7 @@ SERVING_COMMANDS = {"runbot", "runserver"}  # the web app checks for itself in t
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingbot.settings")
-    from tradingbot.config import ConfigError, get_config
+    from kernel.config import ConfigError, get_config
 
     try:
         config = get_config()

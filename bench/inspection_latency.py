@@ -39,8 +39,8 @@ def main() -> None:
 
 async def _run(localnet, swaps: int, latency_ms: int) -> dict:
     from custody.inspection import SwapInspector, SwapRequest
-    from tradingbot.chain.jupiter import SOL_MINT, JupiterClient
-    from tradingbot.chain.rpc import RpcGateway
+    from kernel.chain.jupiter import SOL_MINT, JupiterClient
+    from kernel.chain.rpc import RpcGateway
 
     rpc, jupiter = RpcGateway(localnet.rpc_url), JupiterClient(localnet.jupiter_url)
     owner = localnet.funded_keypair(sol=100).pubkey()

@@ -29,14 +29,14 @@ def main() -> None:
 async def _run(localnet, positions: int, mints: int) -> None:
     from asgiref.sync import sync_to_async
 
+    from kernel.chain.jupiter import JupiterClient
+    from kernel.chain.rpc import RpcGateway
+    from kernel.config import load_config
+    from kernel.db import db_call
     from positions.models import Position
     from positions.monitor import Monitor
     from positions.trading import TradingService
     from tests.settings import TEST_WALLET_KEY
-    from tradingbot.chain.jupiter import JupiterClient
-    from tradingbot.chain.rpc import RpcGateway
-    from tradingbot.config import load_config
-    from tradingbot.db import db_call
     from wallets.crypto import Keyring
     from wallets.models import UserSettings
     from wallets.services import get_or_create_user_wallet

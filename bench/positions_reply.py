@@ -65,9 +65,9 @@ def main() -> None:
 
 
 async def _run(localnet, sizes: list[int], requests: int) -> list[dict]:
+    from kernel.config import load_config
     from telegrambot.runner import BotRunner
     from tests.settings import TEST_WALLET_KEY
-    from tradingbot.config import load_config
     from wallets.models import UserWallet
 
     telegram = localnet.telegram
@@ -118,7 +118,7 @@ async def _measure(localnet, replies: StampedReplies, size: int, requests: int) 
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from tradingbot.db import db_call
+    from kernel.db import db_call
 
     started_all = time.perf_counter()
     await _positions(localnet.telegram, replies)  # warm-up: connections, caches

@@ -32,11 +32,11 @@ def main() -> None:
 async def _run(localnet, latency_ms: int, buys: int) -> None:
     from asgiref.sync import sync_to_async
 
+    from kernel.chain.jupiter import JupiterClient
+    from kernel.chain.rpc import RpcGateway
+    from kernel.config import load_config
     from positions.trading import TradingService
     from tests.settings import TEST_WALLET_KEY
-    from tradingbot.chain.jupiter import JupiterClient
-    from tradingbot.chain.rpc import RpcGateway
-    from tradingbot.config import load_config
     from wallets.crypto import Keyring
     from wallets.services import get_or_create_user_wallet
 

@@ -16,7 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from custody import audit, second_factor
 from custody.models import AllowedAddress, AuditEvent, KillSwitch, SecondFactor, WithdrawalPolicy
-from tradingbot.exports import csv_response
+from kernel.exports import csv_response
 from wallets.models import Withdrawal
 from wallets.withdrawals import cancel_withdrawal, hold_withdrawal
 

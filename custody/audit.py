@@ -11,7 +11,7 @@ import logging
 import socket
 
 from custody.models import AuditEvent
-from tradingbot.clientip import client_ip
+from kernel.clientip import client_ip
 from wallets.models import UserWallet
 
 logger = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from solders.token.associated import get_associated_token_address
 from solders.transaction import VersionedTransaction
 
 from custody.errors import SwapRefused, SwapWouldFail, WalletBusy
-from tradingbot.chain.rpc import Holdings, RpcGateway, TokenHolding, parse_token_account
+from kernel.chain.rpc import Holdings, RpcGateway, TokenHolding, parse_token_account
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from custody import audit, totp
 from custody.errors import SecondFactorRequired
 from custody.models import SecondFactor
 from custody.notices import Kind, queue_notice
-from tradingbot.config import CustodyPolicy
+from kernel.config import CustodyPolicy
 from wallets.crypto import Keyring
 from wallets.models import UserWallet
 

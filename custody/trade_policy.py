@@ -20,11 +20,11 @@ from custody import audit, second_factor
 from custody.errors import SettingRefused
 from custody.models import PendingSettingChange
 from custody.policy import is_protected
+from kernel.config import TradingConfig
+from kernel.display import plain, sol
+from kernel.money import lamports_to_sol
 from positions.errors import WalletNotFound
 from positions.risk import daily_spend_cap_lamports, slippage_bps, spent_last_24_hours
-from tradingbot.config import TradingConfig
-from tradingbot.display import plain, sol
-from tradingbot.money import lamports_to_sol
 from wallets.models import UserSettings, UserWallet
 from wallets.services import SETTING_FIELDS
 

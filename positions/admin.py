@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from kernel.exports import csv_response
 from positions.models import Position, Snipe, SnipeLaunch, Trade
-from tradingbot.exports import csv_response
 
 TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "side", "status", "token_mint", "signature", "lamports_in",
                        "amount_in_raw", "amount_out_raw", "lamports_out", "fee_lamports", "realized_pnl_lamports",

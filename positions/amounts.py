@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
 
+from kernel.money import AmountError, parse_decimal, percent_of, tokens_to_raw
 from positions.errors import InvalidAmount, SellAmountTooSmall
-from tradingbot.money import AmountError, parse_decimal, percent_of, tokens_to_raw
 
 
 class SellKind(Enum):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from tradingbot.display import sol as _sol
-from tradingbot.display import tokens as _tokens
+from kernel.display import sol as _sol
+from kernel.display import tokens as _tokens
 
 
 class TradingError(Exception):

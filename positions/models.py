@@ -5,8 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import F, Q
 
-from tradingbot.fields import U64Field, u64_range_constraints
-from tradingbot.money import lamports_to_sol, raw_to_tokens
+from kernel.fields import U64Field, u64_range_constraints
+from kernel.money import lamports_to_sol, raw_to_tokens
 from wallets.models import UserWallet
 
 

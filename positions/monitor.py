@@ -19,14 +19,14 @@ from enum import Enum
 from django.db import connection
 
 from custody.errors import ActionPaused
+from kernel.chain.errors import ChainError, JupiterError
+from kernel.chain.jupiter import SOL_MINT
+from kernel.db import db_call
 from positions.amounts import SellAmount
 from positions.errors import AlreadySelling, NoOpenPosition, SellAmountTooLarge, TradingError
 from positions.models import Position
 from positions.selectors import value_lamports
 from positions.trading import SellResult, TradingService
-from tradingbot.chain.errors import ChainError, JupiterError
-from tradingbot.chain.jupiter import SOL_MINT
-from tradingbot.db import db_call
 
 logger = logging.getLogger(__name__)
 ADVISORY_LOCK_KEY = 0x5EC0_7A1E  # "sl/tp monitor"

@@ -11,10 +11,10 @@ from datetime import datetime, timedelta
 from django.db.models import Sum
 from django.utils import timezone
 
+from kernel.chain.rpc import RpcGateway
+from kernel.db import db_call
 from positions import services
 from positions.models import Position, Trade
-from tradingbot.chain.rpc import RpcGateway
-from tradingbot.db import db_call
 from wallets.models import UserWallet, Withdrawal
 from wallets.withdrawals import SIGNATURE_FEE_LAMPORTS, resolve_withdrawal
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, time, timedelta
 from django.db.models import Sum
 
 from custody import audit
+from kernel.config import TradingConfig
 from positions.errors import DailyLossLimitReached, DailySpendCapReached, TradeTooLarge, TradingError, TradingFrozen
 from positions.models import Trade
-from tradingbot.config import TradingConfig
 from wallets.models import UserSettings, UserWallet
 
 SPEND_WINDOW = timedelta(hours=24)

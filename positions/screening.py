@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tradingbot.chain.rpc import MintInfo
+from kernel.chain.rpc import MintInfo
 
 TRANSFER_FEE_CONFIG = 1
 MINT_CLOSE_AUTHORITY = 3

@@ -7,12 +7,12 @@ from decimal import ROUND_DOWN, Decimal
 
 from django.db.models import Sum
 
+from kernel.chain.errors import JupiterError
+from kernel.chain.jupiter import JupiterClient
+from kernel.db import db_call
+from kernel.money import LAMPORTS_PER_SOL, raw_to_tokens
 from positions.errors import WalletNotFound
 from positions.models import Position
-from tradingbot.chain.errors import JupiterError
-from tradingbot.chain.jupiter import JupiterClient
-from tradingbot.db import db_call
-from tradingbot.money import LAMPORTS_PER_SOL, raw_to_tokens
 from wallets.models import UserSettings, UserWallet
 
 

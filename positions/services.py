@@ -12,10 +12,10 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from kernel.chain.rpc import TransactionEffects
 from positions.errors import DailySpendCapReached, DuplicateTrade, NoOpenPosition, SellAmountTooLarge, WalletNotFound
 from positions.models import Position, Trade
 from positions.risk import check_daily_spend, record_spend_refusal
-from tradingbot.chain.rpc import TransactionEffects
 from wallets.models import UserSettings, UserWallet
 
 

@@ -23,14 +23,14 @@ from solders.pubkey import Pubkey
 
 from custody.killswitch import Action as Switch
 from custody.killswitch import active_switch
+from kernel.chain.errors import ChainError, JupiterError
+from kernel.db import db_call
+from kernel.display import sol
+from kernel.metrics import SNIPE_LAUNCHES_DROPPED
 from positions.errors import TradingError
 from positions.models import Snipe, SnipeLaunch, Trade
 from positions.screening import screen_mint
 from positions.trading import TradingService
-from tradingbot.chain.errors import ChainError, JupiterError
-from tradingbot.db import db_call
-from tradingbot.display import sol
-from tradingbot.metrics import SNIPE_LAUNCHES_DROPPED
 from wallets.models import UserSettings
 
 logger = logging.getLogger(__name__)

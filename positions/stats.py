@@ -9,9 +9,9 @@ from decimal import Decimal
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 
+from kernel.display import plain
+from kernel.money import lamports_to_sol
 from positions.models import Position, Trade
-from tradingbot.display import plain
-from tradingbot.money import lamports_to_sol
 from wallets.models import UserWallet
 
 

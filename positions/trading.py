@@ -20,6 +20,13 @@ from custody.errors import SwapRefused, SwapWouldFail
 from custody.inspection import TOKEN_PROGRAM, InspectedSwap, SwapInspector, SwapRequest
 from custody.killswitch import Action as Switch
 from custody.killswitch import ensure_allowed
+from kernel.chain.errors import ChainError, JupiterError, TransactionRejected
+from kernel.chain.jupiter import SOL_MINT, JupiterClient
+from kernel.chain.rpc import Confirmation, Holdings, Outcome, RpcGateway, TransactionEffects
+from kernel.config import TradingConfig
+from kernel.crashpoints import crashpoint
+from kernel.db import db_call
+from kernel.metrics import SWAPS_REFUSED, TRADE_SECONDS, TRADES
 from positions import services
 from positions.amounts import SellAmount
 from positions.errors import (
@@ -37,13 +44,6 @@ from positions.errors import (
 from positions.models import Position, Trade
 from positions.risk import check_buy, check_sell, daily_spend_cap_lamports, slippage_bps
 from positions.screening import screen_mint
-from tradingbot.chain.errors import ChainError, JupiterError, TransactionRejected
-from tradingbot.chain.jupiter import SOL_MINT, JupiterClient
-from tradingbot.chain.rpc import Confirmation, Holdings, Outcome, RpcGateway, TransactionEffects
-from tradingbot.config import TradingConfig
-from tradingbot.crashpoints import crashpoint
-from tradingbot.db import db_call
-from tradingbot.metrics import SWAPS_REFUSED, TRADE_SECONDS, TRADES
 from wallets.crypto import Keyring
 from wallets.signing import sign_versioned_transaction
 

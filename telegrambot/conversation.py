@@ -6,7 +6,7 @@ several webhook workers sharing a Redis cache, a button press or an answer may r
 it answers. With one process the local-memory cache does the same. Entries expire; none holds a secret (key material
 is never part of an action), and a key names its user, so a button forged by someone else finds nothing.
 
-Entries are plain JSON (``tradingbot/cache.py``: never pickled), and none is trusted with money: a withdrawal's button
+Entries are plain JSON (``kernel/cache.py``: never pickled), and none is trusted with money: a withdrawal's button
 holds only the id of the withdrawal row, whose destination and amount the database keeps.
 """
 
@@ -21,7 +21,7 @@ from typing import Any
 from django.core.cache import cache
 
 from custody import audit
-from tradingbot.db import db_call
+from kernel.db import db_call
 
 BUTTON_TTL_SECONDS = 30 * 60
 QUESTION_TTL_SECONDS = 30 * 60

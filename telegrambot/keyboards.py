@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from telegram import InlineKeyboardButton as Button
 from telegram import InlineKeyboardMarkup as Markup
 
-from tradingbot.display import sol
+from kernel.display import sol
 
 BUY_PRESETS_LAMPORTS = (100_000_000, 500_000_000, 1_000_000_000)
 SELL_PRESETS_PERCENT = (25, 50, 100)

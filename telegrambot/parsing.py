@@ -9,9 +9,9 @@ from decimal import Decimal
 
 from solders.pubkey import Pubkey
 
+from kernel.money import AmountError, parse_decimal, sol_to_lamports
 from positions.amounts import SellAmount
 from positions.errors import InvalidAmount
-from tradingbot.money import AmountError, parse_decimal, sol_to_lamports
 
 EXAMPLE_MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 _BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")

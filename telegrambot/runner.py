@@ -14,6 +14,12 @@ from telegram.ext import Application, ContextTypes
 
 from custody import notices, second_factor
 from custody.trade_policy import apply_all_due
+from kernel.chain.errors import ChainError
+from kernel.chain.jupiter import JupiterClient
+from kernel.chain.launches import watch_program_logs
+from kernel.chain.rpc import RpcGateway
+from kernel.config import TradingConfig
+from kernel.db import close_db_connections, db_call
 from positions.monitor import Monitor, Trigger
 from positions.reconcile import Settled, reconcile_pending
 from positions.sniping import LaunchQueue, SnipeOutcome, Sniper, prune_snipes
@@ -22,12 +28,6 @@ from telegrambot import texts
 from telegrambot.application import build_application
 from telegrambot.handlers.common import BotDeps
 from telegrambot.sensitive import sweep
-from tradingbot.chain.errors import ChainError
-from tradingbot.chain.jupiter import JupiterClient
-from tradingbot.chain.launches import watch_program_logs
-from tradingbot.chain.rpc import RpcGateway
-from tradingbot.config import TradingConfig
-from tradingbot.db import close_db_connections, db_call
 from wallets.crypto import Keyring
 from wallets.withdrawals import due_withdrawals, execute_scheduled
 

@@ -16,8 +16,8 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
 from custody.models import SensitiveMessage
+from kernel.db import db_call
 from telegrambot import texts
-from tradingbot.db import db_call
 
 logger = logging.getLogger(__name__)
 JOB_PREFIX = "delete-sensitive-"

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
 
+from kernel.display import plain, sol, tokens
 from positions.selectors import PortfolioView, PositionView
 from positions.trading import BuyResult, SellResult
 from telegrambot.keyboards import SETTINGS, TOGGLES
-from tradingbot.display import plain, sol, tokens
 from wallets.models import UserSettings
 from wallets.withdrawals import WithdrawalPlan, WithdrawalResult
 

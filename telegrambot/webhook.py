@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from telegram import Update
 from telegram.ext import Application
 
-from tradingbot.config import get_config
+from kernel.config import get_config
 
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"

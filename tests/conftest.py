@@ -7,7 +7,7 @@ import logging
 import pytest
 from django.db import connection
 
-from tradingbot.config import get_config
+from kernel.config import get_config
 from wallets.crypto import Keyring, SecretUnavailable
 
 pytest_plugins = ["localnet.pytest_plugin"]
@@ -91,7 +91,7 @@ def _close_async_db_connections(django_db_setup, django_db_blocker):
     yield
     import asyncio
 
-    from tradingbot.db import close_db_connections
+    from kernel.db import close_db_connections
 
     with django_db_blocker.unblock():
         asyncio.run(close_db_connections())

@@ -1,7 +1,7 @@
 """Settings for the test suite: the project's settings, with the tests' own values and nothing from the operator's
 shell or developer .env.
 
-Hermetic: every variable the configuration reads (each name ``tradingbot/config.py`` spells out) is removed from
+Hermetic: every variable the configuration reads (each name ``kernel/config.py`` spells out) is removed from
 the environment before the settings load, and the tests' values are set, so an exported WALLET_ENCRYPTION_KEY,
 REDIS_URL or MAX_POSITION_SIZE_SOL cannot change what the suite sees (nor what the processes it starts inherit).
 DATABASE_URL alone is left to the caller, so ``make test`` runs on SQLite and ``DATABASE_URL=postgres://… make test``
@@ -18,7 +18,7 @@ CALLER_CHOOSES = {"DATABASE_URL"}
 
 
 def configuration_variables() -> set[str]:
-    source = (Path(__file__).resolve().parent.parent / "tradingbot" / "config.py").read_text()
+    source = (Path(__file__).resolve().parent.parent / "kernel" / "config.py").read_text()
     return set(re.findall(r'"([A-Z][A-Z0-9_]{2,})"', source)) - CALLER_CHOOSES
 
 

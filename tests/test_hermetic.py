@@ -9,8 +9,8 @@ import sys
 
 from cryptography.fernet import Fernet
 
+from kernel.config import BASE_DIR
 from tests.settings import configuration_variables
-from tradingbot.config import BASE_DIR
 
 HOSTILE = {
     "WALLET_ENCRYPTION_KEY": Fernet.generate_key().decode(), "SECRET_KEY": "the-operators-own-key",

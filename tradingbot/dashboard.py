@@ -10,9 +10,9 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from custody.selectors import swap_refusals
+from kernel.display import plain
+from kernel.money import lamports_to_sol
 from positions.stats import DayStats, daily_stats, open_positions_count
-from tradingbot.display import plain
-from tradingbot.money import lamports_to_sol
 from wallets.models import UserWallet
 
 WIDTH, HEIGHT, PAD = 560, 160, 28

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from django.db import connections
 
-from tradingbot.chain.errors import ChainError
-from tradingbot.config import TradingConfig
+from kernel.chain.errors import ChainError
+from kernel.config import TradingConfig
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ async def _database(alias: str) -> str:
 
 
 async def _rpc(config: TradingConfig) -> str:
-    from tradingbot.chain.rpc import RpcGateway
+    from kernel.chain.rpc import RpcGateway
 
     rpc = RpcGateway(config.solana_rpc_url, timeout=2.0, read_attempts=1)
     try:

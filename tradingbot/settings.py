@@ -1,17 +1,17 @@
-"""Django settings. Every value comes from ``tradingbot.config`` (the one reader of the environment)."""
+"""Django settings. Every value comes from ``kernel.config`` (the one reader of the environment)."""
 
 from __future__ import annotations
 
 import environ
 
-from tradingbot.config import BASE_DIR, get_config
+from kernel.config import BASE_DIR, get_config
 
 CONFIG = get_config()
 
 SECRET_KEY = CONFIG.secret_key
 DEBUG = CONFIG.debug
 ALLOWED_HOSTS = list(CONFIG.allowed_hosts)
-TRUSTED_PROXIES = frozenset(CONFIG.trusted_proxies)  # read by tradingbot.clientip
+TRUSTED_PROXIES = frozenset(CONFIG.trusted_proxies)  # read by kernel.clientip
 
 INSTALLED_APPS = [
     "daphne",
@@ -82,15 +82,15 @@ def _database(url: str) -> dict:
 DATABASES = {"default": _database(CONFIG.database_url)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# JSON, never pickles: whoever can write to Redis must not be able to run code here (tradingbot/cache.py).
+# JSON, never pickles: whoever can write to Redis must not be able to run code here (kernel/cache.py).
 if CONFIG.redis_url:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CONFIG.redis_url,
-                          "OPTIONS": {"serializer": "tradingbot.cache.JSONSerializer"}}}
+                          "OPTIONS": {"serializer": "kernel.cache.JSONSerializer"}}}
     CHANNEL_LAYERS = {
         "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [CONFIG.redis_url]}}
     }
 else:
-    CACHES = {"default": {"BACKEND": "tradingbot.cache.JSONLocMemCache"}}
+    CACHES = {"default": {"BACKEND": "kernel.cache.JSONLocMemCache"}}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.core.cache import cache
 from django.http import HttpResponse
 
-from tradingbot.clientip import client_ip
+from kernel.clientip import client_ip
 
 logger = logging.getLogger("tradingbot.audit")
 MAX_FAILURES = 5

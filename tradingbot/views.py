@@ -6,7 +6,7 @@ from dataclasses import asdict
 
 from django.http import JsonResponse
 
-from tradingbot.config import get_config
+from kernel.config import get_config
 from tradingbot.health import ReadinessCache
 
 _READINESS = ReadinessCache(ttl=5.0)

@@ -11,8 +11,8 @@ from django.core.exceptions import PermissionDenied
 
 from custody import audit
 from custody.admin import StaffAudited
-from tradingbot.config import get_config
-from tradingbot.exports import csv_response
+from kernel.config import get_config
+from kernel.exports import csv_response
 from wallets.limits import over_ceiling
 from wallets.models import UserSettings, UserWallet
 from wallets.services import set_frozen

@@ -55,6 +55,6 @@ def generate_key() -> str:
 
 
 def keyring_from_config() -> Keyring:
-    from tradingbot.config import get_config
+    from kernel.config import get_config
 
     return Keyring(get_config().require_encryption_keys())

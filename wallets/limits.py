@@ -1,4 +1,4 @@
-"""The most any trader's settings may be, whoever sets them: the operator's maxima (tradingbot/config.py) for
+"""The most any trader's settings may be, whoever sets them: the operator's maxima (kernel/config.py) for
 money, and the bot's own bounds (what /set accepts) for slippage, fees and the exit rules. The admin checks a
 superuser's edit against these, so not even staff can give one user more room than the operator allows."""
 
@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from tradingbot.config import TradingConfig
-from tradingbot.display import plain, sol
+from kernel.config import TradingConfig
+from kernel.display import plain, sol
 
 # What /set accepts from a trader (telegrambot/parsing.py and handlers/settings.py).
 MAX_SLIPPAGE_BPS = 5_000

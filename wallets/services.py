@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from solders.keypair import Keypair
 
 from custody import audit
-from tradingbot.config import TradingConfig, get_config
+from kernel.config import TradingConfig, get_config
 from wallets.crypto import Keyring, keyring_from_config
 from wallets.models import UserSettings, UserWallet
 

@@ -17,11 +17,11 @@ from solders.transaction import VersionedTransaction
 from custody import audit, killswitch
 from custody.errors import ActionPaused
 from custody.policy import PolicyRefusal, check_destination, current, needs_delay
-from tradingbot.chain.errors import ChainError, TransactionRejected
-from tradingbot.chain.rpc import Outcome, RpcGateway
-from tradingbot.config import get_config
-from tradingbot.db import db_call
-from tradingbot.display import sol as _sol
+from kernel.chain.errors import ChainError, TransactionRejected
+from kernel.chain.rpc import Outcome, RpcGateway
+from kernel.config import get_config
+from kernel.db import db_call
+from kernel.display import sol as _sol
 from wallets.crypto import Keyring
 from wallets.models import UserWallet, Withdrawal
 from wallets.signing import sign_message_bytes

@@ -7,11 +7,11 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from custody import killswitch
+from kernel.db import db_call
+from kernel.metrics import RPC_REQUESTS, STARTED_AT
 from positions.models import Position, Trade
 from telegrambot import texts
 from telegrambot.handlers.common import deps, guarded, reply
-from tradingbot.db import db_call
-from tradingbot.metrics import RPC_REQUESTS, STARTED_AT
 from wallets.models import UserWallet
 
 

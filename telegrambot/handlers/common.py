@@ -14,15 +14,15 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from kernel.chain.errors import ChainError, JupiterError
+from kernel.chain.jupiter import JupiterClient
+from kernel.chain.rpc import RpcGateway
+from kernel.clock import Clock
+from kernel.config import TradingConfig
 from positions.errors import TradingError
 from positions.trading import TradingService
 from telegrambot import texts
 from telegrambot.parsing import ParseError
-from tradingbot.chain.errors import ChainError, JupiterError
-from tradingbot.chain.jupiter import JupiterClient
-from tradingbot.chain.rpc import RpcGateway
-from tradingbot.clock import Clock
-from tradingbot.config import TradingConfig
 from wallets.crypto import Keyring
 from wallets.withdrawals import WithdrawalError
 

@@ -16,9 +16,9 @@ from telegram import Chat, Update, User
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from custody import audit
+from kernel.db import db_call
 from telegrambot import texts
 from telegrambot.handlers.common import answer_quietly, reply
-from tradingbot.db import db_call
 
 logger = logging.getLogger(__name__)
 # Telegram keeps an update it could not deliver for 24 hours, and retries a webhook delivery within that time.

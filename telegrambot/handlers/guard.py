@@ -10,13 +10,13 @@ from telegram.ext import ContextTypes
 
 from custody import audit, policy, second_factor
 from custody.policy import PolicyRefusal
+from kernel.db import db_call
 from positions.services import load_trader
 from telegrambot import conversation, texts
 from telegrambot.handlers import money_out, trade
 from telegrambot.handlers.common import deps, guarded, reply
 from telegrambot.parsing import ParseError, parse_address, parse_sol
 from telegrambot.sensitive import Kind, delete_sensitive, send_sensitive
-from tradingbot.db import db_call
 from wallets.withdrawals import cancel_withdrawal
 
 CODE_TTL_SECONDS = 300

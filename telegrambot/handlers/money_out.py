@@ -11,14 +11,14 @@ from telegram.ext import ContextTypes
 
 from custody import audit, second_factor
 from custody.policy import needs_delay
+from kernel.chain.errors import ChainError
+from kernel.db import db_call
 from positions.errors import TradingError
 from positions.services import load_trader
 from telegrambot import conversation, keyboards, texts
 from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
 from telegrambot.parsing import parse_withdraw_args
 from telegrambot.sensitive import Kind, send_sensitive
-from tradingbot.chain.errors import ChainError
-from tradingbot.db import db_call
 from wallets.models import UserWallet, Withdrawal
 from wallets.signing import export_secret_base58
 from wallets.withdrawals import (

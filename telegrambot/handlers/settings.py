@@ -8,11 +8,11 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from custody import audit, trade_policy
+from kernel.db import db_call
 from positions.services import set_position_threshold
 from telegrambot import conversation, keyboards, parsing, texts
 from telegrambot.handlers.common import deps, guarded, reply
 from telegrambot.parsing import ParseError
-from tradingbot.db import db_call
 
 PROMPTS = {
     "slippage": "Send the slippage tolerance in percent, from 0.01 to 50 (e.g. 1.5).",

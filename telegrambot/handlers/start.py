@@ -3,10 +3,10 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from kernel.chain.errors import ChainError
+from kernel.db import db_call
 from telegrambot import keyboards, texts
 from telegrambot.handlers.common import deps, guarded, reply
-from tradingbot.chain.errors import ChainError
-from tradingbot.db import db_call
 from wallets.services import get_or_create_user_wallet
 
 

@@ -10,6 +10,8 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from custody import second_factor, trade_policy
+from kernel.chain.errors import JupiterError
+from kernel.db import db_call
 from positions.amounts import SellAmount
 from positions.errors import TradeFailed, TradingError
 from positions.models import Position
@@ -20,8 +22,6 @@ from positions.trading import validate_mint
 from telegrambot import conversation, keyboards, texts
 from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
 from telegrambot.parsing import parse_buy_args, parse_sell_args
-from tradingbot.chain.errors import JupiterError
-from tradingbot.db import db_call
 
 
 @guarded

@@ -7,8 +7,8 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from custody.models import AuditEvent
+from kernel.config import get_config
 from tests.admin.otp import staff_client
-from tradingbot.config import get_config
 from wallets.admin import ONLY_SUPERUSERS, RISK_FIELDS
 from wallets.models import UserSettings
 from wallets.services import get_or_create_user_wallet

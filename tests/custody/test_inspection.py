@@ -35,8 +35,8 @@ from custody.inspection import (
     check_quote,
     decode,
 )
-from tradingbot.chain.jupiter import Quote
-from tradingbot.chain.rpc import Holdings, TokenHolding
+from kernel.chain.jupiter import Quote
+from kernel.chain.rpc import Holdings, TokenHolding
 
 OWNER = Keypair()
 STRANGER = Keypair().pubkey()

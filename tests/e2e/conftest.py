@@ -8,11 +8,11 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
 
+from kernel.chain.jupiter import JupiterClient
+from kernel.chain.rpc import RpcGateway
+from kernel.config import TradingConfig, load_config
 from positions.trading import TradingService
 from tests.settings import TEST_WALLET_KEY
-from tradingbot.chain.jupiter import JupiterClient
-from tradingbot.chain.rpc import RpcGateway
-from tradingbot.config import TradingConfig, load_config
 from wallets.crypto import Keyring
 from wallets.services import get_or_create_user_wallet
 

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
+from kernel.chain.rpc import RpcGateway
+from kernel.metrics import RPC_REQUESTS
 from positions.errors import ServiceUnavailable, TradeFailed
 from positions.models import Position, Trade
 from positions.reconcile import reconcile_pending
-from tradingbot.chain.rpc import RpcGateway
-from tradingbot.metrics import RPC_REQUESTS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
+from kernel.config import BASE_DIR
 from tests.settings import TEST_WALLET_KEY
-from tradingbot.config import BASE_DIR
 
 SOL = 10**9
 

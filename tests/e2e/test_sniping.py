@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from kernel.chain.launches import watch_program_logs
 from positions.models import Position, Snipe, SnipeLaunch, Trade
 from positions.sniping import Sniper, parse_launch
 from tests.e2e.conftest import make_trader
-from tradingbot.chain.launches import watch_program_logs
 from wallets.models import UserSettings
 
 pytestmark = pytest.mark.django_db(transaction=True)

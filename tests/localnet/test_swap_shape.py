@@ -21,9 +21,9 @@ from solders.token.state import TokenAccount
 from solders.transaction import VersionedTransaction
 from spl.token.constants import ASSOCIATED_TOKEN_PROGRAM_ID
 
+from kernel.chain.rpc import RpcGateway
 from localnet.chain import ADDRESS_LOOKUP_TABLE_PROGRAM_ID, JUPITER_PROGRAM_ID
 from localnet.venue import SOL_MINT, Route, sign_as
-from tradingbot.chain.rpc import RpcGateway
 
 SOL = 10**9
 

@@ -5,8 +5,8 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
 
+from kernel.chain.jupiter import JupiterClient
 from localnet.venue import SOL_MINT, sign_as
-from tradingbot.chain.jupiter import JupiterClient
 
 SOL = 10**9
 
@@ -107,7 +107,7 @@ async def test_jupiter_faults_are_seen_by_the_client(localnet):
     client = JupiterClient(localnet.jupiter_url, attempts=1, timeout=0.3)
     try:
         localnet.jupiter.faults.fail_next(1, status=503)
-        from tradingbot.chain.errors import JupiterError
+        from kernel.chain.errors import JupiterError
 
         with pytest.raises(JupiterError) as caught:
             await client.usd_prices([localnet.token("BONK").mint])

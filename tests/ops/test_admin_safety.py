@@ -10,8 +10,8 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from custody.models import AuditEvent
+from kernel.config import BASE_DIR
 from tests.admin.otp import enrol, fresh_code, sign_in, staff_client
-from tradingbot.config import BASE_DIR
 from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db

@@ -9,8 +9,8 @@ import uuid
 import psycopg
 import pytest
 
+from kernel.config import BASE_DIR
 from tests.settings import TEST_WALLET_KEY
-from tradingbot.config import BASE_DIR
 
 SEED = ("import django; django.setup(); from wallets.services import get_or_create_user_wallet; "
         "[get_or_create_user_wallet(i, f'u{i}') for i in range({n})]")

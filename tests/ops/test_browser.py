@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tradingbot.config import BASE_DIR
+from kernel.config import BASE_DIR
 
 CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 ARTIFACTS = BASE_DIR / "test-artifacts"

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
+from kernel.config import BASE_DIR, load_config
 from tests.settings import TEST_WALLET_KEY
-from tradingbot.config import BASE_DIR, load_config
 from tradingbot.health import ReadinessCache, readiness
 
 

@@ -2,8 +2,8 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from kernel.money import U64_MAX
 from positions.models import Position, Trade
-from tradingbot.money import U64_MAX
 from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db

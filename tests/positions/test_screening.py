@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from kernel.chain.rpc import MintInfo, mint_extensions
 from positions.screening import screen_mint
-from tradingbot.chain.rpc import MintInfo, mint_extensions
 
 KEY = bytes(range(1, 33))
 

@@ -13,10 +13,10 @@ from html.parser import HTMLParser
 import pytest
 from telegram import Update
 
+from kernel.db import db_call
 from positions.models import Position, Trade
 from telegrambot import texts
 from tests.proof.fuzz_inputs import NOT_MINTS, Pressed, Typed
-from tradingbot.db import db_call
 from wallets.models import UserSettings, UserWallet, Withdrawal
 
 REFUSALS = {texts.UNKNOWN_COMMAND, texts.FREE_TEXT, texts.TOO_LONG, texts.EXPIRED_BUTTON, texts.NOT_YOURS,

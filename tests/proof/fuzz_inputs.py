@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
+from kernel.money import U64_MAX
 from telegrambot import keyboards
 from telegrambot.handlers.settings import ALIASES
-from tradingbot.money import U64_MAX
 
 BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 PLACEHOLDER_MINTS = ["$BONK", "$WIF", "$JUP"]

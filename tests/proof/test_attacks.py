@@ -18,13 +18,13 @@ from prometheus_client import REGISTRY
 
 from custody.errors import SwapRefused
 from custody.models import AuditEvent
+from kernel.chain.launches import watch_program_logs
 from localnet.venue import ATTACKS
 from positions.models import Position, Trade
 from positions.monitor import Monitor
 from positions.sniping import Sniper
 from tests.e2e.conftest import Chat, make_trader
 from tests.proof.outcomes import record_module
-from tradingbot.chain.launches import watch_program_logs
 from wallets.models import UserSettings
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -26,12 +26,12 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from kernel.config import BASE_DIR
+from kernel.crashpoints import POINTS
 from tests.e2e.test_runbot_process import _wait_until_polling
 from tests.proof.outcomes import record_module
 from tests.proof.scale import FULL, scaled
 from tests.settings import TEST_WALLET_KEY
-from tradingbot.config import BASE_DIR
-from tradingbot.crashpoints import POINTS
 
 SOL = 10**9
 USERS = (820_001, 820_002, 820_003)

@@ -27,6 +27,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
+from kernel.config import TradingConfig, load_config
+from kernel.money import U64_MAX, AmountError, parse_decimal
 from positions.amounts import SellAmount, SellKind
 from positions.errors import TradingError
 from positions.models import Position
@@ -70,8 +72,6 @@ from tests.proof.fuzz_inputs import (
 from tests.proof.outcomes import module_finished, record_module
 from tests.proof.scale import FULL, scaled
 from tests.settings import TEST_WALLET_KEY
-from tradingbot.config import TradingConfig, load_config
-from tradingbot.money import U64_MAX, AmountError, parse_decimal
 from wallets.models import UserSettings, UserWallet
 from wallets.services import SETTING_FIELDS
 

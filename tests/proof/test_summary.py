@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from bench.proof_summary import EXPECTED
-from tradingbot.config import BASE_DIR
+from kernel.config import BASE_DIR
 
 
 def test_a_complete_passing_run_has_a_row_each_and_exits_zero(tmp_path):

@@ -24,12 +24,12 @@ import urllib.request
 
 import pytest
 
+from kernel.config import BASE_DIR
 from telegrambot import texts
 from tests.e2e.conftest import buttons
 from tests.proof.outcomes import record_module
 from tests.proof.scale import scaled
 from tests.proof.test_crash_anywhere import BotDatabase, _env, _manage
-from tradingbot.config import BASE_DIR
 
 pytestmark = pytest.mark.skipif(not os.environ.get("DATABASE_URL", "").startswith("postgres"),
                                 reason="needs PostgreSQL: run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/test")

@@ -6,8 +6,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from solders.keypair import Keypair
 
+from kernel.config import BASE_DIR
 from tests.settings import TEST_WALLET_KEY
-from tradingbot.config import BASE_DIR
 from wallets.crypto import Keyring, fingerprint, generate_key
 from wallets.models import UserWallet
 from wallets.services import get_or_create_user_wallet
@@ -97,7 +97,7 @@ def test_a_key_on_the_command_line_is_refused_and_nothing_changes(wallets):
 
 def test_without_a_given_key_it_rotates_to_the_first_deployed_key(wallets, monkeypatch):
     """The documented order: WALLET_ENCRYPTION_KEY=NEW,OLD deployed first, then the command with no key at all."""
-    from tradingbot.config import get_config
+    from kernel.config import get_config
 
     new_key = generate_key()
     monkeypatch.setenv("WALLET_ENCRYPTION_KEY", f"{new_key},{TEST_WALLET_KEY}")

@@ -10,7 +10,7 @@ from solders.null_signer import NullSigner
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
-from tradingbot.config import get_config
+from kernel.config import get_config
 from wallets.crypto import Keyring
 from wallets.models import UserSettings, UserWallet
 from wallets.services import get_or_create_user_wallet

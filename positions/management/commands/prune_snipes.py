@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
+from kernel.config import get_config
 from positions.sniping import prune_snipes
-from tradingbot.config import get_config
 
 
 class Command(BaseCommand):

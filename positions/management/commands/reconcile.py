@@ -4,10 +4,10 @@ import asyncio
 
 from django.core.management.base import BaseCommand, CommandError
 
+from kernel.chain.errors import ChainError
+from kernel.chain.rpc import RpcGateway
+from kernel.config import get_config
 from positions.reconcile import audit_wallets, reconcile_pending
-from tradingbot.chain.errors import ChainError
-from tradingbot.chain.rpc import RpcGateway
-from tradingbot.config import get_config
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ import asyncio
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tradingbot.config import ConfigError, get_config
+from kernel.config import ConfigError, get_config
 
 
 class Command(BaseCommand):
@@ -52,7 +52,7 @@ class Command(BaseCommand):
     def _start_exporter(self, port: int):
         if port == 0:
             return None
-        from tradingbot.metrics_server import start_metrics_server
+        from kernel.metrics_server import start_metrics_server
 
         try:
             return start_metrics_server(port)[0]

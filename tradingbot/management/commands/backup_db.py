@@ -5,8 +5,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from kernel.config import BASE_DIR, get_config
 from tradingbot.backups import BackupError, backup, newest, verify
-from tradingbot.config import BASE_DIR, get_config
 
 
 class Command(BaseCommand):

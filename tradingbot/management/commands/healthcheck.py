@@ -5,7 +5,7 @@ import asyncio
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from tradingbot.config import ConfigError, get_config
+from kernel.config import ConfigError, get_config
 from tradingbot.health import readiness
 
 
@@ -18,7 +18,7 @@ class Command(BaseCommand):
     def handle(self, *args, database_url=None, **options):
         alias = "default"
         if database_url:
-            from tradingbot.config import load_config
+            from kernel.config import load_config
             from tradingbot.settings import _database
 
             try:

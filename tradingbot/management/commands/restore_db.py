@@ -7,8 +7,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from kernel.config import get_config
 from tradingbot.backups import BackupError, restore
-from tradingbot.config import get_config
 
 logger = logging.getLogger("tradingbot.audit")
 

@@ -10,7 +10,7 @@ from cryptography.fernet import Fernet
 from django.core.management.base import BaseCommand, CommandError
 
 from custody import audit
-from tradingbot.config import get_config, new_wallet_key_from_environment
+from kernel.config import get_config, new_wallet_key_from_environment
 from wallets.crypto import fingerprint
 from wallets.rotation import RotationReport, rotate_second_factors, rotate_wallets
 

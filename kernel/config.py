@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
-from tradingbot.money import AmountError, parse_decimal, sol_to_lamports
+from kernel.money import AmountError, parse_decimal, sol_to_lamports
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tradingbot.money import lamports_to_sol, raw_to_tokens
+from kernel.money import lamports_to_sol, raw_to_tokens
 
 
 def plain(value: Decimal) -> str:

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import pytest
 
-from tradingbot.money import (
+from kernel.money import (
     U64_MAX,
     AmountError,
     lamports_to_sol,

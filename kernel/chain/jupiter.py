@@ -12,8 +12,8 @@ from decimal import Decimal, InvalidOperation
 import httpx
 from solders.transaction import VersionedTransaction
 
-from tradingbot.chain.errors import JupiterError
-from tradingbot.metrics import JUPITER_REQUESTS
+from kernel.chain.errors import JupiterError
+from kernel.metrics import JUPITER_REQUESTS
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 class JSONSerializer:
-    """For Django's RedisCache: ``OPTIONS={"serializer": "tradingbot.cache.JSONSerializer"}``."""
+    """For Django's RedisCache: ``OPTIONS={"serializer": "kernel.cache.JSONSerializer"}``."""
 
     def dumps(self, value):
         if type(value) is int:  # raw, like Django's own serializer, so Redis INCR works on it

@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.core import checks, exceptions
 from django.db import models
 
-from tradingbot.money import U64_MAX
+from kernel.money import U64_MAX
 
 _WIDTH = len(str(U64_MAX))
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from django.core.cache import cache
 
+from kernel.config import BASE_DIR
 from tests.settings import TEST_WALLET_KEY
-from tradingbot.config import BASE_DIR
 
 
 class _Payload:

@@ -5,7 +5,7 @@ from decimal import Decimal
 
 import pytest
 
-from tradingbot.config import BASE_DIR, ConfigError, load_config
+from kernel.config import BASE_DIR, ConfigError, load_config
 
 GOOD_KEY = "pYt7Kq8m2ZxvB3nWc5dRfGh9JkLpQs4tUvWxYz0aBcE="
 
@@ -44,7 +44,7 @@ def test_preferred_names_are_read():
     ("DAILY_LOSS_LIMIT_SOL", "MAX_DAILY_LOSS_SOL", "max_daily_loss_sol"),
 ])
 def test_legacy_name_is_used_with_one_deprecation_warning(legacy, preferred, attribute, caplog):
-    with caplog.at_level(logging.WARNING, logger="tradingbot.config"):
+    with caplog.at_level(logging.WARNING, logger="kernel.config"):
         config = load_config({legacy: "0.75"})
     assert getattr(config.trading, attribute) == Decimal("0.75")
     warnings = [r.getMessage() for r in caplog.records if legacy in r.getMessage()]
@@ -159,7 +159,7 @@ def test_manage_py_stops_with_one_line_and_no_traceback_on_a_bad_value():
 
 
 def test_the_documented_one_liner_prints_the_config():
-    code = ("from tradingbot.config import get_config; c = get_config(); "
+    code = ("from kernel.config import get_config; c = get_config(); "
             "print(c.database_url, c.solana_rpc_url, c.trading.max_trade_size_sol)")
     result = _run(["-c", code], {"MAX_TRADE_SIZE_SOL": "0.25", "SOLANA_RPC_URL": "http://127.0.0.1:8899"})
     assert result.returncode == 0, result.stderr
@@ -170,7 +170,7 @@ def test_the_documented_one_liner_prints_the_config():
 def test_env_file_is_read_and_the_environment_wins(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("# comment\nMAX_POSITION_SIZE_SOL=3\nexport DEFAULT_SLIPPAGE_BPS='75'\n")
-    code = "from tradingbot.config import get_config; c = get_config(); print(c.trading.max_trade_size_sol, " \
+    code = "from kernel.config import get_config; c = get_config(); print(c.trading.max_trade_size_sol, " \
            "c.trading.default_slippage_bps)"
     result = _run(["-c", code], {"TRADINGBOT_ENV_FILE": str(env_file), "DEFAULT_SLIPPAGE_BPS": "80"})
     assert result.stdout.split() == ["3", "80"], result.stderr

@@ -22,8 +22,8 @@ from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
-from tradingbot.chain.errors import ChainUnavailable, TransactionRejected
-from tradingbot.metrics import RPC_REQUESTS
+from kernel.chain.errors import ChainUnavailable, TransactionRejected
+from kernel.metrics import RPC_REQUESTS
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
