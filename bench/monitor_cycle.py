@@ -29,6 +29,7 @@ def main() -> None:
 async def _run(localnet, positions: int, mints: int) -> None:
     from asgiref.sync import sync_to_async
 
+    from custody.services import get_or_create_user_wallet
     from kernel.chain.jupiter import JupiterClient
     from kernel.chain.rpc import RpcGateway
     from kernel.config import load_config
@@ -39,7 +40,6 @@ async def _run(localnet, positions: int, mints: int) -> None:
     from tests.settings import TEST_WALLET_KEY
     from wallets.crypto import Keyring
     from wallets.models import UserSettings
-    from wallets.services import get_or_create_user_wallet
 
     tokens = [localnet.create_token(f"B{i}", decimals=6, pool_sol_lamports=100 * 10**9, pool_tokens_raw=10**12)
               for i in range(mints)]

@@ -18,7 +18,7 @@ BASE = Path(__file__).resolve().parent.parent
 FILL = """
 import django; django.setup()
 from positions.models import Position, Trade
-from wallets.services import get_or_create_user_wallet
+from custody.services import get_or_create_user_wallet
 wallets = [get_or_create_user_wallet(i, f"u{i}").wallet for i in range(100)]
 Trade.objects.bulk_create([Trade(user=wallets[i % 100], token_mint="M" * 44, token_decimals=6, side="buy",
     status="confirmed", signature=f"sig{i}", lamports_in=10**8, amount_out_raw=10**9, last_valid_block_height=1)

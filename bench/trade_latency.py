@@ -32,13 +32,13 @@ def main() -> None:
 async def _run(localnet, latency_ms: int, buys: int) -> None:
     from asgiref.sync import sync_to_async
 
+    from custody.services import get_or_create_user_wallet
     from kernel.chain.jupiter import JupiterClient
     from kernel.chain.rpc import RpcGateway
     from kernel.config import load_config
     from positions.trading import TradingService
     from tests.settings import TEST_WALLET_KEY
     from wallets.crypto import Keyring
-    from wallets.services import get_or_create_user_wallet
 
     config = load_config({"SOLANA_RPC_URL": localnet.rpc_url, "JUPITER_API_URL": localnet.jupiter_url,
                           "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000",

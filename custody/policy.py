@@ -58,7 +58,7 @@ def current(wallet: UserWallet, now: datetime) -> PolicyView:
 
 def is_protected(wallet: UserWallet, now: datetime) -> bool:
     """Whether the trader guards money leaving at all (a second factor, the allow-list or the large-withdrawal
-    delay). Then every way out is guarded alike: loosening a trading setting waits too (custody.trade_policy)."""
+    delay). Then every way out is guarded alike: loosening a trading setting waits too (positions.trade_policy)."""
     view = current(wallet, now)
     return view.allowlist_on or view.threshold_lamports is not None or second_factor.is_enabled(wallet)
 
@@ -83,7 +83,7 @@ def needs_delay(wallet: UserWallet, lamports: int, now: datetime) -> bool:
     """Whether this withdrawal must wait: with what left in the last 24 hours (sent, on its way, or delayed), it goes
     over the threshold. Counting the window stops a large sum leaving at once in pieces just under the threshold.
     Deciding to send needs the user's row locked around this check and the write of the withdrawal
-    (``wallets.withdrawals``): otherwise concurrent withdrawals each see the others' amounts missing."""
+    (``custody.withdrawals``): otherwise concurrent withdrawals each see the others' amounts missing."""
     threshold = current(wallet, now).threshold_lamports
     if threshold is None:
         return False

@@ -11,12 +11,12 @@ from datetime import datetime, timedelta
 from django.db.models import Sum
 from django.utils import timezone
 
+from custody.withdrawals import SIGNATURE_FEE_LAMPORTS, resolve_withdrawal
 from kernel.chain.rpc import RpcGateway
 from kernel.db import db_call
 from positions import services
 from positions.models import Position, Trade
 from wallets.models import UserWallet, Withdrawal
-from wallets.withdrawals import SIGNATURE_FEE_LAMPORTS, resolve_withdrawal
 
 logger = logging.getLogger(__name__)
 STATUS_BATCH = 256  # getSignatureStatuses accepts up to 256 signatures

@@ -13,7 +13,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from custody import notices, second_factor
-from custody.trade_policy import apply_all_due
+from custody.withdrawals import due_withdrawals, execute_scheduled
 from kernel.chain.errors import ChainError
 from kernel.chain.jupiter import JupiterClient
 from kernel.chain.launches import watch_program_logs
@@ -23,13 +23,13 @@ from kernel.db import close_db_connections, db_call
 from positions.monitor import Monitor, Trigger
 from positions.reconcile import Settled, reconcile_pending
 from positions.sniping import LaunchQueue, SnipeOutcome, Sniper, prune_snipes
+from positions.trade_policy import apply_all_due
 from positions.trading import TradingService
 from telegrambot import texts
 from telegrambot.application import build_application
 from telegrambot.handlers.common import BotDeps
 from telegrambot.sensitive import sweep
 from wallets.crypto import Keyring
-from wallets.withdrawals import due_withdrawals, execute_scheduled
 
 logger = logging.getLogger("telegrambot.runner")
 RECONCILE_INTERVAL_SECONDS = 30

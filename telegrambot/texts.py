@@ -6,12 +6,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
 
+from custody.withdrawals import WithdrawalPlan, WithdrawalResult
 from kernel.display import plain, sol, tokens
 from positions.selectors import PortfolioView, PositionView
 from positions.trading import BuyResult, SellResult
 from telegrambot.keyboards import SETTINGS, TOGGLES
 from wallets.models import UserSettings
-from wallets.withdrawals import WithdrawalPlan, WithdrawalResult
 
 EXPLORER_TX = "https://solscan.io/tx/{}"
 

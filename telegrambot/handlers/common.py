@@ -14,6 +14,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from custody.withdrawals import WithdrawalError
 from kernel.chain.errors import ChainError, JupiterError
 from kernel.chain.jupiter import JupiterClient
 from kernel.chain.rpc import RpcGateway
@@ -24,7 +25,6 @@ from positions.trading import TradingService
 from telegrambot import texts
 from telegrambot.parsing import ParseError
 from wallets.crypto import Keyring
-from wallets.withdrawals import WithdrawalError
 
 logger = logging.getLogger(__name__)
 Handler = Callable[[Update, ContextTypes.DEFAULT_TYPE], Awaitable[None]]

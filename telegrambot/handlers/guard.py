@@ -10,6 +10,7 @@ from telegram.ext import ContextTypes
 
 from custody import audit, policy, second_factor
 from custody.policy import PolicyRefusal
+from custody.withdrawals import cancel_withdrawal
 from kernel.db import db_call
 from positions.services import load_trader
 from telegrambot import conversation, texts
@@ -17,7 +18,6 @@ from telegrambot.handlers import money_out, trade
 from telegrambot.handlers.common import deps, guarded, reply
 from telegrambot.parsing import ParseError, parse_address, parse_sol
 from telegrambot.sensitive import Kind, delete_sensitive, send_sensitive
-from wallets.withdrawals import cancel_withdrawal
 
 CODE_TTL_SECONDS = 300
 

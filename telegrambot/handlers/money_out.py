@@ -11,6 +11,14 @@ from telegram.ext import ContextTypes
 
 from custody import audit, second_factor
 from custody.policy import needs_delay
+from custody.withdrawals import (
+    WithdrawalError,
+    WithdrawalPlan,
+    confirm_withdrawal,
+    ensure_key_export_allowed,
+    plan_withdrawal,
+    request_withdrawal,
+)
 from kernel.chain.errors import ChainError
 from kernel.db import db_call
 from positions.errors import TradingError
@@ -21,14 +29,6 @@ from telegrambot.parsing import parse_withdraw_args
 from telegrambot.sensitive import Kind, send_sensitive
 from wallets.models import UserWallet, Withdrawal
 from wallets.signing import export_secret_base58
-from wallets.withdrawals import (
-    WithdrawalError,
-    WithdrawalPlan,
-    confirm_withdrawal,
-    ensure_key_export_allowed,
-    plan_withdrawal,
-    request_withdrawal,
-)
 
 logger = logging.getLogger(__name__)
 

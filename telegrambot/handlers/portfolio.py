@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from custody.withdrawals import scheduled_withdrawals
 from kernel.chain.errors import ChainError
 from kernel.db import db_call
 from positions.selectors import list_positions, recent_snipes
@@ -12,7 +13,6 @@ from positions.services import load_trader
 from telegrambot import keyboards, texts
 from telegrambot.handlers.common import deps, guarded, reply
 from telegrambot.parsing import ParseError
-from wallets.withdrawals import scheduled_withdrawals
 
 PAGE_SIZE = 10  # ten position blocks and their buttons stay well inside Telegram's 4096 characters
 

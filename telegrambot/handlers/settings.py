@@ -7,8 +7,9 @@ from decimal import Decimal
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from custody import audit, trade_policy
+from custody import audit
 from kernel.db import db_call
+from positions import trade_policy
 from positions.services import set_position_threshold
 from telegrambot import conversation, keyboards, parsing, texts
 from telegrambot.handlers.common import deps, guarded, reply

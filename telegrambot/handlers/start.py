@@ -3,11 +3,11 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from custody.services import get_or_create_user_wallet
 from kernel.chain.errors import ChainError
 from kernel.db import db_call
 from telegrambot import keyboards, texts
 from telegrambot.handlers.common import deps, guarded, reply
-from wallets.services import get_or_create_user_wallet
 
 
 @guarded

@@ -9,9 +9,10 @@ from decimal import Decimal
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from custody import second_factor, trade_policy
+from custody import second_factor
 from kernel.chain.errors import JupiterError
 from kernel.db import db_call
+from positions import trade_policy
 from positions.amounts import SellAmount
 from positions.errors import TradeFailed, TradingError
 from positions.models import Position

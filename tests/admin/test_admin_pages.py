@@ -5,10 +5,10 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from solders.keypair import Keypair
 
+from custody.services import get_or_create_user_wallet
 from positions.models import Position, Trade
 from tests.admin.otp import staff_client
 from wallets.models import UserWallet
-from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db
 

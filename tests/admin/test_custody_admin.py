@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from custody import totp
 from custody.models import AuditEvent, KillSwitch, SecondFactor
+from custody.services import get_or_create_user_wallet
 from tests.admin.otp import enrol, fresh_code, sign_in, staff_client
 from wallets.models import Withdrawal
-from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db
 

@@ -2,9 +2,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from custody.services import get_or_create_user_wallet
 from positions.models import Snipe, SnipeLaunch
 from tests.admin.otp import staff_client
-from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db
 

@@ -6,12 +6,12 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
+from custody.admin.wallets import ONLY_SUPERUSERS, RISK_FIELDS
 from custody.models import AuditEvent
+from custody.services import get_or_create_user_wallet
 from kernel.config import get_config
 from tests.admin.otp import staff_client
-from wallets.admin import ONLY_SUPERUSERS, RISK_FIELDS
 from wallets.models import UserSettings
-from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db
 SOL = 10**9

@@ -7,7 +7,7 @@ from django.db import DatabaseError, connection, transaction
 
 from custody import audit
 from custody.models import AuditEvent
-from wallets.services import get_or_create_user_wallet
+from custody.services import get_or_create_user_wallet
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ import pytest
 import pytest_asyncio
 from asgiref.sync import sync_to_async
 
+from custody.services import get_or_create_user_wallet
 from kernel.chain.jupiter import JupiterClient
 from kernel.chain.rpc import RpcGateway
 from kernel.config import TradingConfig, load_config
 from positions.trading import TradingService
 from tests.settings import TEST_WALLET_KEY
 from wallets.crypto import Keyring
-from wallets.services import get_or_create_user_wallet
 
 _user_ids = itertools.count(700_000)
 _chat_ids = itertools.count(800_000)

@@ -224,7 +224,7 @@ async def test_large_withdrawal_is_delayed_cancelled_or_held_and_then_sent(bot, 
     question = await _ask_withdrawal(chat, destination, "2")
     delayed = await chat.press(question, buttons(question)["✅ Withdraw"])
     scheduled = await Withdrawal.objects.aget(user=wallet, status="scheduled")
-    from wallets.withdrawals import hold_withdrawal
+    from custody.withdrawals import hold_withdrawal
 
     assert await sync_to_async(hold_withdrawal)(scheduled.pk, hold=True, actor="staff alice", source="admin")
     clock.advance(hours=2, seconds=1)

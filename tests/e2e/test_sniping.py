@@ -144,8 +144,8 @@ async def test_the_bot_snipes_and_tells_the_user(bot, chat_factory, localnet):
 async def test_a_launch_failing_screening_is_one_row_for_fifty_users(engine, localnet, transactional_db):
     from asgiref.sync import sync_to_async
 
+    from custody.services import update_setting
     from positions.selectors import recent_snipes
-    from wallets.services import update_setting
 
     traders = [await make_trader(engine, localnet, sol=0) for _ in range(50)]
     await UserSettings.objects.filter(user__in=[t.wallet for t in traders]).aupdate(

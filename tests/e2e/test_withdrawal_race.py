@@ -16,10 +16,7 @@ from solders.hash import Hash
 
 from custody.models import AuditEvent
 from custody.policy import set_threshold
-from tests.e2e.conftest import make_trader
-from wallets.crypto import Keyring
-from wallets.models import Withdrawal
-from wallets.withdrawals import (
+from custody.withdrawals import (
     WithdrawalPlan,
     WithdrawalResult,
     commit_withdrawal,
@@ -27,6 +24,9 @@ from wallets.withdrawals import (
     plan_withdrawal,
     request_withdrawal,
 )
+from tests.e2e.conftest import make_trader
+from wallets.crypto import Keyring
+from wallets.models import Withdrawal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9
@@ -57,7 +57,7 @@ async def test_three_withdrawals_at_once_under_the_threshold_send_one_and_delay_
 
 def test_workers_deciding_at_the_same_instant_let_one_withdrawal_through(postgres_only, keyring: Keyring):
     """Threads stand for workers: each its own connection, all checking the policy at once on PostgreSQL."""
-    from wallets.services import get_or_create_user_wallet
+    from custody.services import get_or_create_user_wallet
 
     wallet = get_or_create_user_wallet(880_001, "racer").wallet
     now = timezone.now()

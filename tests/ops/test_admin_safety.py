@@ -10,9 +10,9 @@ from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from custody.models import AuditEvent
+from custody.services import get_or_create_user_wallet
 from kernel.config import BASE_DIR
 from tests.admin.otp import enrol, fresh_code, sign_in, staff_client
-from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ import pytest
 from kernel.config import BASE_DIR
 from tests.settings import TEST_WALLET_KEY
 
-SEED = ("import django; django.setup(); from wallets.services import get_or_create_user_wallet; "
+SEED = ("import django; django.setup(); from custody.services import get_or_create_user_wallet; "
         "[get_or_create_user_wallet(i, f'u{i}') for i in range({n})]")
 
 

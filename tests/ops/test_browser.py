@@ -40,9 +40,9 @@ def test_staff_sees_drawn_charts_and_no_secret(browser, live_server, django_user
     from selenium.webdriver.support.ui import WebDriverWait
     from solders.keypair import Keypair
 
+    from custody.services import get_or_create_user_wallet
     from positions.models import Trade
     from tests.admin.otp import enrol, fresh_code
-    from wallets.services import get_or_create_user_wallet
 
     wallet = get_or_create_user_wallet(4_000, "browser").wallet
     for index in range(4):

@@ -100,7 +100,7 @@ def test_healthcheck_command_exit_codes(localnet, tmp_path):
 @pytest.mark.django_db
 def test_kill_switches_are_exported_without_user_labels(client):
     from custody import killswitch
-    from wallets.services import get_or_create_user_wallet
+    from custody.services import get_or_create_user_wallet
 
     wallet = get_or_create_user_wallet(3201, "paused").wallet
     killswitch.pause("buys", actor="operator test", source="test")

@@ -8,10 +8,10 @@ from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from custody.services import get_or_create_user_wallet
 from positions.models import Position, Trade
 from positions.stats import daily_stats
 from tests.admin.otp import staff_client
-from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db
 

@@ -7,13 +7,13 @@ from decimal import Decimal
 import pytest
 from django.db import connections
 
+from custody.services import get_or_create_user_wallet
 from kernel.chain.rpc import TransactionEffects
 from kernel.money import U64_MAX
 from positions import services
 from positions.amounts import SellAmount
 from positions.errors import InvalidAmount, NoOpenPosition, SellAmountTooLarge, SellAmountTooSmall
 from positions.models import Position, Trade
-from wallets.services import get_or_create_user_wallet
 
 MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 FEE = 10_000

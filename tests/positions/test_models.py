@@ -2,9 +2,9 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from custody.services import get_or_create_user_wallet
 from kernel.money import U64_MAX
 from positions.models import Position, Trade
-from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db
 MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from custody.services import get_or_create_user_wallet
 from kernel.config import load_config
 from positions.errors import DailySpendCapReached
 from positions.models import Trade
 from positions.risk import check_buy, daily_spend_cap_lamports, slippage_bps, spent_last_24_hours
-from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db
 SOL = 10**9

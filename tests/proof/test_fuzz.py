@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from solders.pubkey import Pubkey
 
+from custody.services import SETTING_FIELDS
 from kernel.config import TradingConfig, load_config
 from kernel.money import U64_MAX, AmountError, parse_decimal
 from positions.amounts import SellAmount, SellKind
@@ -73,7 +74,6 @@ from tests.proof.outcomes import module_finished, record_module
 from tests.proof.scale import FULL, scaled
 from tests.settings import TEST_WALLET_KEY
 from wallets.models import UserSettings, UserWallet
-from wallets.services import SETTING_FIELDS
 
 PARSER_CASES = scaled(150, 700)  # per property, 10 properties: 1,500 in make test, 7,000 with PROOF=1
 BOT_CASES = scaled(300, 3_000)

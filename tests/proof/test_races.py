@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 from django.db.models import Sum
 
+from custody.withdrawals import WithdrawalError, execute_withdrawal, plan_withdrawal
 from positions.amounts import SellAmount
 from positions.errors import TradingError
 from positions.models import Position, Trade
@@ -22,7 +23,6 @@ from tests.e2e.conftest import make_trader
 from tests.proof.outcomes import record_module
 from tests.proof.scale import FULL, record, scaled
 from wallets.models import UserWallet, Withdrawal
-from wallets.withdrawals import WithdrawalError, execute_withdrawal, plan_withdrawal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9

@@ -10,10 +10,10 @@ from solders.null_signer import NullSigner
 from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
+from custody.services import get_or_create_user_wallet
 from kernel.config import get_config
 from wallets.crypto import Keyring
 from wallets.models import UserSettings, UserWallet
-from wallets.services import get_or_create_user_wallet
 from wallets.signing import SigningError, export_secret_base58, sign_versioned_transaction
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from custody.admin import AUDIT_EXPORT_FIELDS, event_as_dict
+from custody.admin.pages import AUDIT_EXPORT_FIELDS, event_as_dict
 from custody.models import AuditEvent
 
 

@@ -10,9 +10,9 @@ from cryptography.fernet import Fernet
 from django.core.management.base import BaseCommand, CommandError
 
 from custody import audit
+from custody.rotation import RotationReport, rotate_second_factors, rotate_wallets
 from kernel.config import get_config, new_wallet_key_from_environment
 from wallets.crypto import fingerprint
-from wallets.rotation import RotationReport, rotate_second_factors, rotate_wallets
 
 COMMAND_LINE_KEY = ("A key on the command line stays in your shell history and shows in the process list, so "
                     "--new-key is no longer accepted. Deploy WALLET_ENCRYPTION_KEY=<new>,<old> and run this command "

@@ -20,13 +20,13 @@ from custody import audit, second_factor
 from custody.errors import SettingRefused
 from custody.models import PendingSettingChange
 from custody.policy import is_protected
+from custody.services import SETTING_FIELDS
 from kernel.config import TradingConfig
 from kernel.display import plain, sol
 from kernel.money import lamports_to_sol
 from positions.errors import WalletNotFound
 from positions.risk import daily_spend_cap_lamports, slippage_bps, spent_last_24_hours
 from wallets.models import UserSettings, UserWallet
-from wallets.services import SETTING_FIELDS
 
 
 def _higher(before, after) -> bool:
@@ -71,7 +71,7 @@ class SettingsView:
 def change_setting(*, telegram_user_id: int, key: str, value, now: datetime, config: TradingConfig,
                    source: str) -> SettingChange:
     """Set one parsed setting: refused beyond the operator's limits, delayed when it loosens protection, at once
-    otherwise. ``key`` is one of wallets.services.SETTING_FIELDS."""
+    otherwise. ``key`` is one of custody.services.SETTING_FIELDS."""
     wallet = _wallet(telegram_user_id)
     _check_operator_limits(wallet, key, value, config, source)
     field = SETTING_FIELDS[key]

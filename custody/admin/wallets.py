@@ -10,12 +10,12 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from custody import audit
-from custody.admin import StaffAudited
+from custody.admin.staff import StaffAudited
+from custody.services import set_frozen
 from kernel.config import get_config
 from kernel.exports import csv_response
 from wallets.limits import over_ceiling
 from wallets.models import UserSettings, UserWallet
-from wallets.services import set_frozen
 
 RISK_FIELDS = ("max_trade_size_lamports", "daily_loss_limit_lamports", "slippage_bps", "stop_loss_percentage",
                "take_profit_percentage", "snipe_enabled", "snipe_amount_lamports", "priority_fee_lamports",

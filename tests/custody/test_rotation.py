@@ -6,11 +6,11 @@ import pytest
 from django.core.management import CommandError, call_command
 from solders.keypair import Keypair
 
+from custody.services import get_or_create_user_wallet
 from kernel.config import BASE_DIR
 from tests.settings import TEST_WALLET_KEY
 from wallets.crypto import Keyring, fingerprint, generate_key
 from wallets.models import UserWallet
-from wallets.services import get_or_create_user_wallet
 
 pytestmark = pytest.mark.django_db
 
@@ -128,7 +128,7 @@ def test_the_command_exits_non_zero_and_names_the_wallet(tmp_path):
                               capture_output=True, text=True, timeout=120)
 
     assert manage("migrate", "-v", "0").returncode == 0
-    create = ("import django; django.setup(); from wallets.services import get_or_create_user_wallet; "
+    create = ("import django; django.setup(); from custody.services import get_or_create_user_wallet; "
               "print(get_or_create_user_wallet(77, 'op').wallet.public_key)")
     public_key = subprocess.run([sys.executable, "-c", create], cwd=BASE_DIR, capture_output=True, text=True,
                                 env={**env, "DJANGO_SETTINGS_MODULE": "tradingbot.settings"}).stdout.strip()
