@@ -57,6 +57,7 @@ proof: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --no-cache
 
 localnet: $(STAMP)
 	$(PY) -m localnet

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 from solders.keypair import Keypair
 
+from custody.models import SecondFactor
 from wallets.crypto import Keyring, SecretUnavailable, fingerprint
 from wallets.models import UserWallet
 
@@ -77,8 +78,6 @@ def _rotate_one(wallet: UserWallet, ring: Keyring, only_new: Keyring, target: st
 def rotate_second_factors(*, new_key: str, old_keys: Sequence[str], dry_run: bool = False) -> tuple[int, list[int]]:
     """Re-seal the users' authenticator (TOTP) secrets too: they are sealed with the same keyring. Returns how many
     were re-sealed and the Telegram ids of any no configured key opens (left untouched)."""
-    from custody.models import SecondFactor
-
     ring = Keyring([new_key, *[key for key in old_keys if key != new_key]])
     only_new = Keyring([new_key])
     target = fingerprint(new_key)

@@ -12,6 +12,7 @@ import functools
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
+import environ
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connections
 
@@ -32,3 +33,18 @@ def db_call(function: Callable[P, R]) -> Callable[P, R]:
 
 async def close_db_connections() -> None:
     await sync_to_async(connections.close_all, thread_sensitive=True)()
+
+
+def connection_settings(url: str) -> dict:
+    """Django's settings for the database at ``url``, as the bot runs it."""
+    database = environ.Env.db_url_config(url)
+    # django-environ does not know django-prometheus' instrumented backends: swap the engine prefix.
+    database["ENGINE"] = database["ENGINE"].replace("django.db.backends.", "django_prometheus.db.backends.")
+    if "sqlite3" in database["ENGINE"]:
+        # Wait for a writer instead of failing at once with "database is locked", and take the write lock when a
+        # transaction begins, so read-check-write sequences (reserving a sell) cannot interleave.
+        database.setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    # The bot and its workers are long-lived: keep connections, check them before reuse.
+    database["CONN_MAX_AGE"] = 300
+    database["CONN_HEALTH_CHECKS"] = True
+    return database

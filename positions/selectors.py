@@ -12,7 +12,7 @@ from kernel.chain.jupiter import JupiterClient
 from kernel.db import db_call
 from kernel.money import LAMPORTS_PER_SOL, raw_to_tokens
 from positions.errors import WalletNotFound
-from positions.models import Position
+from positions.models import Position, Snipe, SnipeLaunch, Trade
 from wallets.models import UserSettings, UserWallet
 
 
@@ -119,8 +119,6 @@ class SnipeHistory:
 def recent_snipes(wallet_id: int, limit: int = 5) -> SnipeHistory:
     """The user's latest snipe decisions: their own attempts, and, while their sniping is on, the launches skipped
     for everyone since their settings last changed (sniping has been on, unchanged, at least that long)."""
-    from positions.models import Snipe, SnipeLaunch
-
     own = [SnipeEntry(s.status, s.token_mint, s.reason, s.created_at)
            for s in Snipe.objects.filter(user_id=wallet_id).order_by("-created_at")[:limit]]
     settings = UserSettings.objects.filter(user_id=wallet_id, snipe_enabled=True, user__is_frozen=False,
@@ -133,3 +131,9 @@ def recent_snipes(wallet_id: int, limit: int = 5) -> SnipeHistory:
     entries = sorted(own + skipped, key=lambda entry: entry.at, reverse=True)[:limit]
     listed = sum(1 for entry in entries if entry.token_level)
     return SnipeHistory(entries, more_skipped=concerned.count() - listed if skipped else 0)
+
+
+@db_call
+def token_decimals(wallet_id: int) -> dict[str, int]:
+    """Decimals of every mint the wallet has traded, from its ledger (no chain read)."""
+    return dict(Trade.objects.filter(user_id=wallet_id).values_list("token_mint", "token_decimals").distinct())

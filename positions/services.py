@@ -12,6 +12,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from custody import audit
 from kernel.chain.rpc import TransactionEffects
 from positions.errors import DailySpendCapReached, DuplicateTrade, NoOpenPosition, SellAmountTooLarge, WalletNotFound
 from positions.models import Position, Trade
@@ -221,8 +222,6 @@ def set_position_threshold(*, telegram_user_id: int, mint: str, field: str, valu
             raise NoOpenPosition(mint)
         setattr(position, field, value)
         position.save(update_fields=[field])
-    from custody import audit
-
     audit.record(audit.Action.SETTINGS_CHANGED, actor=audit.trader(telegram_user_id), source=audit.TELEGRAM,
                  user=position.user_id, setting=field, position=position.pk, mint=mint, after=value)
     return position

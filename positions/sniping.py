@@ -31,7 +31,7 @@ from positions.errors import TradingError
 from positions.models import Snipe, SnipeLaunch, Trade
 from positions.screening import screen_mint
 from positions.trading import TradingService
-from wallets.models import UserSettings
+from wallets.models import UserSettings, UserWallet
 
 logger = logging.getLogger(__name__)
 CREATE_LOGS = ("Program log: Instruction: Create", "Program log: Instruction: CreateV2")
@@ -302,8 +302,6 @@ def _record_launch(launch: Launch, reason: str, users: list[tuple[int, int]]) ->
 @db_call
 def _claim(telegram_user_id: int, launch: Launch, lamports: int) -> bool:
     """Write the snipe row first (status failed until the buy ends), so a launch is bought at most once."""
-    from wallets.models import UserWallet
-
     try:
         Snipe.objects.create(user=UserWallet.objects.get(telegram_user_id=telegram_user_id), token_mint=launch.mint,
                              launch_signature=launch.signature, status=Snipe.Status.FAILED,
@@ -323,8 +321,6 @@ def _finish(telegram_user_id: int, launch: Launch, status: str, reason: str, lam
 
 @db_call
 def _record(telegram_user_id: int, launch: Launch, status: str, reason: str, lamports: int) -> SnipeOutcome | None:
-    from wallets.models import UserWallet
-
     try:
         Snipe.objects.create(user=UserWallet.objects.get(telegram_user_id=telegram_user_id), token_mint=launch.mint,
                              launch_signature=launch.signature, status=status, reason=reason[:500],

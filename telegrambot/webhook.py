@@ -18,6 +18,7 @@ from telegram import Update
 from telegram.ext import Application
 
 from kernel.config import get_config
+from telegrambot.runner import BotRunner
 
 logger = logging.getLogger(__name__)
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
@@ -53,8 +54,6 @@ async def telegram_webhook(request: HttpRequest) -> HttpResponse:
 async def _application() -> Application:
     async with _lock:
         if _state["application"] is None:
-            from telegrambot.runner import BotRunner
-
             runner = BotRunner(get_config(), updater=False)
             await runner.application.initialize()
             await runner.application.start()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from django.db import connections
 
 from kernel.chain.errors import ChainError
+from kernel.chain.rpc import RpcGateway
 from kernel.config import TradingConfig
 
 logger = logging.getLogger(__name__)
@@ -87,8 +88,6 @@ async def _database(alias: str) -> str:
 
 
 async def _rpc(config: TradingConfig) -> str:
-    from kernel.chain.rpc import RpcGateway
-
     rpc = RpcGateway(config.solana_rpc_url, timeout=2.0, read_attempts=1)
     try:
         return f"block height {await rpc.block_height()}"

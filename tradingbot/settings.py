@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import environ
-
 from kernel.config import BASE_DIR, get_config
+from kernel.db import connection_settings
 
 CONFIG = get_config()
 
@@ -65,21 +64,7 @@ TEMPLATES = [
 ]
 
 
-def _database(url: str) -> dict:
-    database = environ.Env.db_url_config(url)
-    # django-environ does not know django-prometheus' instrumented backends: swap the engine prefix.
-    database["ENGINE"] = database["ENGINE"].replace("django.db.backends.", "django_prometheus.db.backends.")
-    if "sqlite3" in database["ENGINE"]:
-        # Wait for a writer instead of failing at once with "database is locked", and take the write lock when a
-        # transaction begins, so read-check-write sequences (reserving a sell) cannot interleave.
-        database.setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
-    # The bot and its workers are long-lived: keep connections, check them before reuse.
-    database["CONN_MAX_AGE"] = 300
-    database["CONN_HEALTH_CHECKS"] = True
-    return database
-
-
-DATABASES = {"default": _database(CONFIG.database_url)}
+DATABASES = {"default": connection_settings(CONFIG.database_url)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # JSON, never pickles: whoever can write to Redis must not be able to run code here (kernel/cache.py).

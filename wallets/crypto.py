@@ -11,6 +11,8 @@ from collections.abc import Sequence
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from kernel.config import get_config
+
 
 class SecretUnavailable(Exception):
     """No configured key opens this sealed secret. The message names nothing secret."""
@@ -55,6 +57,4 @@ def generate_key() -> str:
 
 
 def keyring_from_config() -> Keyring:
-    from kernel.config import get_config
-
     return Keyring(get_config().require_encryption_keys())

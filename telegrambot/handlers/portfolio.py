@@ -8,7 +8,7 @@ from telegram.ext import ContextTypes
 from custody.withdrawals import scheduled_withdrawals
 from kernel.chain.errors import ChainError
 from kernel.db import db_call
-from positions.selectors import list_positions, recent_snipes
+from positions.selectors import list_positions, recent_snipes, token_decimals
 from positions.services import load_trader
 from telegrambot import keyboards, texts
 from telegrambot.handlers.common import deps, guarded, reply
@@ -53,17 +53,10 @@ async def show_wallet(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         raw_balances = await rpc.token_balances(public_key)
     except ChainError:
         balance, raw_balances = None, {}
-    decimals = await _decimals_of(trader.wallet.pk)
+    decimals = await token_decimals(trader.wallet.pk)
     holdings = [(mint, texts.tokens(raw, decimals[mint]) if mint in decimals else f"{raw} (raw units)")
                 for mint, raw in sorted(raw_balances.items()) if raw > 0]
     scheduled = await db_call(scheduled_withdrawals)(trader.wallet)
     await reply(update, texts.wallet(public_key=public_key, balance_lamports=balance, holdings=holdings,
                                      scheduled=scheduled),
                 reply_markup=keyboards.wallet_menu([w.pk for w in scheduled]))
-
-
-@db_call
-def _decimals_of(wallet_id: int) -> dict[str, int]:
-    from positions.models import Trade
-
-    return dict(Trade.objects.filter(user_id=wallet_id).values_list("token_mint", "token_decimals").distinct())

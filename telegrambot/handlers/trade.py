@@ -23,6 +23,7 @@ from positions.trading import validate_mint
 from telegrambot import conversation, keyboards, texts
 from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
 from telegrambot.parsing import parse_buy_args, parse_sell_args
+from wallets.selectors import public_key_of
 
 
 @guarded
@@ -110,7 +111,7 @@ async def show_token_card(update: Update, context: ContextTypes.DEFAULT_TYPE, mi
     if info is None:
         await reply(update, texts.refused(f"No token exists at {mint}. Check the mint address."))
         return
-    wallet_key = await _public_key(update.effective_user.id)
+    wallet_key = await public_key_of(update.effective_user.id)
     held = await bot.rpc.token_balance(wallet_key, mint) if wallet_key else 0
     try:
         price = (await bot.jupiter.sol_prices([mint])).get(mint)
@@ -180,13 +181,6 @@ async def _settings_now(update: Update, context: ContextTypes.DEFAULT_TYPE):
 async def _buy_needs_code(update: Update, context: ContextTypes.DEFAULT_TYPE, lamports: int) -> bool:
     return await db_call(trade_policy.buy_needs_code)(telegram_user_id=update.effective_user.id, lamports=lamports,
                                                       config=deps(context).config)
-
-
-@db_call
-def _public_key(telegram_user_id: int) -> str | None:
-    from wallets.models import UserWallet
-
-    return UserWallet.objects.filter(telegram_user_id=telegram_user_id).values_list("public_key", flat=True).first()
 
 
 @db_call

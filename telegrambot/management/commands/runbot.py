@@ -5,6 +5,8 @@ import asyncio
 from django.core.management.base import BaseCommand, CommandError
 
 from kernel.config import ConfigError, get_config
+from kernel.metrics_server import start_metrics_server
+from telegrambot.runner import BotRunner
 
 
 class Command(BaseCommand):
@@ -27,8 +29,6 @@ class Command(BaseCommand):
                 config.require_webhook()
         except ConfigError as err:
             raise CommandError(f"{err}\nSet it in .env (copy .env.example) and run again.") from None
-        from telegrambot.runner import BotRunner
-
         if not webhook:
             exporter = self._start_exporter(config.bot_metrics_port)
             try:
@@ -52,8 +52,6 @@ class Command(BaseCommand):
     def _start_exporter(self, port: int):
         if port == 0:
             return None
-        from kernel.metrics_server import start_metrics_server
-
         try:
             return start_metrics_server(port)[0]
         except OSError as err:

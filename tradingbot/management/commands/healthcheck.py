@@ -5,7 +5,8 @@ import asyncio
 from django.core.management.base import BaseCommand, CommandError
 from django.db import connections
 
-from kernel.config import ConfigError, get_config
+from kernel.config import ConfigError, get_config, load_config
+from kernel.db import connection_settings
 from tradingbot.health import readiness
 
 
@@ -18,14 +19,12 @@ class Command(BaseCommand):
     def handle(self, *args, database_url=None, **options):
         alias = "default"
         if database_url:
-            from kernel.config import load_config
-            from tradingbot.settings import _database
-
             try:
                 load_config({"DATABASE_URL": database_url})
             except ConfigError as err:
                 raise CommandError(str(err)) from None
-            connections.settings["healthcheck"] = {**connections.settings["default"], **_database(database_url)}
+            connections.settings["healthcheck"] = {**connections.settings["default"],
+                                                   **connection_settings(database_url)}
             alias = "healthcheck"
         checks = asyncio.run(readiness(get_config(), database_alias=alias))
         for check in checks:
