@@ -10,7 +10,7 @@ from custody.withdrawals import WithdrawalPlan, WithdrawalResult
 from kernel.display import plain, sol, tokens
 from positions.selectors import PortfolioView, PositionView
 from positions.trading import BuyResult, SellResult
-from telegrambot.keyboards import SETTINGS, TOGGLES
+from telegrambot import setting_words
 from wallets.models import UserSettings
 
 EXPLORER_TX = "https://solscan.io/tx/{}"
@@ -433,7 +433,7 @@ def setting_value(key: str, value) -> str:
 
 
 def _setting_label(key: str) -> str:
-    return SETTINGS.get(key) or TOGGLES.get(key, key)
+    return setting_words.label(key)
 
 
 def setting_saved(label: str) -> str:

@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from positions.amounts import SellAmount
-from telegrambot import conversation, keyboards, texts
+from telegrambot import conversation, keyboards, setting_words, texts
 from telegrambot.handlers import guard, money_out, portfolio, settings, start, trade
 from telegrambot.handlers.common import answer_quietly, guarded, reply
 from telegrambot.parsing import MAX_ARGUMENT_LENGTH, ParseError, looks_like_address, parse_sol
@@ -102,25 +102,32 @@ async def _clear_buttons(update: Update) -> None:
 
 
 async def _setting(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
-    if key not in keyboards.SETTINGS:
+    if key not in setting_words.BY_KEY or setting_words.BY_KEY[key].toggle:
         await reply(update, texts.EXPIRED_BUTTON)
         return
     await settings.ask(update, context, key)
 
 
 async def _toggle(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) -> None:
-    if key not in keyboards.TOGGLES:
+    if key not in setting_words.BY_KEY or not setting_words.BY_KEY[key].toggle:
         await reply(update, texts.EXPIRED_BUTTON)
         return
     await settings.toggle(update, context, key)
 
 
 _BUTTONS = {
-    "m": _menu, "b": _buy_preset, "bx": _buy_custom, "s": lambda u, c, pid, pct: trade.sell_position_percent(
-        u, c, position_id=pid, percent=pct),
-    "ok": _confirmed, "no": _cancelled, "set": _setting, "tog": _toggle, "wc": guard.cancel_button,
-    "pc": settings.cancel_pending,
-    "pp": lambda u, c, page: portfolio.show_positions(u, c, page=int(page) if page.isdigit() and len(page) < 7 else 1),
+    keyboards.Press.MENU: _menu,
+    keyboards.Press.BUY: _buy_preset,
+    keyboards.Press.BUY_CUSTOM: _buy_custom,
+    keyboards.Press.SELL: lambda u, c, pid, pct: trade.sell_position_percent(u, c, position_id=pid, percent=pct),
+    keyboards.Press.CONFIRM: _confirmed,
+    keyboards.Press.CANCEL: _cancelled,
+    keyboards.Press.SETTING: _setting,
+    keyboards.Press.TOGGLE: _toggle,
+    keyboards.Press.CANCEL_WITHDRAWAL: guard.cancel_button,
+    keyboards.Press.CANCEL_PENDING: settings.cancel_pending,
+    keyboards.Press.PAGE: lambda u, c, page: portfolio.show_positions(
+        u, c, page=int(page) if page.isdigit() and len(page) < 7 else 1),
 }
 
 

@@ -13,7 +13,7 @@ from solders.pubkey import Pubkey
 
 from kernel.money import U64_MAX
 from telegrambot import keyboards
-from telegrambot.handlers.settings import ALIASES
+from telegrambot.setting_words import BY_KEY, BY_NAME
 
 BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 PLACEHOLDER_MINTS = ["$BONK", "$WIF", "$JUP"]
@@ -76,7 +76,7 @@ def address_texts() -> st.SearchStrategy[str]:
 
 
 def free_texts() -> st.SearchStrategy[str]:
-    return st.one_of(amount_texts(), address_texts(), st.sampled_from(sorted(ALIASES)),
+    return st.one_of(amount_texts(), address_texts(), st.sampled_from(sorted(BY_NAME)),
                      st.text(min_size=190, max_size=260), st.text(alphabet="ab ", min_size=4000, max_size=4200))
 
 
@@ -89,7 +89,7 @@ def command_texts() -> st.SearchStrategy[str]:
     name = st.one_of(st.sampled_from(COMMANDS), st.sampled_from(COMMANDS).map(str.upper),
                      st.text(alphabet=string.ascii_letters + string.digits + "_", min_size=1, max_size=12))
     suffix = st.sampled_from(["", "", "", "@localnet_bot", "@other_bot"])
-    arg = st.one_of(address_texts(), amount_texts(), st.sampled_from(sorted(ALIASES)),
+    arg = st.one_of(address_texts(), amount_texts(), st.sampled_from(sorted(BY_NAME)),
                     st.text(max_size=30)).map(lambda a: a.replace("\n", " "))
     spaces = st.sampled_from([" ", "  ", "\t", " \u00a0", "\n"])
     return st.builds(lambda n, s, args, sep: f"/{n}{s}" + "".join(sep + a for a in args),
@@ -102,7 +102,7 @@ def well_formed_commands() -> st.SearchStrategy[str]:
     return st.one_of(
         st.builds("/buy {} {}".format, mint, amount_texts()), st.builds("/sell {} {}".format, mint, amount_texts()),
         st.builds("/withdraw {} {}".format, address_texts(), amount_texts()),
-        st.builds("/set {} {}".format, st.sampled_from(sorted(ALIASES)), amount_texts()),
+        st.builds("/set {} {}".format, st.sampled_from(sorted(BY_NAME)), amount_texts()),
         st.builds("/sl {} {}".format, mint, amount_texts()), st.builds("/tp {} {}".format, mint, amount_texts()),
     )
 
@@ -115,7 +115,7 @@ def plausible_commands() -> st.SearchStrategy[str]:
     return st.one_of(
         st.builds("/buy {} {}".format, mint, amount), st.builds("/sell {} {}".format, mint, amount),
         st.builds("/withdraw {} {}".format, st.sampled_from(NOT_MINTS), amount),
-        st.builds("/set {} {}".format, st.sampled_from(sorted(ALIASES)), amount),
+        st.builds("/set {} {}".format, st.sampled_from(sorted(BY_NAME)), amount),
         st.builds("/sl {} {}".format, mint, amount), st.builds("/tp {} {}".format, mint, amount),
         st.sampled_from(["/start", "/positions", "/wallet", "/settings", "/help", "/exportkey", "/metrics"]), mint,
         st.sampled_from(["/2fa", "/2fa on", "/2fa off", "/allowlist", "/allowlist off", "/withdrawdelay",
@@ -132,7 +132,7 @@ def callback_data() -> st.SearchStrategy[str]:
                         st.sampled_from(["$POS", "$OTHERPOS", *(str(p) for p in (0, -1, 2**63, 2**64, 10**30))]),
                         st.sampled_from(["25", "50", "100", "33", "0", "101", "1e3", "٣", "", "NaN"]),
                         st.integers(min_value=-(2**70), max_value=2**70).map(str))
-    word = st.one_of(st.sampled_from([*keyboards.MENU, *keyboards.SETTINGS, *keyboards.TOGGLES]),
+    word = st.one_of(st.sampled_from([*keyboards.MENU, *BY_KEY]),
                      st.text(alphabet=string.ascii_letters + "_-", max_size=12), st.text(max_size=10))
     mint = address_texts()
     shaped = st.one_of(

@@ -34,7 +34,6 @@ from positions.amounts import SellAmount, SellKind
 from positions.errors import TradingError
 from positions.models import Position
 from telegrambot import keyboards, texts
-from telegrambot.handlers.settings import parse_value
 from telegrambot.parsing import (
     MAX_ARGUMENT_LENGTH,
     ParseError,
@@ -45,6 +44,7 @@ from telegrambot.parsing import (
     parse_sol,
     parse_withdraw_args,
 )
+from telegrambot.setting_words import read as parse_value
 from tests.proof.fuzz_bot import (
     OUTSIDE,
     ErrorLog,

@@ -78,3 +78,27 @@ def test_every_issued_callback_fits_telegrams_limit_and_parses():
             for button in row:
                 assert len(button.callback_data.encode()) <= 64
                 assert keyboards.parse(button.callback_data) is not None
+
+
+def test_every_button_kind_has_exactly_one_handler_and_an_argument_count():
+    from telegrambot.handlers.router import _BUTTONS
+
+    assert set(_BUTTONS) == set(keyboards.Press) == set(keyboards.ARGUMENTS)
+    assert len({kind.value for kind in keyboards.Press}) == len(keyboards.Press)  # codes never shared
+
+
+def test_buttons_already_in_chats_keep_their_codes():
+    """Callback data is stored in every chat's old messages: a code renamed would strand those buttons."""
+    assert keyboards.parse("m:pos") == keyboards.Callback(keyboards.Press.MENU, ("pos",))
+    assert keyboards.parse("wc:12").kind is keyboards.Press.CANCEL_WITHDRAWAL
+    assert keyboards.parse("bx:" + MINT).kind is keyboards.Press.BUY_CUSTOM
+
+
+def test_the_settings_vocabulary_names_exactly_the_settings_the_domain_knows():
+    from custody.services import SETTING_FIELDS
+    from telegrambot import setting_words
+
+    assert set(setting_words.BY_KEY) == set(SETTING_FIELDS)
+    names = [name for setting in setting_words.SETTINGS for name in setting.names]
+    assert len(names) == len(set(names))  # no name means two settings
+    assert all(name == name.lower() for name in names)
