@@ -19,7 +19,7 @@ HOSTILE = {
     "ALLOWED_HOSTS": "operator.example.com", "TRADINGBOT_ENV_FILE": str(BASE_DIR / "no-such.env"),
 }
 DEPENDS_ON_THEM = [
-    "tests/wallets/test_rotation.py::test_rotation_reseals_every_wallet_and_prints_fingerprints_never_keys",
+    "tests/custody/test_rotation.py::test_rotation_reseals_every_wallet_and_prints_fingerprints_never_keys",
     "tests/wallets/test_wallets.py::test_first_call_creates_wallet_and_settings_from_config_defaults",
     "tests/kernel/test_cache.py::test_values_round_trip_as_json_and_counters_count",
     "tests/ops/test_health_and_metrics.py::test_healthz_answers",
