@@ -8,6 +8,8 @@ from positions.errors import TradingError
 class ActionPaused(TradingError):
     """A kill switch is on for this action."""
 
+    code = "action_paused"
+
     def __init__(self, action_label: str, *, for_everyone: bool) -> None:
         who = "for everyone" if for_everyone else "on your account"
         super().__init__(f"{action_label} are paused {who} by the operators right now, so nothing was done. Your "
@@ -15,7 +17,7 @@ class ActionPaused(TradingError):
 
 
 class SecondFactorRequired(TradingError):
-    pass
+    code = "second_factor_required"
 
 
 class SwapRefused(TradingError):
@@ -24,6 +26,8 @@ class SwapRefused(TradingError):
     ``check`` names the rule that refused it (for the audit log and metrics); ``detail`` says what the transaction
     would have done, in a trader's words, without any secret.
     """
+
+    code = "swap_refused"
 
     def __init__(self, check: str, detail: str) -> None:
         self.check = check
@@ -35,6 +39,8 @@ class SwapRefused(TradingError):
 
 class SwapWouldFail(TradingError):
     """The simulation says the swap would fail on chain: it is not signed or sent, and nothing is spent."""
+
+    code = "swap_would_fail"
 
     def __init__(self, error: str, logs: list[str] | None = None) -> None:
         self.error = error
@@ -56,9 +62,13 @@ class WalletBusy(TradingError):
     """The trader's accounts kept changing while a swap was checked (their other trades landing), so its effect
     could not be judged: nothing is signed."""
 
+    code = "wallet_busy"
+
     user_message = ("Your wallet kept changing while this trade was being checked (other trades of yours landing), "
                     "so nothing was signed. Try again in a moment.")
 
 
 class SettingRefused(TradingError):
     """A setting beyond what the operator allows (the message names the limit); nothing was changed."""
+
+    code = "setting_refused"
