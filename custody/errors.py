@@ -1,12 +1,16 @@
-"""Refusals from the custody guards. Each carries ``user_message``, safe to show a trader, and changes nothing."""
+"""Refusals from the custody guards: kill switches, the second factor, the swap inspector, delayed settings, and
+money leaving a wallet (a withdrawal, a key export, a change to the user's own withdrawal protection). Each carries
+``user_message``, safe to show a trader, and changes nothing."""
 
 from __future__ import annotations
 
-from positions.errors import TradingError
+from kernel.errors import UserFacingError
 
 
-class ActionPaused(TradingError):
+class ActionPaused(UserFacingError):
     """A kill switch is on for this action."""
+
+    code = "action_paused"
 
     def __init__(self, action_label: str, *, for_everyone: bool) -> None:
         who = "for everyone" if for_everyone else "on your account"
@@ -14,16 +18,18 @@ class ActionPaused(TradingError):
                          "funds are safe; try again later or contact support.")
 
 
-class SecondFactorRequired(TradingError):
-    pass
+class SecondFactorRequired(UserFacingError):
+    code = "second_factor_required"
 
 
-class SwapRefused(TradingError):
+class SwapRefused(UserFacingError):
     """The swap service's transaction does not match what the trader asked for: it is never signed.
 
     ``check`` names the rule that refused it (for the audit log and metrics); ``detail`` says what the transaction
     would have done, in a trader's words, without any secret.
     """
+
+    code = "swap_refused"
 
     def __init__(self, check: str, detail: str) -> None:
         self.check = check
@@ -33,8 +39,10 @@ class SwapRefused(TradingError):
                          "have been alerted.")
 
 
-class SwapWouldFail(TradingError):
+class SwapWouldFail(UserFacingError):
     """The simulation says the swap would fail on chain: it is not signed or sent, and nothing is spent."""
+
+    code = "swap_would_fail"
 
     def __init__(self, error: str, logs: list[str] | None = None) -> None:
         self.error = error
@@ -52,13 +60,23 @@ class SwapWouldFail(TradingError):
         super().__init__(message)
 
 
-class WalletBusy(TradingError):
+class WalletBusy(UserFacingError):
     """The trader's accounts kept changing while a swap was checked (their other trades landing), so its effect
     could not be judged: nothing is signed."""
+
+    code = "wallet_busy"
 
     user_message = ("Your wallet kept changing while this trade was being checked (other trades of yours landing), "
                     "so nothing was signed. Try again in a moment.")
 
 
-class SettingRefused(TradingError):
+class SettingRefused(UserFacingError):
     """A setting beyond what the operator allows (the message names the limit); nothing was changed."""
+
+    code = "setting_refused"
+
+
+class WithdrawalError(UserFacingError):
+    """A withdrawal, a key export or an allow-list change refused, or a withdrawal that did not go through."""
+
+    code = "withdrawal_refused"

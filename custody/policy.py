@@ -14,16 +14,11 @@ from django.db import transaction
 from django.db.models import Sum
 
 from custody import audit, second_factor
+from custody.errors import WithdrawalError
 from custody.models import AllowedAddress, WithdrawalPolicy
 from wallets.models import UserWallet, Withdrawal
 
 THRESHOLD_WINDOW = timedelta(hours=24)
-
-
-class PolicyRefusal(Exception):
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
 
 
 @dataclass(frozen=True)
@@ -70,13 +65,13 @@ def check_destination(wallet: UserWallet, destination: str, now: datetime) -> No
         return
     entry = next((address for address in view.addresses if address.address == destination), None)
     if entry is None:
-        raise PolicyRefusal("That address is not on your withdrawal allow-list, so nothing was sent. Add it with "
-                            "/allowlist add <address> (it becomes usable after the safety delay), or send to an "
-                            "address already on the list (/allowlist).")
+        raise WithdrawalError("That address is not on your withdrawal allow-list, so nothing was sent. Add it with "
+                              "/allowlist add <address> (it becomes usable after the safety delay), or send to an "
+                              "address already on the list (/allowlist).")
     if entry.active_from > now:
-        raise PolicyRefusal(f"That address was added to your allow-list recently and can receive withdrawals from "
-                            f"{entry.active_from:%Y-%m-%d %H:%M} UTC. This delay protects you if someone else gets "
-                            "into your Telegram account. Nothing was sent.")
+        raise WithdrawalError(f"That address was added to your allow-list recently and can receive withdrawals "
+                              f"from {entry.active_from:%Y-%m-%d %H:%M} UTC. This delay protects you if someone else "
+                              "gets into your Telegram account. Nothing was sent.")
 
 
 def needs_delay(wallet: UserWallet, lamports: int, now: datetime) -> bool:
@@ -99,9 +94,9 @@ def add_address(wallet: UserWallet, address: str, label: str, *, now: datetime, 
     with transaction.atomic():
         policy = _locked(wallet)
         if AllowedAddress.objects.filter(user=wallet, address=address).exists():
-            raise PolicyRefusal("That address is already on your allow-list. See it with /allowlist.")
+            raise WithdrawalError("That address is already on your allow-list. See it with /allowlist.")
         if address == wallet.public_key:
-            raise PolicyRefusal("That is this bot wallet's own address. Add a wallet you control elsewhere.")
+            raise WithdrawalError("That is this bot wallet's own address. Add a wallet you control elsewhere.")
         entry = AllowedAddress.objects.create(user=wallet, address=address, label=label[:40], created_at=now,
                                               active_from=now + timedelta(seconds=delay_seconds))
         policy.allowlist_enabled = True
@@ -115,7 +110,7 @@ def add_address(wallet: UserWallet, address: str, label: str, *, now: datetime, 
 def remove_address(wallet: UserWallet, address: str, *, source: str) -> None:
     deleted, _ = AllowedAddress.objects.filter(user=wallet, address=address).delete()
     if not deleted:
-        raise PolicyRefusal("That address is not on your allow-list. See the list with /allowlist.")
+        raise WithdrawalError("That address is not on your allow-list. See the list with /allowlist.")
     audit.record(audit.Action.ALLOWLIST_REMOVED, actor=_actor(wallet), source=source, user=wallet, address=address)
 
 
@@ -124,7 +119,7 @@ def request_allowlist_off(wallet: UserWallet, *, now: datetime, delay_seconds: i
         policy = _locked(wallet)
         _apply_due(policy, now)
         if not policy.allowlist_enabled:
-            raise PolicyRefusal("Your allow-list is already off.")
+            raise WithdrawalError("Your allow-list is already off.")
         if policy.allowlist_off_at is None:
             policy.allowlist_off_at = now + timedelta(seconds=delay_seconds)
             policy.save(update_fields=["allowlist_off_at", "updated_at"])

@@ -31,6 +31,8 @@ ALREADY_USED = ("That code was already used, so nothing was done: each code work
 class CodeRefused(SecondFactorRequired):
     """A wrong or missing code, or the lock. The message says what to do."""
 
+    code = "code_refused"
+
 
 @dataclass(frozen=True)
 class Setup:

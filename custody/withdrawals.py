@@ -15,8 +15,8 @@ from solders.system_program import TransferParams, transfer
 from solders.transaction import VersionedTransaction
 
 from custody import audit, killswitch
-from custody.errors import ActionPaused
-from custody.policy import PolicyRefusal, check_destination, current, needs_delay
+from custody.errors import ActionPaused, WithdrawalError
+from custody.policy import check_destination, current, needs_delay
 from kernel.chain.errors import ChainError, TransactionRejected
 from kernel.chain.rpc import Outcome, RpcGateway
 from kernel.config import get_config
@@ -29,12 +29,6 @@ from wallets.signing import sign_message_bytes
 SIGNATURE_FEE_LAMPORTS = 5_000
 SYSTEM_ACCOUNT_RENT_LAMPORTS = 890_880  # rent-exempt minimum of a 0-byte system account
 REQUEST_TTL = timedelta(minutes=30)  # as long as the confirmation button lives (telegrambot.conversation)
-
-
-class WithdrawalError(Exception):
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
 
 
 @dataclass(frozen=True)
@@ -101,9 +95,9 @@ def _check_guards(wallet: UserWallet, destination: str, now: datetime) -> None:
         raise
     try:
         check_destination(wallet, destination, now)
-    except PolicyRefusal as refusal:
+    except WithdrawalError:
         refused("allow-list")
-        raise WithdrawalError(refusal.user_message) from None
+        raise
 
 
 def ensure_key_export_allowed(wallet: UserWallet, now: datetime) -> None:

@@ -19,11 +19,12 @@ from enum import Enum
 from django.db import connection
 
 from custody.errors import ActionPaused
-from kernel.chain.errors import ChainError, JupiterError
+from kernel.chain.errors import JupiterError
 from kernel.chain.jupiter import SOL_MINT
 from kernel.db import db_call
+from kernel.errors import UserFacingError
 from positions.amounts import SellAmount
-from positions.errors import AlreadySelling, NoOpenPosition, SellAmountTooLarge, TradingError
+from positions.errors import AlreadySelling, NoOpenPosition, SellAmountTooLarge
 from positions.models import Position
 from positions.selectors import value_lamports
 from positions.trading import SellResult, TradingService
@@ -140,8 +141,8 @@ class Monitor:
                     return None
                 self._told_paused.add(watched.position_id)
                 trigger = Trigger(watched, rule, price, error=err.user_message)
-            except (TradingError, ChainError) as err:
-                trigger = Trigger(watched, rule, price, error=getattr(err, "user_message", str(err)))
+            except UserFacingError as err:
+                trigger = Trigger(watched, rule, price, error=err.user_message)
                 self._resting[watched.position_id] = time.monotonic() + self.retry_after_seconds
             logger.info("%s fired for position %s", rule.value, watched.position_id)
             if self.notify is not None:

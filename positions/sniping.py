@@ -26,8 +26,8 @@ from custody.killswitch import active_switch
 from kernel.chain.errors import ChainError, JupiterError
 from kernel.db import db_call
 from kernel.display import sol
+from kernel.errors import UserFacingError
 from kernel.metrics import SNIPE_LAUNCHES_DROPPED
-from positions.errors import TradingError
 from positions.models import Snipe, SnipeLaunch, Trade
 from positions.screening import screen_mint
 from positions.trading import TradingService
@@ -151,7 +151,7 @@ class Sniper:
             async with self._buying.setdefault(telegram_user_id, asyncio.Lock()):
                 result = await self.engine.execute_buy(telegram_user_id=telegram_user_id, mint=launch.mint,
                                                        lamports=lamports, automatic=True)
-        except TradingError as err:
+        except UserFacingError as err:
             return await _finish(telegram_user_id, launch, Snipe.Status.SKIPPED, err.user_message, lamports)
         return await _finish(telegram_user_id, launch, Snipe.Status.BOUGHT, f"bought for {sol(lamports)}", lamports,
                              result.signature)

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from solders.pubkey import Pubkey
 
+from kernel.errors import UserFacingError
 from kernel.money import AmountError, parse_decimal, sol_to_lamports
 from positions.amounts import SellAmount
 from positions.errors import InvalidAmount
@@ -20,10 +21,10 @@ MAX_ARGUMENT_LENGTH = 100
 MAX_LAMPORTS = 10**18
 
 
-class ParseError(Exception):
-    def __init__(self, user_message: str) -> None:
-        super().__init__(user_message)
-        self.user_message = user_message
+class ParseError(UserFacingError):
+    """What was typed cannot be read, or the command cannot be done as typed; the message says what to type."""
+
+    code = "invalid_input"
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+from kernel.errors import UserFacingError
 
-class ChainError(Exception):
-    """Base class; ``user_message`` is what a trader may read."""
 
+class ChainError(UserFacingError):
+    """Base class. The exception's text is the detail for the logs (a method, a status); ``user_message`` is what a
+    trader may read."""
+
+    code = "chain_error"
     user_message = "The Solana network did not answer as expected; nothing was changed. Please try again shortly."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail=detail)
 
 
 class ChainUnavailable(ChainError):
     """The RPC node could not be reached or kept failing (timeouts, 429, 5xx) after retries."""
 
+    code = "chain_unavailable"
+
 
 class TransactionRejected(ChainError):
     """The node refused the transaction before it landed (preflight failure, bad blockhash)."""
+
+    code = "transaction_rejected"
 
     def __init__(self, reason: str, logs: list[str] | None = None) -> None:
         super().__init__(reason)
@@ -35,19 +46,22 @@ class TransactionRejected(ChainError):
         return "The network refused the transaction; nothing was changed. Please try again."
 
 
-class JupiterError(Exception):
-    """The swap API refused a request. ``code`` is Jupiter's errorCode when it gave one."""
+class JupiterError(UserFacingError):
+    """The swap API refused a request. ``error_code`` is Jupiter's errorCode when it gave one; the exception's text
+    is the detail for the logs."""
 
-    def __init__(self, message: str, *, code: str = "", status: int = 0) -> None:
-        super().__init__(message)
-        self.code = code
+    code = "swap_api_refused"
+
+    def __init__(self, detail: str, *, error_code: str = "", status: int = 0) -> None:
+        super().__init__(detail=detail)
+        self.error_code = error_code
         self.status = status
 
     @property
     def user_message(self) -> str:
-        if self.code == "TOKEN_NOT_TRADABLE":
+        if self.error_code == "TOKEN_NOT_TRADABLE":
             return "This token cannot be traded (it is unknown to the swap router). Check the mint address."
-        if self.code in {"COULD_NOT_FIND_ANY_ROUTE", "NO_ROUTES_FOUND"}:
+        if self.error_code in {"COULD_NOT_FIND_ANY_ROUTE", "NO_ROUTES_FOUND"}:
             return "No swap route was found for this token and amount. It may have no liquidity; try a smaller " \
                    "amount or another token."
         if self.status == 429:

@@ -78,7 +78,7 @@ class JupiterClient:
             "prioritizationFeeLamports": priority_fee_lamports,
         })
         if body.get("simulationError"):
-            raise JupiterError(f"swap simulation failed: {body['simulationError']}", code="SIMULATION_ERROR",
+            raise JupiterError(f"swap simulation failed: {body['simulationError']}", error_code="SIMULATION_ERROR",
                                status=400)
         try:
             transaction = VersionedTransaction.from_bytes(base64.b64decode(body["swapTransaction"]))
@@ -156,7 +156,7 @@ def _error(response: httpx.Response, path: str) -> JupiterError:
     if not isinstance(body, dict):
         body = {}
     message = str(body.get("error") or body.get("message") or f"HTTP {response.status_code}")[:300]
-    return JupiterError(f"{path}: {message}", code=str(body.get("errorCode", "")), status=response.status_code)
+    return JupiterError(f"{path}: {message}", error_code=str(body.get("errorCode", "")), status=response.status_code)
 
 
 def _decimal(value) -> Decimal:

@@ -14,16 +14,14 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from custody.withdrawals import WithdrawalError
-from kernel.chain.errors import ChainError, JupiterError
 from kernel.chain.jupiter import JupiterClient
 from kernel.chain.rpc import RpcGateway
 from kernel.clock import Clock
 from kernel.config import TradingConfig
+from kernel.errors import UserFacingError
 from positions.errors import TradingError
 from positions.trading import TradingService
 from telegrambot import texts
-from telegrambot.parsing import ParseError
 from wallets.crypto import Keyring
 
 logger = logging.getLogger(__name__)
@@ -59,9 +57,7 @@ def guarded(handler: Handler) -> Handler:
     async def run(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         try:
             await handler(update, context)
-        except (ParseError, TradingError, WithdrawalError) as err:
-            await reply(update, texts.refused(err.user_message))
-        except (ChainError, JupiterError) as err:
+        except UserFacingError as err:
             await reply(update, texts.refused(err.user_message))
         except ApplicationHandlerStop:
             raise

@@ -9,7 +9,6 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from custody import audit, policy, second_factor
-from custody.policy import PolicyRefusal
 from custody.withdrawals import cancel_withdrawal
 from kernel.db import db_call
 from positions.services import load_trader
@@ -123,29 +122,24 @@ async def allowlist(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     now = bot.clock.now()
     delay = bot.config.custody.allowlist_delay_seconds
     command = args[0].lower() if args else ""
-    try:
-        if not args:
-            pass
-        elif command == "add" and len(args) in (2, 3):
-            address = parse_address(args[1], what="withdrawal address")
-            entry = await db_call(policy.add_address)(trader.wallet, address, args[2] if len(args) == 3 else "",
-                                                      now=now, delay_seconds=delay, source=audit.TELEGRAM)
-            await reply(update, texts.allowlist_added(entry))
-            return
-        elif command == "remove" and len(args) == 2:
-            address = parse_address(args[1], what="withdrawal address")
-            await db_call(policy.remove_address)(trader.wallet, address, source=audit.TELEGRAM)
-            await reply(update, f"Removed {texts.code(address)} from your allow-list.")
-            return
-        elif command == "off" and len(args) == 1:
-            when = await db_call(policy.request_allowlist_off)(trader.wallet, now=now, delay_seconds=delay,
-                                                              source=audit.TELEGRAM)
-            await reply(update, texts.allowlist_off(when))
-            return
-        else:
-            raise ParseError(texts.ALLOWLIST_USAGE)
-    except PolicyRefusal as refusal:
-        raise ParseError(refusal.user_message) from None
+    if command == "add" and len(args) in (2, 3):
+        address = parse_address(args[1], what="withdrawal address")
+        entry = await db_call(policy.add_address)(trader.wallet, address, args[2] if len(args) == 3 else "",
+                                                  now=now, delay_seconds=delay, source=audit.TELEGRAM)
+        await reply(update, texts.allowlist_added(entry))
+        return
+    if command == "remove" and len(args) == 2:
+        address = parse_address(args[1], what="withdrawal address")
+        await db_call(policy.remove_address)(trader.wallet, address, source=audit.TELEGRAM)
+        await reply(update, f"Removed {texts.code(address)} from your allow-list.")
+        return
+    if command == "off" and len(args) == 1:
+        when = await db_call(policy.request_allowlist_off)(trader.wallet, now=now, delay_seconds=delay,
+                                                          source=audit.TELEGRAM)
+        await reply(update, texts.allowlist_off(when))
+        return
+    if args:
+        raise ParseError(texts.ALLOWLIST_USAGE)
     view = await db_call(policy.current)(trader.wallet, now)
     await reply(update, texts.allowlist(view, now))
 

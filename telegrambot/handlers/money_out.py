@@ -12,16 +12,14 @@ from telegram.ext import ContextTypes
 from custody import audit, second_factor
 from custody.policy import needs_delay
 from custody.withdrawals import (
-    WithdrawalError,
     WithdrawalPlan,
     confirm_withdrawal,
     ensure_key_export_allowed,
     plan_withdrawal,
     request_withdrawal,
 )
-from kernel.chain.errors import ChainError
 from kernel.db import db_call
-from positions.errors import TradingError
+from kernel.errors import UserFacingError
 from positions.services import load_trader
 from telegrambot import conversation, keyboards, texts
 from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
@@ -87,7 +85,7 @@ async def run_withdrawal(update: Update, context: ContextTypes.DEFAULT_TYPE, act
         try:
             outcome = await confirm_withdrawal(rpc=bot.rpc, keyring=bot.keyring, wallet=trader.wallet,
                                                withdrawal_id=withdrawal_id, delay_seconds=delay, now=now)
-        except (WithdrawalError, TradingError, ChainError) as err:
+        except UserFacingError as err:
             if status is None:
                 raise
             # Checked again at sending (a trade may have spent the balance meanwhile): the progress message

@@ -12,6 +12,7 @@ from telegram.ext import ContextTypes
 from custody import second_factor
 from kernel.chain.errors import JupiterError
 from kernel.db import db_call
+from kernel.errors import UserFacingError
 from positions import trade_policy
 from positions.amounts import SellAmount
 from positions.errors import TradeFailed, TradingError
@@ -98,7 +99,7 @@ async def _run_trade(update: Update, context: ContextTypes.DEFAULT_TYPE, trade) 
             text = await trade(progress)
         except TradeFailed as failed:
             text = texts.trade_failed(failed.user_message, failed.signature)
-        except TradingError as err:
+        except UserFacingError as err:
             text = texts.refused(err.user_message)
         await progress.settle()
         await _finish(update, status, text)

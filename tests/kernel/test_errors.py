@@ -1,0 +1,105 @@
+"""One base for every error a user may read, and one boundary that shows it."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import logging
+import pkgutil
+import re
+
+import pytest
+from telegram import Bot, Update
+
+from custody.errors import WithdrawalError
+from custody.second_factor import CodeRefused
+from kernel.chain.errors import ChainUnavailable, JupiterError, TransactionRejected
+from kernel.errors import UserFacingError
+from positions.errors import DailySpendCapReached, TradingError, TradingFrozen
+from telegrambot import texts
+from telegrambot.handlers.common import guarded
+from telegrambot.parsing import ParseError
+
+PACKAGES = ["kernel", "wallets", "custody", "positions", "telegrambot"]
+SNAKE_CASE = re.compile(r"^[a-z]+(_[a-z]+)*$")
+CHAT_ID = 990_001
+
+
+def _exception_classes() -> list[type[BaseException]]:
+    """Every exception class defined in the packages' modules, each module imported."""
+    found = []
+    for package_name in PACKAGES:
+        package = importlib.import_module(package_name)
+        names = [package_name, *(info.name for info in pkgutil.walk_packages(package.__path__, f"{package_name}."))]
+        for name in names:
+            module = importlib.import_module(name)
+            found += [value for value in vars(module).values() if inspect.isclass(value)
+                      and issubclass(value, BaseException) and value.__module__ == name]
+    return found
+
+
+def _carries_user_message(cls: type[BaseException]) -> bool:
+    """A class attribute or property, or one set in ``__init__`` (how the old copies did it)."""
+    return hasattr(cls, "user_message") or "user_message" in inspect.getsource(cls)
+
+
+def test_every_exception_with_a_user_message_is_a_user_facing_error():
+    classes = _exception_classes()
+    carrying = {cls for cls in classes if _carries_user_message(cls)}
+    assert {TradingError, CodeRefused, ChainUnavailable, JupiterError, ParseError, WithdrawalError} <= carrying
+    assert [cls.__qualname__ for cls in carrying if not issubclass(cls, UserFacingError)] == []
+
+
+def test_each_user_facing_error_names_its_own_stable_code():
+    classes = [cls for cls in _exception_classes() if issubclass(cls, UserFacingError)]
+    codes = [cls.code for cls in classes]
+    assert all("code" in vars(cls) for cls in classes)
+    assert [code for code in codes if not SNAKE_CASE.match(code)] == []
+    assert len(set(codes)) == len(codes), sorted(codes)
+
+
+def test_a_subclass_without_its_own_code_is_refused_at_definition():
+    with pytest.raises(TypeError, match="must name its own code"):
+        type("Nameless", (TradingError,), {})
+
+
+SHOWN = [
+    ParseError("The amount of SOL is empty. Type SOL as a plain number, like 0.5."),
+    WithdrawalError("Your allow-list is already off."),
+    TradingFrozen(),
+    DailySpendCapReached(lamports=2 * 10**9, cap=10**9, spent=0),
+    CodeRefused("Wrong code, so nothing was done."),
+    ChainUnavailable("getBalance failed: HTTP 503 from https://rpc.example/?api-key=hidden"),
+    TransactionRejected("Transaction simulation failed: custom program error: 0x1771"),
+    JupiterError("/quote: rate limited", status=429),
+]
+
+
+@pytest.mark.parametrize("error", SHOWN, ids=lambda error: type(error).__name__)
+async def test_the_boundary_shows_a_subclasss_message_and_never_its_detail(telegram, error):
+    async def refusing(update, context):
+        raise error
+
+    await _run(guarded(refusing), telegram)
+    reply = await telegram.next_reply(CHAT_ID)
+    assert reply["text"] == texts.refused(error.user_message)
+    assert str(error) == error.user_message or str(error) not in reply["text"]
+
+
+async def test_anything_else_gets_the_calm_reply_and_goes_to_the_log(telegram, caplog):
+    async def broken(update, context):
+        raise KeyError("internal detail")
+
+    with caplog.at_level(logging.ERROR, logger="telegrambot.handlers.common"):
+        await _run(guarded(broken), telegram)
+    reply = await telegram.next_reply(CHAT_ID)
+    assert reply["text"] == texts.SERVICE_PROBLEM
+    assert "internal detail" in caplog.text
+
+
+async def _run(handler, telegram) -> None:
+    async with Bot(telegram.token, base_url=telegram.base_url) as bot:
+        update = Update.de_json({"update_id": 1, "message": {
+            "message_id": 1, "date": 0, "chat": {"id": CHAT_ID, "type": "private"}, "text": "/anything",
+            "from": {"id": CHAT_ID, "is_bot": False, "first_name": "Tester"}}}, bot)
+        await handler(update, None)
