@@ -137,3 +137,10 @@ def recent_snipes(wallet_id: int, limit: int = 5) -> SnipeHistory:
 def token_decimals(wallet_id: int) -> dict[str, int]:
     """Decimals of every mint the wallet has traded, from its ledger (no chain read)."""
     return dict(Trade.objects.filter(user_id=wallet_id).values_list("token_mint", "token_decimals").distinct())
+
+
+@db_call
+def open_position_mint(telegram_user_id: int, position_id: int) -> str | None:
+    """The mint of one of the trader's own open positions (a Sell button names the position); None otherwise."""
+    return (Position.objects.filter(pk=position_id, user__telegram_user_id=telegram_user_id, is_open=True)
+            .values_list("token_mint", flat=True).first())

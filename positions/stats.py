@@ -70,4 +70,21 @@ def daily_stats(*, end: date, days: int) -> list[DayStats]:
 
 
 def open_positions_count() -> int:
+    """Open positions over every user: the one count the dashboard, /metrics and the Prometheus gauge show."""
     return Position.objects.filter(is_open=True).count()
+
+
+@dataclass(frozen=True)
+class BotCounts:
+    succeeded: int
+    failed: int
+    open_positions: int
+    users: int
+
+
+def bot_counts() -> BotCounts:
+    """The figures of the admins' /metrics: trades by outcome, open positions, users."""
+    trades = Trade.objects.aggregate(succeeded=Count("pk", filter=Q(status=Trade.Status.CONFIRMED)),
+                                     failed=Count("pk", filter=Q(status=Trade.Status.FAILED)))
+    return BotCounts(succeeded=trades["succeeded"], failed=trades["failed"], open_positions=open_positions_count(),
+                     users=UserWallet.objects.count())

@@ -7,7 +7,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 
 from custody.models import KillSwitch
-from positions.models import Position
+from positions.stats import open_positions_count
 from wallets.models import UserWallet
 
 KILL_SWITCH_HELP = "Kill switches that are on (scope global: 1 = paused for everyone; user: number of users paused)"
@@ -25,7 +25,7 @@ class _LedgerGauges:
 
     def collect(self):
         try:
-            positions = Position.objects.filter(is_open=True).count()
+            positions = open_positions_count()
             users = UserWallet.objects.count()
             switches = list(KillSwitch.objects.values_list("action", "user_id"))
         except Exception:  # database down: the probe reports it; metrics stay scrapeable

@@ -1,18 +1,17 @@
 from __future__ import annotations
 
 import time
+from dataclasses import asdict
 
-from django.db.models import Count, Q
 from telegram import Update
 from telegram.ext import ContextTypes
 
 from custody import killswitch
 from kernel.db import db_call
 from kernel.metrics import RPC_REQUESTS, STARTED_AT
-from positions.models import Position, Trade
+from positions.stats import bot_counts
 from telegrambot import texts
 from telegrambot.handlers.common import deps, guarded, reply
-from wallets.models import UserWallet
 
 
 @guarded
@@ -20,17 +19,9 @@ async def metrics(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.effective_user.id not in deps(context).config.admin_telegram_ids:
         await reply(update, texts.ADMIN_ONLY)
         return
-    counts = await _counts()
+    counts = await db_call(bot_counts)()
     switches = await db_call(killswitch.summary)()
     rpc_total = int(sum(sample.value for metric in RPC_REQUESTS.collect() for sample in metric.samples
                         if sample.name.endswith("_total")))
     await reply(update, texts.metrics(uptime_seconds=time.time() - STARTED_AT, rpc_requests=rpc_total,
-                                      switches=switches, **counts))
-
-
-@db_call
-def _counts() -> dict[str, int]:
-    trades = Trade.objects.aggregate(succeeded=Count("pk", filter=Q(status=Trade.Status.CONFIRMED)),
-                                     failed=Count("pk", filter=Q(status=Trade.Status.FAILED)))
-    return {**trades, "open_positions": Position.objects.filter(is_open=True).count(),
-            "users": UserWallet.objects.count()}
+                                      switches=switches, **asdict(counts)))

@@ -16,9 +16,9 @@ from kernel.errors import UserFacingError
 from positions import trade_policy
 from positions.amounts import SellAmount
 from positions.errors import TradeFailed, TradingError
-from positions.models import Position
 from positions.risk import slippage_bps
 from positions.screening import screen_mint
+from positions.selectors import open_position_mint
 from positions.services import load_trader
 from positions.trading import validate_mint
 from telegrambot import conversation, keyboards, texts
@@ -129,7 +129,7 @@ async def sell_position_percent(update: Update, context: ContextTypes.DEFAULT_TY
     """A Sell N% button. The position must belong to the user who pressed it, whatever the data says."""
     if not position_id.isdigit() or percent not in {str(p) for p in keyboards.SELL_PRESETS_PERCENT}:
         raise TradingError(texts.NOT_YOURS)
-    mint = await _own_open_position_mint(update.effective_user.id, int(position_id))
+    mint = await open_position_mint(update.effective_user.id, int(position_id))
     if mint is None:
         raise TradingError(texts.NOT_YOURS)
     amount = SellAmount.all() if percent == "100" else SellAmount.percent(Decimal(percent))
@@ -182,9 +182,3 @@ async def _settings_now(update: Update, context: ContextTypes.DEFAULT_TYPE):
 async def _buy_needs_code(update: Update, context: ContextTypes.DEFAULT_TYPE, lamports: int) -> bool:
     return await db_call(trade_policy.buy_needs_code)(telegram_user_id=update.effective_user.id, lamports=lamports,
                                                       config=deps(context).config)
-
-
-@db_call
-def _own_open_position_mint(telegram_user_id: int, position_id: int) -> str | None:
-    return (Position.objects.filter(pk=position_id, user__telegram_user_id=telegram_user_id, is_open=True)
-            .values_list("token_mint", flat=True).first())
