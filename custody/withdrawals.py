@@ -1,8 +1,13 @@
-"""Withdrawing SOL: plan (checked, shown to the user), then execute (pending row first, send, confirm)."""
+"""Withdrawals in the database: each function one short transaction, the chain never called here (the chain side,
+planning against the live balance, sending and confirming, is ``custody.money_out``).
+
+A withdrawal is requested (the row a confirmation button points at), then committed under the user's row lock
+(scheduled when the delay policy says so, or signed and written as pending before anything is sent), then resolved
+from the chain, by the sender or by reconciliation. Every step is in the audit log, with the ``source`` that asked
+for it (Telegram, the admin, a command)."""
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,11 +22,7 @@ from solders.transaction import VersionedTransaction
 from custody import audit, killswitch
 from custody.errors import ActionPaused, WithdrawalError
 from custody.policy import check_destination, current, needs_delay
-from kernel.chain.errors import ChainError, TransactionRejected
-from kernel.chain.rpc import Outcome, RpcGateway
-from kernel.config import get_config
 from kernel.db import db_call
-from kernel.display import sol as _sol
 from wallets.crypto import Keyring
 from wallets.models import UserWallet, Withdrawal
 from wallets.signing import sign_message_bytes
@@ -47,41 +48,10 @@ class WithdrawalResult:
     destination: str
 
 
-async def plan_withdrawal(*, rpc: RpcGateway, wallet: UserWallet, destination: str, lamports: int | None,
-                          now: datetime | None = None) -> WithdrawalPlan:
-    """Check a withdrawal against the guards and the live balance; ``lamports=None`` means everything that can
-    leave. Refusals raise WithdrawalError (or ActionPaused) and change nothing."""
-    await db_call(_check_guards)(wallet, destination, now or timezone.now())
-    if destination == wallet.public_key:
-        raise WithdrawalError("That is this bot wallet's own address. Send to another wallet you control.")
-    balance, (destination_balance, is_wallet) = await asyncio.gather(rpc.sol_balance(wallet.public_key),
-                                                                     rpc.account_kind(destination))
-    if not is_wallet:
-        raise WithdrawalError("That address is a program or a token account, not a wallet: SOL sent there could be "
-                              "lost for good. Send to the address your wallet app (Phantom, Solflare…) shows.")
-    fee = SIGNATURE_FEE_LAMPORTS
-    withdrawable = balance - fee
-    if lamports is None:
-        lamports = withdrawable
-    if lamports <= 0:
-        raise WithdrawalError(f"There is nothing to withdraw: the balance is {_sol(balance)} and the network fee "
-                              f"is {_sol(fee)}.")
-    if lamports > withdrawable:
-        raise WithdrawalError(f"You can withdraw at most {_sol(max(withdrawable, 0))} (balance {_sol(balance)} "
-                              f"minus the {_sol(fee)} network fee). Type a smaller amount or 'all'.")
-    left = withdrawable - lamports
-    if 0 < left < SYSTEM_ACCOUNT_RENT_LAMPORTS:
-        raise WithdrawalError(f"That would leave {_sol(left)}, below the {_sol(SYSTEM_ACCOUNT_RENT_LAMPORTS)} a "
-                              "Solana account must keep. Withdraw 'all', or leave at least that much.")
-    if destination_balance == 0 and lamports < SYSTEM_ACCOUNT_RENT_LAMPORTS:
-        raise WithdrawalError(f"The destination account is empty, so it must receive at least "
-                              f"{_sol(SYSTEM_ACCOUNT_RENT_LAMPORTS)} to exist. Send more.")
-    return WithdrawalPlan(destination=destination, lamports=lamports, fee_lamports=fee, balance_lamports=balance)
-
-
-def _check_guards(wallet: UserWallet, destination: str, now: datetime) -> None:
+def check_guards(wallet: UserWallet, destination: str, now: datetime, source: str) -> None:
+    """Freeze, kill switch, allow-list: each refusal is audited and raised (WithdrawalError or ActionPaused)."""
     def refused(reason: str) -> None:
-        audit.record(audit.Action.WITHDRAWAL_REFUSED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
+        audit.record(audit.Action.WITHDRAWAL_REFUSED, actor=_actor(wallet), source=source, user=wallet,
                      destination=destination, reason=reason)
 
     wallet.refresh_from_db(fields=["is_frozen"])
@@ -100,7 +70,7 @@ def _check_guards(wallet: UserWallet, destination: str, now: datetime) -> None:
         raise
 
 
-def ensure_key_export_allowed(wallet: UserWallet, now: datetime) -> None:
+def ensure_key_export_allowed(wallet: UserWallet, now: datetime, source: str) -> None:
     """Whoever holds the key can move everything, anywhere, at once: so export passes the guards a withdrawal passes
     (freeze, kill switch), and waits while the user's own withdrawal protection is on, since the key walks around
     it. Switching that protection off takes the safety delay, which is the point."""
@@ -115,7 +85,7 @@ def ensure_key_export_allowed(wallet: UserWallet, now: datetime) -> None:
         ("large-withdrawal delay", "/withdrawdelay off", view.threshold_lamports is not None)) if on}
     if protections:
         names = " and ".join(protections)
-        audit.record(audit.Action.KEY_EXPORT_REFUSED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
+        audit.record(audit.Action.KEY_EXPORT_REFUSED, actor=_actor(wallet), source=source, user=wallet,
                      reason=names)
         verb = "are" if len(protections) > 1 else "is"
         raise WithdrawalError(f"Key export is off while your withdrawal {names} {verb} on: whoever holds the key "
@@ -125,9 +95,11 @@ def ensure_key_export_allowed(wallet: UserWallet, now: datetime) -> None:
 
 
 @db_call
-def request_withdrawal(*, wallet: UserWallet, plan: WithdrawalPlan) -> Withdrawal:
+def request_withdrawal(*, wallet: UserWallet, plan: WithdrawalPlan, source: str) -> Withdrawal:
     """The row a confirmation button points at. The destination and amount the user confirms are read back from
     here, never from the shared cache, so whoever can write to the cache cannot redirect a withdrawal."""
+    audit.record(audit.Action.WITHDRAWAL_REQUESTED, actor=_actor(wallet), source=source, user=wallet,
+                 destination=plan.destination, lamports=plan.lamports)
     Withdrawal.objects.filter(user=wallet, status=Withdrawal.Status.REQUESTED,
                               created_at__lt=timezone.now() - REQUEST_TTL).update(
         status=Withdrawal.Status.CANCELLED, cancelled_by="not confirmed in time", resolved_at=timezone.now())
@@ -135,39 +107,8 @@ def request_withdrawal(*, wallet: UserWallet, plan: WithdrawalPlan) -> Withdrawa
                                      status=Withdrawal.Status.REQUESTED)
 
 
-async def confirm_withdrawal(*, rpc: RpcGateway, keyring: Keyring, wallet: UserWallet, withdrawal_id: int,
-                             delay_seconds: int, now: datetime | None = None) -> WithdrawalResult | Withdrawal:
-    """Send the withdrawal the user confirmed, or delay it when the policy says so (then the scheduled row is
-    returned). Checked again (guards, balance), then the policy is checked, the transaction signed and the row
-    written in one database transaction holding the user's row lock; only after that is anything sent."""
-    now = now or timezone.now()
-    requested = await db_call(_requested)(wallet, withdrawal_id)
-    try:
-        plan = await plan_withdrawal(rpc=rpc, wallet=wallet, destination=requested.destination,
-                                     lamports=requested.lamports, now=now)
-        blockhash, last_valid = await rpc.latest_blockhash()
-        withdrawal, signed, signature = await db_call(commit_withdrawal)(wallet, withdrawal_id, plan, blockhash,
-                                                                         last_valid, keyring, now, delay_seconds)
-    except Exception as err:
-        await db_call(_close_requested)(withdrawal_id, getattr(err, "user_message", type(err).__name__))
-        raise
-    if signed is None:
-        return withdrawal
-    return await _land(rpc, withdrawal_id, wallet, plan, signed, signature, last_valid)
-
-
-async def execute_withdrawal(*, rpc: RpcGateway, keyring: Keyring, wallet: UserWallet, plan: WithdrawalPlan,
-                             now: datetime | None = None,
-                             delay_seconds: int | None = None) -> WithdrawalResult | Withdrawal:
-    """Request and confirm at once (scripts, tests): sent, or delayed when the policy says so."""
-    withdrawal = await request_withdrawal(wallet=wallet, plan=plan)
-    if delay_seconds is None:
-        delay_seconds = get_config().custody.large_withdrawal_delay_seconds
-    return await confirm_withdrawal(rpc=rpc, keyring=keyring, wallet=wallet, withdrawal_id=withdrawal.pk,
-                                    delay_seconds=delay_seconds, now=now)
-
-
-def _requested(wallet: UserWallet, withdrawal_id: int) -> Withdrawal:
+def requested(wallet: UserWallet, withdrawal_id: int) -> Withdrawal:
+    """The user's own request, still awaiting its button; refused when it expired or was answered."""
     withdrawal = Withdrawal.objects.filter(pk=withdrawal_id, user=wallet, status=Withdrawal.Status.REQUESTED,
                                            created_at__gte=timezone.now() - REQUEST_TTL).first()
     if withdrawal is None:
@@ -177,7 +118,7 @@ def _requested(wallet: UserWallet, withdrawal_id: int) -> Withdrawal:
 
 
 def commit_withdrawal(wallet: UserWallet, withdrawal_id: int, plan: WithdrawalPlan, blockhash: str, last_valid: int,
-                      keyring: Keyring, now: datetime, delay_seconds: int
+                      keyring: Keyring, now: datetime, delay_seconds: int, source: str
                       ) -> tuple[Withdrawal, VersionedTransaction | None, str | None]:
     """One transaction: lock the user, check the policy, then either delay the withdrawal or sign it and write it as
     pending. Returns the row and, when it is to be sent now, the signed transaction and its signature."""
@@ -196,78 +137,36 @@ def commit_withdrawal(wallet: UserWallet, withdrawal_id: int, plan: WithdrawalPl
             withdrawal.status = Withdrawal.Status.SCHEDULED
             withdrawal.execute_after = now + timedelta(seconds=delay_seconds)
             withdrawal.save(update_fields=["status", "execute_after"])
-            audit.record(audit.Action.WITHDRAWAL_SCHEDULED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
+            audit.record(audit.Action.WITHDRAWAL_SCHEDULED, actor=_actor(wallet), source=source, user=wallet,
                          withdrawal=withdrawal.pk, destination=withdrawal.destination, lamports=withdrawal.lamports,
                          execute_after=withdrawal.execute_after.isoformat())
             return withdrawal, None, None
-        signed, signature = _sign(wallet, plan, blockhash, keyring)
+        signed, signature = sign(wallet, plan, blockhash, keyring)
         withdrawal.status = Withdrawal.Status.PENDING
         withdrawal.signature = signature
         withdrawal.last_valid_block_height = last_valid
         withdrawal.save(update_fields=["status", "signature", "last_valid_block_height"])
-        audit.record(audit.Action.WITHDRAWAL_APPROVED, actor=_actor(wallet), source=audit.TELEGRAM, user=wallet,
+        audit.record(audit.Action.WITHDRAWAL_APPROVED, actor=_actor(wallet), source=source, user=wallet,
                      withdrawal=withdrawal.pk, destination=plan.destination, lamports=plan.lamports,
                      signature=signature)
     return withdrawal, signed, signature
 
 
-def _close_requested(withdrawal_id: int, reason: str) -> None:
+def close_requested(withdrawal_id: int, reason: str) -> None:
     """A confirmed request refused at sending (balance spent meanwhile, a guard): it can never be sent later."""
     Withdrawal.objects.filter(pk=withdrawal_id, status=Withdrawal.Status.REQUESTED).update(
         status=Withdrawal.Status.CANCELLED, cancelled_by=f"refused: {reason}"[:150], resolved_at=timezone.now())
 
 
-def scheduled_withdrawals(wallet: UserWallet, limit: int = 10) -> list[Withdrawal]:
-    """A user's delayed withdrawals not sent yet, soonest first (shown in /wallet with Cancel buttons)."""
-    return list(Withdrawal.objects.filter(user=wallet, status=Withdrawal.Status.SCHEDULED)
-                .order_by("execute_after", "pk")[:limit])
-
-
-def due_withdrawals(now: datetime) -> list[int]:
-    due = Withdrawal.objects.filter(status=Withdrawal.Status.SCHEDULED, held_at__isnull=True, execute_after__lte=now)
-    return list(due.order_by("execute_after").values_list("pk", flat=True))
-
-
-async def execute_scheduled(*, rpc: RpcGateway, keyring: Keyring, withdrawal_id: int,
-                            now: datetime) -> tuple[Withdrawal, WithdrawalResult | None, str]:
-    """Send a delayed withdrawal whose time has come. Returns the row, the result (None if not sent) and a message
-    for the user. A refusal at this point (balance spent meanwhile, a kill switch, the allow-list) fails the row."""
-    withdrawal = await Withdrawal.objects.select_related("user").aget(pk=withdrawal_id)
-    wallet = withdrawal.user
-    if not _is_due(withdrawal, now):
-        return withdrawal, None, ""
-    # A kill switch holds it: it stays delayed and goes once withdrawals resume (checked first, so a long pause
-    # does not write a refusal to the audit log every cycle).
-    if await db_call(killswitch.active_switch)(killswitch.Action.WITHDRAWALS, wallet.telegram_user_id):
-        return withdrawal, None, ""
-    try:
-        plan = await plan_withdrawal(rpc=rpc, wallet=wallet, destination=withdrawal.destination,
-                                     lamports=withdrawal.lamports, now=now)
-    except ActionPaused:
-        return withdrawal, None, ""  # paused between the check and the plan
-    except WithdrawalError as refusal:
-        await db_call(_fail_scheduled)(withdrawal_id, refusal.user_message)
-        return withdrawal, None, refusal.user_message
-    blockhash, last_valid = await rpc.latest_blockhash()
-    signed, signature = _sign(wallet, plan, blockhash, keyring)
-    if not await db_call(_start_scheduled)(withdrawal_id, signature, last_valid, now):
-        return withdrawal, None, ""  # cancelled or held in the meantime: never sent
-    try:
-        result = await _land(rpc, withdrawal_id, wallet, plan, signed, signature, last_valid)
-    except WithdrawalError as failure:
-        return withdrawal, None, failure.user_message
-    return withdrawal, result, ""
-
-
-def _is_due(withdrawal: Withdrawal, now: datetime) -> bool:
+def is_due(withdrawal: Withdrawal, now: datetime) -> bool:
     return (withdrawal.status == Withdrawal.Status.SCHEDULED and withdrawal.held_at is None
             and withdrawal.execute_after is not None and withdrawal.execute_after <= now)
 
 
-def _start_scheduled(withdrawal_id: int, signature: str, last_valid: int, now: datetime) -> bool:
+def start_scheduled(withdrawal_id: int, signature: str, last_valid: int, now: datetime) -> bool:
     with transaction.atomic():
         withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
-        if not _is_due(withdrawal, now):
+        if not is_due(withdrawal, now):
             return False
         withdrawal.status = Withdrawal.Status.PENDING
         withdrawal.signature = signature
@@ -278,7 +177,7 @@ def _start_scheduled(withdrawal_id: int, signature: str, last_valid: int, now: d
     return True
 
 
-def _fail_scheduled(withdrawal_id: int, reason: str) -> None:
+def fail_scheduled(withdrawal_id: int, reason: str) -> None:
     with transaction.atomic():
         withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
         if withdrawal.status != Withdrawal.Status.SCHEDULED:
@@ -324,7 +223,7 @@ def hold_withdrawal(withdrawal_id: int, *, hold: bool, actor: str, source: str) 
     return True
 
 
-def _sign(wallet: UserWallet, plan: WithdrawalPlan, blockhash: str, keyring: Keyring
+def sign(wallet: UserWallet, plan: WithdrawalPlan, blockhash: str, keyring: Keyring
           ) -> tuple[VersionedTransaction, str]:
     owner = Pubkey.from_string(wallet.public_key)
     instruction = transfer(TransferParams(from_pubkey=owner, to_pubkey=Pubkey.from_string(plan.destination),
@@ -332,30 +231,6 @@ def _sign(wallet: UserWallet, plan: WithdrawalPlan, blockhash: str, keyring: Key
     message = MessageV0.try_compile(owner, [instruction], [], Hash.from_string(blockhash))
     signature = sign_message_bytes(wallet=wallet, message=to_bytes_versioned(message), keyring=keyring)
     return VersionedTransaction.populate(message, [signature]), str(signature)
-
-
-async def _land(rpc: RpcGateway, withdrawal_id: int, wallet: UserWallet, plan: WithdrawalPlan,
-                signed: VersionedTransaction, signature: str, last_valid: int) -> WithdrawalResult:
-    try:
-        await rpc.send(signed)
-    except TransactionRejected as rejected:
-        await resolve_withdrawal(withdrawal_id, Withdrawal.Status.FAILED, error=rejected.reason)
-        raise WithdrawalError("The network refused the withdrawal; nothing was sent. Please try again.") from None
-    except ChainError:
-        pass  # it may still land: confirmation decides
-    try:
-        confirmation = await rpc.confirm(signature, last_valid_block_height=last_valid)
-    except ChainError:
-        raise WithdrawalError("The withdrawal was sent but the network is not answering; it will be settled "
-                              "automatically. Check /wallet in a minute.") from None
-    if confirmation.outcome is Outcome.CONFIRMED:
-        await resolve_withdrawal(withdrawal_id, Withdrawal.Status.CONFIRMED, fee=plan.fee_lamports,
-                                 change=-(plan.lamports + plan.fee_lamports))
-        return WithdrawalResult(signature, plan.lamports, plan.fee_lamports, plan.destination)
-    landed_fee = plan.fee_lamports if confirmation.outcome is Outcome.FAILED else 0  # a failure that landed paid
-    await resolve_withdrawal(withdrawal_id, Withdrawal.Status.FAILED, error=confirmation.error or "expired",
-                             fee=landed_fee, change=-landed_fee)
-    raise WithdrawalError("The withdrawal did not go through, so nothing was sent. Please try again.")
 
 
 @db_call

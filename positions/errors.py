@@ -14,11 +14,6 @@ class TradingError(UserFacingError):
     user_message = "The trade could not be done; nothing was changed."
 
 
-class WalletNotFound(TradingError):
-    code = "wallet_not_found"
-    user_message = "You have no wallet yet. Send /start to create one."
-
-
 class TradingFrozen(TradingError):
     code = "trading_frozen"
     user_message = "Trading is paused on your account by the operators. Contact support if this is unexpected."

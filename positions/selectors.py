@@ -11,8 +11,8 @@ from kernel.chain.errors import JupiterError
 from kernel.chain.jupiter import JupiterClient
 from kernel.db import db_call
 from kernel.money import LAMPORTS_PER_SOL, raw_to_tokens
-from positions.errors import WalletNotFound
 from positions.models import Position, Snipe, SnipeLaunch, Trade
+from wallets.errors import WalletNotFound
 from wallets.models import UserSettings, UserWallet
 
 

@@ -14,9 +14,10 @@ from django.utils import timezone
 
 from custody import audit
 from kernel.chain.rpc import TransactionEffects
-from positions.errors import DailySpendCapReached, DuplicateTrade, NoOpenPosition, SellAmountTooLarge, WalletNotFound
+from positions.errors import DailySpendCapReached, DuplicateTrade, NoOpenPosition, SellAmountTooLarge
 from positions.models import Position, Trade
 from positions.risk import check_daily_spend, record_spend_refusal
+from wallets.errors import WalletNotFound
 from wallets.models import UserSettings, UserWallet
 
 

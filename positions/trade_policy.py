@@ -24,8 +24,8 @@ from custody.services import SETTING_FIELDS
 from kernel.config import TradingConfig
 from kernel.display import plain, sol
 from kernel.money import lamports_to_sol
-from positions.errors import WalletNotFound
 from positions.risk import daily_spend_cap_lamports, slippage_bps, spent_last_24_hours
+from wallets.errors import WalletNotFound
 from wallets.models import UserSettings, UserWallet
 
 

@@ -22,6 +22,7 @@ from django.core.cache import cache
 
 from custody import audit
 from kernel.db import db_call
+from telegrambot import pending
 
 BUTTON_TTL_SECONDS = 30 * 60
 QUESTION_TTL_SECONDS = 30 * 60
@@ -31,23 +32,31 @@ _NONCE = re.compile(r"[A-Za-z0-9_-]{8}")  # secrets.token_urlsafe(6)
 @dataclass(frozen=True)
 class Question:
     kind: str  # "code", "setting" or "buy_mint"
-    value: Any  # the action awaiting a code, the setting's key, or the mint to buy
+    value: Any  # the action awaiting a code (None if its entry is not one this bot writes), a setting's key, a mint
     asked_at: float  # wall-clock seconds, so any worker can tell its age
 
 
-async def remember(user_id: int, action: dict) -> str:
+async def remember(user_id: int, action: pending.Action) -> str:
     """Keep an action until its confirmation button is pressed; the returned nonce goes into the callback data."""
     nonce = secrets.token_urlsafe(6)
-    await cache.aset(_button_key(user_id, nonce), action, BUTTON_TTL_SECONDS)
+    await cache.aset(_button_key(user_id, nonce), pending.dump(action), BUTTON_TTL_SECONDS)
     return nonce
 
 
-async def recall(user_id: int, nonce: str) -> dict | None:
-    """The action behind a button, once: of two presses (reaching two workers, say), only one gets it."""
+async def recall(user_id: int, nonce: str) -> pending.Action | pending.Unreadable | None:
+    """The action behind a button, once: of two presses (reaching two workers, say), only one gets it. None when
+    there is none (pressed already, expired, or not this user's button)."""
     if not _NONCE.fullmatch(nonce):
         return None
-    action = await _take(_button_key(user_id, nonce))
-    return action if isinstance(action, dict) and isinstance(action.get("kind"), str) else None
+    stored = await _take(_button_key(user_id, nonce))
+    if stored is None:
+        return None
+    return pending.load(stored) or pending.Unreadable()
+
+
+async def ask_code(user_id: int, action: pending.Action, *, asked_at: float | None = None) -> None:
+    """The user's next text is the authenticator code that lets ``action`` go ahead."""
+    await ask(user_id, "code", pending.dump(action), asked_at=asked_at)
 
 
 async def ask(user_id: int, kind: str, value: Any, *, asked_at: float | None = None) -> None:
@@ -62,7 +71,8 @@ async def answer(user_id: int) -> Question | None:
     if not isinstance(stored, dict) or not isinstance(stored.get("kind"), str):
         return None
     asked_at = stored.get("asked_at")
-    return Question(stored["kind"], stored.get("value"), asked_at if isinstance(asked_at, int | float) else 0.0)
+    value = pending.load(stored.get("value")) if stored["kind"] == "code" else stored.get("value")
+    return Question(stored["kind"], value, asked_at if isinstance(asked_at, int | float) else 0.0)
 
 
 async def forget_question(user_id: int) -> None:

@@ -13,7 +13,8 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, ContextTypes
 
 from custody import notices, second_factor
-from custody.withdrawals import due_withdrawals, execute_scheduled
+from custody.money_out import MoneyOut
+from custody.selectors import due_withdrawals
 from kernel.chain.errors import ChainError
 from kernel.chain.jupiter import JupiterClient
 from kernel.chain.launches import watch_program_logs
@@ -51,8 +52,10 @@ class BotRunner:
                                      timeout=config.rpc_timeout_seconds)
         keyring = Keyring(config.require_encryption_keys())
         trading = TradingService(rpc=self.rpc, jupiter=self.jupiter, keyring=keyring, config=config)
-        self.deps = BotDeps(config=config, trading=trading, rpc=self.rpc, jupiter=self.jupiter, keyring=keyring,
-                            key_message_seconds=key_message_seconds, throttle_limit=config.user_rate_limit)
+        money_out = MoneyOut(rpc=self.rpc, keyring=keyring, policy=config.custody)
+        self.deps = BotDeps(config=config, trading=trading, money_out=money_out, rpc=self.rpc, jupiter=self.jupiter,
+                            keyring=keyring, key_message_seconds=key_message_seconds,
+                            throttle_limit=config.user_rate_limit)
         self.application: Application = build_application(
             deps=self.deps, token=config.require_telegram_token(),
             base_url=_bot_url(config.telegram_api_base_url), base_file_url=_file_url(config.telegram_api_base_url),
@@ -137,17 +140,16 @@ class BotRunner:
         now = self.deps.clock.now()
         sent = 0
         for withdrawal_id in await db_call(due_withdrawals)(now):
-            withdrawal, result, problem = await execute_scheduled(rpc=self.rpc, keyring=self.deps.keyring,
-                                                                  withdrawal_id=withdrawal_id, now=now)
-            if result is not None:
+            outcome = await self.deps.money_out.send_due(withdrawal_id, now=now)
+            if outcome.result is not None:
                 sent += 1
-                text = texts.scheduled_withdrawal_done(result)
-            elif problem:
-                text = texts.scheduled_withdrawal_failed(withdrawal, problem)
+                text = texts.scheduled_withdrawal_done(outcome.result)
+            elif outcome.refusal is not None:
+                text = texts.scheduled_withdrawal_failed(outcome.withdrawal, outcome.refusal.user_message)
             else:
                 continue
             try:
-                await self.application.bot.send_message(withdrawal.user.telegram_user_id, text,
+                await self.application.bot.send_message(outcome.withdrawal.user.telegram_user_id, text,
                                                         parse_mode=ParseMode.HTML, disable_web_page_preview=True)
             except TelegramError:
                 logger.warning("Could not tell a user about their delayed withdrawal %s", withdrawal_id)

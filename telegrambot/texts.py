@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from html import escape
 
-from custody.withdrawals import WithdrawalPlan, WithdrawalResult
+from custody.money_out import WithdrawalRequest
+from custody.withdrawals import WithdrawalResult
 from kernel.display import plain, sol, tokens
 from positions.selectors import PortfolioView, PositionView
 from positions.trading import BuyResult, SellResult
@@ -210,8 +211,8 @@ def wallet(*, public_key: str, balance_lamports: int | None, holdings: list[tupl
     return "\n\n".join(lines)
 
 
-def confirm_withdrawal(plan: WithdrawalPlan, *, two_factor: bool = False, recommend_two_factor: bool = False,
-                       delay_seconds: int | None = None) -> str:
+def confirm_withdrawal(request: WithdrawalRequest) -> str:
+    plan, delay_seconds = request.plan, request.delay_seconds
     lines = [f"<b>Withdraw {sol(plan.lamports)}</b>",
              f"To: {code(plan.destination)}",
              f"Network fee: {sol(plan.fee_lamports)}",
@@ -220,9 +221,9 @@ def confirm_withdrawal(plan: WithdrawalPlan, *, two_factor: bool = False, recomm
     if delay_seconds is not None:
         lines.append(f"⏳ With your withdrawals of the last 24 hours, this goes over your large-withdrawal threshold, "
                      f"so it will wait {duration(delay_seconds)} before it is sent; you can cancel it until then.")
-    if two_factor:
+    if request.two_factor:
         lines.append("🔐 After you confirm, I will ask for the code from your authenticator app.")
-    elif recommend_two_factor:
+    elif request.first_withdrawal:
         lines.append("💡 Tip: turn on two-step verification with /2fa on, so nobody who gets into your Telegram "
                      "can withdraw or see your key without your phone.")
     return "\n".join(lines)

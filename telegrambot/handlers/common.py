@@ -14,6 +14,7 @@ from telegram.constants import ParseMode
 from telegram.error import TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from custody.money_out import MoneyOut
 from kernel.chain.jupiter import JupiterClient
 from kernel.chain.rpc import RpcGateway
 from kernel.clock import Clock
@@ -34,6 +35,7 @@ class BotDeps:
 
     config: TradingConfig
     trading: TradingService
+    money_out: MoneyOut
     rpc: RpcGateway
     jupiter: JupiterClient
     keyring: Keyring

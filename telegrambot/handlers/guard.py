@@ -12,7 +12,7 @@ from custody import audit, policy, second_factor
 from custody.withdrawals import cancel_withdrawal
 from kernel.db import db_call
 from positions.services import load_trader
-from telegrambot import conversation, texts
+from telegrambot import conversation, pending, texts
 from telegrambot.handlers import money_out, trade
 from telegrambot.handlers.common import deps, guarded, reply
 from telegrambot.parsing import ParseError, parse_address, parse_sol
@@ -40,21 +40,17 @@ async def two_factor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         message = await send_sensitive(context, update.effective_chat.id,
                                        texts.two_factor_setup(setup.secret_base32, setup.uri, bot.key_message_seconds),
                                        kind=Kind.TOTP_SETUP, seconds=bot.key_message_seconds)
-        await ask_code(update, {"kind": "totp_setup", "message_id": message.message_id})
+        await conversation.ask_code(update.effective_user.id, pending.TwoFactorSetup(message.message_id))
         await reply(update, texts.ASK_SETUP_CODE)
         return
     if args == ["off"]:
         if not enabled:
             raise ParseError("Two-step verification is already off. /2fa on turns it on.")
         await db_call(second_factor.ensure_not_locked)(trader.wallet, deps(context).clock.now())
-        await ask_code(update, {"kind": "totp_off"})
+        await conversation.ask_code(update.effective_user.id, pending.TwoFactorOff())
         await reply(update, texts.ASK_CODE)
         return
     raise ParseError("Usage: /2fa (status), /2fa on (set up an authenticator app) or /2fa off.")
-
-
-async def ask_code(update: Update, action: dict) -> None:
-    await conversation.ask(update.effective_user.id, "code", action)
 
 
 async def requires_code(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -66,7 +62,10 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
                   text: str) -> None:
     """A message typed while the bot waits for an authenticator code."""
     action = question.value
-    what = texts.CODE_PURPOSE[action["kind"]]
+    if action is None:  # not an entry this bot writes (another release's, or planted)
+        await reply(update, texts.EXPIRED_BUTTON)
+        return
+    what = texts.CODE_PURPOSE[action.kind]
     if time.time() - question.asked_at > CODE_TTL_SECONDS:
         await reply(update, texts.refused(f"That request expired, so the {what} was not done. Start again."))
         return
@@ -78,38 +77,39 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
     bot = deps(context)
     trader = await db_call(load_trader)(update.effective_user.id)
     now = bot.clock.now()
-    if action["kind"] == "totp_setup":
+    if isinstance(action, pending.TwoFactorSetup):
         try:
             await db_call(second_factor.confirm_setup)(trader.wallet, code, keyring=bot.keyring, now=now,
                                                        source=audit.TELEGRAM)
         except second_factor.CodeRefused:
             await _ask_again(update, question)  # let them type it again
             raise
-        deleted = await delete_sensitive(context.bot, update.effective_chat.id, action["message_id"],
+        deleted = await delete_sensitive(context.bot, update.effective_chat.id, action.message_id,
                                          Kind.TOTP_SETUP)
         await reply(update, texts.TWO_FACTOR_ON if deleted else texts.TWO_FACTOR_ON_SETUP_NOT_DELETED)
         return
     try:
         await db_call(second_factor.verify)(trader.wallet, code, keyring=bot.keyring, now=now,
-                                            policy=bot.config.custody, purpose=action["kind"], source=audit.TELEGRAM)
+                                            policy=bot.config.custody, purpose=action.kind, source=audit.TELEGRAM)
     except second_factor.CodeRefused as refusal:
         if "locked" not in refusal.user_message:
             await _ask_again(update, question)
         raise
-    if action["kind"] == "withdraw":
-        await money_out.run_withdrawal(update, context, action)
-    elif action["kind"] == "export":
-        await money_out.send_key(update, context)
-    elif action["kind"] == "buy":
-        await trade.run_buy(update, context, mint=action["mint"], lamports=action["lamports"], code_given=True)
-    elif action["kind"] == "totp_off":
-        await db_call(second_factor.disable)(trader.wallet, source=audit.TELEGRAM)
-        await reply(update, texts.TWO_FACTOR_OFF)
+    match action:
+        case pending.Withdraw():
+            await money_out.run_withdrawal(update, context, action)
+        case pending.ExportKey():
+            await money_out.send_key(update, context)
+        case pending.Buy(mint=mint, lamports=lamports):
+            await trade.run_buy(update, context, mint=mint, lamports=lamports, code_given=True)
+        case pending.TwoFactorOff():
+            await db_call(second_factor.disable)(trader.wallet, source=audit.TELEGRAM)
+            await reply(update, texts.TWO_FACTOR_OFF)
 
 
 async def _ask_again(update: Update, question: conversation.Question) -> None:
     """A wrong code: the same request waits for another try, its age unchanged."""
-    await conversation.ask(update.effective_user.id, "code", question.value, asked_at=question.asked_at)
+    await conversation.ask_code(update.effective_user.id, question.value, asked_at=question.asked_at)
 
 
 # The allow-list and the large-withdrawal delay.

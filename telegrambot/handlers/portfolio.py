@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from custody.withdrawals import scheduled_withdrawals
+from custody.selectors import scheduled_withdrawals
 from kernel.chain.errors import ChainError
 from kernel.db import db_call
 from positions.selectors import list_positions, recent_snipes, token_decimals

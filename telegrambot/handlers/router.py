@@ -9,8 +9,7 @@ from telegram import Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
-from positions.amounts import SellAmount
-from telegrambot import conversation, keyboards, setting_words, texts
+from telegrambot import conversation, keyboards, pending, setting_words, texts
 from telegrambot.handlers import guard, money_out, portfolio, settings, start, trade
 from telegrambot.handlers.common import answer_quietly, guarded, reply
 from telegrambot.parsing import MAX_ARGUMENT_LENGTH, ParseError, looks_like_address, parse_sol
@@ -71,19 +70,20 @@ async def _confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: 
         await reply(update, texts.NOT_YOURS)
         return
     await _clear_buttons(update)
-    kind = action["kind"]
-    if kind == "buy":
-        await trade.run_buy(update, context, mint=action["mint"], lamports=action["lamports"])
-    elif kind == "sell":
-        await trade.run_sell(update, context, mint=action["mint"], amount=SellAmount.parse(action["amount"]))
-    elif kind in ("withdraw", "export"):
-        if await guard.requires_code(update, context):
-            await guard.ask_code(update, action)
+    match action:
+        case pending.Buy(mint=mint, lamports=lamports):
+            await trade.run_buy(update, context, mint=mint, lamports=lamports)
+        case pending.Sell(mint=mint):
+            await trade.run_sell(update, context, mint=mint, amount=action.sell_amount)
+        case pending.Withdraw() | pending.ExportKey() if await guard.requires_code(update, context):
+            await conversation.ask_code(update.effective_user.id, action)
             await reply(update, texts.ASK_CODE)
-        elif kind == "withdraw":
+        case pending.Withdraw():
             await money_out.run_withdrawal(update, context, action)
-        else:
+        case pending.ExportKey():
             await money_out.send_key(update, context)
+        case _:  # a code's action behind a button: never issued as one
+            await reply(update, texts.EXPIRED_BUTTON)
 
 
 async def _cancelled(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: str) -> None:

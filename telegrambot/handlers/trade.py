@@ -21,7 +21,7 @@ from positions.screening import screen_mint
 from positions.selectors import open_position_mint
 from positions.services import load_trader
 from positions.trading import validate_mint
-from telegrambot import conversation, keyboards, texts
+from telegrambot import conversation, keyboards, pending, texts
 from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
 from telegrambot.parsing import parse_buy_args, parse_sell_args
 from wallets.selectors import public_key_of
@@ -42,8 +42,7 @@ async def sell(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def start_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, lamports: int) -> None:
     settings = await _settings_now(update, context)
     if settings.confirm_trades:
-        action = {"kind": "buy", "mint": mint, "lamports": lamports}
-        nonce = await conversation.remember(update.effective_user.id, action)
+        nonce = await conversation.remember(update.effective_user.id, pending.Buy(mint, lamports))
         needs_code = await _buy_needs_code(update, context, lamports)
         await reply(update, texts.confirm_buy(mint=mint, lamports=lamports, needs_code=needs_code,
                                               slippage_bps=slippage_bps(settings, deps(context).config)),
@@ -55,8 +54,7 @@ async def start_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint:
 async def start_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount) -> None:
     settings = await _settings_now(update, context)
     if settings.confirm_trades:
-        action = {"kind": "sell", "mint": mint, "amount": str(amount)}
-        nonce = await conversation.remember(update.effective_user.id, action)
+        nonce = await conversation.remember(update.effective_user.id, pending.Sell(mint, str(amount)))
         await reply(update, texts.confirm_sell(mint=mint, amount=str(amount)),
                     reply_markup=keyboards.confirm(nonce, "Sell"))
         return
@@ -71,7 +69,7 @@ async def run_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: s
         user_id = update.effective_user.id
         trader = await db_call(load_trader)(user_id)
         await db_call(second_factor.ensure_not_locked)(trader.wallet, deps(context).clock.now())
-        await conversation.ask(user_id, "code", {"kind": "buy", "mint": mint, "lamports": lamports})
+        await conversation.ask_code(user_id, pending.Buy(mint, lamports))
         await reply(update, texts.ASK_BUY_CODE)
         return
 

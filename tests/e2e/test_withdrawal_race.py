@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -15,15 +16,9 @@ from django.utils import timezone
 from solders.hash import Hash
 
 from custody.models import AuditEvent
+from custody.money_out import MoneyOut, WithdrawalScheduled
 from custody.policy import set_threshold
-from custody.withdrawals import (
-    WithdrawalPlan,
-    WithdrawalResult,
-    commit_withdrawal,
-    execute_withdrawal,
-    plan_withdrawal,
-    request_withdrawal,
-)
+from custody.withdrawals import WithdrawalPlan, WithdrawalResult, commit_withdrawal, request_withdrawal
 from tests.e2e.conftest import make_trader
 from wallets.crypto import Keyring
 from wallets.models import Withdrawal
@@ -38,14 +33,16 @@ async def test_three_withdrawals_at_once_under_the_threshold_send_one_and_delay_
     await sync_to_async(set_threshold)(trader.wallet, SOL, now=timezone.now(), delay_seconds=0, source="test")
     destination = str(localnet.funded_keypair(sol=1).pubkey())
     before = localnet.chain.sol_balance(destination)
-    plan = await plan_withdrawal(rpc=engine.rpc, wallet=trader.wallet, destination=destination, lamports=PIECE)
+    money_out = MoneyOut(rpc=engine.rpc, keyring=engine.keyring,
+                         policy=replace(engine.config.custody, large_withdrawal_delay_seconds=7200))
+    now = timezone.now()
+    plan = await money_out.plan(trader.wallet, destination=destination, lamports=PIECE, now=now, source="test")
 
-    outcomes = await asyncio.gather(*(execute_withdrawal(rpc=engine.rpc, keyring=engine.keyring,
-                                                         wallet=trader.wallet, plan=plan, delay_seconds=7200)
+    outcomes = await asyncio.gather(*(money_out.withdraw(trader.wallet, plan, now=now, source="test")
                                       for _ in range(3)))
 
     sent = [o for o in outcomes if isinstance(o, WithdrawalResult)]
-    delayed = [o for o in outcomes if isinstance(o, Withdrawal)]
+    delayed = [o.withdrawal for o in outcomes if isinstance(o, WithdrawalScheduled)]
     assert len(sent) == 1 and len(delayed) == 2
     assert localnet.chain.sol_balance(destination) == before + PIECE  # only what the threshold allows left
     statuses = sorted([s async for s in Withdrawal.objects.filter(user=trader.wallet).values_list("status", flat=True)])
@@ -65,7 +62,7 @@ def test_workers_deciding_at_the_same_instant_let_one_withdrawal_through(postgre
     # Distinct amounts, so that no two transactions are identical (one signature could then be written only once).
     plans = [WithdrawalPlan(destination="9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin", lamports=PIECE - index,
                             fee_lamports=5000, balance_lamports=10 * SOL) for index in range(4)]
-    requests = [async_to_sync(request_withdrawal)(wallet=wallet, plan=plan) for plan in plans]
+    requests = [async_to_sync(request_withdrawal)(wallet=wallet, plan=plan, source="test") for plan in plans]
     barrier = threading.Barrier(len(requests))
     signed, errors = [], []
 
@@ -73,7 +70,7 @@ def test_workers_deciding_at_the_same_instant_let_one_withdrawal_through(postgre
         try:
             barrier.wait()
             _, transaction, _ = commit_withdrawal(wallet, withdrawal.pk, plan, str(Hash.default()), 100, keyring,
-                                                  now, 7200)
+                                                  now, 7200, "test")
             signed.append(transaction is not None)
         except Exception as err:  # surfaced by the assertion below
             errors.append(err)

@@ -13,10 +13,12 @@ import time
 import pytest
 from django.db import connection
 from django.db.models import Sum
+from django.utils import timezone
 
-from custody.withdrawals import WithdrawalError, execute_withdrawal, plan_withdrawal
+from custody.money_out import MoneyOut
+from kernel.chain.errors import ChainError, JupiterError
+from kernel.errors import UserFacingError
 from positions.amounts import SellAmount
-from positions.errors import TradingError
 from positions.models import Position, Trade
 from telegrambot import texts
 from tests.e2e.conftest import make_trader
@@ -96,7 +98,7 @@ async def test_fifty_concurrent_engine_sells_of_one_position(engine, localnet, t
     # Distinct amounts: identical sells build one identical transaction, which the chain takes once.
     results = await asyncio.gather(*(trader.sell("WIF", SellAmount.parse(f"{1 + index % 9}%"))
                                      for index in range(count)), return_exceptions=True)
-    unexpected = [r for r in results if isinstance(r, BaseException) and not isinstance(r, TradingError)]
+    unexpected = [r for r in results if isinstance(r, BaseException) and not _refusal(r)]
     assert not unexpected, unexpected[:3]
     sold = [r for r in results if not isinstance(r, BaseException)]
     assert sold, [r.user_message for r in results][:3]
@@ -113,14 +115,16 @@ async def test_a_buy_a_sell_and_a_withdrawal_of_everything_racing(engine, localn
         trader = await make_trader(engine, localnet, sol=3)
         await trader.buy("JUP", SOL // 2)
         destination = str(localnet.funded_keypair(sol=1).pubkey())
-        plan = await plan_withdrawal(rpc=engine.rpc, wallet=trader.wallet, destination=destination, lamports=None)
+        money_out = MoneyOut(rpc=engine.rpc, keyring=engine.keyring, policy=engine.config.custody)
+        now = timezone.now()
+        plan = await money_out.plan(trader.wallet, destination=destination, lamports=None, now=now, source="test")
         results = await asyncio.gather(
             trader.buy("BONK", SOL // 2), trader.sell("JUP", SellAmount.parse("50%")),
-            execute_withdrawal(rpc=engine.rpc, keyring=engine.keyring, wallet=trader.wallet, plan=plan),
+            money_out.withdraw(trader.wallet, plan, now=now, source="test"),
             return_exceptions=True)
         for name, result in zip(("buy", "sell", "withdrawal"), results, strict=True):
             if isinstance(result, BaseException):
-                assert isinstance(result, TradingError | WithdrawalError), repr(result)
+                assert _refusal(result), repr(result)
                 key = f"{name} refused"
             else:
                 key = f"{name} done"
@@ -140,3 +144,8 @@ async def test_twenty_starts_at_once_make_one_wallet(bot, chat_factory, telegram
         await asyncio.sleep(0.05)
     assert await UserWallet.objects.filter(telegram_user_id=chat.user_id).acount() == 1
     figures["starts"] = {"concurrent": 20, "wallets": 1}
+
+
+def _refusal(error: BaseException) -> bool:
+    """A refusal the trader reads (trading's, custody's or the withdrawal's), never a chain or swap-API fault."""
+    return isinstance(error, UserFacingError) and not isinstance(error, ChainError | JupiterError)

@@ -1,0 +1,10 @@
+"""Refusals about the wallet itself, raised by every layer above (custody, trading, the bot)."""
+
+from __future__ import annotations
+
+from kernel.errors import UserFacingError
+
+
+class WalletNotFound(UserFacingError):
+    code = "wallet_not_found"
+    user_message = "You have no wallet yet. Send /start to create one."
