@@ -13,6 +13,15 @@ class ChainUnavailable(ChainError):
     """The RPC node could not be reached or kept failing (timeouts, 429, 5xx) after retries."""
 
 
+class UnknownRpcError(ChainUnavailable):
+    """The node answered with an error code solders does not know (it parses such an answer to the bare code), e.g. a
+    provider's 429 inside an HTTP 200."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"RPC error {code}")
+        self.code = code
+
+
 class TransactionRejected(ChainError):
     """The node refused the transaction before it landed (preflight failure, bad blockhash)."""
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import TypeVar
 
@@ -22,7 +23,8 @@ from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
-from kernel.chain.errors import ChainUnavailable, TransactionRejected
+from kernel.chain.errors import ChainUnavailable, TransactionRejected, UnknownRpcError
+from kernel.chain.retry import RetryPolicy, is_transient, is_transient_http
 from kernel.metrics import RPC_REQUESTS
 
 logger = logging.getLogger(__name__)
@@ -133,9 +135,10 @@ class RpcGateway:
                  max_retry_after: float = 5.0) -> None:
         self.url = url
         self._client = AsyncClient(url, commitment=Confirmed, timeout=timeout, max_transport_retries=0)
-        self._read_attempts = read_attempts
-        self._backoff = backoff
-        self._max_retry_after = max_retry_after
+        self._reads = RetryPolicy(attempts=read_attempts, backoff=backoff, max_retry_after=max_retry_after)
+        # A send is resent only where a failure may hide a request that never reached the node (the HTTP level):
+        # the same bytes are the same transaction. An RPC error answer is the node's verdict and is not retried.
+        self._sends = replace(self._reads, transient=is_transient_http)
         self._rent_cache: dict[int, int] = {}
 
     async def close(self, *, quiet: bool = False) -> None:
@@ -143,7 +146,7 @@ class RpcGateway:
             logger.info("Closing Solana RPC client...")
         await self._client.close()
 
-    # Reads: retried on timeouts, 429 (honouring Retry-After) and 5xx.
+    # Reads: retried on what kernel.chain.retry calls transient (timeouts, 429 honouring Retry-After, 5xx, node behind).
 
     async def sol_balance(self, pubkey: str) -> int:
         response = await self._read("getBalance", lambda: self._client.get_balance(Pubkey.from_string(pubkey)))
@@ -294,7 +297,11 @@ class RpcGateway:
         opts = TxOpts(skip_preflight=skip_preflight, preflight_commitment=Confirmed, max_retries=0)
         payload = bytes(transaction)
         try:
-            await self._read("sendTransaction", lambda: self._client.send_raw_transaction(payload, opts))
+            send = functools.partial(self._counted, "sendTransaction",
+                                     lambda: self._client.send_raw_transaction(payload, opts))
+            await self._sends.call(send, on_retry=functools.partial(_log_retry, "sendTransaction"))
+        except SolanaRpcException as err:
+            raise ChainUnavailable(f"sendTransaction failed: {_describe(err)}") from None
         except RPCException as err:
             rejection = _rejection(err)
             if "AlreadyProcessed" not in rejection.reason and "already been processed" not in rejection.reason:
@@ -327,41 +334,37 @@ class RpcGateway:
         return Confirmation(Outcome.EXPIRED, "blockhash expired before the transaction landed")
 
     async def _read(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
-        for attempt in range(1, self._read_attempts + 1):
-            RPC_REQUESTS.labels(method=method).inc()
-            try:
-                return await call()
-            except SolanaRpcException as err:
-                delay = self._retry_delay(err, attempt)
-                if delay is None or attempt == self._read_attempts:
-                    raise ChainUnavailable(f"{method} failed: {_describe(err)}") from None
-                logger.warning("Solana RPC %s failed (%s); retry %d in %.2f s", method, _describe(err), attempt,
-                               delay)
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        try:
+            return await self._reads.call(lambda: self._answer(method, call),
+                                          on_retry=functools.partial(_log_retry, method))
+        except (SolanaRpcException, UnknownRpcError) as err:
+            raise ChainUnavailable(f"{method} failed: {_describe(err)}") from None
+        except RPCException as err:
+            if not is_transient(err):
+                raise  # the node's answer (bad params, no such block...): the caller's to read, as it always was
+            raise ChainUnavailable(f"{method} failed: {_describe(err)}") from None
 
-    def _retry_delay(self, err: SolanaRpcException, attempt: int) -> float | None:
-        cause = err.__cause__
-        backoff = self._backoff * 2 ** (attempt - 1)
-        if isinstance(cause, httpx2.HTTPStatusError):
-            status = cause.response.status_code
-            if status == 429:
-                return min(_retry_after(cause.response) or backoff, self._max_retry_after)
-            return backoff if status >= 500 else None
-        if isinstance(cause, httpx2.TransportError):
-            return backoff
-        return None
+    async def _answer(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
+        response = await self._counted(method, call)
+        if isinstance(response, int):  # solders parses an error answer whose code it does not know to the bare code
+            raise UnknownRpcError(response)
+        return response
+
+    @staticmethod
+    async def _counted(method: str, call: Callable[[], Awaitable[T]]) -> T:
+        RPC_REQUESTS.labels(method=method).inc()
+        return await call()
 
 
-def _retry_after(response: httpx2.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
+def _log_retry(method: str, err: BaseException, attempt: int, delay: float) -> None:
+    logger.warning("Solana RPC %s failed (%s); retry %d in %.2f s", method, _describe(err), attempt, delay)
 
 
-def _describe(err: SolanaRpcException) -> str:
+def _describe(err: BaseException) -> str:
+    if isinstance(err, RPCException):
+        return _rejection(err).reason[:200]
+    if isinstance(err, UnknownRpcError):
+        return str(err)
     cause = err.__cause__
     if isinstance(cause, httpx2.HTTPStatusError):
         return f"HTTP {cause.response.status_code}"
