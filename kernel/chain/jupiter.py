@@ -9,6 +9,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import httpx
 from solders.transaction import VersionedTransaction
@@ -116,7 +117,7 @@ class JupiterClient:
             return {}
         return {mint: price / sol for mint, price in usd.items() if mint != SOL_MINT}
 
-    async def _request(self, method: str, path: str, **kwargs) -> dict:
+    async def _request(self, method: str, path: str, **kwargs: Any) -> dict:
         attempt = functools.partial(self._attempt, method, path, **kwargs)
         try:
             response = await self._retry.call(attempt, on_retry=functools.partial(_log_retry, path))
@@ -124,7 +125,7 @@ class JupiterClient:
             raise _jupiter_error(err, path) from None
         return _json(response, path)
 
-    async def _attempt(self, method: str, path: str, **kwargs) -> httpx.Response:
+    async def _attempt(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         JUPITER_REQUESTS.labels(endpoint=path).inc()
         response = await self._http.request(method, path, **kwargs)
         if response.status_code >= 400:
@@ -167,7 +168,7 @@ def _error(response: httpx.Response, path: str) -> JupiterError:
     return JupiterError(f"{path}: {message}", code=str(body.get("errorCode", "")), status=response.status_code)
 
 
-def _decimal(value) -> Decimal:
+def _decimal(value: object) -> Decimal:
     try:
         number = Decimal(str(value))
     except InvalidOperation:

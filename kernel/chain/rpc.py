@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx2
 from solana.exceptions import SolanaRpcException
@@ -17,10 +17,18 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
 from solana.rpc.models import TokenAccountOpts, TxOpts
+from solders.account import Account
 from solders.pubkey import Pubkey
+from solders.rpc.responses import RpcKeyedAccountJsonParsed
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
-from solders.transaction_status import TransactionConfirmationStatus
+from solders.transaction_status import (
+    EncodedTransactionWithStatusMeta,
+    TransactionConfirmationStatus,
+    TransactionStatus,
+    UiTransaction,
+    UiTransactionTokenBalance,
+)
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 from kernel.chain.errors import ChainUnavailable, TransactionRejected, UnknownRpcError
@@ -104,11 +112,11 @@ class Holdings:
 class Simulation:
     err: str | None
     logs: list[str]
-    accounts: dict[str, object | None]  # address -> account after the simulated transaction (None: absent)
+    accounts: dict[str, Account | None]  # address -> account after the simulated transaction (None: absent)
     units: int
 
 
-def parse_token_account(account) -> TokenHolding | None:
+def parse_token_account(account: Account | None) -> TokenHolding | None:
     """A token account under either token program, or None for anything else."""
     from solders.token.state import TokenAccount, TokenAccountState
 
@@ -179,16 +187,15 @@ class RpcGateway:
         """Raw balance per mint over every token account the owner has, under both token programs."""
         owner_key = Pubkey.from_string(owner)
         results = await asyncio.gather(*[
-            self._read("getTokenAccountsByOwner", lambda program=program: self._client.
-                       get_token_accounts_by_owner_json_parsed(owner_key, TokenAccountOpts(program_id=program)))
+            self._read("getTokenAccountsByOwner", functools.partial(
+                self._client.get_token_accounts_by_owner_json_parsed, owner_key, TokenAccountOpts(program_id=program)))
             for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
         ])
         balances: dict[str, int] = {}
         for response in results:
             for account in response.value:
-                info = account.account.data.parsed["info"]
-                mint = info["mint"]
-                balances[mint] = balances.get(mint, 0) + int(info["tokenAmount"]["amount"])
+                mint, amount = _parsed_token_amount(account)
+                balances[mint] = balances.get(mint, 0) + amount
         return balances
 
     async def token_balance(self, owner: str, mint: str) -> int:
@@ -202,7 +209,7 @@ class RpcGateway:
                                                                                 mint=Pubkey.from_string(mint))))
         if not response.value:
             return None
-        return sum(int(a.account.data.parsed["info"]["tokenAmount"]["amount"]) for a in response.value)
+        return sum(_parsed_token_amount(account)[1] for account in response.value)
 
     async def mint_info(self, mint: str) -> MintInfo | None:
         """The mint account, or None if no such account exists or it is not a token mint."""
@@ -227,10 +234,12 @@ class RpcGateway:
     async def holdings(self, owner: str) -> Holdings:
         """The owner's SOL and every token account under both token programs, read in parallel."""
         owner_key = Pubkey.from_string(owner)
-        balance, *responses = await asyncio.gather(self.sol_balance(owner), *[
-            self._read("getTokenAccountsByOwner", lambda program=program: self._client.get_token_accounts_by_owner(
-                owner_key, TokenAccountOpts(program_id=program, encoding="base64")))
-            for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)])
+        accounts = [
+            self._read("getTokenAccountsByOwner", functools.partial(
+                self._client.get_token_accounts_by_owner, owner_key,
+                TokenAccountOpts(program_id=program, encoding="base64")))
+            for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)]
+        balance, responses = await asyncio.gather(self.sol_balance(owner), asyncio.gather(*accounts))
         tokens = {}
         for response in responses:
             for keyed in response.value:
@@ -245,10 +254,10 @@ class RpcGateway:
 
         chunks = [list(addresses[i:i + MULTIPLE_ACCOUNTS_LIMIT])
                   for i in range(0, len(addresses), MULTIPLE_ACCOUNTS_LIMIT)]
+        keys = [[Pubkey.from_string(key) for key in chunk] for chunk in chunks]  # a bad address fails before any read
         responses = await asyncio.gather(*[
-            self._read("getMultipleAccounts", lambda chunk=chunk: self._client.get_multiple_accounts(
-                [Pubkey.from_string(key) for key in chunk]))
-            for chunk in chunks])
+            self._read("getMultipleAccounts", functools.partial(self._client.get_multiple_accounts, chunk_keys))
+            for chunk_keys in keys])
         tables = {}
         for chunk, response in zip(chunks, responses, strict=True):
             for address, account in zip(chunk, response.value, strict=True):
@@ -275,7 +284,7 @@ class RpcGateway:
         return Simulation(err=None if value.err is None else _error_text(value.err), logs=list(value.logs or []),
                           accounts=after, units=value.units_consumed or 0)
 
-    async def signature_statuses(self, signatures: Sequence[str]) -> list:
+    async def signature_statuses(self, signatures: Sequence[str]) -> list[TransactionStatus | None]:
         keys = [Signature.from_string(s) for s in signatures]
         response = await self._read("getSignatureStatuses",
                                     lambda: self._client.get_signature_statuses(keys, search_transaction_history=True))
@@ -383,12 +392,12 @@ def _rejection(err: RPCException) -> TransactionRejected:
     return TransactionRejected(reason, logs)
 
 
-def _is_confirmed(status) -> bool:
+def _is_confirmed(status: TransactionStatus) -> bool:
     return status.confirmation_status in (TransactionConfirmationStatus.Confirmed,
                                           TransactionConfirmationStatus.Finalized)
 
 
-def _error_text(err) -> str:
+def _error_text(err: object) -> str:
     return "" if err is None else str(err)
 
 
@@ -411,13 +420,15 @@ def mint_extensions(data: bytes) -> tuple[tuple[int, bytes], ...]:
     return tuple(entries)
 
 
-def _optional_key(key) -> str | None:
+def _optional_key(key: Pubkey | None) -> str | None:
     return None if key is None else str(key)
 
 
-def _effects(encoded, *, owner: str, mint: str) -> TransactionEffects:
-    meta = encoded.meta
-    keys = [str(key) for key in encoded.transaction.message.account_keys]
+def _effects(encoded: EncodedTransactionWithStatusMeta, *, owner: str, mint: str) -> TransactionEffects:
+    meta, transaction = encoded.meta, encoded.transaction
+    if meta is None or not isinstance(transaction, UiTransaction):  # read with encoding="json": never on a node
+        raise ChainUnavailable("getTransaction answered without the transaction's message or metadata")
+    keys = [str(key) for key in transaction.message.account_keys]
     if meta.loaded_addresses is not None:
         keys += [str(k) for k in meta.loaded_addresses.writable] + [str(k) for k in meta.loaded_addresses.readonly]
     sol_change = 0
@@ -433,6 +444,13 @@ def _effects(encoded, *, owner: str, mint: str) -> TransactionEffects:
     )
 
 
-def _token_total(balances, owner: str, mint: str) -> int:
+def _parsed_token_amount(keyed: RpcKeyedAccountJsonParsed) -> tuple[str, int]:
+    """(mint, raw amount) of a token account read with the jsonParsed encoding."""
+    parsed: Any = keyed.account.data.parsed  # the node's JSON, shaped by the token program
+    info = parsed["info"]
+    return info["mint"], int(info["tokenAmount"]["amount"])
+
+
+def _token_total(balances: Sequence[UiTransactionTokenBalance] | None, owner: str, mint: str) -> int:
     return sum(int(b.ui_token_amount.amount) for b in balances or []
                if str(b.mint) == mint and str(b.owner) == owner)
