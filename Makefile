@@ -55,8 +55,10 @@ proof: $(STAMP)
 	$(PY) -m bench.proof_summary || status=1; \
 	exit $$status
 
+# ruff over everything, then mypy over the kernel (typed strictly where it is cheap: see [tool.mypy] in pyproject.toml)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy kernel/
 
 localnet: $(STAMP)
 	$(PY) -m localnet
@@ -85,4 +87,4 @@ audit: $(TOOLS_STAMP)
 		-r requirements-pip.txt -r requirements.txt -r requirements-ci.txt -r requirements-tools.txt
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache
