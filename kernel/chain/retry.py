@@ -42,12 +42,11 @@ OnRetry = Callable[[BaseException, int, float], None]
 
 def is_transient_http(err: BaseException) -> bool:
     """The connection failed or timed out, or the server answered HTTP 429 or 5xx (httpx, or httpx2 under solana-py)."""
-    if isinstance(err, SolanaRpcException):
-        err = err.__cause__  # type: ignore[assignment]  # solana-py wraps every httpx2 error it meets
-    if isinstance(err, httpx.HTTPStatusError | httpx2.HTTPStatusError):
-        status = err.response.status_code
+    cause = _unwrapped(err)
+    if isinstance(cause, httpx.HTTPStatusError | httpx2.HTTPStatusError):
+        status = cause.response.status_code
         return status == RATE_LIMITED or status >= 500
-    return isinstance(err, httpx.TransportError | httpx2.TransportError)
+    return isinstance(cause, httpx.TransportError | httpx2.TransportError)
 
 
 def is_transient(err: BaseException) -> bool:
@@ -62,11 +61,10 @@ def is_transient(err: BaseException) -> bool:
 
 def retry_after(err: BaseException, *, now: datetime | None = None) -> float | None:
     """Seconds the server asked us to wait (its Retry-After header), or None when it did not say."""
-    if isinstance(err, SolanaRpcException):
-        err = err.__cause__  # type: ignore[assignment]
-    if not isinstance(err, httpx.HTTPStatusError | httpx2.HTTPStatusError):
+    cause = _unwrapped(err)
+    if not isinstance(cause, httpx.HTTPStatusError | httpx2.HTTPStatusError):
         return None
-    return parse_retry_after(err.response.headers.get("Retry-After", ""), now=now)
+    return parse_retry_after(cause.response.headers.get("Retry-After", ""), now=now)
 
 
 def parse_retry_after(value: str, *, now: datetime | None = None) -> float | None:
@@ -114,6 +112,11 @@ class RetryPolicy:
         if asked is not None:
             return min(asked, self.max_retry_after)
         return wait_exponential_jitter(multiplier=self.backoff, max=self.max_backoff, jitter=self.backoff)(state)
+
+
+def _unwrapped(err: BaseException) -> BaseException | None:
+    """solana-py wraps every httpx2 error it meets in a SolanaRpcException; the HTTP error is its cause."""
+    return err.__cause__ if isinstance(err, SolanaRpcException) else err
 
 
 def _failure(state: RetryCallState) -> BaseException:
