@@ -55,9 +55,11 @@ proof: $(STAMP)
 	$(PY) -m bench.proof_summary || status=1; \
 	exit $$status
 
+# ruff over everything, then mypy over the kernel (typed strictly where it is cheap: see [tool.mypy] in pyproject.toml)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports --no-cache
+	$(VENV)/bin/mypy kernel/
 
 localnet: $(STAMP)
 	$(PY) -m localnet
@@ -86,4 +88,4 @@ audit: $(TOOLS_STAMP)
 		-r requirements-pip.txt -r requirements.txt -r requirements-ci.txt -r requirements-tools.txt
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache .mypy_cache

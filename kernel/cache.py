@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.locmem import LocMemCache
@@ -21,16 +22,16 @@ logger = logging.getLogger(__name__)
 class JSONSerializer:
     """For Django's RedisCache: ``OPTIONS={"serializer": "kernel.cache.JSONSerializer"}``."""
 
-    def dumps(self, value):
+    def dumps(self, value: object) -> int | bytes:
         if type(value) is int:  # raw, like Django's own serializer, so Redis INCR works on it
             return value
         return json.dumps(value, separators=(",", ":")).encode()
 
-    def loads(self, data):
+    def loads(self, data: bytes) -> Any:
         return decode(data)
 
 
-def decode(data):
+def decode(data: bytes) -> Any:
     """The stored value, or None (as if expired) for anything that is not JSON this module wrote."""
     try:
         return int(data)
@@ -47,7 +48,7 @@ def decode(data):
 class JSONLocMemCache(LocMemCache):
     """Django's local-memory cache, storing JSON bytes instead of pickles."""
 
-    def add(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+    def add(self, key: str, value: object, timeout: float | None = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
         key = self.make_and_validate_key(key, version=version)
         encoded = _encode(value)
         with self._lock:
@@ -56,7 +57,7 @@ class JSONLocMemCache(LocMemCache):
                 return True
             return False
 
-    def get(self, key, default=None, version=None):
+    def get(self, key: str, default: object = None, version: int | None = None) -> Any:
         key = self.make_and_validate_key(key, version=version)
         with self._lock:
             if self._has_expired(key):
@@ -66,13 +67,13 @@ class JSONLocMemCache(LocMemCache):
             self._cache.move_to_end(key, last=False)
         return decode(encoded)
 
-    def set(self, key, value, timeout=DEFAULT_TIMEOUT, version=None):
+    def set(self, key: str, value: object, timeout: float | None = DEFAULT_TIMEOUT, version: int | None = None) -> None:
         key = self.make_and_validate_key(key, version=version)
         encoded = _encode(value)
         with self._lock:
             self._set(key, encoded, timeout)
 
-    def incr(self, key, delta=1, version=None):
+    def incr(self, key: str, delta: int = 1, version: int | None = None) -> Any:
         key = self.make_and_validate_key(key, version=version)
         with self._lock:
             if self._has_expired(key):
@@ -84,5 +85,5 @@ class JSONLocMemCache(LocMemCache):
         return new_value
 
 
-def _encode(value) -> bytes:
+def _encode(value: object) -> bytes:
     return json.dumps(value, separators=(",", ":")).encode()

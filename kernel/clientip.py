@@ -6,10 +6,15 @@ when the request arrived from a proxy the operator named in TRUSTED_PROXIES: any
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.conf import settings
 
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
-def client_ip(request) -> str:
+
+def client_ip(request: HttpRequest) -> str:
     remote = request.META.get("REMOTE_ADDR", "")
     trusted = settings.TRUSTED_PROXIES
     if remote not in trusted:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import overload
 from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
@@ -324,6 +325,13 @@ class _Reader:
         if lowered in {"0", "false", "no", "off"}:
             return False
         raise ConfigError(name, f"must be true or false (got {value!r})", f"{name}=false")
+
+    @overload
+    def url(self, name: str, *, default: str, schemes: tuple[str, ...] = ..., example: str | None = ...) -> str: ...
+
+    @overload
+    def url(self, name: str, *, default: None = ..., schemes: tuple[str, ...] = ...,
+            example: str | None = ...) -> str | None: ...
 
     def url(self, name: str, *, default: str | None = None, schemes: tuple[str, ...] = ("http", "https"),
             example: str | None = None) -> str | None:

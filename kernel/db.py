@@ -9,8 +9,8 @@ exercise on PostgreSQL.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import environ
 from asgiref.sync import sync_to_async
@@ -20,11 +20,11 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def db_call(function: Callable[P, R]) -> Callable[P, R]:
+def db_call(function: Callable[P, R]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Decorate a sync function so that ``await async_version(...)`` runs it on the database thread."""
 
     @functools.wraps(function)
-    def run(*args, **kwargs):
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
         close_old_connections()
         return function(*args, **kwargs)
 

@@ -10,11 +10,15 @@ belongs in Python on locked rows, never in ``F()`` expressions.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.core import checks, exceptions
 from django.db import models
 
 from kernel.money import U64_MAX
+
+if TYPE_CHECKING:
+    from django.db.backends.base.base import BaseDatabaseWrapper
 
 _WIDTH = len(str(U64_MAX))
 
@@ -22,7 +26,7 @@ _WIDTH = len(str(U64_MAX))
 class U64Field(models.Field):
     description = "Unsigned 64-bit integer (raw token units)"
 
-    def db_type(self, connection) -> str:
+    def db_type(self, connection: BaseDatabaseWrapper) -> str:
         if connection.vendor == "postgresql":
             return "numeric(20, 0)"
         return "varchar(20)"
@@ -30,15 +34,15 @@ class U64Field(models.Field):
     def get_internal_type(self) -> str:
         return "U64Field"
 
-    def check(self, **kwargs):
+    def check(self, **kwargs: Any) -> list[checks.CheckMessage]:
         return [*super().check(**kwargs), *self._check_default()]
 
-    def _check_default(self):
+    def _check_default(self) -> list[checks.CheckMessage]:
         if self.has_default() and not callable(self.default) and not _is_u64(self.default):
             return [checks.Error("U64Field default must be an int in 0..2**64-1", obj=self)]
         return []
 
-    def to_python(self, value):
+    def to_python(self, value: object) -> int | None:
         if value is None or (isinstance(value, int) and not isinstance(value, bool)):
             return value
         try:
@@ -47,7 +51,7 @@ class U64Field(models.Field):
             raise exceptions.ValidationError(f"{value!r} is not a whole number", code="invalid") from None
         return number
 
-    def get_prep_value(self, value):
+    def get_prep_value(self, value: object) -> Any:
         value = super().get_prep_value(value)
         if value is None or hasattr(value, "resolve_expression"):
             return value
@@ -55,7 +59,7 @@ class U64Field(models.Field):
             raise ValueError(f"{self.name}: {value!r} is not an unsigned 64-bit integer")
         return value
 
-    def get_db_prep_value(self, value, connection, prepared=False):
+    def get_db_prep_value(self, value: Any, connection: BaseDatabaseWrapper, prepared: bool = False) -> Any:
         if not prepared:
             value = self.get_prep_value(value)
         if value is None or hasattr(value, "resolve_expression"):
@@ -64,18 +68,19 @@ class U64Field(models.Field):
             return Decimal(value)
         return str(value).zfill(_WIDTH)
 
-    def from_db_value(self, value, expression, connection):
+    def from_db_value(self, value: str | Decimal | int | None, expression: object,
+                      connection: BaseDatabaseWrapper) -> int | None:
         if value is None:
             return None
         return int(value)
 
-    def formfield(self, **kwargs):
+    def formfield(self, **kwargs: Any) -> Any:
         from django import forms
 
         return forms.IntegerField(min_value=0, max_value=U64_MAX, **kwargs)
 
 
-def _is_u64(value) -> bool:
+def _is_u64(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= U64_MAX
 
 

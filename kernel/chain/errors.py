@@ -22,6 +22,17 @@ class ChainUnavailable(ChainError):
     code = "chain_unavailable"
 
 
+class UnknownRpcError(ChainUnavailable):
+    """The node answered with an error code solders does not know (it parses such an answer to the bare code), e.g. a
+    provider's 429 inside an HTTP 200."""
+
+    code = "rpc_error_unknown"
+
+    def __init__(self, rpc_code: int) -> None:
+        super().__init__(detail=f"RPC error {rpc_code}")
+        self.rpc_code = rpc_code
+
+
 class TransactionRejected(ChainError):
     """The node refused the transaction before it landed (preflight failure, bad blockhash)."""
 
@@ -58,7 +69,7 @@ class JupiterError(UserFacingError):
         self.status = status
 
     @property
-    def user_message(self) -> str:
+    def user_message(self) -> str:  # type: ignore[override]
         if self.error_code == "TOKEN_NOT_TRADABLE":
             return "This token cannot be traded (it is unknown to the swap router). Check the mint address."
         if self.error_code in {"COULD_NOT_FIND_ANY_ROUTE", "NO_ROUTES_FOUND"}:

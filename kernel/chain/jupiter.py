@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 import httpx
 from solders.transaction import VersionedTransaction
 
 from kernel.chain.errors import JupiterError
+from kernel.chain.retry import RetryPolicy
 from kernel.metrics import JUPITER_REQUESTS
 
 logger = logging.getLogger(__name__)
@@ -49,8 +52,7 @@ class JupiterClient:
             headers["x-api-key"] = api_key
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
                                        limits=httpx.Limits(max_keepalive_connections=20, keepalive_expiry=60))
-        self._attempts = attempts
-        self._backoff = backoff
+        self._retry = RetryPolicy(attempts=attempts, backoff=backoff)
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -115,27 +117,34 @@ class JupiterClient:
             return {}
         return {mint: price / sol for mint, price in usd.items() if mint != SOL_MINT}
 
-    async def _request(self, method: str, path: str, **kwargs) -> dict:
-        for attempt in range(1, self._attempts + 1):
-            JUPITER_REQUESTS.labels(endpoint=path).inc()
-            try:
-                response = await self._http.request(method, path, **kwargs)
-            except httpx.TimeoutException:
-                error = JupiterError(f"{path} timed out", status=0)
-            except httpx.TransportError as err:
-                error = JupiterError(f"{path} unreachable: {type(err).__name__}", status=0)
-            else:
-                if response.status_code < 400:
-                    return _json(response, path)
-                error = _error(response, path)
-                if response.status_code < 500 and response.status_code != 429:
-                    raise error
-            if attempt == self._attempts:
-                raise error
-            delay = self._backoff * 2 ** (attempt - 1)
-            logger.warning("Jupiter %s failed (%s); retry %d in %.2f s", path, error, attempt, delay)
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+    async def _request(self, method: str, path: str, **kwargs: Any) -> dict:
+        attempt = functools.partial(self._attempt, method, path, **kwargs)
+        try:
+            response = await self._retry.call(attempt, on_retry=functools.partial(_log_retry, path))
+        except (httpx.HTTPStatusError, httpx.TransportError) as err:
+            raise _jupiter_error(err, path) from None
+        return _json(response, path)
+
+    async def _attempt(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        JUPITER_REQUESTS.labels(endpoint=path).inc()
+        response = await self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request, response=response)
+        return response
+
+
+def _log_retry(path: str, err: BaseException, attempt: int, delay: float) -> None:
+    logger.warning("Jupiter %s failed (%s); retry %d in %.2f s", path, _jupiter_error(err, path), attempt, delay)
+
+
+def _jupiter_error(err: BaseException, path: str) -> BaseException:
+    if isinstance(err, httpx.HTTPStatusError):
+        return _error(err.response, path)
+    if isinstance(err, httpx.TimeoutException):
+        return JupiterError(f"{path} timed out", status=0)
+    if isinstance(err, httpx.TransportError):
+        return JupiterError(f"{path} unreachable: {type(err).__name__}", status=0)
+    return err
 
 
 def _json(response: httpx.Response, path: str) -> dict:
@@ -159,7 +168,7 @@ def _error(response: httpx.Response, path: str) -> JupiterError:
     return JupiterError(f"{path}: {message}", error_code=str(body.get("errorCode", "")), status=response.status_code)
 
 
-def _decimal(value) -> Decimal:
+def _decimal(value: object) -> Decimal:
     try:
         number = Decimal(str(value))
     except InvalidOperation:

@@ -10,6 +10,7 @@ from solana.rpc.commitment import Processed
 from solana.rpc.websocket_api import SolanaWsClient
 from solders.pubkey import Pubkey
 from solders.rpc.config import RpcTransactionLogsFilterMentions
+from solders.rpc.responses import LogsNotification
 
 logger = logging.getLogger(__name__)
 OnLogs = Callable[[list[str], str], Awaitable[object]]
@@ -30,6 +31,8 @@ async def watch_program_logs(url: str, program_ids: Sequence[str], on_logs: OnLo
                     ready.set()
                 backoff = 0.5
                 async for notification in client:
+                    if not isinstance(notification, LogsNotification):
+                        continue  # only logs are subscribed to
                     value = notification.result.value
                     if value.err is None:
                         await _deliver(on_logs, list(value.logs), str(value.signature))

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx2
 from solana.exceptions import SolanaRpcException
@@ -16,13 +17,22 @@ from solana.rpc.async_api import AsyncClient
 from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
 from solana.rpc.models import TokenAccountOpts, TxOpts
+from solders.account import Account
 from solders.pubkey import Pubkey
+from solders.rpc.responses import RpcKeyedAccountJsonParsed
 from solders.signature import Signature
 from solders.transaction import VersionedTransaction
-from solders.transaction_status import TransactionConfirmationStatus
+from solders.transaction_status import (
+    EncodedTransactionWithStatusMeta,
+    TransactionConfirmationStatus,
+    TransactionStatus,
+    UiTransaction,
+    UiTransactionTokenBalance,
+)
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
-from kernel.chain.errors import ChainUnavailable, TransactionRejected
+from kernel.chain.errors import ChainUnavailable, TransactionRejected, UnknownRpcError
+from kernel.chain.retry import RetryPolicy, is_transient, is_transient_http
 from kernel.metrics import RPC_REQUESTS
 
 logger = logging.getLogger(__name__)
@@ -102,11 +112,11 @@ class Holdings:
 class Simulation:
     err: str | None
     logs: list[str]
-    accounts: dict[str, object | None]  # address -> account after the simulated transaction (None: absent)
+    accounts: dict[str, Account | None]  # address -> account after the simulated transaction (None: absent)
     units: int
 
 
-def parse_token_account(account) -> TokenHolding | None:
+def parse_token_account(account: Account | None) -> TokenHolding | None:
     """A token account under either token program, or None for anything else."""
     from solders.token.state import TokenAccount, TokenAccountState
 
@@ -133,9 +143,10 @@ class RpcGateway:
                  max_retry_after: float = 5.0) -> None:
         self.url = url
         self._client = AsyncClient(url, commitment=Confirmed, timeout=timeout, max_transport_retries=0)
-        self._read_attempts = read_attempts
-        self._backoff = backoff
-        self._max_retry_after = max_retry_after
+        self._reads = RetryPolicy(attempts=read_attempts, backoff=backoff, max_retry_after=max_retry_after)
+        # A send is resent only where a failure may hide a request that never reached the node (the HTTP level):
+        # the same bytes are the same transaction. An RPC error answer is the node's verdict and is not retried.
+        self._sends = replace(self._reads, transient=is_transient_http)
         self._rent_cache: dict[int, int] = {}
 
     async def close(self, *, quiet: bool = False) -> None:
@@ -143,7 +154,7 @@ class RpcGateway:
             logger.info("Closing Solana RPC client...")
         await self._client.close()
 
-    # Reads: retried on timeouts, 429 (honouring Retry-After) and 5xx.
+    # Reads: retried on what kernel.chain.retry calls transient (timeouts, 429 honouring Retry-After, 5xx, node behind).
 
     async def sol_balance(self, pubkey: str) -> int:
         response = await self._read("getBalance", lambda: self._client.get_balance(Pubkey.from_string(pubkey)))
@@ -176,16 +187,15 @@ class RpcGateway:
         """Raw balance per mint over every token account the owner has, under both token programs."""
         owner_key = Pubkey.from_string(owner)
         results = await asyncio.gather(*[
-            self._read("getTokenAccountsByOwner", lambda program=program: self._client.
-                       get_token_accounts_by_owner_json_parsed(owner_key, TokenAccountOpts(program_id=program)))
+            self._read("getTokenAccountsByOwner", functools.partial(
+                self._client.get_token_accounts_by_owner_json_parsed, owner_key, TokenAccountOpts(program_id=program)))
             for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
         ])
         balances: dict[str, int] = {}
         for response in results:
             for account in response.value:
-                info = account.account.data.parsed["info"]
-                mint = info["mint"]
-                balances[mint] = balances.get(mint, 0) + int(info["tokenAmount"]["amount"])
+                mint, amount = _parsed_token_amount(account)
+                balances[mint] = balances.get(mint, 0) + amount
         return balances
 
     async def token_balance(self, owner: str, mint: str) -> int:
@@ -199,7 +209,7 @@ class RpcGateway:
                                                                                 mint=Pubkey.from_string(mint))))
         if not response.value:
             return None
-        return sum(int(a.account.data.parsed["info"]["tokenAmount"]["amount"]) for a in response.value)
+        return sum(_parsed_token_amount(account)[1] for account in response.value)
 
     async def mint_info(self, mint: str) -> MintInfo | None:
         """The mint account, or None if no such account exists or it is not a token mint."""
@@ -224,10 +234,12 @@ class RpcGateway:
     async def holdings(self, owner: str) -> Holdings:
         """The owner's SOL and every token account under both token programs, read in parallel."""
         owner_key = Pubkey.from_string(owner)
-        balance, *responses = await asyncio.gather(self.sol_balance(owner), *[
-            self._read("getTokenAccountsByOwner", lambda program=program: self._client.get_token_accounts_by_owner(
-                owner_key, TokenAccountOpts(program_id=program, encoding="base64")))
-            for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)])
+        accounts = [
+            self._read("getTokenAccountsByOwner", functools.partial(
+                self._client.get_token_accounts_by_owner, owner_key,
+                TokenAccountOpts(program_id=program, encoding="base64")))
+            for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)]
+        balance, responses = await asyncio.gather(self.sol_balance(owner), asyncio.gather(*accounts))
         tokens = {}
         for response in responses:
             for keyed in response.value:
@@ -242,10 +254,10 @@ class RpcGateway:
 
         chunks = [list(addresses[i:i + MULTIPLE_ACCOUNTS_LIMIT])
                   for i in range(0, len(addresses), MULTIPLE_ACCOUNTS_LIMIT)]
+        keys = [[Pubkey.from_string(key) for key in chunk] for chunk in chunks]  # a bad address fails before any read
         responses = await asyncio.gather(*[
-            self._read("getMultipleAccounts", lambda chunk=chunk: self._client.get_multiple_accounts(
-                [Pubkey.from_string(key) for key in chunk]))
-            for chunk in chunks])
+            self._read("getMultipleAccounts", functools.partial(self._client.get_multiple_accounts, chunk_keys))
+            for chunk_keys in keys])
         tables = {}
         for chunk, response in zip(chunks, responses, strict=True):
             for address, account in zip(chunk, response.value, strict=True):
@@ -272,7 +284,7 @@ class RpcGateway:
         return Simulation(err=None if value.err is None else _error_text(value.err), logs=list(value.logs or []),
                           accounts=after, units=value.units_consumed or 0)
 
-    async def signature_statuses(self, signatures: Sequence[str]) -> list:
+    async def signature_statuses(self, signatures: Sequence[str]) -> list[TransactionStatus | None]:
         keys = [Signature.from_string(s) for s in signatures]
         response = await self._read("getSignatureStatuses",
                                     lambda: self._client.get_signature_statuses(keys, search_transaction_history=True))
@@ -294,7 +306,11 @@ class RpcGateway:
         opts = TxOpts(skip_preflight=skip_preflight, preflight_commitment=Confirmed, max_retries=0)
         payload = bytes(transaction)
         try:
-            await self._read("sendTransaction", lambda: self._client.send_raw_transaction(payload, opts))
+            send = functools.partial(self._counted, "sendTransaction",
+                                     lambda: self._client.send_raw_transaction(payload, opts))
+            await self._sends.call(send, on_retry=functools.partial(_log_retry, "sendTransaction"))
+        except SolanaRpcException as err:
+            raise ChainUnavailable(f"sendTransaction failed: {_describe(err)}") from None
         except RPCException as err:
             rejection = _rejection(err)
             if "AlreadyProcessed" not in rejection.reason and "already been processed" not in rejection.reason:
@@ -327,41 +343,37 @@ class RpcGateway:
         return Confirmation(Outcome.EXPIRED, "blockhash expired before the transaction landed")
 
     async def _read(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
-        for attempt in range(1, self._read_attempts + 1):
-            RPC_REQUESTS.labels(method=method).inc()
-            try:
-                return await call()
-            except SolanaRpcException as err:
-                delay = self._retry_delay(err, attempt)
-                if delay is None or attempt == self._read_attempts:
-                    raise ChainUnavailable(f"{method} failed: {_describe(err)}") from None
-                logger.warning("Solana RPC %s failed (%s); retry %d in %.2f s", method, _describe(err), attempt,
-                               delay)
-                await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+        try:
+            return await self._reads.call(lambda: self._answer(method, call),
+                                          on_retry=functools.partial(_log_retry, method))
+        except (SolanaRpcException, UnknownRpcError) as err:
+            raise ChainUnavailable(f"{method} failed: {_describe(err)}") from None
+        except RPCException as err:
+            if not is_transient(err):
+                raise  # the node's answer (bad params, no such block...): the caller's to read, as it always was
+            raise ChainUnavailable(f"{method} failed: {_describe(err)}") from None
 
-    def _retry_delay(self, err: SolanaRpcException, attempt: int) -> float | None:
-        cause = err.__cause__
-        backoff = self._backoff * 2 ** (attempt - 1)
-        if isinstance(cause, httpx2.HTTPStatusError):
-            status = cause.response.status_code
-            if status == 429:
-                return min(_retry_after(cause.response) or backoff, self._max_retry_after)
-            return backoff if status >= 500 else None
-        if isinstance(cause, httpx2.TransportError):
-            return backoff
-        return None
+    async def _answer(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
+        response = await self._counted(method, call)
+        if isinstance(response, int):  # solders parses an error answer whose code it does not know to the bare code
+            raise UnknownRpcError(response)
+        return response
+
+    @staticmethod
+    async def _counted(method: str, call: Callable[[], Awaitable[T]]) -> T:
+        RPC_REQUESTS.labels(method=method).inc()
+        return await call()
 
 
-def _retry_after(response: httpx2.Response) -> float | None:
-    value = response.headers.get("Retry-After", "")
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
+def _log_retry(method: str, err: BaseException, attempt: int, delay: float) -> None:
+    logger.warning("Solana RPC %s failed (%s); retry %d in %.2f s", method, _describe(err), attempt, delay)
 
 
-def _describe(err: SolanaRpcException) -> str:
+def _describe(err: BaseException) -> str:
+    if isinstance(err, RPCException):
+        return _rejection(err).reason[:200]
+    if isinstance(err, UnknownRpcError):
+        return str(err)
     cause = err.__cause__
     if isinstance(cause, httpx2.HTTPStatusError):
         return f"HTTP {cause.response.status_code}"
@@ -380,12 +392,12 @@ def _rejection(err: RPCException) -> TransactionRejected:
     return TransactionRejected(reason, logs)
 
 
-def _is_confirmed(status) -> bool:
+def _is_confirmed(status: TransactionStatus) -> bool:
     return status.confirmation_status in (TransactionConfirmationStatus.Confirmed,
                                           TransactionConfirmationStatus.Finalized)
 
 
-def _error_text(err) -> str:
+def _error_text(err: object) -> str:
     return "" if err is None else str(err)
 
 
@@ -408,13 +420,15 @@ def mint_extensions(data: bytes) -> tuple[tuple[int, bytes], ...]:
     return tuple(entries)
 
 
-def _optional_key(key) -> str | None:
+def _optional_key(key: Pubkey | None) -> str | None:
     return None if key is None else str(key)
 
 
-def _effects(encoded, *, owner: str, mint: str) -> TransactionEffects:
-    meta = encoded.meta
-    keys = [str(key) for key in encoded.transaction.message.account_keys]
+def _effects(encoded: EncodedTransactionWithStatusMeta, *, owner: str, mint: str) -> TransactionEffects:
+    meta, transaction = encoded.meta, encoded.transaction
+    if meta is None or not isinstance(transaction, UiTransaction):  # read with encoding="json": never on a node
+        raise ChainUnavailable("getTransaction answered without the transaction's message or metadata")
+    keys = [str(key) for key in transaction.message.account_keys]
     if meta.loaded_addresses is not None:
         keys += [str(k) for k in meta.loaded_addresses.writable] + [str(k) for k in meta.loaded_addresses.readonly]
     sol_change = 0
@@ -430,6 +444,13 @@ def _effects(encoded, *, owner: str, mint: str) -> TransactionEffects:
     )
 
 
-def _token_total(balances, owner: str, mint: str) -> int:
+def _parsed_token_amount(keyed: RpcKeyedAccountJsonParsed) -> tuple[str, int]:
+    """(mint, raw amount) of a token account read with the jsonParsed encoding."""
+    parsed: Any = keyed.account.data.parsed  # the node's JSON, shaped by the token program
+    info = parsed["info"]
+    return info["mint"], int(info["tokenAmount"]["amount"])
+
+
+def _token_total(balances: Sequence[UiTransactionTokenBalance] | None, owner: str, mint: str) -> int:
     return sum(int(b.ui_token_amount.amount) for b in balances or []
                if str(b.mint) == mint and str(b.owner) == owner)
