@@ -29,9 +29,14 @@ ALREADY_USED = ("That code was already used, so nothing was done: each code work
 
 
 class CodeRefused(SecondFactorRequired):
-    """A wrong or missing code, or the lock. The message says what to do."""
+    """A wrong or missing code, or the lock (``locked``: no code is taken until it ends). The message says what to
+    do."""
 
     code = "code_refused"
+
+    def __init__(self, user_message: str, *, locked: bool = False) -> None:
+        super().__init__(user_message)
+        self.locked = locked
 
 
 @dataclass(frozen=True)
@@ -47,7 +52,7 @@ def is_enabled(wallet: UserWallet) -> bool:
 def ensure_not_locked(wallet: UserWallet, now: datetime) -> None:
     factor = SecondFactor.objects.filter(user=wallet, confirmed_at__isnull=False).first()
     if factor is not None and factor.locked_until and factor.locked_until > now:
-        raise CodeRefused(_locked_message(factor.locked_until, now))
+        raise CodeRefused(_locked_message(factor.locked_until, now), locked=True)
 
 
 def begin_setup(wallet: UserWallet, *, keyring: Keyring, issuer: str = "Solana trading bot") -> Setup:
@@ -97,7 +102,7 @@ def verify(wallet: UserWallet, code: str, *, keyring: Keyring, now: datetime, po
         if factor is None:
             return
         if factor.locked_until and factor.locked_until > now:
-            raise CodeRefused(_locked_message(factor.locked_until, now))
+            raise CodeRefused(_locked_message(factor.locked_until, now), locked=True)
         found = totp.match(keyring.open(factor.encrypted_secret), code.strip(), now,
                            last_used_step=factor.last_used_step)
         if found.verdict is totp.Verdict.ACCEPTED:
@@ -124,7 +129,7 @@ def verify(wallet: UserWallet, code: str, *, keyring: Keyring, now: datetime, po
         audit.record(audit.Action.TOTP_LOCKED, actor=actor, source=source, user=wallet,
                      until=factor.locked_until.isoformat())
         raise CodeRefused(f"Wrong code, and that was {policy.totp_max_failures} in a row. "
-                          + _locked_message(factor.locked_until, now))
+                          + _locked_message(factor.locked_until, now), locked=True)
     raise CodeRefused(f"Wrong code, so nothing was done. {left} more wrong code{'s' if left != 1 else ''} and "
                       "withdrawals, key export and code-guarded buys lock for a while. Type the 6 digits your app "
                       "shows now.")

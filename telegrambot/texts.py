@@ -267,6 +267,26 @@ TWO_FACTOR_ON_SETUP_NOT_DELETED = ("✅ Two-step verification is on. Withdrawals
 TWO_FACTOR_OFF = "Two-step verification is off. /2fa on turns it back on."
 
 
+def code_request_expired(kind: str) -> str:
+    return refused(f"That request expired, so the {CODE_PURPOSE[kind]} was not done. Start again.")
+
+
+def not_a_code(kind: str) -> str:
+    return refused(f"That is not a 6-digit code, so the {CODE_PURPOSE[kind]} was cancelled and nothing was done. "
+                   "Start again when you have your authenticator app at hand.")
+
+
+TWO_FACTOR_ALREADY_ON = "Two-step verification is already on. /2fa off turns it off (it asks for a code)."
+TWO_FACTOR_ALREADY_OFF = "Two-step verification is already off. /2fa on turns it on."
+TWO_FACTOR_USAGE = "Usage: /2fa (status), /2fa on (set up an authenticator app) or /2fa off."
+WITHDRAWAL_CANCELLED = "Cancelled: the withdrawal will not be sent and nothing left your wallet."
+WITHDRAWAL_NOT_CANCELLABLE = "That withdrawal can no longer be cancelled (or the button is not yours). See /wallet."
+
+
+def allowlist_removed(address: str) -> str:
+    return f"Removed {code(address)} from your allow-list."
+
+
 def two_factor_status(enabled: bool, reset_after: datetime | None = None) -> str:
     if enabled and reset_after is not None:
         return ("🔐 Two-step verification is <b>on</b>, but staff asked to turn it off: that happens at "
@@ -312,6 +332,7 @@ ALLOWLIST_USAGE = ("Usage: /allowlist (show it), /allowlist add <address> [label
                    "/allowlist off")
 WITHDRAW_DELAY_USAGE = ("Usage: /withdrawdelay <SOL> — withdrawals above this amount wait before they are sent — "
                         "or /withdrawdelay off. For example: /withdrawdelay 5")
+WITHDRAW_DELAY_ZERO = "The threshold must be more than 0 SOL, or 'off'. " + WITHDRAW_DELAY_USAGE
 
 
 def allowlist(view, now) -> str:

@@ -34,7 +34,7 @@ async def two_factor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     if args == ["on"]:
         if enabled:
-            raise ParseError("Two-step verification is already on. /2fa off turns it off (it asks for a code).")
+            raise ParseError(texts.TWO_FACTOR_ALREADY_ON)
         bot = deps(context)
         setup = await db_call(second_factor.begin_setup)(trader.wallet, keyring=bot.keyring)
         message = await send_sensitive(context, update.effective_chat.id,
@@ -45,12 +45,12 @@ async def two_factor(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         return
     if args == ["off"]:
         if not enabled:
-            raise ParseError("Two-step verification is already off. /2fa on turns it on.")
+            raise ParseError(texts.TWO_FACTOR_ALREADY_OFF)
         await db_call(second_factor.ensure_not_locked)(trader.wallet, deps(context).clock.now())
         await conversation.ask_code(update.effective_user.id, pending.TwoFactorOff())
         await reply(update, texts.ASK_CODE)
         return
-    raise ParseError("Usage: /2fa (status), /2fa on (set up an authenticator app) or /2fa off.")
+    raise ParseError(texts.TWO_FACTOR_USAGE)
 
 
 async def requires_code(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -65,14 +65,12 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
     if action is None:  # not an entry this bot writes (another release's, or planted)
         await reply(update, texts.EXPIRED_BUTTON)
         return
-    what = texts.CODE_PURPOSE[action.kind]
     if time.time() - question.asked_at > CODE_TTL_SECONDS:
-        await reply(update, texts.refused(f"That request expired, so the {what} was not done. Start again."))
+        await reply(update, texts.code_request_expired(action.kind))
         return
     code = text.replace(" ", "")
     if not (len(code) == 6 and code.isascii() and code.isdigit()):
-        await reply(update, texts.refused(f"That is not a 6-digit code, so the {what} was cancelled and nothing was "
-                                          "done. Start again when you have your authenticator app at hand."))
+        await reply(update, texts.not_a_code(action.kind))
         return
     bot = deps(context)
     trader = await db_call(load_trader)(update.effective_user.id)
@@ -92,7 +90,7 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
         await db_call(second_factor.verify)(trader.wallet, code, keyring=bot.keyring, now=now,
                                             policy=bot.config.custody, purpose=action.kind, source=audit.TELEGRAM)
     except second_factor.CodeRefused as refusal:
-        if "locked" not in refusal.user_message:
+        if not refusal.locked:
             await _ask_again(update, question)
         raise
     match action:
@@ -131,7 +129,7 @@ async def allowlist(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if command == "remove" and len(args) == 2:
         address = parse_address(args[1], what="withdrawal address")
         await db_call(policy.remove_address)(trader.wallet, address, source=audit.TELEGRAM)
-        await reply(update, f"Removed {texts.code(address)} from your allow-list.")
+        await reply(update, texts.allowlist_removed(address))
         return
     if command == "off" and len(args) == 1:
         when = await db_call(policy.request_allowlist_off)(trader.wallet, now=now, delay_seconds=delay,
@@ -159,7 +157,7 @@ async def withdraw_delay(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         raise ParseError(texts.WITHDRAW_DELAY_USAGE)
     lamports = None if args[0].lower() == "off" else parse_sol(args[0], what="threshold")
     if lamports == 0:
-        raise ParseError("The threshold must be more than 0 SOL, or 'off'. " + texts.WITHDRAW_DELAY_USAGE)
+        raise ParseError(texts.WITHDRAW_DELAY_ZERO)
     when = await db_call(policy.set_threshold)(trader.wallet, lamports, now=now,
                                                delay_seconds=bot.config.custody.allowlist_delay_seconds,
                                                source=audit.TELEGRAM)
@@ -173,9 +171,8 @@ async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE, with
         int(withdrawal_id), actor=audit.trader(user.id, user.username or ""), source=audit.TELEGRAM,
         telegram_user_id=user.id)
     if cancelled:
-        await reply(update, "Cancelled: the withdrawal will not be sent and nothing left your wallet.")
+        await reply(update, texts.WITHDRAWAL_CANCELLED)
     else:
-        await reply(update, texts.refused("That withdrawal can no longer be cancelled (or the button is not yours). "
-                                          "See /wallet."))
+        await reply(update, texts.refused(texts.WITHDRAWAL_NOT_CANCELLABLE))
 
 
