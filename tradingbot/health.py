@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from asgiref.sync import sync_to_async
 from django.db import connections
 
 from kernel.chain.errors import ChainError
@@ -75,8 +76,6 @@ def _describe(err: Exception) -> str:
 
 
 async def _database(alias: str) -> str:
-    from asgiref.sync import sync_to_async
-
     def query() -> str:
         connection = connections[alias]
         with connection.cursor() as cursor:

@@ -18,9 +18,11 @@ from solana.rpc.commitment import Confirmed
 from solana.rpc.core import RPCException
 from solana.rpc.models import TokenAccountOpts, TxOpts
 from solders.account import Account
+from solders.address_lookup_table_account import AddressLookupTable
 from solders.pubkey import Pubkey
 from solders.rpc.responses import RpcKeyedAccountJsonParsed
 from solders.signature import Signature
+from solders.token.state import Mint, TokenAccount, TokenAccountState
 from solders.transaction import VersionedTransaction
 from solders.transaction_status import (
     EncodedTransactionWithStatusMeta,
@@ -118,8 +120,6 @@ class Simulation:
 
 def parse_token_account(account: Account | None) -> TokenHolding | None:
     """A token account under either token program, or None for anything else."""
-    from solders.token.state import TokenAccount, TokenAccountState
-
     if account is None or str(account.owner) not in (str(TOKEN_PROGRAM_ID), str(TOKEN_2022_PROGRAM_ID)):
         return None
     data = bytes(account.data)
@@ -213,8 +213,6 @@ class RpcGateway:
 
     async def mint_info(self, mint: str) -> MintInfo | None:
         """The mint account, or None if no such account exists or it is not a token mint."""
-        from solders.token.state import Mint
-
         response = await self._read("getAccountInfo",
                                     lambda: self._client.get_account_info(Pubkey.from_string(mint)))
         account = response.value
@@ -250,8 +248,6 @@ class RpcGateway:
 
     async def lookup_tables(self, addresses: Sequence[str]) -> dict[str, tuple[str, ...]]:
         """The addresses held by each address lookup table (absent: no such table)."""
-        from solders.address_lookup_table_account import AddressLookupTable
-
         chunks = [list(addresses[i:i + MULTIPLE_ACCOUNTS_LIMIT])
                   for i in range(0, len(addresses), MULTIPLE_ACCOUNTS_LIMIT)]
         keys = [[Pubkey.from_string(key) for key in chunk] for chunk in chunks]  # a bad address fails before any read
