@@ -1,0 +1,34 @@
+"""Pending actions are typed, and only what this release writes is ever read back as one."""
+
+from __future__ import annotations
+
+import pytest
+
+from telegrambot import pending
+
+MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
+ACTIONS = [pending.Buy(MINT, 100_000_000), pending.Sell(MINT, "25%"), pending.Withdraw(42), pending.ExportKey(),
+           pending.TwoFactorSetup(7), pending.TwoFactorOff()]
+
+
+@pytest.mark.parametrize("action", ACTIONS, ids=lambda action: action.kind)
+def test_every_action_round_trips_through_its_stored_shape(action):
+    assert pending.load(pending.dump(action)) == action
+
+
+def test_the_stored_shapes_are_those_earlier_releases_wrote():
+    """A button pressed across an upgrade still works: the tags and field names are the old dicts' keys."""
+    assert pending.dump(pending.Withdraw(42)) == {"kind": "withdraw", "withdrawal": 42}
+    assert pending.dump(pending.Buy(MINT, 5)) == {"kind": "buy", "mint": MINT, "lamports": 5}
+    assert pending.dump(pending.ExportKey()) == {"kind": "export"}
+
+
+@pytest.mark.parametrize("stored", [
+    None, "withdraw", [], {}, {"kind": 1}, {"kind": "nuke"},
+    {"kind": "withdraw", "destination": "attacker", "lamports": 10**9},  # the shape before withdrawal rows
+    {"kind": "withdraw", "withdrawal": "42"}, {"kind": "withdraw", "withdrawal": True},
+    {"kind": "buy", "mint": MINT, "lamports": 1.5}, {"kind": "buy", "mint": MINT},
+    {"kind": "totp_setup", "message_id": None},
+])
+def test_anything_else_is_not_an_action(stored):
+    assert pending.load(stored) is None
