@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from custody.admin.staff import ReadOnly
 from kernel.exports import csv_response
 from positions.models import Position, Snipe, SnipeLaunch, Trade
 
@@ -12,18 +13,7 @@ TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "side", "status", "tok
                        "error")
 
 
-class ReadOnlyAdminMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class TradeInline(ReadOnlyAdminMixin, admin.TabularInline):
+class TradeInline(ReadOnly, admin.TabularInline):
     model = Trade
     extra = 0
     fields = ("created_at", "side", "status", "lamports_in", "amount_in_raw", "amount_out_raw", "lamports_out",
@@ -34,7 +24,7 @@ class TradeInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Position)
-class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PositionAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("user", "token_mint", "remaining_amount_raw", "remaining_cost_lamports",
                     "realized_pnl_lamports", "is_open", "opened_at", "closed_at")
     list_filter = ("is_open", "opened_at")
@@ -44,7 +34,7 @@ class PositionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Trade)
-class TradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class TradeAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("created_at", "user", "side", "status", "token_mint", "lamports_in", "lamports_out",
                     "realized_pnl_lamports", "signature")
     list_filter = ("status", "side", "created_at")
@@ -59,7 +49,7 @@ class TradeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(Snipe)
-class SnipeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SnipeAdmin(ReadOnly, admin.ModelAdmin):
     list_display = ("detected_at", "user", "token_mint", "status", "reason", "lamports", "trade_signature")
     list_filter = ("status", "detected_at")
     search_fields = ("=token_mint", "=user__telegram_user_id", "user__telegram_username")
@@ -67,7 +57,7 @@ class SnipeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(SnipeLaunch)
-class SnipeLaunchAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SnipeLaunchAdmin(ReadOnly, admin.ModelAdmin):
     """New tokens skipped for every sniper at once (failed screening, thin pool, sniping paused for everyone); the
     per-user attempts are under Snipes. Both are pruned after SNIPE_RETENTION_DAYS, bought snipes excepted."""
 
