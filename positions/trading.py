@@ -31,6 +31,7 @@ from positions import services
 from positions.amounts import SellAmount
 from positions.errors import (
     AlreadySelling,
+    ChainShortfall,
     InsufficientBalance,
     InvalidAmount,
     InvalidMint,
@@ -40,6 +41,7 @@ from positions.errors import (
     TradeFailed,
     TradingError,
     UnknownToken,
+    WrappedSolMint,
 )
 from positions.models import Position, Trade
 from positions.risk import check_buy, check_sell, daily_spend_cap_lamports, slippage_bps
@@ -95,7 +97,7 @@ class TradingService:
         started = time.monotonic()
         mint = validate_mint(mint)
         if lamports <= 0:
-            raise InvalidAmount("The amount of SOL must be more than zero, like 0.1.")
+            raise InvalidAmount(InvalidAmount.Kind.BUY_NOT_POSITIVE)
         trader = await _load_trader_for_buy(telegram_user_id, lamports, self.config)
         await _say(progress, "Quoting…")
         settings = trader.settings
@@ -163,8 +165,7 @@ class TradingService:
             await _explain_shortfall(trader, mint)
             logger.error("Ledger/chain mismatch: position %s expects %d raw units, the chain holds %d",
                          position.pk, raw, on_chain)
-            raise TradingError("Your wallet holds fewer tokens on chain than this position records, so the sale "
-                               "was stopped. The operators have been alerted; nothing was changed.")
+            raise ChainShortfall()
         if isinstance(quote, BaseException):
             raise _service_error(quote)
         swap = await self._swap(quote, trader.wallet.public_key, trader.settings.priority_fee_lamports)
@@ -216,7 +217,7 @@ class TradingService:
                 amount=request.amount)
             raise
         except ChainError as err:
-            raise ServiceUnavailable(err.user_message) from None
+            raise ServiceUnavailable(err) from None
 
     async def _land(self, pending: services.PendingTrade, signed, owner: str, mint: str, progress: Progress | None,
                     *, side: str) -> Trade:
@@ -227,7 +228,7 @@ class TradingService:
         except TransactionRejected as rejected:
             await db_call(services.fail_trade)(trade_id=pending.trade_id, error=rejected.reason)
             TRADES.labels(status="failed", side=side).inc()
-            raise TradeFailed(rejected.user_message, pending.signature) from None
+            raise TradeFailed(TradeFailed.Reason.REJECTED, pending.signature, rejection=rejected) from None
         except ChainError:
             logger.warning("Send of %s unconfirmed (RPC trouble); confirming anyway", pending.signature)
         crashpoint(f"{side}.sent")
@@ -238,9 +239,7 @@ class TradingService:
             effects = await self._effects(pending.signature, owner, mint, confirmation)
         except ChainError:
             TRADES.labels(status="unknown", side=side).inc()
-            raise TradeFailed("The transaction was sent but its status could not be read (the network is not "
-                              "answering). It will be settled automatically as soon as the network answers; "
-                              "check /positions in a minute.", pending.signature) from None
+            raise TradeFailed(TradeFailed.Reason.STATUS_UNKNOWN, pending.signature) from None
         crashpoint(f"{side}.confirmed")
         trade = await self._apply(pending, confirmation, effects, side)
         crashpoint(f"{side}.applied")
@@ -255,8 +254,7 @@ class TradingService:
             effects = await self.rpc.transaction_effects(signature, owner=owner, mint=mint)
             if effects is not None:
                 return effects
-        raise TradeFailed("The trade went through, but the network has not published its details yet. It will be "
-                          "settled automatically; check /positions in a minute.", signature)
+        raise TradeFailed(TradeFailed.Reason.DETAILS_PENDING, signature)
 
     async def _apply(self, pending: services.PendingTrade, confirmation: Confirmation,
                      effects: TransactionEffects | None, side: str) -> Trade:
@@ -267,10 +265,9 @@ class TradingService:
         await db_call(services.fail_trade)(trade_id=pending.trade_id, error=confirmation.error, effects=effects)
         TRADES.labels(status="failed", side=side).inc()
         if confirmation.outcome is Outcome.EXPIRED:
-            raise TradeFailed("The transaction did not land before it expired, so nothing moved. The network may be "
-                              "congested: try again, perhaps with a higher priority fee in /settings.",
-                              pending.signature)
-        raise TradeFailed(TransactionRejected(confirmation.error).user_message, pending.signature)
+            raise TradeFailed(TradeFailed.Reason.EXPIRED, pending.signature)
+        raise TradeFailed(TradeFailed.Reason.REJECTED, pending.signature,
+                          rejection=TransactionRejected(confirmation.error))
 
 
 def validate_mint(mint: str) -> str:
@@ -282,7 +279,7 @@ def validate_mint(mint: str) -> str:
     except ValueError:
         raise InvalidMint(text) from None
     if text == SOL_MINT:
-        raise TradingError("That is wrapped SOL itself; paste the mint address of the token you want to trade.")
+        raise WrappedSolMint()
     return text
 
 
@@ -297,7 +294,7 @@ async def _gather_first_round(quote, *reads):
     results = await asyncio.gather(quote, *reads, return_exceptions=True)
     for result in results[1:]:
         if isinstance(result, ChainError):
-            raise ServiceUnavailable(result.user_message)
+            raise ServiceUnavailable(result)
         if isinstance(result, BaseException):
             raise result
     if isinstance(results[0], BaseException) and not isinstance(results[0], JupiterError | ChainError):
@@ -307,7 +304,7 @@ async def _gather_first_round(quote, *reads):
 
 def _service_error(err: BaseException) -> TradingError:
     if isinstance(err, JupiterError | ChainError):
-        return ServiceUnavailable(err.user_message)
+        return ServiceUnavailable(err)
     return TradingError()
 
 

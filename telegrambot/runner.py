@@ -73,7 +73,7 @@ class BotRunner:
         self.application.job_queue.run_repeating(self._notices_job, interval=NOTICES_INTERVAL_SECONDS, first=1,
                                                  name="staff-notices",
                                                  job_kwargs={"max_instances": 1, "coalesce": True})
-        self.sniper = Sniper(trading, notify=self._notify_snipe)
+        self.sniper = Sniper(trading, word=texts.refusal, notify=self._notify_snipe)
         self.launches = LaunchQueue(self.sniper, maxsize=config.snipe_queue_size, workers=config.snipe_workers)
         self.application.job_queue.run_repeating(_prune_snipes_job, interval=PRUNE_SNIPES_INTERVAL_SECONDS, first=60,
                                                  data=config.snipe_retention_days, name="prune-snipes",

@@ -11,6 +11,7 @@ from kernel.metrics import RPC_REQUESTS
 from positions.errors import ServiceUnavailable, TradeFailed
 from positions.models import Position, Trade
 from positions.reconcile import reconcile_pending
+from telegrambot.texts import refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9
@@ -58,7 +59,7 @@ async def test_jupiter_5xx_fails_cleanly_before_anything_is_sent(trader, localne
     localnet.jupiter.faults.fail_next(10, status=502)
     with pytest.raises(ServiceUnavailable) as caught:
         await trader.buy("BONK", SOL // 10)
-    assert "swap service is unavailable" in caught.value.user_message
+    assert "swap service is unavailable" in refusal(caught.value)
     assert not await Trade.objects.filter(user=trader.wallet).aexists()
     assert trader.sol() == sol
 
@@ -75,7 +76,7 @@ async def test_a_transaction_that_never_lands_fails_after_expiry_with_funds_inta
     with pytest.raises(TradeFailed) as caught:
         await trader.buy("BONK", SOL // 10)
     await advancing
-    assert "did not land before it expired" in caught.value.user_message
+    assert "did not land before it expired" in refusal(caught.value)
     trade = await Trade.objects.aget(signature=caught.value.signature)
     assert trade.status == "failed"
     assert trader.sol() == sol and trader.tokens("BONK") == 0
