@@ -10,12 +10,12 @@ from kernel.errors import UserFacingError, WordedError
 
 
 class ActionPaused(UserFacingError):
-    """A kill switch is on for this action (``action_label``, plural: "Withdrawals"), for everyone or one user."""
+    """A kill switch is on for ``action`` (a ``KillSwitch.Action`` value: "buys"), for everyone or one user."""
 
     code = "action_paused"
 
-    def __init__(self, action_label: str, *, for_everyone: bool) -> None:
-        self.action_label, self.for_everyone = action_label, for_everyone
+    def __init__(self, action: str, *, for_everyone: bool) -> None:
+        self.action, self.for_everyone = action, for_everyone
         super().__init__()
 
 

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import Enum
 
 from django.utils import timezone
 from solders.pubkey import Pubkey
@@ -50,7 +51,17 @@ from wallets.crypto import Keyring
 from wallets.signing import sign_versioned_transaction
 
 logger = logging.getLogger(__name__)
-Progress = Callable[[str], Awaitable[None]]
+
+
+class Step(Enum):
+    """How far a trade has come, for a trader watching it (the bot words each step)."""
+
+    QUOTING = "quoting"
+    SENDING = "sending"
+    CONFIRMING = "confirming"
+
+
+Progress = Callable[[Step], Awaitable[None]]
 
 SIGNATURE_FEE_LAMPORTS = 5_000
 TOKEN_ACCOUNT_SIZE = 165
@@ -99,7 +110,7 @@ class TradingService:
         if lamports <= 0:
             raise InvalidAmount(InvalidAmount.Kind.BUY_NOT_POSITIVE)
         trader = await _load_trader_for_buy(telegram_user_id, lamports, self.config)
-        await _say(progress, "Quoting…")
+        await _say(progress, Step.QUOTING)
         settings = trader.settings
         quote, mint_info, holdings, rent = await _gather_first_round(
             self.jupiter.quote(input_mint=SOL_MINT, output_mint=mint, amount=lamports,
@@ -154,7 +165,7 @@ class TradingService:
         raw = amount.to_raw(remaining_raw=available, decimals=position.token_decimals)
         if raw > available:
             raise SellAmountTooLarge(raw, available, position.token_decimals, position.reserved_raw)
-        await _say(progress, "Quoting…")
+        await _say(progress, Step.QUOTING)
         quote, holdings = await _gather_first_round(
             self.jupiter.quote(input_mint=mint, output_mint=SOL_MINT, amount=raw,
                                slippage_bps=slippage_bps(trader.settings, self.config)),
@@ -222,7 +233,7 @@ class TradingService:
     async def _land(self, pending: services.PendingTrade, signed, owner: str, mint: str, progress: Progress | None,
                     *, side: str) -> Trade:
         """Send, confirm and apply. Whatever happens, the pending row already exists for reconciliation."""
-        await _say(progress, "Sending…")
+        await _say(progress, Step.SENDING)
         try:
             await self.rpc.send(signed)
         except TransactionRejected as rejected:
@@ -232,7 +243,7 @@ class TradingService:
         except ChainError:
             logger.warning("Send of %s unconfirmed (RPC trouble); confirming anyway", pending.signature)
         crashpoint(f"{side}.sent")
-        await _say(progress, "Confirming…")
+        await _say(progress, Step.CONFIRMING)
         try:
             confirmation = await self.rpc.confirm(pending.signature,
                                                   last_valid_block_height=pending.last_valid_block_height)
@@ -283,9 +294,9 @@ def validate_mint(mint: str) -> str:
     return text
 
 
-async def _say(progress: Progress | None, text: str) -> None:
+async def _say(progress: Progress | None, step: Step) -> None:
     if progress is not None:
-        await progress(text)
+        await progress(step)
 
 
 async def _gather_first_round(quote, *reads):

@@ -205,11 +205,15 @@ def _swap_api_refused(err: JupiterError) -> str:
 
 
 # Custody's guards (custody.errors).
+PAUSED = {"buys": "Buys", "sells": "Sells", "withdrawals": "Withdrawals and key export", "sniping": "Snipes",
+          "all": "Trading and withdrawals"}  # by KillSwitch.Action
+
+
 @_words("action_paused")
 def _action_paused(err: ActionPaused) -> str:
     who = "for everyone" if err.for_everyone else "on your account"
-    return (f"{err.action_label} are paused {who} by the operators right now, so nothing was done. Your funds are "
-            "safe; try again later or contact support.")
+    return (f"{PAUSED[err.action]} are paused {who} by the operators right now, so nothing was done. Your funds "
+            "are safe; try again later or contact support.")
 
 
 @_words("swap_refused")

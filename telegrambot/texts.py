@@ -10,7 +10,7 @@ from custody.withdrawals import WithdrawalPlan, WithdrawalResult
 from kernel.display import plain, sol, tokens
 from kernel.errors import UserFacingError
 from positions.selectors import PortfolioView, PositionView
-from positions.trading import BuyResult, SellResult
+from positions.trading import BuyResult, SellResult, Step
 from telegrambot import refusals, setting_words
 from telegrambot.parsing import EXAMPLE_MINT
 from telegrambot.refusals import refusal
@@ -514,6 +514,7 @@ refusals.fixed("not_your_button", NOT_YOURS)
 
 # Handlers' words.
 CHECKING = "Checking…"
+STEPS = {Step.QUOTING: "Quoting…", Step.SENDING: "Sending…", Step.CONFIRMING: "Confirming…"}
 POSITIONS_USAGE = "Usage: /positions [page], for example /positions 2."
 
 

@@ -20,7 +20,7 @@ from positions.models import Position
 from positions.risk import slippage_bps
 from positions.screening import screen_mint
 from positions.services import load_trader
-from positions.trading import validate_mint
+from positions.trading import Step, validate_mint
 from telegrambot import conversation, keyboards, texts
 from telegrambot.handlers.common import NotYours, OneTradeAtATime, deps, edit, guarded, reply
 from telegrambot.parsing import parse_buy_args, parse_sell_args
@@ -147,7 +147,7 @@ class ProgressEditor:
         self._latest: str | None = None
         self._task: asyncio.Task | None = None
 
-    async def __call__(self, step: str) -> None:
+    async def __call__(self, step: Step) -> None:
         if self._message is None:
             return
         self._latest = step
@@ -157,7 +157,7 @@ class ProgressEditor:
     async def _flush(self) -> None:
         while self._latest is not None:
             step, self._latest = self._latest, None
-            await edit(self._message, texts.progress(step))
+            await edit(self._message, texts.progress(texts.STEPS[step]))
 
     async def settle(self) -> None:
         self._latest = None

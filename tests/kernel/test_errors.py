@@ -13,6 +13,7 @@ import pytest
 from telegram import Bot, Update
 
 from custody.errors import ActionPaused, SettingRefused, SwapRefused, SwapWouldFail, WithdrawalError
+from custody.models import KillSwitch
 from custody.second_factor import CodeRefused
 from kernel.chain.errors import ChainError, ChainUnavailable, JupiterError, TransactionRejected
 from kernel.errors import UserFacingError, WordedError
@@ -106,7 +107,7 @@ SAMPLES = {
     ServiceUnavailable: ServiceUnavailable(JupiterError("/quote: 503", status=503)),
     TokenRefused: TokenRefused(("freeze authority is set",)),
     JupiterError: JupiterError("/quote: no route", error_code="NO_ROUTES_FOUND", status=400),
-    ActionPaused: ActionPaused("Buys", for_everyone=True),
+    ActionPaused: ActionPaused("buys", for_everyone=True),
     SwapRefused: SwapRefused("approve", "it would let someone else spend your tokens"),
     SwapWouldFail: SwapWouldFail("custom program error: 0x1771"),
     SettingRefused: SettingRefused("slippage", maximum=500),
@@ -131,6 +132,7 @@ def test_each_reason_an_error_can_carry_has_its_own_words():
     assert len(set(failed.values())) == len(failed)
     rejected = TradeFailed(TradeFailed.Reason.REJECTED, "5ig", rejection=TransactionRejected("0x1771"))
     assert "slippage" in texts.refusal(rejected)
+    assert set(refusals.PAUSED) == set(KillSwitch.Action.values)
     for maximum_of in ("slippage", "daily_spend"):
         assert "Nothing was changed" in texts.refusal(SettingRefused(maximum_of, maximum=500))
 
