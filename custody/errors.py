@@ -26,16 +26,15 @@ class SecondFactorRequired(WordedError):
 class SwapRefused(UserFacingError):
     """The swap service's transaction does not match what the trader asked for: it is never signed.
 
-    ``check`` names the rule that refused it (for the audit log and metrics); ``detail`` says what the transaction
-    would have done, in a trader's words, without any secret.
+    ``check`` names the rule that refused it (for the audit log and metrics); ``finding`` names what the transaction
+    would have done, and ``facts`` hold its figures and addresses (lamports, an account): never a secret.
     """
 
     code = "swap_refused"
 
-    def __init__(self, check: str, detail: str) -> None:
-        self.check = check
-        self.detail = detail
-        super().__init__(f"{check}: {detail}")
+    def __init__(self, check: str, finding: str, **facts: int | str) -> None:
+        self.check, self.finding, self.facts = check, finding, facts
+        super().__init__(" ".join([f"{check}: {finding}", *(f"{name}={value}" for name, value in facts.items())]))
 
 
 class SwapWouldFail(UserFacingError):

@@ -220,12 +220,12 @@ class TradingService:
                                                 simulate=simulate)
         except SwapRefused as refused:
             SWAPS_REFUSED.labels(check=refused.check).inc()
-            logger.warning("Refused a %s swap transaction for wallet %s before signing (%s: %s)", request.side,
-                           request.owner, refused.check, refused.detail)
+            logger.warning("Refused a %s swap transaction for wallet %s before signing (%s)", request.side,
+                           request.owner, refused)
             await db_call(audit.record)(
                 audit.Action.SWAP_REFUSED, actor=audit.BOT, source="automatic" if automatic else audit.TELEGRAM,
-                user=trader.wallet, check=refused.check, detail=refused.detail, side=request.side, mint=request.mint,
-                amount=request.amount)
+                user=trader.wallet, check=refused.check, finding=refused.finding, facts=refused.facts,
+                side=request.side, mint=request.mint, amount=request.amount)
             raise
         except ChainError as err:
             raise ServiceUnavailable(err) from None

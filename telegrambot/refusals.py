@@ -216,9 +216,48 @@ def _action_paused(err: ActionPaused) -> str:
             "are safe; try again later or contact support.")
 
 
+SWAP_FINDINGS = {  # what the refused transaction would have done, by SwapRefused.finding, with its facts
+    "tokens_moved_outside": "it moves tokens outside the swap itself",
+    "other_tokens": "the quote is for other tokens than the ones you trade",
+    "other_amount": "the quote is for another amount than the one you asked for",
+    "other_slippage": "the quote uses another slippage than your setting",
+    "minimum_output": "the quote's minimum output does not match your slippage setting",
+    "another_signer": "it needs another signer besides you ({signer})",
+    "not_sole_signer": "your wallet is not its only signer and fee payer",
+    "priority_fee_above_cap": "its priority fee of {fee} lamports is above your cap of {cap} lamports",
+    "transfers_above_need": "it moves {lamports} lamports out of your wallet, more than the trade needs",
+    "takes_more_tokens": "it would take more tokens than you sell",
+    "sol_short": "less SOL would arrive than the quote's minimum",
+    "system_request": "it asks the System program for something a swap never needs",
+    "sol_from_other_account": "it moves SOL out of an account that is not yours",
+    "sends_to_stranger": "it sends {lamports} lamports of yours to {destination}, an account that is not yours",
+    "hands_control": "it would hand control of a token account of yours to someone else",
+    "token_account_request": "it asks the token-account program for something a swap never needs",
+    "account_for_someone_else_paid_by_you": "it would create a token account for someone else, paid by you",
+    "table_unreadable": "its lookup table {table} could not be read",
+    "program_in_table": "it calls a program through a lookup table",
+    "unknown_program": "it calls a program that is not a known swap program ({program})",
+    "account_closed_or_handed": "your token account {address} would be closed or handed to someone else",
+    "delegate_set": "it would let someone else spend your tokens",
+    "close_authority_changed": "it would change who can close your token account",
+    "account_for_someone_else": "it would create a token account someone else controls",
+    "takes_other_tokens": "it would take tokens you did not sell",
+    "sol_out_above_need":
+        "{lamports} lamports would leave your wallet, more than the {fees} the trade and its fees need",
+    "token_short": "the token you buy would not arrive, or less of it than the quote's minimum",
+    "over_budget": "it asks for more than this trade needs, and more than it may take",
+    "closes_to_stranger": "it closes a token account of yours and sends what is in it to someone else",
+    "compute_budget_twice": "it sets its compute budget twice",
+    "unlisted_accounts": "it refers to accounts it does not list",
+    "entry_missing": "it refers to entry {index} of a lookup table that has {size}",
+    "compute_budget_unknown": "it carries a compute-budget instruction this bot does not know",
+}
+
+
 @_words("swap_refused")
 def _swap_refused(err: SwapRefused) -> str:
-    return (f"The swap service returned a transaction that would move funds you did not ask to move ({err.detail}), "
+    finding = SWAP_FINDINGS.get(err.finding, "it does something a swap never needs").format(**err.facts)
+    return (f"The swap service returned a transaction that would move funds you did not ask to move ({finding}), "
             "so nothing was signed and nothing moved. Your funds are safe; the operators have been alerted.")
 
 

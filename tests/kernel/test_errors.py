@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import logging
@@ -12,6 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from telegram import Bot, Update
 
+from custody import inspection
 from custody.errors import ActionPaused, SettingRefused, SwapRefused, SwapWouldFail, WithdrawalError
 from custody.models import KillSwitch
 from custody.second_factor import CodeRefused
@@ -108,7 +110,7 @@ SAMPLES = {
     TokenRefused: TokenRefused(("freeze authority is set",)),
     JupiterError: JupiterError("/quote: no route", error_code="NO_ROUTES_FOUND", status=400),
     ActionPaused: ActionPaused("buys", for_everyone=True),
-    SwapRefused: SwapRefused("approve", "it would let someone else spend your tokens"),
+    SwapRefused: SwapRefused("sol_transfer", "sends_to_stranger", lamports=5, destination=MINT),
     SwapWouldFail: SwapWouldFail("custom program error: 0x1771"),
     SettingRefused: SettingRefused("slippage", maximum=500),
 }
@@ -177,3 +179,10 @@ async def _run(handler, telegram) -> None:
             "message_id": 1, "date": 0, "chat": {"id": CHAT_ID, "type": "private"}, "text": "/anything",
             "from": {"id": CHAT_ID, "is_bot": False, "first_name": "Tester"}}}, bot)
         await handler(update, None)
+
+
+def test_every_finding_the_swap_inspector_can_raise_has_words():
+    source = ast.parse(inspect.getsource(inspection))
+    findings = {call.args[1].value for call in ast.walk(source) if isinstance(call, ast.Call)
+                and getattr(call.func, "id", "") == "SwapRefused"}
+    assert len(findings) > 25 and findings <= set(refusals.SWAP_FINDINGS), findings - set(refusals.SWAP_FINDINGS)
