@@ -33,7 +33,7 @@ class UserFacingError(Exception):
     def __init__(self, detail: str = "") -> None:
         """``detail`` is the exception's text for the logs (an RPC status, a timeout: useful to operators, noise to a
         user); without one the text is the code and the error's data."""
-        super().__init__(detail)
+        super().__init__(*([detail] if detail else []))
 
     def __str__(self) -> str:
         if self.args and self.args[0]:
