@@ -105,14 +105,14 @@ def check_quote(quote, request: SwapRequest) -> None:
     """The quote must be for exactly what was asked, with a minimum output the slippage setting allows."""
     mode = quote.raw.get("swapMode", "ExactIn") if isinstance(quote.raw, dict) else "ExactIn"
     if quote.input_mint != request.input_mint or quote.output_mint != request.output_mint:
-        raise SwapRefused("quote_mismatch", "the quote is for other tokens than the ones you trade")
+        raise SwapRefused("quote_mismatch", "other_tokens")
     if quote.in_amount != request.amount or mode != "ExactIn":
-        raise SwapRefused("quote_mismatch", "the quote is for another amount than the one you asked for")
+        raise SwapRefused("quote_mismatch", "other_amount")
     if quote.slippage_bps != request.slippage_bps:
-        raise SwapRefused("quote_mismatch", "the quote uses another slippage than your setting")
+        raise SwapRefused("quote_mismatch", "other_slippage")
     floor = quote.out_amount * (10_000 - request.slippage_bps) // 10_000
     if quote.out_amount <= 0 or not floor <= quote.min_out_amount <= quote.out_amount:
-        raise SwapRefused("quote_mismatch", "the quote's minimum output does not match your slippage setting")
+        raise SwapRefused("quote_mismatch", "minimum_output")
 
 
 # 2. The message.
@@ -130,12 +130,11 @@ def decode(transaction: VersionedTransaction, tables: Mapping[str, Sequence[str]
         table = str(lookup.account_key)
         addresses = tables.get(table)
         if addresses is None:
-            raise SwapRefused("lookup_table", f"its lookup table {table} could not be read")
+            raise SwapRefused("lookup_table", "table_unreadable", table=table)
         for indexes, into in ((lookup.writable_indexes, loaded_writable), (lookup.readonly_indexes, loaded_readonly)):
             for index in bytes(indexes):
                 if index >= len(addresses):
-                    raise SwapRefused("lookup_table", f"it refers to entry {index} of a lookup table that has "
-                                                      f"{len(addresses)}")
+                    raise SwapRefused("lookup_table", "entry_missing", index=index, size=len(addresses))
                 into.append(addresses[index])
     keys = (*static, *loaded_writable, *loaded_readonly)
     writable |= set(loaded_writable)
@@ -145,9 +144,9 @@ def decode(transaction: VersionedTransaction, tables: Mapping[str, Sequence[str]
             program = keys[compiled.program_id_index]
             accounts = tuple(keys[i] for i in bytes(compiled.accounts))
         except IndexError:
-            raise SwapRefused("malformed", "it refers to accounts it does not list") from None
+            raise SwapRefused("malformed", "unlisted_accounts") from None
         if compiled.program_id_index >= len(static):
-            raise SwapRefused("malformed", "it calls a program through a lookup table")
+            raise SwapRefused("malformed", "program_in_table")
         instructions.append((program, accounts, bytes(compiled.data)))
     return Decoded(keys=keys, writable=frozenset(writable), signers=tuple(signers), instructions=tuple(instructions))
 
@@ -157,14 +156,14 @@ def check_message(decoded: Decoded, request: SwapRequest, *, rent_per_account: i
     """Apply the static rules; returns how many token accounts the transaction may create for the trader."""
     if decoded.signers != (request.owner,):
         others = [key for key in decoded.signers if key != request.owner]
-        raise SwapRefused("signer", f"it needs another signer besides you ({others[0]})" if others
-                          else "your wallet is not its only signer and fee payer")
+        raise (SwapRefused("signer", "another_signer", signer=others[0]) if others
+                           else SwapRefused("signer", "not_sole_signer"))
     own = _own_accounts(request)
     tally = _Tally()
     compute = _ComputeBudget()
     for program, accounts, data in decoded.instructions:
         if program not in ALLOWED_PROGRAMS:
-            raise SwapRefused("unknown_program", f"it calls a program that is not a known swap program ({program})")
+            raise SwapRefused("unknown_program", "unknown_program", program=program)
         if program == COMPUTE_BUDGET_PROGRAM:
             compute.read(data)
         elif program == SYSTEM_PROGRAM:
@@ -177,11 +176,9 @@ def check_message(decoded: Decoded, request: SwapRequest, *, rent_per_account: i
     fee = compute.priority_fee_lamports(sum(1 for program, _, _ in decoded.instructions
                                             if program != COMPUTE_BUDGET_PROGRAM))
     if fee > request.priority_fee_cap:
-        raise SwapRefused("priority_fee", f"its priority fee of {fee} lamports is above your cap of "
-                                          f"{request.priority_fee_cap} lamports")
+        raise SwapRefused("priority_fee", "priority_fee_above_cap", fee=fee, cap=request.priority_fee_cap)
     if tally.transfers > _sol_allowance(request, tally.account_creations, rent_per_account):
-        raise SwapRefused("sol_transfer", f"it moves {tally.transfers} lamports out of your wallet, more than "
-                                          "the trade needs")
+        raise SwapRefused("sol_transfer", "transfers_above_need", lamports=tally.transfers)
     return tally.account_creations
 
 
@@ -208,12 +205,11 @@ def check_effects(request: SwapRequest, *, holdings: Holdings, after: Mapping[st
             if held.mint == SOL_MINT and now is None:
                 before_value += held.amount  # wrapped SOL closed: its lamports must show in the wallet
                 continue
-            raise SwapRefused("account_taken", f"your token account {address} would be closed or handed to "
-                                               "someone else")
+            raise SwapRefused("account_taken", "account_closed_or_handed", address=address)
         if now.delegate is not None and now.delegate != held.delegate:
-            raise SwapRefused("approve", "it would let someone else spend your tokens")
+            raise SwapRefused("approve", "delegate_set")
         if now.close_authority != held.close_authority:
-            raise SwapRefused("set_authority", "it would change who can close your token account")
+            raise SwapRefused("set_authority", "close_authority_changed")
         if held.mint == SOL_MINT:
             before_value += held.amount
             after_value += now.amount
@@ -226,26 +222,25 @@ def check_effects(request: SwapRequest, *, holdings: Holdings, after: Mapping[st
         if now is None:
             continue
         if now.owner != request.owner or now.delegate is not None:
-            raise SwapRefused("account_taken", "it would create a token account someone else controls")
+            raise SwapRefused("account_taken", "account_for_someone_else")
         if now.mint == SOL_MINT:
             after_value += now.amount
         else:
             deltas[now.mint] = deltas.get(now.mint, 0) + now.amount
     for mint, delta in deltas.items():
         if mint != request.mint and delta < 0:
-            raise SwapRefused("other_token", "it would take tokens you did not sell")
+            raise SwapRefused("other_token", "takes_other_tokens")
     fees = _sol_allowance(request, account_creations, rent_per_account)
     if request.side == "buy":
         if before_value - after_value > fees:
-            raise SwapRefused("sol_out", f"{before_value - after_value} lamports would leave your wallet, more than "
-                                         f"the {fees} the trade and its fees need")
+            raise SwapRefused("sol_out", "sol_out_above_need", lamports=before_value - after_value, fees=fees)
         if deltas.get(request.mint, 0) < min_out:
-            raise SwapRefused("output", "the token you buy would not arrive, or less of it than the quote's minimum")
+            raise SwapRefused("output", "token_short")
         return
     if -deltas.get(request.mint, 0) > request.amount:
-        raise SwapRefused("token_out", "it would take more tokens than you sell")
+        raise SwapRefused("token_out", "takes_more_tokens")
     if after_value - before_value < min_out - fees:
-        raise SwapRefused("output", "less SOL would arrive than the quote's minimum")
+        raise SwapRefused("output", "sol_short")
 
 
 class SwapInspector:
@@ -351,7 +346,7 @@ def _explain_failure(simulation, request: SwapRequest, holdings: Holdings, creat
             enough = (holdings.token_amount(request.mint) or 0) >= request.amount and \
                 holdings.sol >= _sol_allowance(request, creations, rent)
         if enough:
-            raise SwapRefused("over_budget", "it asks for more than this trade needs, and more than it may take")
+            raise SwapRefused("over_budget", "over_budget")
     raise SwapWouldFail(simulation.err, simulation.logs)
 
 
@@ -389,14 +384,13 @@ def _check_system(accounts, data: bytes, request: SwapRequest, own: tuple[str, .
                   tally: _Tally) -> None:
     kind = int.from_bytes(data[:4], "little") if len(data) >= 4 else -1
     if kind != 2 or len(data) < 12 or len(accounts) < 2:  # 2 = Transfer; nonce, assign, allocate: never in a swap
-        raise SwapRefused("system_instruction", "it asks the System program for something a swap never needs")
+        raise SwapRefused("system_instruction", "system_request")
     source, destination = accounts[0], accounts[1]
     lamports = int.from_bytes(data[4:12], "little")
     if source != request.owner:
-        raise SwapRefused("sol_transfer", "it moves SOL out of an account that is not yours")
+        raise SwapRefused("sol_transfer", "sol_from_other_account")
     if destination not in own and destination not in tips:
-        raise SwapRefused("sol_transfer", f"it sends {lamports} lamports of yours to {destination}, an account "
-                                          "that is not yours")
+        raise SwapRefused("sol_transfer", "sends_to_stranger", lamports=lamports, destination=destination)
     tally.transfers += lamports
 
 
@@ -410,21 +404,20 @@ def _check_token(accounts, data: bytes, request: SwapRequest) -> None:
         return
     if kind == TOKEN_CLOSE_ACCOUNT:
         if len(accounts) < 2 or accounts[1] != request.owner:
-            raise SwapRefused("close_account", "it closes a token account of yours and sends what is in it to "
-                                               "someone else")
+            raise SwapRefused("close_account", "closes_to_stranger")
         return
     if kind in (TOKEN_APPROVE, TOKEN_APPROVE_CHECKED):
-        raise SwapRefused("approve", "it would let someone else spend your tokens")
+        raise SwapRefused("approve", "delegate_set")
     if kind == TOKEN_SET_AUTHORITY:
-        raise SwapRefused("set_authority", "it would hand control of a token account of yours to someone else")
-    raise SwapRefused("token_instruction", "it moves tokens outside the swap itself")
+        raise SwapRefused("set_authority", "hands_control")
+    raise SwapRefused("token_instruction", "tokens_moved_outside")
 
 
 def _check_associated_account(accounts, data: bytes, request: SwapRequest) -> None:
     if data not in (b"", b"\x00", b"\x01") or len(accounts) < 3:  # Create, CreateIdempotent; not RecoverNested
-        raise SwapRefused("token_instruction", "it asks the token-account program for something a swap never needs")
+        raise SwapRefused("token_instruction", "token_account_request")
     if accounts[0] != request.owner or accounts[2] != request.owner:
-        raise SwapRefused("account_taken", "it would create a token account for someone else, paid by you")
+        raise SwapRefused("account_taken", "account_for_someone_else_paid_by_you")
 
 
 @dataclass
@@ -436,14 +429,14 @@ class _ComputeBudget:
     def read(self, data: bytes) -> None:
         kind = data[0] if data else -1
         if kind in self.seen:
-            raise SwapRefused("malformed", "it sets its compute budget twice")
+            raise SwapRefused("malformed", "compute_budget_twice")
         self.seen.add(kind)
         if kind == 2 and len(data) >= 5:
             self.limit = int.from_bytes(data[1:5], "little")
         elif kind == 3 and len(data) >= 9:
             self.micro_lamports = int.from_bytes(data[1:9], "little")
         elif kind not in (1, 4):  # RequestHeapFrame, SetLoadedAccountsDataSizeLimit cost nothing extra
-            raise SwapRefused("malformed", "it carries a compute-budget instruction this bot does not know")
+            raise SwapRefused("malformed", "compute_budget_unknown")
 
     def priority_fee_lamports(self, instructions: int) -> int:
         limit = self.limit if self.limit is not None else min(DEFAULT_UNITS_PER_INSTRUCTION * instructions,

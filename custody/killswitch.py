@@ -15,8 +15,6 @@ from custody.models import KillSwitch
 from wallets.models import UserWallet
 
 Action = KillSwitch.Action
-LABELS = {Action.BUYS: "Buys", Action.SELLS: "Sells", Action.WITHDRAWALS: "Withdrawals and key export",
-          Action.SNIPING: "Snipes", Action.ALL: "Trading and withdrawals"}
 
 
 def active_switch(action: str, telegram_user_id: int | None = None) -> KillSwitch | None:
@@ -33,7 +31,7 @@ def ensure_allowed(action: str, telegram_user_id: int | None = None) -> None:
     """Raise ActionPaused (a clear, user-facing refusal) if ``action`` is paused for this user."""
     switch = active_switch(action, telegram_user_id)
     if switch is not None:
-        raise ActionPaused(LABELS[Action(action)], for_everyone=switch.user_id is None)
+        raise ActionPaused(Action(action).value, for_everyone=switch.user_id is None)
 
 
 def pause(action: str, *, user: UserWallet | None = None, reason: str = "", actor: str, source: str) -> bool:

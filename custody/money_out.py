@@ -40,6 +40,7 @@ from kernel.chain.rpc import Outcome, RpcGateway
 from kernel.config import CustodyPolicy
 from kernel.db import db_call
 from kernel.display import sol as _sol
+from kernel.errors import UserFacingError
 from wallets.crypto import Keyring
 from wallets.models import UserWallet, Withdrawal
 from wallets.selectors import wallet_of
@@ -148,7 +149,9 @@ class MoneyOut:
                 wallet, withdrawal_id, plan, blockhash, last_valid, self.keyring, now,
                 self.policy.large_withdrawal_delay_seconds, source)
         except Exception as err:
-            await db_call(close_requested)(withdrawal_id, getattr(err, "user_message", type(err).__name__))
+            # For staff (the row's "cancelled by"): the error's operator detail, or its type.
+            await db_call(close_requested)(withdrawal_id, str(err) if isinstance(err, UserFacingError)
+                                           else type(err).__name__)
             raise
         if signed is None:
             return WithdrawalScheduled(withdrawal)

@@ -1,4 +1,5 @@
-"""How amounts read to people, in one place: used by the bot's texts and by user-facing error messages."""
+"""How amounts read to people, in one place: used by the bot's texts and refusals, and by the few domain strings
+not moved there yet (withdrawals, snipe reasons, the dashboard)."""
 
 from __future__ import annotations
 

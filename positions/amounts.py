@@ -35,7 +35,7 @@ class SellAmount:
 
     @classmethod
     def parse(cls, text: str) -> SellAmount:
-        """Read ``all``, ``N%`` or a token amount, with a message naming what to type instead."""
+        """Read ``all``, ``N%`` or a token amount; ``InvalidAmount`` says which of them was meant and what is wrong."""
         cleaned = text.strip().lower()
         if cleaned in {"all", "max", "100%"}:
             return cls.all()
@@ -43,19 +43,16 @@ class SellAmount:
             try:
                 value = parse_decimal(cleaned[:-1])
             except AmountError as err:
-                raise InvalidAmount(f"The percentage {err.problem}. Type a number from 0.01 to 100 followed by %, "
-                                    "like 50%.") from None
+                raise InvalidAmount(InvalidAmount.Kind.PERCENT_UNREADABLE, problem=err.problem) from None
             if value > 100:
-                raise InvalidAmount("You can sell at most 100% of a position. Type a percentage like 50%, or 'all'.")
+                raise InvalidAmount(InvalidAmount.Kind.PERCENT_OVER_100)
             if value < Decimal("0.01"):
-                raise InvalidAmount("The smallest percentage you can sell is 0.01%. Type a percentage like 50%, or "
-                                    "'all'.")
+                raise InvalidAmount(InvalidAmount.Kind.PERCENT_BELOW_MINIMUM)
             return cls.percent(value)
         try:
             return cls.tokens(parse_decimal(cleaned))
         except AmountError as err:
-            raise InvalidAmount(f"The amount to sell {err.problem}. Type a token amount like 500, a percentage "
-                                "like 50%, or 'all'.") from None
+            raise InvalidAmount(InvalidAmount.Kind.SELL_AMOUNT_UNREADABLE, problem=err.problem) from None
 
     def to_raw(self, *, remaining_raw: int, decimals: int) -> int:
         """Raw units this asks for out of ``remaining_raw``; never more than asked, rounded down."""
@@ -67,7 +64,7 @@ class SellAmount:
             try:
                 raw = tokens_to_raw(self.value, decimals)
             except AmountError as err:
-                raise InvalidAmount(f"The amount to sell {err.problem}.") from None
+                raise InvalidAmount(InvalidAmount.Kind.SELL_AMOUNT_UNUSABLE, problem=err.problem) from None
         if raw <= 0:
             raise SellAmountTooSmall()
         return raw

@@ -1,46 +1,50 @@
-"""Typed trading errors. Each carries ``user_message``: what went wrong and what to do, safe to show a trader."""
+"""Typed trading errors. Each carries data (its ``code`` and typed attributes); ``telegrambot.texts.refusal`` words
+it for a trader."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 
-from kernel.display import sol as _sol
-from kernel.display import tokens as _tokens
 from kernel.errors import UserFacingError
 
 
 class TradingError(UserFacingError):
     code = "trade_refused"
-    user_message = "The trade could not be done; nothing was changed."
 
 
 class TradingFrozen(TradingError):
     code = "trading_frozen"
-    user_message = "Trading is paused on your account by the operators. Contact support if this is unexpected."
 
 
 class InvalidMint(TradingError):
     code = "invalid_mint"
 
     def __init__(self, mint: str) -> None:
-        shown = mint if len(mint) <= 50 else mint[:47] + "..."
-        super().__init__(f"'{shown}' is not a Solana token address. Paste the token's mint address "
-                         "(32–44 letters and digits, like DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263).")
+        self.mint = mint
+        super().__init__()
+
+
+class WrappedSolMint(TradingError):
+    """The mint given is wrapped SOL itself, the other side of every trade."""
+
+    code = "wrapped_sol_mint"
 
 
 class UnknownToken(TradingError):
     code = "unknown_token"
 
     def __init__(self, mint: str) -> None:
-        super().__init__(f"No token exists at {mint}. Check the mint address (not a wallet or pool address).")
+        self.mint = mint
+        super().__init__()
 
 
 class TradeTooLarge(TradingError):
     code = "trade_too_large"
 
     def __init__(self, lamports: int, limit: int) -> None:
-        super().__init__(f"{_sol(lamports)} is more than your maximum trade size of {_sol(limit)}. Buy at most "
-                         f"{_sol(limit)}, or raise the limit in /settings.")
+        self.lamports, self.limit = lamports, limit
+        super().__init__()
 
 
 class DailyLossLimitReached(TradingError):
@@ -48,9 +52,7 @@ class DailyLossLimitReached(TradingError):
 
     def __init__(self, lost: int, limit: int, resets_at: datetime) -> None:
         self.lost, self.limit, self.resets_at = lost, limit, resets_at
-        super().__init__(f"Buying is paused: you have lost {_sol(lost)} today, reaching your daily loss limit of "
-                         f"{_sol(limit)}. It resets at {resets_at:%H:%M} UTC ({resets_at:%Y-%m-%d}). "
-                         "Selling is still allowed.")
+        super().__init__()
 
 
 class DailySpendCapReached(TradingError):
@@ -58,67 +60,94 @@ class DailySpendCapReached(TradingError):
 
     def __init__(self, *, lamports: int, cap: int, spent: int) -> None:
         self.lamports, self.cap, self.spent = lamports, cap, spent
-        left = max(cap - spent, 0)
-        super().__init__(f"This buy of {_sol(lamports)} would go over your daily spend cap of {_sol(cap)}: your buys "
-                         f"of the last 24 hours spent {_sol(spent)}, so {_sol(left)} is left. Nothing was bought. "
-                         "Buy at most what is left, or wait until earlier buys are more than 24 hours old.")
+        super().__init__()
+
+    @property
+    def left(self) -> int:
+        return max(self.cap - self.spent, 0)
 
 
 class InsufficientBalance(TradingError):
     code = "insufficient_balance"
 
     def __init__(self, needed: int, available: int) -> None:
-        super().__init__(f"Not enough SOL: this trade needs {_sol(needed)} including network fees and account "
-                         f"rent, and your wallet holds {_sol(available)}. Deposit SOL or buy a smaller amount.")
+        self.needed, self.available = needed, available
+        super().__init__()
 
 
 class NoOpenPosition(TradingError):
     code = "no_open_position"
 
     def __init__(self, mint: str) -> None:
-        super().__init__(f"You have no open position in {mint}. /positions lists what you hold.")
+        self.mint = mint
+        super().__init__()
 
 
 class SellAmountTooLarge(TradingError):
     code = "sell_amount_too_large"
 
     def __init__(self, requested: int, available: int, decimals: int, reserved: int = 0) -> None:
-        pending = f" ({_tokens(reserved, decimals)} more are being sold right now)" if reserved else ""
-        super().__init__(f"You asked to sell {_tokens(requested, decimals)} but hold "
-                         f"{_tokens(available, decimals)} available{pending}. Sell at most that, or use 'all'.")
+        self.requested, self.available, self.decimals, self.reserved = requested, available, decimals, reserved
+        super().__init__()
 
 
 class AlreadySelling(TradingError):
     code = "already_selling"
-    user_message = "Everything in this position is already being sold. Wait for that sale to finish."
 
 
 class SellAmountTooSmall(TradingError):
     code = "sell_amount_too_small"
 
-    def __init__(self) -> None:
-        super().__init__("That amount is smaller than the token's smallest unit, so there is nothing to sell. "
-                         "Use a larger amount, a percentage like 50%, or 'all'.")
+
+class ChainShortfall(TradingError):
+    """The wallet holds fewer tokens on chain than the position records: the sale is stopped and operators alerted."""
+
+    code = "chain_shortfall"
 
 
 class InvalidAmount(TradingError):
+    """An amount that cannot be traded. ``problem`` is ``AmountError.problem`` (half a sentence) when there is one."""
+
     code = "invalid_amount"
+
+    class Kind(Enum):
+        PERCENT_UNREADABLE = "percent_unreadable"
+        PERCENT_OVER_100 = "percent_over_100"
+        PERCENT_BELOW_MINIMUM = "percent_below_minimum"
+        SELL_AMOUNT_UNREADABLE = "sell_amount_unreadable"
+        SELL_AMOUNT_UNUSABLE = "sell_amount_unusable"  # readable, but not in the token's units
+        BUY_NOT_POSITIVE = "buy_not_positive"
+
+    def __init__(self, kind: InvalidAmount.Kind, *, problem: str = "") -> None:
+        self.kind, self.problem = kind, problem
+        super().__init__()
 
 
 class TradeFailed(TradingError):
-    """The transaction was sent but did not go through; ``signature`` names it."""
+    """The transaction was sent but did not go through, or its outcome cannot be read yet; ``signature`` names it."""
 
     code = "trade_failed"
 
-    def __init__(self, user_message: str, signature: str = "") -> None:
-        self.signature = signature
-        super().__init__(user_message)
+    class Reason(Enum):
+        REJECTED = "rejected"  # ``rejection`` says why
+        STATUS_UNKNOWN = "status_unknown"
+        DETAILS_PENDING = "details_pending"
+        EXPIRED = "expired"
+
+    def __init__(self, reason: TradeFailed.Reason, signature: str = "", *,
+                 rejection: UserFacingError | None = None) -> None:
+        self.reason, self.signature, self.rejection = reason, signature, rejection
+        super().__init__()
 
 
 class ServiceUnavailable(TradingError):
-    """The chain or the swap API failed before anything was sent."""
+    """The chain or the swap API failed before anything was sent; ``cause`` is their error, when there is one."""
 
     code = "service_unavailable"
+
+    def __init__(self, cause: UserFacingError | None = None) -> None:
+        self.cause = cause
+        super().__init__(str(cause) if cause is not None else "")
 
 
 class TokenRefused(TradingError):
@@ -127,11 +156,9 @@ class TokenRefused(TradingError):
     code = "token_refused"
 
     def __init__(self, reasons: tuple[str, ...]) -> None:
-        super().__init__("This token was refused before anything was sent: " + "; ".join(reasons) + ". Buying it "
-                         "could leave you unable to sell. Nothing was changed.")
+        self.reasons = reasons
+        super().__init__()
 
 
 class DuplicateTrade(TradingError):
     code = "duplicate_trade"
-    user_message = ("An identical trade was sent a moment ago and is still on its way, so this one was not sent. "
-                    "Check /positions in a few seconds; repeat it then if you still want it.")

@@ -58,7 +58,7 @@ class Trigger:
     rule: Rule
     price_sol: Decimal
     result: SellResult | None = None
-    error: str = ""
+    error: UserFacingError | None = None  # why the sale did not go through; the notifier words it
 
 
 @dataclass
@@ -140,9 +140,9 @@ class Monitor:
                 if watched.position_id in self._told_paused:
                     return None
                 self._told_paused.add(watched.position_id)
-                trigger = Trigger(watched, rule, price, error=err.user_message)
+                trigger = Trigger(watched, rule, price, error=err)
             except UserFacingError as err:
-                trigger = Trigger(watched, rule, price, error=err.user_message)
+                trigger = Trigger(watched, rule, price, error=err)
                 self._resting[watched.position_id] = time.monotonic() + self.retry_after_seconds
             logger.info("%s fired for position %s", rule.value, watched.position_id)
             if self.notify is not None:

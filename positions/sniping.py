@@ -59,6 +59,7 @@ class SnipeOutcome:
 
 
 Notify = Callable[[SnipeOutcome], Awaitable[None]]
+Word = Callable[[UserFacingError], str]
 
 
 def parse_launch(logs: list[str], signature: str) -> Launch | None:
@@ -88,8 +89,11 @@ def _decode_create_event(encoded: str, signature: str) -> Launch | None:
 
 
 class Sniper:
-    def __init__(self, engine: TradingService, *, notify: Notify | None = None) -> None:
+    def __init__(self, engine: TradingService, *, word: Word, notify: Notify | None = None) -> None:
+        """``word`` turns a refused buy into the reason kept on the snipe row, which the trader reads later in
+        /positions: the bot's own words (``telegrambot.texts.refusal``), given by whoever runs the sniper."""
         self.engine = engine
+        self.word = word
         self.notify = notify
         # Several queue workers handle different launches at once, but one user's snipes still buy one at a time in
         # this process, as before the queue: their balance and daily limits are checked against settled buys.
@@ -152,7 +156,7 @@ class Sniper:
                 result = await self.engine.execute_buy(telegram_user_id=telegram_user_id, mint=launch.mint,
                                                        lamports=lamports, automatic=True)
         except UserFacingError as err:
-            return await _finish(telegram_user_id, launch, Snipe.Status.SKIPPED, err.user_message, lamports)
+            return await _finish(telegram_user_id, launch, Snipe.Status.SKIPPED, self.word(err), lamports)
         return await _finish(telegram_user_id, launch, Snipe.Status.BOUGHT, f"bought for {sol(lamports)}", lamports,
                              result.signature)
 

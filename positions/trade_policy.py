@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.db import transaction
 
@@ -22,8 +21,6 @@ from custody.models import PendingSettingChange
 from custody.policy import is_protected
 from custody.services import SETTING_FIELDS
 from kernel.config import TradingConfig
-from kernel.display import plain, sol
-from kernel.money import lamports_to_sol
 from positions.risk import daily_spend_cap_lamports, slippage_bps, spent_last_24_hours
 from wallets.errors import WalletNotFound
 from wallets.models import UserSettings, UserWallet
@@ -179,18 +176,13 @@ def _check_operator_limits(wallet: UserWallet, key: str, value, config: TradingC
     limits = config.trading
     if key == "slippage" and value > limits.max_slippage_bps:
         maximum = limits.max_slippage_bps
-        shown = plain(Decimal(maximum) / 100)
-        message = (f"Slippage above {shown}% is not allowed: that is the operator's maximum, because a wide slippage "
-                   f"lets a pool take most of a trade. Type at most {shown}, like 1.5. Nothing was changed.")
     elif key == "daily_spend" and value is not None and value > limits.max_daily_spend_lamports:
         maximum = limits.max_daily_spend_lamports
-        message = (f"The daily spend cap cannot be above the operator's {sol(maximum)}. Type at most "
-                   f"{plain(lamports_to_sol(maximum))}, like 1. Nothing was changed.")
     else:
         return
     audit.record(audit.Action.SETTING_REFUSED, actor=_actor(wallet), source=source, user=wallet, setting=key,
                  value=value, maximum=maximum)
-    raise SettingRefused(message)
+    raise SettingRefused(key, maximum=maximum)
 
 
 def _apply_due_locked(settings: UserSettings, now: datetime) -> list[SettingChange]:

@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from enum import Enum
 
 from django.utils import timezone
 from solders.pubkey import Pubkey
@@ -31,6 +32,7 @@ from positions import services
 from positions.amounts import SellAmount
 from positions.errors import (
     AlreadySelling,
+    ChainShortfall,
     InsufficientBalance,
     InvalidAmount,
     InvalidMint,
@@ -40,6 +42,7 @@ from positions.errors import (
     TradeFailed,
     TradingError,
     UnknownToken,
+    WrappedSolMint,
 )
 from positions.models import Position, Trade
 from positions.risk import check_buy, check_sell, daily_spend_cap_lamports, slippage_bps
@@ -48,7 +51,17 @@ from wallets.crypto import Keyring
 from wallets.signing import sign_versioned_transaction
 
 logger = logging.getLogger(__name__)
-Progress = Callable[[str], Awaitable[None]]
+
+
+class Step(Enum):
+    """How far a trade has come, for a trader watching it (the bot words each step)."""
+
+    QUOTING = "quoting"
+    SENDING = "sending"
+    CONFIRMING = "confirming"
+
+
+Progress = Callable[[Step], Awaitable[None]]
 
 SIGNATURE_FEE_LAMPORTS = 5_000
 TOKEN_ACCOUNT_SIZE = 165
@@ -95,9 +108,9 @@ class TradingService:
         started = time.monotonic()
         mint = validate_mint(mint)
         if lamports <= 0:
-            raise InvalidAmount("The amount of SOL must be more than zero, like 0.1.")
+            raise InvalidAmount(InvalidAmount.Kind.BUY_NOT_POSITIVE)
         trader = await _load_trader_for_buy(telegram_user_id, lamports, self.config)
-        await _say(progress, "Quoting…")
+        await _say(progress, Step.QUOTING)
         settings = trader.settings
         quote, mint_info, holdings, rent = await _gather_first_round(
             self.jupiter.quote(input_mint=SOL_MINT, output_mint=mint, amount=lamports,
@@ -152,7 +165,7 @@ class TradingService:
         raw = amount.to_raw(remaining_raw=available, decimals=position.token_decimals)
         if raw > available:
             raise SellAmountTooLarge(raw, available, position.token_decimals, position.reserved_raw)
-        await _say(progress, "Quoting…")
+        await _say(progress, Step.QUOTING)
         quote, holdings = await _gather_first_round(
             self.jupiter.quote(input_mint=mint, output_mint=SOL_MINT, amount=raw,
                                slippage_bps=slippage_bps(trader.settings, self.config)),
@@ -163,8 +176,7 @@ class TradingService:
             await _explain_shortfall(trader, mint)
             logger.error("Ledger/chain mismatch: position %s expects %d raw units, the chain holds %d",
                          position.pk, raw, on_chain)
-            raise TradingError("Your wallet holds fewer tokens on chain than this position records, so the sale "
-                               "was stopped. The operators have been alerted; nothing was changed.")
+            raise ChainShortfall()
         if isinstance(quote, BaseException):
             raise _service_error(quote)
         swap = await self._swap(quote, trader.wallet.public_key, trader.settings.priority_fee_lamports)
@@ -208,39 +220,37 @@ class TradingService:
                                                 simulate=simulate)
         except SwapRefused as refused:
             SWAPS_REFUSED.labels(check=refused.check).inc()
-            logger.warning("Refused a %s swap transaction for wallet %s before signing (%s: %s)", request.side,
-                           request.owner, refused.check, refused.detail)
+            logger.warning("Refused a %s swap transaction for wallet %s before signing (%s)", request.side,
+                           request.owner, refused)
             await db_call(audit.record)(
                 audit.Action.SWAP_REFUSED, actor=audit.BOT, source="automatic" if automatic else audit.TELEGRAM,
-                user=trader.wallet, check=refused.check, detail=refused.detail, side=request.side, mint=request.mint,
-                amount=request.amount)
+                user=trader.wallet, check=refused.check, finding=refused.finding, facts=refused.facts,
+                side=request.side, mint=request.mint, amount=request.amount)
             raise
         except ChainError as err:
-            raise ServiceUnavailable(err.user_message) from None
+            raise ServiceUnavailable(err) from None
 
     async def _land(self, pending: services.PendingTrade, signed, owner: str, mint: str, progress: Progress | None,
                     *, side: str) -> Trade:
         """Send, confirm and apply. Whatever happens, the pending row already exists for reconciliation."""
-        await _say(progress, "Sending…")
+        await _say(progress, Step.SENDING)
         try:
             await self.rpc.send(signed)
         except TransactionRejected as rejected:
             await db_call(services.fail_trade)(trade_id=pending.trade_id, error=rejected.reason)
             TRADES.labels(status="failed", side=side).inc()
-            raise TradeFailed(rejected.user_message, pending.signature) from None
+            raise TradeFailed(TradeFailed.Reason.REJECTED, pending.signature, rejection=rejected) from None
         except ChainError:
             logger.warning("Send of %s unconfirmed (RPC trouble); confirming anyway", pending.signature)
         crashpoint(f"{side}.sent")
-        await _say(progress, "Confirming…")
+        await _say(progress, Step.CONFIRMING)
         try:
             confirmation = await self.rpc.confirm(pending.signature,
                                                   last_valid_block_height=pending.last_valid_block_height)
             effects = await self._effects(pending.signature, owner, mint, confirmation)
         except ChainError:
             TRADES.labels(status="unknown", side=side).inc()
-            raise TradeFailed("The transaction was sent but its status could not be read (the network is not "
-                              "answering). It will be settled automatically as soon as the network answers; "
-                              "check /positions in a minute.", pending.signature) from None
+            raise TradeFailed(TradeFailed.Reason.STATUS_UNKNOWN, pending.signature) from None
         crashpoint(f"{side}.confirmed")
         trade = await self._apply(pending, confirmation, effects, side)
         crashpoint(f"{side}.applied")
@@ -255,8 +265,7 @@ class TradingService:
             effects = await self.rpc.transaction_effects(signature, owner=owner, mint=mint)
             if effects is not None:
                 return effects
-        raise TradeFailed("The trade went through, but the network has not published its details yet. It will be "
-                          "settled automatically; check /positions in a minute.", signature)
+        raise TradeFailed(TradeFailed.Reason.DETAILS_PENDING, signature)
 
     async def _apply(self, pending: services.PendingTrade, confirmation: Confirmation,
                      effects: TransactionEffects | None, side: str) -> Trade:
@@ -267,10 +276,9 @@ class TradingService:
         await db_call(services.fail_trade)(trade_id=pending.trade_id, error=confirmation.error, effects=effects)
         TRADES.labels(status="failed", side=side).inc()
         if confirmation.outcome is Outcome.EXPIRED:
-            raise TradeFailed("The transaction did not land before it expired, so nothing moved. The network may be "
-                              "congested: try again, perhaps with a higher priority fee in /settings.",
-                              pending.signature)
-        raise TradeFailed(TransactionRejected(confirmation.error).user_message, pending.signature)
+            raise TradeFailed(TradeFailed.Reason.EXPIRED, pending.signature)
+        raise TradeFailed(TradeFailed.Reason.REJECTED, pending.signature,
+                          rejection=TransactionRejected(confirmation.error))
 
 
 def validate_mint(mint: str) -> str:
@@ -282,13 +290,13 @@ def validate_mint(mint: str) -> str:
     except ValueError:
         raise InvalidMint(text) from None
     if text == SOL_MINT:
-        raise TradingError("That is wrapped SOL itself; paste the mint address of the token you want to trade.")
+        raise WrappedSolMint()
     return text
 
 
-async def _say(progress: Progress | None, text: str) -> None:
+async def _say(progress: Progress | None, step: Step) -> None:
     if progress is not None:
-        await progress(text)
+        await progress(step)
 
 
 async def _gather_first_round(quote, *reads):
@@ -297,7 +305,7 @@ async def _gather_first_round(quote, *reads):
     results = await asyncio.gather(quote, *reads, return_exceptions=True)
     for result in results[1:]:
         if isinstance(result, ChainError):
-            raise ServiceUnavailable(result.user_message)
+            raise ServiceUnavailable(result)
         if isinstance(result, BaseException):
             raise result
     if isinstance(results[0], BaseException) and not isinstance(results[0], JupiterError | ChainError):
@@ -307,7 +315,7 @@ async def _gather_first_round(quote, *reads):
 
 def _service_error(err: BaseException) -> TradingError:
     if isinstance(err, JupiterError | ChainError):
-        return ServiceUnavailable(err.user_message)
+        return ServiceUnavailable(err)
     return TradingError()
 
 

@@ -9,10 +9,11 @@ from decimal import Decimal
 
 from solders.pubkey import Pubkey
 
-from kernel.errors import UserFacingError
+from kernel.errors import WordedError
 from kernel.money import AmountError, parse_decimal, sol_to_lamports
 from positions.amounts import SellAmount
 from positions.errors import InvalidAmount
+from telegrambot.refusals import refusal
 
 EXAMPLE_MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 _BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
@@ -21,8 +22,9 @@ MAX_ARGUMENT_LENGTH = 100
 MAX_LAMPORTS = 10**18
 
 
-class ParseError(UserFacingError):
-    """What was typed cannot be read, or the command cannot be done as typed; the message says what to type."""
+class ParseError(WordedError):
+    """What was typed cannot be read, or the command cannot be done as typed; the message (telegrambot's own words,
+    so it carries them) says what to type."""
 
     code = "invalid_input"
 
@@ -86,7 +88,7 @@ def parse_sell_args(args: Sequence[str]) -> SellArgs:
     try:
         amount = SellAmount.parse(_bounded(args[1]))
     except InvalidAmount as err:
-        raise ParseError(err.user_message) from None
+        raise ParseError(refusal(err)) from None
     return SellArgs(mint=mint, amount=amount)
 
 

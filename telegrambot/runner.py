@@ -76,7 +76,7 @@ class BotRunner:
         self.application.job_queue.run_repeating(self._notices_job, interval=NOTICES_INTERVAL_SECONDS, first=1,
                                                  name="staff-notices",
                                                  job_kwargs={"max_instances": 1, "coalesce": True})
-        self.sniper = Sniper(trading, notify=self._notify_snipe)
+        self.sniper = Sniper(trading, word=texts.refusal, notify=self._notify_snipe)
         self.launches = LaunchQueue(self.sniper, maxsize=config.snipe_queue_size, workers=config.snipe_workers)
         self.application.job_queue.run_repeating(_prune_snipes_job, interval=PRUNE_SNIPES_INTERVAL_SECONDS, first=60,
                                                  data=config.snipe_retention_days, name="prune-snipes",
@@ -145,7 +145,7 @@ class BotRunner:
                 sent += 1
                 text = texts.scheduled_withdrawal_done(outcome.result)
             elif outcome.refusal is not None:
-                text = texts.scheduled_withdrawal_failed(outcome.withdrawal, outcome.refusal.user_message)
+                text = texts.scheduled_withdrawal_failed(outcome.withdrawal, texts.refusal(outcome.refusal))
             else:
                 continue
             try:

@@ -9,9 +9,12 @@ from html import escape
 from custody.money_out import WithdrawalRequest
 from custody.withdrawals import WithdrawalResult
 from kernel.display import plain, sol, tokens
+from kernel.errors import UserFacingError
 from positions.selectors import PortfolioView, PositionView
-from positions.trading import BuyResult, SellResult
-from telegrambot import setting_words
+from positions.trading import BuyResult, SellResult, Step
+from telegrambot import refusals, setting_words
+from telegrambot.parsing import EXAMPLE_MINT
+from telegrambot.refusals import refusal
 from wallets.models import UserSettings
 
 EXPLORER_TX = "https://solscan.io/tx/{}"
@@ -506,7 +509,8 @@ def rule_fired(trigger) -> str:
     head = (f"{'🛑' if stop else '🎯'} <b>{trigger.rule.value.capitalize()} ({plain(threshold)}%)</b> fired for "
             f"{code(watched.mint)} at {plain(trigger.price_sol.quantize(Decimal('0.000000001')))} SOL per token.")
     if trigger.result is None:
-        return "\n".join([head, f"The sale did not go through: {escape(trigger.error)} It will be tried again."])
+        reason = refusal(trigger.error) if trigger.error is not None else refusal(UserFacingError())
+        return "\n".join([head, f"The sale did not go through: {escape(reason)} It will be tried again."])
     return "\n".join([head, sell_done(trigger.result)])
 
 
@@ -524,3 +528,39 @@ def recent_snipes(history) -> str:
         lines.append(f"…and {history.more_skipped} more new token(s) skipped for every sniper while your sniping was "
                      "on (not safe to buy, or sniping paused).")
     return "<b>Recent snipes</b>\n" + "\n".join(lines)
+
+
+# Refusals: every error's words live in telegrambot.refusals (``refusal`` above); the handlers' own two are here.
+refusals.fixed("trade_in_progress", TRADE_IN_PROGRESS)
+refusals.fixed("not_your_button", NOT_YOURS)
+
+# Handlers' words.
+CHECKING = "Checking…"
+STEPS = {Step.QUOTING: "Quoting…", Step.SENDING: "Sending…", Step.CONFIRMING: "Confirming…"}
+POSITIONS_USAGE = "Usage: /positions [page], for example /positions 2."
+
+
+def no_token_at(mint: str) -> str:
+    return f"No token exists at {mint}. Check the mint address."
+
+
+def raw_units(raw: int) -> str:
+    return f"{raw} (raw units)"
+
+
+def set_usage(names: str) -> str:
+    return f"Usage: /set <name> <value>, e.g. /set slippage 1.5\nNames: {names}."
+
+
+def no_such_setting(typed: str, names: str) -> str:
+    return f"There is no setting called '{typed[:30]}'. Names: {names}."
+
+
+def threshold_usage(command: str, label: str) -> str:
+    return (f"Usage: /{command} <token mint> <percent | off>, e.g. /{command} {EXAMPLE_MINT} 20\n"
+            f"Sets the {label.lower()} of that one position; 'off' follows your /settings again.")
+
+
+def position_threshold_set(label: str, value: Decimal | None) -> str:
+    shown = "your default from /settings" if value is None else f"{plain(value)}%"
+    return f"✅ {label} for this position: {shown}."

@@ -7,4 +7,3 @@ from kernel.errors import UserFacingError
 
 class WalletNotFound(UserFacingError):
     code = "wallet_not_found"
-    user_message = "You have no wallet yet. Send /start to create one."

@@ -1,4 +1,5 @@
-"""Errors raised at the chain boundary. Messages are safe to show: they never contain keys or raw payloads."""
+"""Errors raised at the chain boundary. The exception's text is the detail for the logs (a method, a status); what a
+trader reads is ``telegrambot.texts.refusal``'s, from the code and the data here. Nothing here holds a key."""
 
 from __future__ import annotations
 
@@ -6,14 +7,12 @@ from kernel.errors import UserFacingError
 
 
 class ChainError(UserFacingError):
-    """Base class. The exception's text is the detail for the logs (a method, a status); ``user_message`` is what a
-    trader may read."""
+    """Base class: the Solana network did not answer as expected."""
 
     code = "chain_error"
-    user_message = "The Solana network did not answer as expected; nothing was changed. Please try again shortly."
 
     def __init__(self, detail: str) -> None:
-        super().__init__(detail=detail)
+        super().__init__(detail)
 
 
 class ChainUnavailable(ChainError):
@@ -45,43 +44,26 @@ class TransactionRejected(ChainError):
 
     @property
     def is_slippage(self) -> bool:
-        return _is_slippage(self.reason, self.logs)
+        return is_slippage(self.reason, self.logs)
 
     @property
-    def user_message(self) -> str:  # type: ignore[override]
-        if self.is_slippage:
-            return "The price moved more than your slippage allows, so the swap was cancelled. Nothing was spent " \
-                   "but the network fee. Try again, or raise your slippage in /settings."
-        if "insufficient" in self.reason.lower() or any("insufficient" in line.lower() for line in self.logs):
-            return "Your SOL balance is too low for this trade and its fees. Deposit SOL and try again."
-        return "The network refused the transaction; nothing was changed. Please try again."
+    def is_insufficient_funds(self) -> bool:
+        return any("insufficient" in line.lower() for line in [self.reason, *self.logs])
 
 
 class JupiterError(UserFacingError):
-    """The swap API refused a request. ``error_code`` is Jupiter's errorCode when it gave one; the exception's text
-    is the detail for the logs."""
+    """The swap API refused a request. ``error_code`` is Jupiter's errorCode when it gave one, ``status`` the HTTP
+    status (0: no answer); the exception's text is the detail for the logs."""
 
     code = "swap_api_refused"
 
     def __init__(self, detail: str, *, error_code: str = "", status: int = 0) -> None:
-        super().__init__(detail=detail)
+        super().__init__(detail)
         self.error_code = error_code
         self.status = status
 
-    @property
-    def user_message(self) -> str:  # type: ignore[override]
-        if self.error_code == "TOKEN_NOT_TRADABLE":
-            return "This token cannot be traded (it is unknown to the swap router). Check the mint address."
-        if self.error_code in {"COULD_NOT_FIND_ANY_ROUTE", "NO_ROUTES_FOUND"}:
-            return "No swap route was found for this token and amount. It may have no liquidity; try a smaller " \
-                   "amount or another token."
-        if self.status == 429:
-            return "The swap service is busy right now; nothing was changed. Please try again in a few seconds."
-        if self.status >= 500 or self.status == 0:
-            return "The swap service is unavailable right now; nothing was changed. Please try again shortly."
-        return "The swap service refused this request; nothing was changed."
 
-
-def _is_slippage(reason: str, logs: list[str]) -> bool:
+def is_slippage(reason: str, logs: list[str]) -> bool:
+    """The swap program's "slippage tolerance exceeded" (6001 = 0x1771), in a reason or a simulation's logs."""
     text = " ".join([reason, *logs])
     return "6001" in text or "0x1771" in text or "SlippageToleranceExceeded" in text

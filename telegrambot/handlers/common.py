@@ -60,7 +60,7 @@ def guarded(handler: Handler) -> Handler:
         try:
             await handler(update, context)
         except UserFacingError as err:
-            await reply(update, texts.refused(err.user_message))
+            await reply(update, texts.refused(texts.refusal(err)))
         except ApplicationHandlerStop:
             raise
         except Exception:
@@ -136,6 +136,18 @@ async def answer_quietly(query: CallbackQuery, text: str | None = None, *, show_
     return True
 
 
+class TradeInProgress(TradingError):
+    """A second trade of a user while one of theirs is running in this process."""
+
+    code = "trade_in_progress"
+
+
+class NotYours(TradingError):
+    """A button pressed by someone it was not made for, or about a position that is gone."""
+
+    code = "not_your_button"
+
+
 class OneTradeAtATime:
     """Refuse a second trade while one of the same user's is running in this process (row locks guard the rest)."""
 
@@ -145,7 +157,7 @@ class OneTradeAtATime:
 
     def __enter__(self) -> OneTradeAtATime:
         if self._user_id in self._busy:
-            raise TradingError(texts.TRADE_IN_PROGRESS)
+            raise TradeInProgress()
         self._busy.add(self._user_id)
         return self
 

@@ -45,7 +45,7 @@ async def run_withdrawal(update: Update, context: ContextTypes.DEFAULT_TYPE, act
                 raise
             # Checked again at sending (a trade may have spent the balance meanwhile): the progress message
             # becomes the refusal, rather than staying at "Sending…" forever.
-            await edit(status, texts.refused(err.user_message))
+            await edit(status, texts.refused(texts.refusal(err)))
             return
         if isinstance(outcome, WithdrawalScheduled):  # decided under the lock, whatever the guess above said
             markup = keyboards.cancel_withdrawal(outcome.withdrawal.pk)

@@ -21,7 +21,7 @@ PAGE_SIZE = 10  # ten position blocks and their buttons stay well inside Telegra
 async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     args = context.args or []
     if len(args) > 1 or (args and not (args[0].isascii() and args[0].isdigit() and len(args[0]) <= 6)):
-        raise ParseError("Usage: /positions [page], for example /positions 2.")
+        raise ParseError(texts.POSITIONS_USAGE)
     await show_positions(update, context, page=int(args[0]) if args else 1)
 
 
@@ -54,7 +54,7 @@ async def show_wallet(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     except ChainError:
         balance, raw_balances = None, {}
     decimals = await token_decimals(trader.wallet.pk)
-    holdings = [(mint, texts.tokens(raw, decimals[mint]) if mint in decimals else f"{raw} (raw units)")
+    holdings = [(mint, texts.tokens(raw, decimals[mint]) if mint in decimals else texts.raw_units(raw))
                 for mint, raw in sorted(raw_balances.items()) if raw > 0]
     scheduled = await db_call(scheduled_withdrawals)(trader.wallet)
     await reply(update, texts.wallet(public_key=public_key, balance_lamports=balance, holdings=holdings,

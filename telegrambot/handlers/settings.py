@@ -33,10 +33,10 @@ async def show_settings(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def set_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     args = context.args or []
     if len(args) != 2:
-        raise ParseError(f"Usage: /set <name> <value>, e.g. /set slippage 1.5\nNames: {setting_words.NAMES}.")
+        raise ParseError(texts.set_usage(setting_words.NAMES))
     setting = setting_words.BY_NAME.get(args[0].lower())
     if setting is None:
-        raise ParseError(f"There is no setting called '{args[0][:30]}'. Names: {setting_words.NAMES}.")
+        raise ParseError(texts.no_such_setting(args[0], setting_words.NAMES))
     await save(update, context, setting.key, args[1])
 
 
@@ -80,22 +80,22 @@ async def _change(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str, 
 
 @guarded
 async def position_stop_loss(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _position_threshold(update, context, "stop_loss_percentage", "Stop loss", Decimal(99), "sl")
+    await _position_threshold(update, context, "stop_loss_percentage", setting_words.label("stop_loss"),
+                              Decimal(99), "sl")
 
 
 @guarded
 async def position_take_profit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await _position_threshold(update, context, "take_profit_percentage", "Take profit", Decimal(10_000), "tp")
+    await _position_threshold(update, context, "take_profit_percentage",
+                              setting_words.label("take_profit"), Decimal(10_000), "tp")
 
 
 async def _position_threshold(update, context, field: str, label: str, high: Decimal, command: str) -> None:
     args = context.args or []
     if len(args) != 2:
-        raise ParseError(f"Usage: /{command} <token mint> <percent | off>, e.g. /{command} {parsing.EXAMPLE_MINT} 20\n"
-                         f"Sets the {label.lower()} of that one position; 'off' follows your /settings again.")
+        raise ParseError(texts.threshold_usage(command, label))
     mint = parsing.parse_address(args[0])
     value = parsing.parse_percentage_or_off(args[1], name=label, high=high)
     await db_call(set_position_threshold)(telegram_user_id=update.effective_user.id, mint=mint, field=field,
                                           value=value)
-    shown = "your default from /settings" if value is None else f"{texts.plain(value)}%"
-    await reply(update, f"✅ {label} for this position: {shown}.")
+    await reply(update, texts.position_threshold_set(label, value))

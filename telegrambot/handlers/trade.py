@@ -15,14 +15,14 @@ from kernel.db import db_call
 from kernel.errors import UserFacingError
 from positions import trade_policy
 from positions.amounts import SellAmount
-from positions.errors import TradeFailed, TradingError
+from positions.errors import TradeFailed
 from positions.risk import slippage_bps
 from positions.screening import screen_mint
 from positions.selectors import open_position_mint
 from positions.services import load_trader
-from positions.trading import validate_mint
+from positions.trading import Step, validate_mint
 from telegrambot import conversation, keyboards, pending, texts
-from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
+from telegrambot.handlers.common import NotYours, OneTradeAtATime, deps, edit, guarded, reply
 from telegrambot.parsing import parse_buy_args, parse_sell_args
 from wallets.selectors import public_key_of
 
@@ -91,14 +91,14 @@ async def run_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: 
 async def _run_trade(update: Update, context: ContextTypes.DEFAULT_TYPE, trade) -> None:
     """One progress message, edited as the trade moves (Quoting… Sending… Confirming…) and finally the result."""
     with OneTradeAtATime(context, update.effective_user.id):
-        status = await reply(update, texts.progress("Checking…"))
+        status = await reply(update, texts.progress(texts.CHECKING))
         progress = ProgressEditor(status)
         try:
             text = await trade(progress)
         except TradeFailed as failed:
-            text = texts.trade_failed(failed.user_message, failed.signature)
+            text = texts.trade_failed(texts.refusal(failed), failed.signature)
         except UserFacingError as err:
-            text = texts.refused(err.user_message)
+            text = texts.refused(texts.refusal(err))
         await progress.settle()
         await _finish(update, status, text)
 
@@ -108,7 +108,7 @@ async def show_token_card(update: Update, context: ContextTypes.DEFAULT_TYPE, mi
     bot = deps(context)
     info = await bot.rpc.mint_info(mint)
     if info is None:
-        await reply(update, texts.refused(f"No token exists at {mint}. Check the mint address."))
+        await reply(update, texts.refused(texts.no_token_at(mint)))
         return
     wallet_key = await public_key_of(update.effective_user.id)
     held = await bot.rpc.token_balance(wallet_key, mint) if wallet_key else 0
@@ -126,10 +126,10 @@ async def sell_position_percent(update: Update, context: ContextTypes.DEFAULT_TY
                                 percent: str) -> None:
     """A Sell N% button. The position must belong to the user who pressed it, whatever the data says."""
     if not position_id.isdigit() or percent not in {str(p) for p in keyboards.SELL_PRESETS_PERCENT}:
-        raise TradingError(texts.NOT_YOURS)
+        raise NotYours()
     mint = await open_position_mint(update.effective_user.id, int(position_id))
     if mint is None:
-        raise TradingError(texts.NOT_YOURS)
+        raise NotYours()
     amount = SellAmount.all() if percent == "100" else SellAmount.percent(Decimal(percent))
     await start_sell(update, context, mint=mint, amount=amount)
 
@@ -145,7 +145,7 @@ class ProgressEditor:
         self._latest: str | None = None
         self._task: asyncio.Task | None = None
 
-    async def __call__(self, step: str) -> None:
+    async def __call__(self, step: Step) -> None:
         if self._message is None:
             return
         self._latest = step
@@ -155,7 +155,7 @@ class ProgressEditor:
     async def _flush(self) -> None:
         while self._latest is not None:
             step, self._latest = self._latest, None
-            await edit(self._message, texts.progress(step))
+            await edit(self._message, texts.progress(texts.STEPS[step]))
 
     async def settle(self) -> None:
         self._latest = None

@@ -37,6 +37,7 @@ from custody.inspection import (
 )
 from kernel.chain.jupiter import Quote
 from kernel.chain.rpc import Holdings, TokenHolding
+from telegrambot.texts import refusal
 
 OWNER = Keypair()
 STRANGER = Keypair().pubkey()
@@ -118,7 +119,7 @@ def test_it_refuses_a_drain_transfer_to_a_stranger():
     drain = transfer(TransferParams(from_pubkey=OWNER.pubkey(), to_pubkey=STRANGER, lamports=9 * 10**9))
     error = refused(jupiter_buy(extra=[drain]))
     assert error.check == "sol_transfer"
-    assert "nothing was signed" in error.user_message
+    assert "nothing was signed" in refusal(error)
 
 
 def test_it_refuses_more_sol_to_the_traders_own_account_than_the_trade_needs():
@@ -175,7 +176,7 @@ def test_it_refuses_a_priority_fee_above_the_traders_cap():
     assert check(jupiter_buy(price=500_000, limit=200_000)) == 2  # exactly 100,000 lamports: the cap
     assert refused(jupiter_buy(price=500_001, limit=200_000)).check == "priority_fee"
     inflated = jupiter_buy(price=25_000_000_000, limit=200_000)  # 5 SOL
-    assert "above your cap" in refused(inflated).user_message
+    assert "above your cap" in refusal(refused(inflated))
 
 
 def test_it_refuses_a_durable_nonce_that_would_never_expire():

@@ -11,6 +11,8 @@ from kernel.metrics import RPC_REQUESTS
 from positions.errors import ServiceUnavailable, TradeFailed
 from positions.models import Position, Trade
 from positions.reconcile import reconcile_pending
+from positions.trading import Step
+from telegrambot.texts import refusal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9
@@ -20,9 +22,9 @@ class Crash(BaseException):
     """Stands for the process dying at a chosen step (raised from the progress hook, which the bot uses too)."""
 
 
-def crash_at(step: str):
-    async def progress(text: str) -> None:
-        if text.startswith(step):
+def crash_at(step: Step):
+    async def progress(reached: Step) -> None:
+        if reached is step:
             raise Crash(step)
     return progress
 
@@ -58,7 +60,7 @@ async def test_jupiter_5xx_fails_cleanly_before_anything_is_sent(trader, localne
     localnet.jupiter.faults.fail_next(10, status=502)
     with pytest.raises(ServiceUnavailable) as caught:
         await trader.buy("BONK", SOL // 10)
-    assert "swap service is unavailable" in caught.value.user_message
+    assert "swap service is unavailable" in refusal(caught.value)
     assert not await Trade.objects.filter(user=trader.wallet).aexists()
     assert trader.sol() == sol
 
@@ -75,7 +77,7 @@ async def test_a_transaction_that_never_lands_fails_after_expiry_with_funds_inta
     with pytest.raises(TradeFailed) as caught:
         await trader.buy("BONK", SOL // 10)
     await advancing
-    assert "did not land before it expired" in caught.value.user_message
+    assert "did not land before it expired" in refusal(caught.value)
     trade = await Trade.objects.aget(signature=caught.value.signature)
     assert trade.status == "failed"
     assert trader.sol() == sol and trader.tokens("BONK") == 0
@@ -85,7 +87,7 @@ async def test_a_transaction_that_never_lands_fails_after_expiry_with_funds_inta
 async def test_crash_between_send_and_confirm_is_applied_once_by_reconcile(trader, localnet, engine):
     with pytest.raises(Crash):
         await engine.execute_buy(telegram_user_id=trader.id, mint=localnet.token("BONK").mint, lamports=SOL // 10,
-                                 progress=crash_at("Confirming"))
+                                 progress=crash_at(Step.CONFIRMING))
     trade = await Trade.objects.aget(user=trader.wallet)
     assert trade.status == "pending"
     told = []
@@ -108,7 +110,7 @@ async def test_crash_after_signing_before_send_expires_with_nothing_moved(trader
     sol = trader.sol()
     with pytest.raises(Crash):
         await engine.execute_buy(telegram_user_id=trader.id, mint=localnet.token("BONK").mint, lamports=SOL // 10,
-                                 progress=crash_at("Sending"))
+                                 progress=crash_at(Step.SENDING))
     assert (await Trade.objects.aget(user=trader.wallet)).status == "pending"
     assert (await reconcile_pending(engine.rpc)).still_pending == 1  # its blockhash is still valid: wait
     localnet.chain.advance_blocks(200)
@@ -129,7 +131,7 @@ async def test_crash_during_a_sell_keeps_the_reservation_until_reconciled(trader
     await trader.buy("WIF", SOL // 2)
     with pytest.raises(Crash):
         await engine.execute_sell(telegram_user_id=trader.id, mint=localnet.token("WIF").mint,
-                                  amount=SellAmount.all(), progress=crash_at("Confirming"))
+                                  amount=SellAmount.all(), progress=crash_at(Step.CONFIRMING))
     position = await Position.objects.aget(user=trader.wallet)
     assert position.reserved_raw == position.remaining_amount_raw  # nobody can sell it twice meanwhile
     assert (await reconcile_pending(engine.rpc)).confirmed == 1

@@ -10,6 +10,7 @@ import pytest
 
 from positions.models import Position, Trade
 from positions.monitor import Monitor, Rule
+from telegrambot.texts import refusal
 from tests.e2e.conftest import make_trader
 from wallets.models import UserSettings
 
@@ -165,7 +166,7 @@ async def test_a_failing_stop_loss_sale_is_told_once_and_retried_later_not_every
     advancing = asyncio.create_task(let_blocks_pass())
     first = await monitor.run_cycle()
     await advancing
-    assert len(first.triggers) == 1 and first.triggers[0].error and "did not land" in first.triggers[0].error
+    assert len(first.triggers) == 1 and first.triggers[0].error and "did not land" in refusal(first.triggers[0].error)
     assert len(told) == 1
     second = await monitor.run_cycle()
     assert second.triggers == [] and len(told) == 1  # resting: not retried (nor announced) every cycle
@@ -186,7 +187,7 @@ async def test_while_sells_are_paused_a_crossing_is_told_once_and_nothing_is_sol
     await sync_to_async(call_command)("killswitch", "on", "sells", "--user", str(trader.id))
     for _ in range(3):  # retried every cycle here (no rest), announced once
         await monitor.run_cycle()
-    assert len(told) == 1 and "paused" in told[0].error
+    assert len(told) == 1 and "paused" in refusal(told[0].error)
     assert not await Trade.objects.filter(user=trader.wallet, side="sell").aexists()
     await sync_to_async(call_command)("killswitch", "off", "sells", "--user", str(trader.id))
     resumed = await monitor.run_cycle()

@@ -11,6 +11,7 @@ import pytest
 from kernel.chain.launches import watch_program_logs
 from positions.models import Position, Snipe, SnipeLaunch, Trade
 from positions.sniping import Sniper, parse_launch
+from telegrambot.texts import refusal
 from tests.e2e.conftest import make_trader
 from wallets.models import UserSettings
 
@@ -55,7 +56,7 @@ async def _launch_and_handle(localnet, sniper, **launch):
 async def test_a_launch_is_bought_for_snipe_enabled_users_only(engine, localnet, transactional_db):
     sniper_user = await _sniper_user(engine, localnet)
     bystander = await make_trader(engine, localnet, sol=5)
-    token, outcomes = await _launch_and_handle(localnet, Sniper(engine))
+    token, outcomes = await _launch_and_handle(localnet, Sniper(engine, word=refusal))
     assert [(o.telegram_user_id, o.status) for o in outcomes] == [(sniper_user.id, "bought")]
     position = await Position.objects.aget(user=sniper_user.wallet, token_mint=token.mint)
     assert position.remaining_amount_raw == localnet.chain.token_balance(sniper_user.wallet.public_key, token.mint)
@@ -73,7 +74,7 @@ async def test_a_launch_is_bought_for_snipe_enabled_users_only(engine, localnet,
 async def test_an_unsafe_launch_is_skipped_with_its_reason(engine, localnet, transactional_db, launch, reason):
     trader = await _sniper_user(engine, localnet)
     sol_before = trader.sol()
-    token, outcomes = await _launch_and_handle(localnet, Sniper(engine), **launch)
+    token, outcomes = await _launch_and_handle(localnet, Sniper(engine, word=refusal), **launch)
     assert [o.status for o in outcomes] == ["skipped"] and reason in outcomes[0].reason
     launch = await SnipeLaunch.objects.aget(token_mint=token.mint)
     assert reason in launch.reason and launch.users_affected == 1
@@ -83,7 +84,7 @@ async def test_an_unsafe_launch_is_skipped_with_its_reason(engine, localnet, tra
 
 async def test_a_user_over_their_limits_is_skipped(engine, localnet, transactional_db):
     small = await _sniper_user(engine, localnet, amount=SOL, max_trade_size_lamports=SOL // 10)
-    _, outcomes = await _launch_and_handle(localnet, Sniper(engine))
+    _, outcomes = await _launch_and_handle(localnet, Sniper(engine, word=refusal))
     assert outcomes[0].status == "skipped" and "maximum trade size" in outcomes[0].reason
     assert (await Snipe.objects.aget(user=small.wallet)).status == "skipped"
 
@@ -98,13 +99,13 @@ async def test_a_user_at_the_daily_loss_limit_is_skipped(engine, localnet, trans
                                 side="sell", status="confirmed", signature=f"loss-{trader.id}",
                                 realized_pnl_lamports=-SOL // 50, last_valid_block_height=1,
                                 resolved_at=timezone.now())
-    _, outcomes = await _launch_and_handle(localnet, Sniper(engine))
+    _, outcomes = await _launch_and_handle(localnet, Sniper(engine, word=refusal))
     assert outcomes[0].status == "skipped" and "daily loss limit" in outcomes[0].reason
 
 
 async def test_a_duplicate_notification_buys_nothing_twice(engine, localnet, transactional_db):
     trader = await _sniper_user(engine, localnet)
-    sniper = Sniper(engine)
+    sniper = Sniper(engine, word=refusal)
     token = localnet.launch_token(_symbol())
     from positions.sniping import Launch
 
@@ -150,7 +151,7 @@ async def test_a_launch_failing_screening_is_one_row_for_fifty_users(engine, loc
     traders = [await make_trader(engine, localnet, sol=0) for _ in range(50)]
     await UserSettings.objects.filter(user__in=[t.wallet for t in traders]).aupdate(
         snipe_enabled=True, snipe_amount_lamports=SOL // 20)
-    sniper = Sniper(engine)
+    sniper = Sniper(engine, word=refusal)
     token, outcomes = await _launch_and_handle(localnet, sniper, freeze_authority=True)
     assert len(outcomes) == 50 and {o.status for o in outcomes} == {"skipped"}
     assert await Snipe.objects.acount() == 0
@@ -204,7 +205,7 @@ async def test_a_burst_of_launches_past_the_queue_drops_the_oldest_and_buys_the_
     from positions.sniping import LaunchQueue
 
     traders = [await _sniper_user(engine, localnet) for _ in range(2)]
-    queue = LaunchQueue(Sniper(engine), maxsize=3, workers=2)
+    queue = LaunchQueue(Sniper(engine, word=refusal), maxsize=3, workers=2)
     dropped_before = _dropped("queue_full")
     seen: list[tuple[list[str], str]] = []
 
@@ -308,7 +309,7 @@ async def test_shutdown_lets_a_buy_in_flight_finish_and_drops_waiting_launches(e
 
     trader = await _sniper_user(engine, localnet)
     first = localnet.create_token(_symbol(), decimals=6, pool_sol_lamports=30 * SOL, pool_tokens_raw=10**15)
-    queue = LaunchQueue(Sniper(engine), maxsize=5, workers=1)
+    queue = LaunchQueue(Sniper(engine, word=refusal), maxsize=5, workers=1)
     queue.start()
     queue.offer(Launch(mint=first.mint, name="a", symbol="a", signature="s1"))
     async with asyncio.timeout(20):  # the worker has claimed it: the buy is under way
@@ -317,7 +318,7 @@ async def test_shutdown_lets_a_buy_in_flight_finish_and_drops_waiting_launches(e
     await queue.close(grace=30)
     assert (await Snipe.objects.aget(user=trader.wallet, token_mint=first.mint)).status == "bought"
     # A queue whose workers never got to its launches drops them at shutdown, counted, and nothing is bought.
-    idle = LaunchQueue(Sniper(engine), maxsize=5, workers=1)
+    idle = LaunchQueue(Sniper(engine, word=refusal), maxsize=5, workers=1)
     waiting = localnet.create_token(_symbol(), decimals=6, pool_sol_lamports=30 * SOL, pool_tokens_raw=10**15)
     idle.offer(Launch(mint=waiting.mint, name="b", symbol="b", signature="s2"))
     before = _dropped("shutdown")

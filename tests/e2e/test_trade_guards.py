@@ -17,6 +17,7 @@ from custody.models import AuditEvent, PendingSettingChange
 from positions.models import Trade
 from positions.sniping import Launch
 from telegrambot import texts
+from telegrambot.texts import refusal
 from tests.e2e.conftest import buttons
 from tests.e2e.test_custody import _enable_2fa, _started
 from wallets.models import UserSettings
@@ -317,7 +318,7 @@ async def test_two_buys_at_once_cannot_together_cross_the_daily_spend_cap(engine
         localnet.jupiter.faults.latency_ms = 0
     refused = [r for r in results if isinstance(r, BaseException)]
     assert len(refused) == 1 and isinstance(refused[0], DailySpendCapReached), results
-    assert "daily spend cap of 1 SOL" in refused[0].user_message
+    assert "daily spend cap of 1 SOL" in refusal(refused[0])
     spent = [t async for t in Trade.objects.filter(user=trader.wallet).values_list("lamports_in", flat=True)]
     assert spent == [6 * SOL // 10]
     assert await AuditEvent.objects.filter(user=trader.wallet, action="buy_refused").acount() == 1

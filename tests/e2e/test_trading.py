@@ -19,6 +19,7 @@ from positions.errors import (
 )
 from positions.models import Position, Trade
 from positions.reconcile import audit_wallets
+from telegrambot.texts import refusal
 from tests.e2e.conftest import make_trader
 from wallets.models import UserSettings, UserWallet
 
@@ -97,7 +98,7 @@ async def _assert_refused_and_unchanged(trader, action, error_type, *, message_p
     sol = trader.sol()
     with pytest.raises(error_type) as caught:
         await action()
-    assert message_part in caught.value.user_message
+    assert message_part in refusal(caught.value)
     assert await _ledger_snapshot() == ledger
     assert trader.sol() == sol
     return caught.value
@@ -128,15 +129,15 @@ async def test_buy_without_enough_sol_is_refused(engine, localnet, transactional
     localnet.chain.airdrop(poor.wallet.public_key, SOL // 10)
     error = await _assert_refused_and_unchanged(poor, lambda: poor.buy("BONK", SOL // 10), InsufficientBalance,
                                                 message_part="Not enough SOL")
-    assert "0.1 SOL" in error.user_message
+    assert "0.1 SOL" in refusal(error)
 
 
 @pytest.mark.parametrize("mint", ["not-a-mint", "0OIl" * 10, "x" * 10_000, ""])
 async def test_invalid_mint_is_refused(trader, mint):
     with pytest.raises(InvalidMint) as caught:
         await trader.engine.execute_buy(telegram_user_id=trader.id, mint=mint, lamports=SOL // 10)
-    assert "is not a Solana token address" in caught.value.user_message
-    assert len(caught.value.user_message) < 400
+    assert "is not a Solana token address" in refusal(caught.value)
+    assert len(refusal(caught.value)) < 400
 
 
 async def test_unknown_mint_is_refused(trader):
@@ -168,7 +169,7 @@ async def test_daily_loss_limit_stops_buys_but_not_sells(engine, localnet, trade
     await trader.sell("WIF", "50%")  # at a loss
     error = await _assert_refused_and_unchanged(trader, lambda: trader.buy("BONK", SOL // 10),
                                                 DailyLossLimitReached, message_part="daily loss limit")
-    assert "UTC" in error.user_message and "Selling is still allowed" in error.user_message
+    assert "UTC" in refusal(error) and "Selling is still allowed" in refusal(error)
     await trader.sell("WIF", "all")  # sells stay allowed
     assert not await Position.objects.filter(user=trader.wallet, is_open=True).aexists()
 
@@ -228,4 +229,4 @@ async def test_a_token_with_no_route_is_refused_before_anything_is_sent(trader, 
     error = await _assert_refused_and_unchanged(
         trader, lambda: trader.engine.execute_buy(telegram_user_id=trader.id, mint=orphan.mint, lamports=SOL // 10),
         ServiceUnavailable, message_part="No swap route was found")
-    assert "smaller amount" in error.user_message
+    assert "smaller amount" in refusal(error)

@@ -2,21 +2,40 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import logging
 import pkgutil
 import re
+from datetime import UTC, datetime
 
 import pytest
 from telegram import Bot, Update
 
-from custody.errors import WithdrawalError
+from custody import inspection
+from custody.errors import ActionPaused, SettingRefused, SwapRefused, SwapWouldFail, WithdrawalError
+from custody.models import KillSwitch
 from custody.second_factor import CodeRefused
-from kernel.chain.errors import ChainUnavailable, JupiterError, TransactionRejected
-from kernel.errors import UserFacingError
-from positions.errors import DailySpendCapReached, TradingError, TradingFrozen
-from telegrambot import texts
+from kernel.chain.errors import ChainError, ChainUnavailable, JupiterError, TransactionRejected
+from kernel.errors import UserFacingError, WordedError
+from positions.errors import (
+    DailyLossLimitReached,
+    DailySpendCapReached,
+    InsufficientBalance,
+    InvalidAmount,
+    InvalidMint,
+    NoOpenPosition,
+    SellAmountTooLarge,
+    ServiceUnavailable,
+    TokenRefused,
+    TradeFailed,
+    TradeTooLarge,
+    TradingError,
+    TradingFrozen,
+    UnknownToken,
+)
+from telegrambot import refusals, texts
 from telegrambot.handlers.common import guarded
 from telegrambot.parsing import ParseError
 
@@ -46,7 +65,7 @@ def _carries_user_message(cls: type[BaseException]) -> bool:
 def test_every_exception_with_a_user_message_is_a_user_facing_error():
     classes = _exception_classes()
     carrying = {cls for cls in classes if _carries_user_message(cls)}
-    assert {TradingError, CodeRefused, ChainUnavailable, JupiterError, ParseError, WithdrawalError} <= carrying
+    assert {CodeRefused, ParseError, WithdrawalError} <= carrying  # the ones still bringing their own sentence
     assert [cls.__qualname__ for cls in carrying if not issubclass(cls, UserFacingError)] == []
 
 
@@ -61,6 +80,63 @@ def test_each_user_facing_error_names_its_own_stable_code():
 def test_a_subclass_without_its_own_code_is_refused_at_definition():
     with pytest.raises(TypeError, match="must name its own code"):
         type("Nameless", (TradingError,), {})
+
+
+def _sample(cls: type[UserFacingError]) -> UserFacingError:
+    """One instance of ``cls`` with plausible data."""
+    if cls in SAMPLES:
+        return SAMPLES[cls]
+    parameters = inspect.signature(cls.__init__).parameters
+    if issubclass(cls, WordedError) or issubclass(cls, ChainError):
+        return cls("Sample detail for the logs.")
+    assert all(p.default is not p.empty for name, p in parameters.items() if name != "self" and p.kind not in (
+        p.VAR_POSITIONAL, p.VAR_KEYWORD)), f"{cls.__qualname__} needs a sample in SAMPLES"
+    return cls()
+
+
+MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
+SAMPLES = {
+    InvalidMint: InvalidMint("not-a-mint"),
+    UnknownToken: UnknownToken(MINT),
+    TradeTooLarge: TradeTooLarge(2 * 10**9, 10**9),
+    DailyLossLimitReached: DailyLossLimitReached(10**8, 10**8, datetime(2026, 1, 2, tzinfo=UTC)),
+    DailySpendCapReached: DailySpendCapReached(lamports=2 * 10**9, cap=10**9, spent=5 * 10**8),
+    InsufficientBalance: InsufficientBalance(10**9, 10**8),
+    NoOpenPosition: NoOpenPosition(MINT),
+    SellAmountTooLarge: SellAmountTooLarge(500, 300, 2, reserved=100),
+    InvalidAmount: InvalidAmount(InvalidAmount.Kind.SELL_AMOUNT_UNREADABLE, problem="is empty"),
+    TradeFailed: TradeFailed(TradeFailed.Reason.EXPIRED, "5ig"),
+    ServiceUnavailable: ServiceUnavailable(JupiterError("/quote: 503", status=503)),
+    TokenRefused: TokenRefused(("freeze authority is set",)),
+    JupiterError: JupiterError("/quote: no route", error_code="NO_ROUTES_FOUND", status=400),
+    ActionPaused: ActionPaused("buys", for_everyone=True),
+    SwapRefused: SwapRefused("sol_transfer", "sends_to_stranger", lamports=5, destination=MINT),
+    SwapWouldFail: SwapWouldFail("custom program error: 0x1771"),
+    SettingRefused: SettingRefused("slippage", maximum=500),
+}
+
+
+def test_every_user_facing_error_has_words_and_its_domain_builds_none():
+    classes = [cls for cls in _exception_classes() if issubclass(cls, UserFacingError)]
+    worded = [cls for cls in classes if not issubclass(cls, WordedError)]
+    assert [cls.__qualname__ for cls in worded if cls.code not in refusals.worded_codes()] == []
+    for cls in classes:
+        sentence = texts.refusal(_sample(cls))
+        assert sentence.strip() and not sentence[0].islower() and sentence.rstrip().endswith((".", ")")), cls
+        assert cls.code not in sentence, cls
+    assert [cls.__qualname__ for cls in worded if cls is not UserFacingError and "user_message" in vars(cls)] == []
+
+
+def test_each_reason_an_error_can_carry_has_its_own_words():
+    for kind in InvalidAmount.Kind:
+        assert "{" not in texts.refusal(InvalidAmount(kind, problem="is empty"))
+    failed = {reason: texts.refusal(TradeFailed(reason, "5ig")) for reason in TradeFailed.Reason}
+    assert len(set(failed.values())) == len(failed)
+    rejected = TradeFailed(TradeFailed.Reason.REJECTED, "5ig", rejection=TransactionRejected("0x1771"))
+    assert "slippage" in texts.refusal(rejected)
+    assert set(refusals.PAUSED) == set(KillSwitch.Action.values)
+    for maximum_of in ("slippage", "daily_spend"):
+        assert "Nothing was changed" in texts.refusal(SettingRefused(maximum_of, maximum=500))
 
 
 SHOWN = [
@@ -82,8 +158,8 @@ async def test_the_boundary_shows_a_subclasss_message_and_never_its_detail(teleg
 
     await _run(guarded(refusing), telegram)
     reply = await telegram.next_reply(CHAT_ID)
-    assert reply["text"] == texts.refused(error.user_message)
-    assert str(error) == error.user_message or str(error) not in reply["text"]
+    assert reply["text"] == texts.refused(texts.refusal(error))
+    assert str(error) == texts.refusal(error) or str(error) not in reply["text"]
 
 
 async def test_anything_else_gets_the_calm_reply_and_goes_to_the_log(telegram, caplog):
@@ -103,3 +179,10 @@ async def _run(handler, telegram) -> None:
             "message_id": 1, "date": 0, "chat": {"id": CHAT_ID, "type": "private"}, "text": "/anything",
             "from": {"id": CHAT_ID, "is_bot": False, "first_name": "Tester"}}}, bot)
         await handler(update, None)
+
+
+def test_every_finding_the_swap_inspector_can_raise_has_words():
+    source = ast.parse(inspect.getsource(inspection))
+    findings = {call.args[1].value for call in ast.walk(source) if isinstance(call, ast.Call)
+                and getattr(call.func, "id", "") == "SwapRefused"}
+    assert len(findings) > 25 and findings <= set(refusals.SWAP_FINDINGS), findings - set(refusals.SWAP_FINDINGS)

@@ -14,6 +14,7 @@ from positions import services
 from positions.amounts import SellAmount
 from positions.errors import InvalidAmount, NoOpenPosition, SellAmountTooLarge, SellAmountTooSmall
 from positions.models import Position, Trade
+from telegrambot.texts import refusal
 
 MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 FEE = 10_000
@@ -123,7 +124,7 @@ def test_a_reservation_blocks_overselling(wallet):
     with pytest.raises(SellAmountTooLarge) as caught:
         services.record_pending_sell(wallet=wallet, mint=MINT, raw=301, quoted_out=1, min_out=1, signature="b",
                                      last_valid_block_height=100)
-    assert "0.0003" in caught.value.user_message and "being sold right now" in caught.value.user_message
+    assert "0.0003" in refusal(caught.value) and "being sold right now" in refusal(caught.value)
     assert not Trade.objects.filter(signature="b").exists()
     assert Position.objects.get().reserved_raw == 700
 
@@ -148,8 +149,8 @@ def test_sell_amounts_become_raw_units(text, raw):
 def test_bad_sell_amounts_say_what_to_type(text, message):
     with pytest.raises(InvalidAmount) as caught:
         SellAmount.parse(text)
-    assert message in caught.value.user_message
-    assert "like" in caught.value.user_message or "'all'" in caught.value.user_message
+    assert message in refusal(caught.value)
+    assert "like" in refusal(caught.value) or "'all'" in refusal(caught.value)
 
 
 def test_amounts_below_one_raw_unit_are_refused():

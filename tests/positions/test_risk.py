@@ -12,6 +12,7 @@ from kernel.config import load_config
 from positions.errors import DailySpendCapReached
 from positions.models import Trade
 from positions.risk import check_buy, daily_spend_cap_lamports, slippage_bps, spent_last_24_hours
+from telegrambot.texts import refusal
 
 pytestmark = pytest.mark.django_db
 SOL = 10**9
@@ -50,7 +51,7 @@ def test_it_refuses_the_buy_that_crosses_the_cap_and_allows_what_is_left(config)
     check_buy(wallet=wallet, settings=settings, lamports=SOL, config=config, now=timezone.now())
     with pytest.raises(DailySpendCapReached) as refused:
         check_buy(wallet=wallet, settings=settings, lamports=SOL + 1, config=config, now=timezone.now())
-    assert "daily spend cap of 2 SOL" in refused.value.user_message and "1 SOL is left" in refused.value.user_message
+    assert "daily spend cap of 2 SOL" in refusal(refused.value) and "1 SOL is left" in refusal(refused.value)
 
 
 def test_a_users_cap_is_never_above_the_operators_and_slippage_is_clamped(config):

@@ -23,6 +23,7 @@ from localnet.venue import ATTACKS
 from positions.models import Position, Trade
 from positions.monitor import Monitor
 from positions.sniping import Sniper
+from telegrambot.texts import refusal
 from tests.e2e.conftest import Chat, make_trader
 from tests.proof.outcomes import record_module
 from wallets.models import UserSettings
@@ -115,11 +116,11 @@ async def _run(path: str, engine, localnet, trader, token) -> str:
     if path == "buy":
         with pytest.raises(SwapRefused) as caught:
             await engine.execute_buy(telegram_user_id=trader.id, mint=token.mint, lamports=SOL // 10)
-        return caught.value.user_message
+        return refusal(caught.value)
     if path == "sell":  # a quarter: an attack that takes twice the amount must find the tokens to take
         with pytest.raises(SwapRefused) as caught:
             await engine.execute_sell(telegram_user_id=trader.id, mint=token.mint, amount=SellAmount.parse("25%"))
-        return caught.value.user_message
+        return refusal(caught.value)
     await UserSettings.objects.filter(user=trader.wallet).aupdate(stop_loss_percentage=Decimal(20))
     localnet.jupiter.attack, attack = None, localnet.jupiter.attack  # another trader's dump is an honest swap
     localnet.swap_as(localnet.funded_keypair(sol=1), token.mint, localnet.sol_mint, localnet.pool(token.symbol)[1])
@@ -127,7 +128,7 @@ async def _run(path: str, engine, localnet, trader, token) -> str:
     told = []
     report = await Monitor(engine, notify=lambda trigger: _append(told, trigger)).run_cycle()
     assert [t.result for t in report.triggers] == [None] and told
-    return told[0].error
+    return refusal(told[0].error)
 
 
 async def _append(items: list, item) -> None:
@@ -136,7 +137,7 @@ async def _append(items: list, item) -> None:
 
 async def _snipe(engine, localnet, trader, hostile, attack) -> tuple[str, str, tuple]:
     await UserSettings.objects.filter(user=trader.wallet).aupdate(snipe_enabled=True, snipe_amount_lamports=SOL // 20)
-    sniper = Sniper(engine)
+    sniper = Sniper(engine, word=refusal)
     seen, ready, outcomes = asyncio.Event(), asyncio.Event(), []
 
     async def on_logs(logs, signature):

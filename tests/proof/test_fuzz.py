@@ -29,6 +29,7 @@ from solders.pubkey import Pubkey
 
 from custody.services import SETTING_FIELDS
 from kernel.config import TradingConfig, load_config
+from kernel.errors import UserFacingError
 from kernel.money import U64_MAX, AmountError, parse_decimal
 from positions.amounts import SellAmount, SellKind
 from positions.errors import TradingError
@@ -122,7 +123,7 @@ def _refused_or(call, *args, errors=(ParseError,), **kwargs):
     try:
         return call(*args, **kwargs)
     except errors as err:
-        message = getattr(err, "user_message", None) or getattr(err, "problem", "")
+        message = texts.refusal(err) if isinstance(err, UserFacingError) else getattr(err, "problem", "")
         assert message.strip(), f"{type(err).__name__} without a message"
         typed = " ".join(str(a) for a in args)
         assert not reply_problems(texts.refused(message), typed), (message, reply_problems(message, typed))

@@ -21,6 +21,7 @@ from kernel.errors import UserFacingError
 from positions.amounts import SellAmount
 from positions.models import Position, Trade
 from telegrambot import texts
+from telegrambot.texts import refusal
 from tests.e2e.conftest import make_trader
 from tests.proof.outcomes import record_module
 from tests.proof.scale import FULL, record, scaled
@@ -101,7 +102,7 @@ async def test_fifty_concurrent_engine_sells_of_one_position(engine, localnet, t
     unexpected = [r for r in results if isinstance(r, BaseException) and not _refusal(r)]
     assert not unexpected, unexpected[:3]
     sold = [r for r in results if not isinstance(r, BaseException)]
-    assert sold, [r.user_message for r in results][:3]
+    assert sold, [refusal(r) for r in results][:3]
     position = await Position.objects.aget(user=trader.wallet)
     assert position.remaining_amount_raw == trader.tokens("WIF") >= 0
     await _ledger_matches_chain(trader.wallet, localnet, 10 * SOL)
