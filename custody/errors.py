@@ -1,12 +1,13 @@
 """Refusals from the custody guards: kill switches, the second factor, the swap inspector, delayed settings, and
 money leaving a wallet (a withdrawal, a key export, a change to the user's own withdrawal protection). Each carries
-data (its ``code`` and typed attributes) that ``telegrambot.texts.refusal`` words, and changes nothing.
-``SecondFactorRequired`` and ``WithdrawalError`` still bring their own sentence while their flows are rewritten."""
+data (its ``code`` and typed attributes) that ``telegrambot.texts.refusal`` words, and changes nothing."""
 
 from __future__ import annotations
 
+from enum import Enum
+
 from kernel.chain.errors import is_slippage
-from kernel.errors import UserFacingError, WordedError
+from kernel.errors import UserFacingError
 
 
 class ActionPaused(UserFacingError):
@@ -17,10 +18,6 @@ class ActionPaused(UserFacingError):
     def __init__(self, action: str, *, for_everyone: bool) -> None:
         self.action, self.for_everyone = action, for_everyone
         super().__init__()
-
-
-class SecondFactorRequired(WordedError):
-    code = "second_factor_required"
 
 
 class SwapRefused(UserFacingError):
@@ -78,7 +75,35 @@ class SettingRefused(UserFacingError):
         super().__init__()
 
 
-class WithdrawalError(WordedError):
-    """A withdrawal, a key export or an allow-list change refused, or a withdrawal that did not go through."""
+class WithdrawalError(UserFacingError):
+    """A withdrawal, a key export or an allow-list change refused, or a withdrawal that did not go through.
+    ``reason`` says which; ``facts`` holds what its sentence needs (lamports, an address's date, protections)."""
 
     code = "withdrawal_refused"
+
+    class Reason(Enum):
+        FROZEN = "frozen"
+        EXPORT_FROZEN = "export_frozen"
+        EXPORT_PROTECTED = "export_protected"  # protections: ((name, command to turn it off), ...)
+        NOT_ALLOWLISTED = "not_allowlisted"
+        ALLOWLIST_PENDING = "allowlist_pending"  # active_from
+        ALREADY_ALLOWLISTED = "already_allowlisted"
+        OWN_ADDRESS_ALLOWLISTED = "own_address_allowlisted"
+        NOT_ON_ALLOWLIST = "not_on_allowlist"
+        ALLOWLIST_ALREADY_OFF = "allowlist_already_off"
+        REQUEST_EXPIRED = "request_expired"
+        ALREADY_ANSWERED = "already_answered"
+        MISMATCH = "mismatch"
+        OWN_ADDRESS = "own_address"
+        NOT_A_WALLET = "not_a_wallet"
+        NOTHING_TO_WITHDRAW = "nothing_to_withdraw"  # balance, fee
+        OVER_BALANCE = "over_balance"  # withdrawable, balance, fee
+        DUST_LEFT = "dust_left"  # left, rent
+        DESTINATION_NEEDS_RENT = "destination_needs_rent"  # rent
+        NETWORK_REFUSED = "network_refused"
+        NOT_ANSWERING = "not_answering"
+        DID_NOT_GO_THROUGH = "did_not_go_through"
+
+    def __init__(self, reason: WithdrawalError.Reason, **facts: object) -> None:
+        self.reason, self.facts = reason, facts
+        super().__init__(" ".join([reason.value, *(f"{name}={value}" for name, value in facts.items())]))

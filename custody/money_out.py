@@ -39,7 +39,6 @@ from kernel.chain.errors import ChainError, TransactionRejected
 from kernel.chain.rpc import Outcome, RpcGateway
 from kernel.config import CustodyPolicy
 from kernel.db import db_call
-from kernel.display import sol as _sol
 from kernel.errors import UserFacingError
 from wallets.crypto import Keyring
 from wallets.models import UserWallet, Withdrawal
@@ -109,30 +108,25 @@ class MoneyOut:
         leave."""
         await db_call(check_guards)(wallet, destination, now, source)
         if destination == wallet.public_key:
-            raise WithdrawalError("That is this bot wallet's own address. Send to another wallet you control.")
+            raise WithdrawalError(WithdrawalError.Reason.OWN_ADDRESS)
         balance, (destination_balance, is_wallet) = await asyncio.gather(self.rpc.sol_balance(wallet.public_key),
                                                                          self.rpc.account_kind(destination))
         if not is_wallet:
-            raise WithdrawalError("That address is a program or a token account, not a wallet: SOL sent there "
-                                  "could be lost for good. Send to the address your wallet app (Phantom, "
-                                  "Solflare…) shows.")
+            raise WithdrawalError(WithdrawalError.Reason.NOT_A_WALLET)
         fee = SIGNATURE_FEE_LAMPORTS
         withdrawable = balance - fee
         if lamports is None:
             lamports = withdrawable
         if lamports <= 0:
-            raise WithdrawalError(f"There is nothing to withdraw: the balance is {_sol(balance)} and the network "
-                                  f"fee is {_sol(fee)}.")
+            raise WithdrawalError(WithdrawalError.Reason.NOTHING_TO_WITHDRAW, balance=balance, fee=fee)
         if lamports > withdrawable:
-            raise WithdrawalError(f"You can withdraw at most {_sol(max(withdrawable, 0))} (balance {_sol(balance)} "
-                                  f"minus the {_sol(fee)} network fee). Type a smaller amount or 'all'.")
+            raise WithdrawalError(WithdrawalError.Reason.OVER_BALANCE, withdrawable=max(withdrawable, 0),
+                                  balance=balance, fee=fee)
         left = withdrawable - lamports
         if 0 < left < SYSTEM_ACCOUNT_RENT_LAMPORTS:
-            raise WithdrawalError(f"That would leave {_sol(left)}, below the {_sol(SYSTEM_ACCOUNT_RENT_LAMPORTS)} a "
-                                  "Solana account must keep. Withdraw 'all', or leave at least that much.")
+            raise WithdrawalError(WithdrawalError.Reason.DUST_LEFT, left=left, rent=SYSTEM_ACCOUNT_RENT_LAMPORTS)
         if destination_balance == 0 and lamports < SYSTEM_ACCOUNT_RENT_LAMPORTS:
-            raise WithdrawalError(f"The destination account is empty, so it must receive at least "
-                                  f"{_sol(SYSTEM_ACCOUNT_RENT_LAMPORTS)} to exist. Send more.")
+            raise WithdrawalError(WithdrawalError.Reason.DESTINATION_NEEDS_RENT, rent=SYSTEM_ACCOUNT_RENT_LAMPORTS)
         return WithdrawalPlan(destination=destination, lamports=lamports, fee_lamports=fee, balance_lamports=balance)
 
     async def confirm(self, wallet: UserWallet, withdrawal_id: int, *, now: datetime,
@@ -179,7 +173,7 @@ class MoneyOut:
         except ActionPaused:
             return DueOutcome(withdrawal)  # paused between the check and the plan
         except WithdrawalError as refusal:
-            await db_call(fail_scheduled)(withdrawal_id, refusal.user_message)
+            await db_call(fail_scheduled)(withdrawal_id, str(refusal))
             return DueOutcome(withdrawal, refusal=refusal)
         blockhash, last_valid = await self.rpc.latest_blockhash()
         signed, signature = sign(wallet, plan, blockhash, self.keyring)
@@ -197,14 +191,13 @@ class MoneyOut:
             await self.rpc.send(signed)
         except TransactionRejected as rejected:
             await resolve_withdrawal(withdrawal_id, Withdrawal.Status.FAILED, error=rejected.reason)
-            raise WithdrawalError("The network refused the withdrawal; nothing was sent. Please try again.") from None
+            raise WithdrawalError(WithdrawalError.Reason.NETWORK_REFUSED) from None
         except ChainError:
             pass  # it may still land: confirmation decides
         try:
             confirmation = await self.rpc.confirm(signature, last_valid_block_height=last_valid)
         except ChainError:
-            raise WithdrawalError("The withdrawal was sent but the network is not answering; it will be settled "
-                                  "automatically. Check /wallet in a minute.") from None
+            raise WithdrawalError(WithdrawalError.Reason.NOT_ANSWERING) from None
         if confirmation.outcome is Outcome.CONFIRMED:
             await resolve_withdrawal(withdrawal_id, Withdrawal.Status.CONFIRMED, fee=plan.fee_lamports,
                                      change=-(plan.lamports + plan.fee_lamports))
@@ -212,7 +205,7 @@ class MoneyOut:
         landed_fee = plan.fee_lamports if confirmation.outcome is Outcome.FAILED else 0  # a failure that landed paid
         await resolve_withdrawal(withdrawal_id, Withdrawal.Status.FAILED, error=confirmation.error or "expired",
                                  fee=landed_fee, change=-landed_fee)
-        raise WithdrawalError("The withdrawal did not go through, so nothing was sent. Please try again.")
+        raise WithdrawalError(WithdrawalError.Reason.DID_NOT_GO_THROUGH)
 
     # Key export: whoever holds the key can move everything, so it passes a withdrawal's guards first.
 

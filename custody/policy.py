@@ -65,13 +65,9 @@ def check_destination(wallet: UserWallet, destination: str, now: datetime) -> No
         return
     entry = next((address for address in view.addresses if address.address == destination), None)
     if entry is None:
-        raise WithdrawalError("That address is not on your withdrawal allow-list, so nothing was sent. Add it with "
-                              "/allowlist add <address> (it becomes usable after the safety delay), or send to an "
-                              "address already on the list (/allowlist).")
+        raise WithdrawalError(WithdrawalError.Reason.NOT_ALLOWLISTED)
     if entry.active_from > now:
-        raise WithdrawalError(f"That address was added to your allow-list recently and can receive withdrawals "
-                              f"from {entry.active_from:%Y-%m-%d %H:%M} UTC. This delay protects you if someone else "
-                              "gets into your Telegram account. Nothing was sent.")
+        raise WithdrawalError(WithdrawalError.Reason.ALLOWLIST_PENDING, active_from=entry.active_from)
 
 
 def needs_delay(wallet: UserWallet, lamports: int, now: datetime) -> bool:
@@ -94,9 +90,9 @@ def add_address(wallet: UserWallet, address: str, label: str, *, now: datetime, 
     with transaction.atomic():
         policy = _locked(wallet)
         if AllowedAddress.objects.filter(user=wallet, address=address).exists():
-            raise WithdrawalError("That address is already on your allow-list. See it with /allowlist.")
+            raise WithdrawalError(WithdrawalError.Reason.ALREADY_ALLOWLISTED)
         if address == wallet.public_key:
-            raise WithdrawalError("That is this bot wallet's own address. Add a wallet you control elsewhere.")
+            raise WithdrawalError(WithdrawalError.Reason.OWN_ADDRESS_ALLOWLISTED)
         entry = AllowedAddress.objects.create(user=wallet, address=address, label=label[:40], created_at=now,
                                               active_from=now + timedelta(seconds=delay_seconds))
         policy.allowlist_enabled = True
@@ -110,7 +106,7 @@ def add_address(wallet: UserWallet, address: str, label: str, *, now: datetime, 
 def remove_address(wallet: UserWallet, address: str, *, source: str) -> None:
     deleted, _ = AllowedAddress.objects.filter(user=wallet, address=address).delete()
     if not deleted:
-        raise WithdrawalError("That address is not on your allow-list. See the list with /allowlist.")
+        raise WithdrawalError(WithdrawalError.Reason.NOT_ON_ALLOWLIST)
     audit.record(audit.Action.ALLOWLIST_REMOVED, actor=_actor(wallet), source=source, user=wallet, address=address)
 
 
@@ -119,7 +115,7 @@ def request_allowlist_off(wallet: UserWallet, *, now: datetime, delay_seconds: i
         policy = _locked(wallet)
         _apply_due(policy, now)
         if not policy.allowlist_enabled:
-            raise WithdrawalError("Your allow-list is already off.")
+            raise WithdrawalError(WithdrawalError.Reason.ALLOWLIST_ALREADY_OFF)
         if policy.allowlist_off_at is None:
             policy.allowlist_off_at = now + timedelta(seconds=delay_seconds)
             policy.save(update_fields=["allowlist_off_at", "updated_at"])

@@ -12,31 +12,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import Enum
 
 from django.db import transaction
 
 from custody import audit, totp
-from custody.errors import SecondFactorRequired
 from custody.models import SecondFactor
 from custody.notices import Kind, queue_notice
 from kernel.config import CustodyPolicy
+from kernel.errors import UserFacingError
 from wallets.crypto import Keyring
 from wallets.models import UserWallet
 
 STAFF_RESET_DELAY = timedelta(hours=24)
-ALREADY_USED = ("That code was already used, so nothing was done: each code works once. Wait for the next code in "
-                "your authenticator app (at most 30 seconds) and type that one.")
-
-
-class CodeRefused(SecondFactorRequired):
-    """A wrong or missing code, or the lock (``locked``: no code is taken until it ends). The message says what to
-    do."""
+class CodeRefused(UserFacingError):
+    """A wrong or missing code, or the lock. ``reason`` says which; ``locked`` whether no code is taken until
+    ``until``."""
 
     code = "code_refused"
 
-    def __init__(self, user_message: str, *, locked: bool = False) -> None:
-        super().__init__(user_message)
-        self.locked = locked
+    class Reason(Enum):
+        LOCKED = "locked"  # until, now
+        ALREADY_ON = "already_on"
+        NO_SETUP = "no_setup"
+        SETUP_MISMATCH = "setup_mismatch"
+        ALREADY_USED = "already_used"
+        WRONG_AND_LOCKED = "wrong_and_locked"  # failures, until, now
+        WRONG = "wrong"  # left: wrong codes before the lock
+
+    def __init__(self, reason: CodeRefused.Reason, **facts: object) -> None:
+        self.reason, self.facts = reason, facts
+        super().__init__(" ".join([f"code {reason.value}", *(f"{name}={value}" for name, value in facts.items())]))
+
+    @property
+    def locked(self) -> bool:
+        return self.reason in (CodeRefused.Reason.LOCKED, CodeRefused.Reason.WRONG_AND_LOCKED)
 
 
 @dataclass(frozen=True)
@@ -52,7 +62,7 @@ def is_enabled(wallet: UserWallet) -> bool:
 def ensure_not_locked(wallet: UserWallet, now: datetime) -> None:
     factor = SecondFactor.objects.filter(user=wallet, confirmed_at__isnull=False).first()
     if factor is not None and factor.locked_until and factor.locked_until > now:
-        raise CodeRefused(_locked_message(factor.locked_until, now), locked=True)
+        raise CodeRefused(CodeRefused.Reason.LOCKED, until=factor.locked_until, now=now)
 
 
 def begin_setup(wallet: UserWallet, *, keyring: Keyring, issuer: str = "Solana trading bot") -> Setup:
@@ -60,8 +70,7 @@ def begin_setup(wallet: UserWallet, *, keyring: Keyring, issuer: str = "Solana t
     with transaction.atomic():
         factor = SecondFactor.objects.select_for_update().filter(user=wallet).first()
         if factor is not None and factor.confirmed_at is not None:
-            raise CodeRefused("Two-step verification is already on. To replace it, first turn it off with "
-                              "/2fa off.")
+            raise CodeRefused(CodeRefused.Reason.ALREADY_ON)
         secret = totp.new_secret()
         sealed = keyring.seal(secret)
         if factor is None:
@@ -80,12 +89,11 @@ def confirm_setup(wallet: UserWallet, code: str, *, keyring: Keyring, now: datet
     with transaction.atomic():
         factor = SecondFactor.objects.select_for_update().filter(user=wallet, confirmed_at__isnull=True).first()
         if factor is None:
-            raise CodeRefused("There is no set-up in progress. Send /2fa on to start again.")
+            raise CodeRefused(CodeRefused.Reason.NO_SETUP)
         found = totp.match(keyring.open(factor.encrypted_secret), code.strip(), now)
         step = found.step
         if found.verdict is not totp.Verdict.ACCEPTED:
-            raise CodeRefused("That code does not match. Check that the app shows the account you just added and "
-                              "type the 6 digits it shows now.")
+            raise CodeRefused(CodeRefused.Reason.SETUP_MISMATCH)
         factor.confirmed_at = now
         factor.last_used_step = step
         factor.save(update_fields=["confirmed_at", "last_used_step"])
@@ -102,7 +110,7 @@ def verify(wallet: UserWallet, code: str, *, keyring: Keyring, now: datetime, po
         if factor is None:
             return
         if factor.locked_until and factor.locked_until > now:
-            raise CodeRefused(_locked_message(factor.locked_until, now), locked=True)
+            raise CodeRefused(CodeRefused.Reason.LOCKED, until=factor.locked_until, now=now)
         found = totp.match(keyring.open(factor.encrypted_secret), code.strip(), now,
                            last_used_step=factor.last_used_step)
         if found.verdict is totp.Verdict.ACCEPTED:
@@ -123,16 +131,14 @@ def verify(wallet: UserWallet, code: str, *, keyring: Keyring, now: datetime, po
         # The code was right but spent: the user typed it twice, or someone who saw it is too late. Neither is a
         # guess, so it is not counted towards the lock, and the answer says what happened.
         audit.record(audit.Action.TOTP_REUSED, actor=actor, source=source, user=wallet, purpose=purpose)
-        raise CodeRefused(ALREADY_USED)
+        raise CodeRefused(CodeRefused.Reason.ALREADY_USED)
     audit.record(audit.Action.TOTP_FAILED, actor=actor, source=source, user=wallet, purpose=purpose)
     if left <= 0:
         audit.record(audit.Action.TOTP_LOCKED, actor=actor, source=source, user=wallet,
                      until=factor.locked_until.isoformat())
-        raise CodeRefused(f"Wrong code, and that was {policy.totp_max_failures} in a row. "
-                          + _locked_message(factor.locked_until, now), locked=True)
-    raise CodeRefused(f"Wrong code, so nothing was done. {left} more wrong code{'s' if left != 1 else ''} and "
-                      "withdrawals, key export and code-guarded buys lock for a while. Type the 6 digits your app "
-                      "shows now.")
+        raise CodeRefused(CodeRefused.Reason.WRONG_AND_LOCKED, failures=policy.totp_max_failures,
+                          until=factor.locked_until, now=now)
+    raise CodeRefused(CodeRefused.Reason.WRONG, left=left)
 
 
 def disable(wallet: UserWallet, *, source: str) -> None:
@@ -195,9 +201,3 @@ def apply_due_resets(now: datetime) -> int:
                      requested_by=requested_by)
         applied += 1
     return applied
-
-
-def _locked_message(until: datetime, now: datetime) -> str:
-    minutes = max(1, -(-int((until - now).total_seconds()) // 60))
-    return (f"Too many wrong codes: withdrawals, key export and code-guarded buys are locked until {until:%H:%M} "
-            f"UTC (about {minutes} minute{'s' if minutes != 1 else ''}). Nothing was done.")

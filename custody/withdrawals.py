@@ -57,7 +57,7 @@ def check_guards(wallet: UserWallet, destination: str, now: datetime, source: st
     wallet.refresh_from_db(fields=["is_frozen"])
     if wallet.is_frozen:
         refused("wallet frozen")
-        raise WithdrawalError("Withdrawals are paused on your account by the operators. Contact support.")
+        raise WithdrawalError(WithdrawalError.Reason.FROZEN)
     try:
         killswitch.ensure_allowed(killswitch.Action.WITHDRAWALS, wallet.telegram_user_id)
     except ActionPaused:
@@ -76,22 +76,15 @@ def ensure_key_export_allowed(wallet: UserWallet, now: datetime, source: str) ->
     it. Switching that protection off takes the safety delay, which is the point."""
     wallet.refresh_from_db(fields=["is_frozen"])
     if wallet.is_frozen:
-        raise WithdrawalError("Withdrawals and key export are paused on your account by the operators. "
-                              "Contact support.")
+        raise WithdrawalError(WithdrawalError.Reason.EXPORT_FROZEN)
     killswitch.ensure_allowed(killswitch.Action.WITHDRAWALS, wallet.telegram_user_id)
     view = current(wallet, now)
-    protections = {name: command for name, command, on in (
-        ("allow-list", "/allowlist off", view.allowlist_on),
-        ("large-withdrawal delay", "/withdrawdelay off", view.threshold_lamports is not None)) if on}
+    protections = tuple(name for name, on in (("allowlist", view.allowlist_on),
+                                              ("withdraw_delay", view.threshold_lamports is not None)) if on)
     if protections:
-        names = " and ".join(protections)
         audit.record(audit.Action.KEY_EXPORT_REFUSED, actor=_actor(wallet), source=source, user=wallet,
-                     reason=names)
-        verb = "are" if len(protections) > 1 else "is"
-        raise WithdrawalError(f"Key export is off while your withdrawal {names} {verb} on: whoever holds the key "
-                              "could move your funds anywhere at once, around that protection. To export, turn it "
-                              f"off first with {' and '.join(protections.values())} (that takes effect after the "
-                              "safety delay), then send /exportkey again.")
+                     reason=" and ".join(protections))
+        raise WithdrawalError(WithdrawalError.Reason.EXPORT_PROTECTED, protections=protections)
 
 
 @db_call
@@ -112,8 +105,7 @@ def requested(wallet: UserWallet, withdrawal_id: int) -> Withdrawal:
     withdrawal = Withdrawal.objects.filter(pk=withdrawal_id, user=wallet, status=Withdrawal.Status.REQUESTED,
                                            created_at__gte=timezone.now() - REQUEST_TTL).first()
     if withdrawal is None:
-        raise WithdrawalError("That withdrawal request has expired or was already answered; nothing was sent. "
-                              "Send /withdraw again.")
+        raise WithdrawalError(WithdrawalError.Reason.REQUEST_EXPIRED)
     return withdrawal
 
 
@@ -129,10 +121,9 @@ def commit_withdrawal(wallet: UserWallet, withdrawal_id: int, plan: WithdrawalPl
         UserWallet.objects.select_for_update().filter(pk=wallet.pk).first()
         withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
         if withdrawal.status != Withdrawal.Status.REQUESTED:
-            raise WithdrawalError("That withdrawal was already answered; nothing more was sent. See /wallet.")
+            raise WithdrawalError(WithdrawalError.Reason.ALREADY_ANSWERED)
         if (plan.destination, plan.lamports) != (withdrawal.destination, withdrawal.lamports):
-            raise WithdrawalError("That withdrawal does not match what you confirmed; nothing was sent. "
-                                  "Send /withdraw again.")
+            raise WithdrawalError(WithdrawalError.Reason.MISMATCH)
         if needs_delay(wallet, withdrawal.lamports, now):
             withdrawal.status = Withdrawal.Status.SCHEDULED
             withdrawal.execute_after = now + timedelta(seconds=delay_seconds)

@@ -7,8 +7,8 @@ detail for operators and the logs, never shown to a user and never a key, a raw 
 chat boundary (``telegrambot.handlers.common.guarded``) catches this base and nothing narrower, so a new refusal
 needs no new entry there (only its wording).
 
-One kind still brings its own sentence: ``WordedError`` (``WithdrawalError`` and ``CodeRefused``, whose sentences
-are next to move into texts; and ``ParseError``, whose sentence is telegrambot's own), shown as it is.
+One kind brings its own sentence: ``WordedError``, for ``ParseError``, whose sentences are telegrambot's own (the
+parser is part of the bot's voice), shown as they are.
 
 Operator and internal errors are deliberately not user-facing: ``ConfigError`` (read by whoever sets the
 environment), ``AmountError`` (half a sentence, always finished by the caller in its own words), ``SigningError``

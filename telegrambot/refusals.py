@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from custody.errors import ActionPaused, SettingRefused, SwapRefused, SwapWouldFail
+from custody.errors import ActionPaused, SettingRefused, SwapRefused, SwapWouldFail, WithdrawalError
+from custody.second_factor import CodeRefused
 from kernel.chain.errors import JupiterError, TransactionRejected
 from kernel.display import plain, sol, tokens
 from kernel.errors import UserFacingError, WordedError
@@ -290,3 +291,105 @@ def _setting_refused(err: SettingRefused) -> str:
     return f"That value is above the operator's maximum for {err.setting}. Nothing was changed."
 
 
+
+
+# Money leaving: withdrawals, key export, the allow-list.
+
+_PROTECTIONS = {"allowlist": ("allow-list", "/allowlist off"), "withdraw_delay": ("large-withdrawal delay",
+                                                                                  "/withdrawdelay off")}
+
+
+def _export_protected(err: WithdrawalError) -> str:
+    names, commands = zip(*(_PROTECTIONS[name] for name in err.facts["protections"]), strict=True)
+    verb = "are" if len(names) > 1 else "is"
+    return (f"Key export is off while your withdrawal {' and '.join(names)} {verb} on: whoever holds the key could "
+            "move your funds anywhere at once, around that protection. To export, turn it off first with "
+            f"{' and '.join(commands)} (that takes effect after the safety delay), then send /exportkey again.")
+
+
+_WITHDRAWAL: dict[WithdrawalError.Reason, Callable[[dict], str]] = {
+    WithdrawalError.Reason.FROZEN: lambda f: "Withdrawals are paused on your account by the operators. Contact "
+                                             "support.",
+    WithdrawalError.Reason.EXPORT_FROZEN: lambda f: "Withdrawals and key export are paused on your account by the "
+                                                    "operators. Contact support.",
+    WithdrawalError.Reason.NOT_ALLOWLISTED: lambda f: (
+        "That address is not on your withdrawal allow-list, so nothing was sent. Add it with /allowlist add "
+        "<address> (it becomes usable after the safety delay), or send to an address already on the list "
+        "(/allowlist)."),
+    WithdrawalError.Reason.ALLOWLIST_PENDING: lambda f: (
+        f"That address was added to your allow-list recently and can receive withdrawals from "
+        f"{f['active_from']:%Y-%m-%d %H:%M} UTC. This delay protects you if someone else gets into your Telegram "
+        "account. Nothing was sent."),
+    WithdrawalError.Reason.ALREADY_ALLOWLISTED: lambda f: "That address is already on your allow-list. See it with "
+                                                          "/allowlist.",
+    WithdrawalError.Reason.OWN_ADDRESS_ALLOWLISTED: lambda f: "That is this bot wallet's own address. Add a wallet "
+                                                              "you control elsewhere.",
+    WithdrawalError.Reason.NOT_ON_ALLOWLIST: lambda f: "That address is not on your allow-list. See the list with "
+                                                       "/allowlist.",
+    WithdrawalError.Reason.ALLOWLIST_ALREADY_OFF: lambda f: "Your allow-list is already off.",
+    WithdrawalError.Reason.REQUEST_EXPIRED: lambda f: "That withdrawal request has expired or was already answered; "
+                                                      "nothing was sent. Send /withdraw again.",
+    WithdrawalError.Reason.ALREADY_ANSWERED: lambda f: "That withdrawal was already answered; nothing more was sent. "
+                                                       "See /wallet.",
+    WithdrawalError.Reason.MISMATCH: lambda f: "That withdrawal does not match what you confirmed; nothing was sent. "
+                                               "Send /withdraw again.",
+    WithdrawalError.Reason.OWN_ADDRESS: lambda f: "That is this bot wallet's own address. Send to another wallet you "
+                                                  "control.",
+    WithdrawalError.Reason.NOT_A_WALLET: lambda f: (
+        "That address is a program or a token account, not a wallet: SOL sent there could be lost for good. Send to "
+        "the address your wallet app (Phantom, Solflare…) shows."),
+    WithdrawalError.Reason.NOTHING_TO_WITHDRAW: lambda f: (
+        f"There is nothing to withdraw: the balance is {sol(f['balance'])} and the network fee is {sol(f['fee'])}."),
+    WithdrawalError.Reason.OVER_BALANCE: lambda f: (
+        f"You can withdraw at most {sol(f['withdrawable'])} (balance {sol(f['balance'])} minus the {sol(f['fee'])} "
+        "network fee). Type a smaller amount or 'all'."),
+    WithdrawalError.Reason.DUST_LEFT: lambda f: (
+        f"That would leave {sol(f['left'])}, below the {sol(f['rent'])} a Solana account must keep. Withdraw 'all', "
+        "or leave at least that much."),
+    WithdrawalError.Reason.DESTINATION_NEEDS_RENT: lambda f: (
+        f"The destination account is empty, so it must receive at least {sol(f['rent'])} to exist. Send more."),
+    WithdrawalError.Reason.NETWORK_REFUSED: lambda f: "The network refused the withdrawal; nothing was sent. Please "
+                                                      "try again.",
+    WithdrawalError.Reason.NOT_ANSWERING: lambda f: "The withdrawal was sent but the network is not answering; it "
+                                                    "will be settled automatically. Check /wallet in a minute.",
+    WithdrawalError.Reason.DID_NOT_GO_THROUGH: lambda f: "The withdrawal did not go through, so nothing was sent. "
+                                                         "Please try again.",
+}
+
+
+@_words("withdrawal_refused")
+def _withdrawal_refused(err: WithdrawalError) -> str:
+    if err.reason is WithdrawalError.Reason.EXPORT_PROTECTED:
+        return _export_protected(err)
+    return _WITHDRAWAL[err.reason](err.facts)
+
+
+# The second factor.
+
+def _lock(facts: dict) -> str:
+    until, now = facts["until"], facts["now"]
+    minutes = max(1, -(-int((until - now).total_seconds()) // 60))
+    return (f"Too many wrong codes: withdrawals, key export and code-guarded buys are locked until {until:%H:%M} UTC "
+            f"(about {minutes} minute{'s' if minutes != 1 else ''}). Nothing was done.")
+
+
+_CODE: dict[CodeRefused.Reason, Callable[[dict], str]] = {
+    CodeRefused.Reason.LOCKED: _lock,
+    CodeRefused.Reason.ALREADY_ON: lambda f: "Two-step verification is already on. To replace it, first turn it off "
+                                             "with /2fa off.",
+    CodeRefused.Reason.NO_SETUP: lambda f: "There is no set-up in progress. Send /2fa on to start again.",
+    CodeRefused.Reason.SETUP_MISMATCH: lambda f: "That code does not match. Check that the app shows the account you "
+                                                 "just added and type the 6 digits it shows now.",
+    CodeRefused.Reason.ALREADY_USED: lambda f: "That code was already used, so nothing was done: each code works "
+                                               "once. Wait for the next code in your authenticator app (at most 30 "
+                                               "seconds) and type that one.",
+    CodeRefused.Reason.WRONG_AND_LOCKED: lambda f: f"Wrong code, and that was {f['failures']} in a row. " + _lock(f),
+    CodeRefused.Reason.WRONG: lambda f: (
+        f"Wrong code, so nothing was done. {f['left']} more wrong code{'s' if f['left'] != 1 else ''} and "
+        "withdrawals, key export and code-guarded buys lock for a while. Type the 6 digits your app shows now."),
+}
+
+
+@_words("code_refused")
+def _code_refused(err: CodeRefused) -> str:
+    return _CODE[err.reason](err.facts)

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from custody import totp
 from custody.models import AuditEvent, Notice, SecondFactor
-from custody.second_factor import ALREADY_USED
+from custody.second_factor import CodeRefused
 from telegrambot import texts
 from tests.admin.otp import staff_client
 from tests.e2e.test_custody import _enable_2fa, _started
@@ -110,7 +110,8 @@ async def test_a_code_typed_again_is_answered_as_already_used_not_as_wrong(bot, 
     spent = totp.code_at(secret, clock.now() - timedelta(seconds=30))
     assert (await chat.say("/2fa off"))["text"] == texts.ASK_CODE
     again = await chat.say(spent)
-    assert again["text"] == texts.refused(ALREADY_USED) and "Wrong code" not in again["text"]
+    already_used = texts.refusal(CodeRefused(CodeRefused.Reason.ALREADY_USED))
+    assert again["text"] == texts.refused(already_used) and "Wrong code" not in again["text"]
     factor = await SecondFactor.objects.aget(user=wallet)
     assert factor.failed_attempts == 0  # not a guess: not counted towards the lock
     assert await AuditEvent.objects.filter(user=wallet, action="totp_reused").acount() == 1

@@ -8,7 +8,7 @@ import inspect
 import logging
 import pkgutil
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from telegram import Bot, Update
@@ -65,7 +65,7 @@ def _carries_user_message(cls: type[BaseException]) -> bool:
 def test_every_exception_with_a_user_message_is_a_user_facing_error():
     classes = _exception_classes()
     carrying = {cls for cls in classes if _carries_user_message(cls)}
-    assert {CodeRefused, ParseError, WithdrawalError} <= carrying  # the ones still bringing their own sentence
+    assert ParseError in carrying  # the one still bringing its own sentence (telegrambot's own)
     assert [cls.__qualname__ for cls in carrying if not issubclass(cls, UserFacingError)] == []
 
 
@@ -96,6 +96,8 @@ def _sample(cls: type[UserFacingError]) -> UserFacingError:
 
 MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 SAMPLES = {
+    WithdrawalError: WithdrawalError(WithdrawalError.Reason.NOT_A_WALLET),
+    CodeRefused: CodeRefused(CodeRefused.Reason.ALREADY_USED),
     InvalidMint: InvalidMint("not-a-mint"),
     UnknownToken: UnknownToken(MINT),
     TradeTooLarge: TradeTooLarge(2 * 10**9, 10**9),
@@ -139,12 +141,30 @@ def test_each_reason_an_error_can_carry_has_its_own_words():
         assert "Nothing was changed" in texts.refusal(SettingRefused(maximum_of, maximum=500))
 
 
+def test_each_reason_money_out_and_the_second_factor_give_has_its_own_words():
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    facts = {"balance": 10**9, "fee": 5000, "withdrawable": 10**9 - 5000, "left": 1000, "rent": 890_880,
+             "active_from": now, "protections": ("allowlist", "withdraw_delay")}
+    withdrawals = {reason: texts.refusal(WithdrawalError(reason, **facts)) for reason in WithdrawalError.Reason}
+    assert len(set(withdrawals.values())) == len(withdrawals)  # no two reasons read alike
+    assert "allow-list and large-withdrawal delay are on" in withdrawals[WithdrawalError.Reason.EXPORT_PROTECTED]
+    assert "at most 0.999995 SOL" in withdrawals[WithdrawalError.Reason.OVER_BALANCE]
+    codes = {reason: texts.refusal(CodeRefused(reason, until=now + timedelta(minutes=14, seconds=1), now=now,
+                                               failures=5, left=1)) for reason in CodeRefused.Reason}
+    assert len(set(codes.values())) == len(codes)
+    assert "about 15 minutes" in codes[CodeRefused.Reason.LOCKED] and "1 more wrong code and" in codes[
+        CodeRefused.Reason.WRONG]
+    assert [reason for reason in CodeRefused.Reason if CodeRefused(reason).locked] == [
+        CodeRefused.Reason.LOCKED, CodeRefused.Reason.WRONG_AND_LOCKED]
+
+
 SHOWN = [
     ParseError("The amount of SOL is empty. Type SOL as a plain number, like 0.5."),
-    WithdrawalError("Your allow-list is already off."),
+    WithdrawalError(WithdrawalError.Reason.ALLOWLIST_ALREADY_OFF),
+    WithdrawalError(WithdrawalError.Reason.NOTHING_TO_WITHDRAW, balance=4000, fee=5000),
     TradingFrozen(),
     DailySpendCapReached(lamports=2 * 10**9, cap=10**9, spent=0),
-    CodeRefused("Wrong code, so nothing was done."),
+    CodeRefused(CodeRefused.Reason.WRONG, left=2),
     ChainUnavailable("getBalance failed: HTTP 503 from https://rpc.example/?api-key=hidden"),
     TransactionRejected("Transaction simulation failed: custom program error: 0x1771"),
     JupiterError("/quote: rate limited", status=429),
