@@ -564,3 +564,8 @@ def threshold_usage(command: str, label: str) -> str:
 def position_threshold_set(label: str, value: Decimal | None) -> str:
     shown = "your default from /settings" if value is None else f"{plain(value)}%"
     return f"✅ {label} for this position: {shown}."
+
+
+ASK_BUY_MINT = "Paste the mint address of the token to buy, or type /buy &lt;mint&gt; &lt;SOL&gt;."
+ASK_BUY_AMOUNT = "How much SOL do you want to spend? Type a number, like 0.25."
+CANCELLED = "Cancelled; nothing was changed."

@@ -10,6 +10,7 @@ from telegram.ext import ContextTypes
 from custody import audit
 from custody.money_out import WithdrawalScheduled
 from kernel.errors import UserFacingError
+from positions.trading import Step
 from telegrambot import conversation, keyboards, pending, texts
 from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
 from telegrambot.parsing import parse_withdraw_args
@@ -35,7 +36,7 @@ async def run_withdrawal(update: Update, context: ContextTypes.DEFAULT_TYPE, act
     with OneTradeAtATime(context, user_id):
         now = bot.clock.now()
         will_wait = await bot.money_out.will_wait(telegram_user_id=user_id, withdrawal_id=action.withdrawal, now=now)
-        status = None if will_wait else await reply(update, texts.progress("Sending…"))
+        status = None if will_wait else await reply(update, texts.progress(texts.STEPS[Step.SENDING]))
         try:
             outcome = await bot.money_out.confirm_withdrawal(telegram_user_id=user_id,
                                                              withdrawal_id=action.withdrawal, now=now,

@@ -42,7 +42,7 @@ async def _menu(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) ->
     elif key == "set":
         await settings.show_settings(update, context)
     elif key == "buy":
-        await reply(update, "Paste the mint address of the token to buy, or type /buy &lt;mint&gt; &lt;SOL&gt;.")
+        await reply(update, texts.ASK_BUY_MINT)
     elif key == "sell":
         await portfolio.show_positions(update, context)
     else:
@@ -61,7 +61,7 @@ async def _buy_custom(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: 
         await reply(update, texts.EXPIRED_BUTTON)
         return
     await conversation.ask(update.effective_user.id, "buy_mint", mint)
-    await reply(update, "How much SOL do you want to spend? Type a number, like 0.25.")
+    await reply(update, texts.ASK_BUY_AMOUNT)
 
 
 async def _confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: str) -> None:
@@ -89,7 +89,7 @@ async def _confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: 
 async def _cancelled(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: str) -> None:
     await conversation.recall(update.effective_user.id, nonce)
     await _clear_buttons(update)
-    await reply(update, "Cancelled; nothing was changed.")
+    await reply(update, texts.CANCELLED)
 
 
 async def _clear_buttons(update: Update) -> None:
