@@ -97,6 +97,7 @@ class TradingConfig:
     allowed_hosts: tuple[str, ...]
     monitor_interval_seconds: int
     user_rate_limit: int
+    jupiter_requests_per_minute: int  # 0: no budget (the API's own limit still answers 429)
     rpc_timeout_seconds: int
     bot_metrics_port: int
     solana_ws_url: str
@@ -199,6 +200,9 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
                                         example="BOT_METRICS_PORT=9108 (0 turns the bot's exporter off)"),
         user_rate_limit=reader.integer("USER_RATE_LIMIT", default=10, minimum=1, maximum=10_000,
                                        example="USER_RATE_LIMIT=10 (messages and presses per user per 10 seconds)"),
+        jupiter_requests_per_minute=reader.integer(
+            "JUPITER_REQUESTS_PER_MINUTE", default=0, minimum=0, maximum=1_000_000,
+            example="JUPITER_REQUESTS_PER_MINUTE=60 (your Jupiter plan's limit; trades go before price polls)"),
         monitor_interval_seconds=reader.integer("MONITOR_INTERVAL_SECONDS", default=2, minimum=1, maximum=3600,
                                                 example="MONITOR_INTERVAL_SECONDS=2"),
         rpc_timeout_seconds=reader.integer("RPC_TIMEOUT_SECONDS", default=10, minimum=1, maximum=120,

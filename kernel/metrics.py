@@ -21,5 +21,8 @@ TRADE_SECONDS = Histogram("trading_bot_trade_latency_seconds", "From trade start
 SNIPE_LAUNCHES_DROPPED = Counter("trading_bot_snipe_launches_dropped",
                                  "New launches dropped before any snipe: the queue was full, or the bot stopped",
                                  ["reason"])
+MONITOR_CYCLES_DEFERRED = Counter("trading_bot_monitor_cycles_deferred",
+                                  "Stop-loss/take-profit cycles put off because the swap API's request budget was "
+                                  "kept for trades (JUPITER_REQUESTS_PER_MINUTE)")
 UPTIME = Gauge("trading_bot_uptime_seconds", "Seconds since this process started")
 UPTIME.set_function(lambda: time.time() - STARTED_AT)

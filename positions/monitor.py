@@ -19,10 +19,12 @@ from enum import Enum
 from django.db import connection
 
 from custody.errors import ActionPaused
+from kernel.chain.budget import BudgetExhausted
 from kernel.chain.errors import JupiterError
 from kernel.chain.jupiter import SOL_MINT
 from kernel.db import db_call
 from kernel.errors import UserFacingError
+from kernel.metrics import MONITOR_CYCLES_DEFERRED
 from positions.amounts import SellAmount
 from positions.errors import AlreadySelling, NoOpenPosition, SellAmountTooLarge
 from positions.models import Position
@@ -67,6 +69,7 @@ class CycleReport:
     positions: int = 0
     mints: int = 0
     price_requests: int = 0
+    deferred: bool = False  # put off: the swap API's request budget is kept for trades
     triggers: list[Trigger] = field(default_factory=list)
 
 
@@ -101,7 +104,11 @@ class Monitor:
             return report
         report.price_requests = -(-len(mints) // 50)
         try:
-            prices = await self.engine.jupiter.sol_prices(mints)
+            prices = await self.engine.jupiter.sol_prices(mints, background=True)
+        except BudgetExhausted:
+            MONITOR_CYCLES_DEFERRED.inc()
+            report.deferred, report.price_requests = True, 0
+            return report  # trades go first; the next cycle tries again (the interval stretches)
         except JupiterError as err:
             logger.warning("Monitor skipped a cycle: prices unavailable (%s)", err)
             return report

@@ -15,6 +15,7 @@ from telegram.ext import Application, ContextTypes
 from custody import notices, second_factor
 from custody.money_out import MoneyOut
 from custody.selectors import due_withdrawals
+from kernel.chain.budget import RequestBudget
 from kernel.chain.errors import ChainError
 from kernel.chain.jupiter import JupiterClient
 from kernel.chain.launches import watch_program_logs
@@ -48,8 +49,9 @@ class BotRunner:
     def __init__(self, config: TradingConfig, *, key_message_seconds: int = 60, updater: bool = True) -> None:
         self.config = config
         self.rpc = RpcGateway(config.solana_rpc_url, timeout=config.rpc_timeout_seconds)
+        budget = RequestBudget(config.jupiter_requests_per_minute) if config.jupiter_requests_per_minute else None
         self.jupiter = JupiterClient(config.jupiter_api_url, api_key=config.jupiter_api_key,
-                                     timeout=config.rpc_timeout_seconds)
+                                     timeout=config.rpc_timeout_seconds, budget=budget)
         keyring = Keyring(config.require_encryption_keys())
         trading = TradingService(rpc=self.rpc, jupiter=self.jupiter, keyring=keyring, config=config)
         money_out = MoneyOut(rpc=self.rpc, keyring=keyring, policy=config.custody)

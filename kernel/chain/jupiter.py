@@ -14,8 +14,9 @@ from typing import Any
 import httpx
 from solders.transaction import VersionedTransaction
 
+from kernel.chain.budget import RequestBudget
 from kernel.chain.errors import JupiterError
-from kernel.chain.retry import RetryPolicy
+from kernel.chain.retry import RetryPolicy, parse_retry_after
 from kernel.metrics import JUPITER_REQUESTS
 
 logger = logging.getLogger(__name__)
@@ -43,16 +44,19 @@ class SwapTransaction:
 
 
 class JupiterClient:
-    """Owns one ``httpx.AsyncClient``. Create it where it is owned, and ``await close()`` there."""
+    """Owns one ``httpx.AsyncClient``. Create it where it is owned, and ``await close()`` there. With a ``budget``
+    (``kernel.chain.budget``), every request takes a slot from it: a trade's wait for one, ``background`` price
+    polls are put off (BudgetExhausted) rather than spend the slots kept for trades."""
 
     def __init__(self, base_url: str, *, api_key: str | None = None, timeout: float = 10.0,
-                 attempts: int = 3, backoff: float = 0.2) -> None:
+                 attempts: int = 3, backoff: float = 0.2, budget: RequestBudget | None = None) -> None:
         headers = {"Accept": "application/json"}
         if api_key:
             headers["x-api-key"] = api_key
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
                                        limits=httpx.Limits(max_keepalive_connections=20, keepalive_expiry=60))
         self._retry = RetryPolicy(attempts=attempts, backoff=backoff)
+        self.budget = budget
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -88,9 +92,9 @@ class JupiterClient:
         except (KeyError, TypeError, ValueError):
             raise JupiterError("swap response is not a transaction", status=502) from None
 
-    async def usd_prices(self, mints: Sequence[str]) -> dict[str, Decimal]:
+    async def usd_prices(self, mints: Sequence[str], *, background: bool = False) -> dict[str, Decimal]:
         """USD price per mint, in batches of 50 requested in parallel. Unknown mints are absent."""
-        entries = await self._price_entries(mints)
+        entries = await self._price_entries(mints, background=background)
         return {mint: _decimal(entry["usdPrice"]) for mint, entry in entries.items()
                 if entry.get("usdPrice") is not None}
 
@@ -102,23 +106,37 @@ class JupiterClient:
             return None
         return _decimal(liquidity) / _decimal(sol)
 
-    async def _price_entries(self, mints: Sequence[str]) -> dict[str, dict]:
+    async def _price_entries(self, mints: Sequence[str], *, background: bool = False) -> dict[str, dict]:
         unique = list(dict.fromkeys(mints))
         batches = [unique[i:i + PRICE_BATCH] for i in range(0, len(unique), PRICE_BATCH)]
-        answers = await asyncio.gather(*[self._request("GET", "/price/v3", params={"ids": ",".join(batch)})
+        if background and self.budget is not None:
+            self.budget.take_now(len(batches))  # the whole cycle's slots, or none (BudgetExhausted)
+        answers = await asyncio.gather(*[self._request("GET", "/price/v3", params={"ids": ",".join(batch)},
+                                                       background=background, prepaid=background)
                                          for batch in batches])
         return {mint: entry for answer in answers for mint, entry in answer.items() if isinstance(entry, dict)}
 
-    async def sol_prices(self, mints: Sequence[str]) -> dict[str, Decimal]:
+    async def sol_prices(self, mints: Sequence[str], *, background: bool = False) -> dict[str, Decimal]:
         """Price of one whole token in SOL, derived from USD prices (usdPrice(token) / usdPrice(SOL))."""
-        usd = await self.usd_prices([SOL_MINT, *mints])
+        usd = await self.usd_prices([SOL_MINT, *mints], background=background)
         sol = usd.get(SOL_MINT)
         if not sol:
             return {}
         return {mint: price / sol for mint, price in usd.items() if mint != SOL_MINT}
 
-    async def _request(self, method: str, path: str, **kwargs: Any) -> dict:
-        attempt = functools.partial(self._attempt, method, path, **kwargs)
+    async def _request(self, method: str, path: str, *, background: bool = False, prepaid: bool = False,
+                       **kwargs: Any) -> dict:
+        paid = [prepaid]  # the first attempt's slot may have been taken with its batch
+
+        async def attempt() -> httpx.Response:
+            if self.budget is not None and not paid[0]:
+                if background:
+                    self.budget.take_now(1)
+                else:
+                    await self.budget.take()
+            paid[0] = False
+            return await self._attempt(method, path, **kwargs)
+
         try:
             response = await self._retry.call(attempt, on_retry=functools.partial(_log_retry, path))
         except (httpx.HTTPStatusError, httpx.TransportError) as err:
@@ -128,6 +146,8 @@ class JupiterClient:
     async def _attempt(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         JUPITER_REQUESTS.labels(endpoint=path).inc()
         response = await self._http.request(method, path, **kwargs)
+        if response.status_code == 429 and self.budget is not None:
+            self.budget.close_for(min(parse_retry_after(response.headers.get("Retry-After", "")) or 1.0, 60.0))
         if response.status_code >= 400:
             raise httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request, response=response)
         return response
