@@ -22,7 +22,7 @@ from kernel.chain.jupiter import JupiterClient
 from kernel.chain.rpc import RpcGateway
 from positions.errors import TradeFailed
 from positions.models import Position, Trade
-from positions.trading import TradingService
+from positions.trading import Step, TradingService
 from telegrambot.texts import refusal
 from tests.e2e.conftest import Trader, make_trader
 from wallets.crypto import Keyring
@@ -139,6 +139,26 @@ async def test_a_blackholed_transaction_is_resent_and_still_fails_after_expiry_w
     assert trade.status == "failed"
     assert trader.sol() == sol and trader.tokens("BONK") == 0
     assert not await Position.objects.filter(user=trader.wallet).aexists()
+
+
+async def test_resends_that_error_leave_the_trade_pending_until_a_later_one_lands(resending, localnet):
+    """A resend refused (HTTP 503 here) is no news about the transaction: the trade is not failed for it."""
+    trader = await make_trader(resending, localnet)
+    localnet.chain.set_drop_rate(1.0)  # the first send is lost
+
+    async def progress(step: Step) -> None:
+        if step is Step.CONFIRMING:  # sent: the next three copies meet an outage, the one after lands
+            localnet.rpc.faults.fail_next(3, status=503, only="sendTransaction")
+            localnet.chain.set_drop_rate(0)
+
+    sends = localnet.rpc.requests["sendTransaction"]
+    with BlockClock(localnet.chain):
+        result = await resending.execute_buy(telegram_user_id=trader.id, mint=localnet.token("WIF").mint,
+                                             lamports=SOL // 10, progress=progress)
+    assert localnet.rpc.requests["sendTransaction"] - sends == 5
+    trade = await Trade.objects.aget(signature=result.signature)
+    assert trade.status == "confirmed" and trader.tokens("WIF") == result.received_raw > 0
+    await _assert_ledger_is_the_chain([trader], localnet)
 
 
 def _money_out(engine) -> MoneyOut:
