@@ -188,14 +188,10 @@ class MoneyOut:
     async def _land(self, withdrawal_id: int, plan: WithdrawalPlan, signed, signature: str,
                     last_valid: int) -> WithdrawalResult:
         try:
-            await self.rpc.send(signed)
+            confirmation = await self.rpc.land(signed, last_valid_block_height=last_valid)
         except TransactionRejected as rejected:
             await resolve_withdrawal(withdrawal_id, Withdrawal.Status.FAILED, error=rejected.reason)
             raise WithdrawalError(WithdrawalError.Reason.NETWORK_REFUSED) from None
-        except ChainError:
-            pass  # it may still land: confirmation decides
-        try:
-            confirmation = await self.rpc.confirm(signature, last_valid_block_height=last_valid)
         except ChainError:
             raise WithdrawalError(WithdrawalError.Reason.NOT_ANSWERING) from None
         if confirmation.outcome is Outcome.CONFIRMED:

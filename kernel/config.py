@@ -99,6 +99,8 @@ class TradingConfig:
     user_rate_limit: int
     jupiter_requests_per_minute: int  # 0: no budget (the API's own limit still answers 429)
     rpc_timeout_seconds: int
+    # How often a sent transaction's same bytes are sent again while it is not confirmed (0: sent once).
+    rebroadcast_seconds: float
     bot_metrics_port: int
     solana_ws_url: str
     snipe_program_ids: tuple[str, ...]
@@ -207,6 +209,8 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
                                                 example="MONITOR_INTERVAL_SECONDS=2"),
         rpc_timeout_seconds=reader.integer("RPC_TIMEOUT_SECONDS", default=10, minimum=1, maximum=120,
                                            example="RPC_TIMEOUT_SECONDS=10"),
+        rebroadcast_seconds=reader.seconds("REBROADCAST_SECONDS", default="2", maximum=60,
+                                           example="REBROADCAST_SECONDS=2 (0 sends each transaction once)"),
         custody=_custody(reader),
         swap_tip_accounts=reader.pubkeys("SWAP_TIP_ACCOUNTS", default=()),
         swap_simulation=reader.choice("SWAP_SIMULATION", default="all", choices=("all", "automatic")),
@@ -318,6 +322,17 @@ class _Reader:
         if not minimum <= number <= maximum:
             raise ConfigError(name, f"must be between {minimum} and {maximum} (got {value!r})", example)
         return number
+
+    def seconds(self, name: str, *, default: str, maximum: int, example: str) -> float:
+        """A duration from 0 to ``maximum`` seconds, fractions allowed (a time, never money)."""
+        value = self.text(name)
+        try:
+            number = parse_decimal(value if value is not None else default, allow_zero=True)
+        except AmountError as err:
+            raise ConfigError(name, f"{err.problem}; it is a number of seconds", example) from None
+        if number > maximum:
+            raise ConfigError(name, f"must be between 0 and {maximum} (got {value!r})", example)
+        return float(number)
 
     def boolean(self, name: str, *, default: bool) -> bool:
         value = self.text(name)

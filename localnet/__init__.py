@@ -192,9 +192,10 @@ class Localnet:
         return sorted(entries)
 
     def clear_faults(self) -> None:
-        """Faults off, and the swap venue honest again."""
+        """Faults off, sends no longer dropped at random, and the swap venue honest again."""
         for server in (self.rpc, self.jupiter, self.telegram):
             server.faults.clear()
+        self.chain.set_drop_rate(0)
         self.jupiter.attack = None
 
 

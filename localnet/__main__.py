@@ -21,10 +21,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help="print the environment lines only; no chat console")
     parser.add_argument("--attack", choices=ATTACKS, default=None,
                         help="hostile swap venue: every swap it builds carries this attack")
+    parser.add_argument("--drop-rate", type=float, default=0.0,
+                        help="drop each sendTransaction attempt with this probability (0 to 1), as congested "
+                             "leaders do; a resend of the same transaction may land")
+    parser.add_argument("--drop-seed", type=int, default=0, help="seed of the drops, for a repeatable run")
     args = parser.parse_args(argv)
+    if not 0 <= args.drop_rate <= 1:
+        parser.error("--drop-rate must be between 0 and 1")
     localnet = Localnet.start_on(rpc_port=args.rpc_port, jupiter_port=args.jupiter_port,
                                  telegram_port=args.telegram_port)
     localnet.jupiter.attack = args.attack
+    localnet.chain.set_drop_rate(args.drop_rate, seed=args.drop_seed)
+    if args.drop_rate:
+        print(f"# HOSTILE chain: each sendTransaction attempt is dropped with probability {args.drop_rate}",
+              file=sys.stderr, flush=True)
     if args.attack:
         print(f"# HOSTILE swap venue: every swap carries {args.attack!r}; the attacker is "
               f"{localnet.jupiter.attacker.pubkey()}", file=sys.stderr, flush=True)

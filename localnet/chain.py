@@ -4,6 +4,7 @@ balances, a swap program emulated at landing time). Thread-safe: one lock guards
 from __future__ import annotations
 
 import base64
+import random
 import re
 import threading
 from collections.abc import Callable
@@ -109,6 +110,10 @@ class Chain:
         self.history: dict[str, Landed] = {}
         self._drop_next = 0
         self.dropped: set[str] = set()
+        # Each sendTransaction attempt is lost with this probability, as leaders drop transactions under congestion;
+        # a later attempt with the same bytes may land. Seeded, so a run can be repeated.
+        self.drop_rate = 0.0
+        self._drop_random = random.Random(0)
         # Set by the swap venue: the real instructions a Jupiter route instruction stands for, decided at
         # execution time against live reserves (raises RouteRefused, e.g. for slippage).
         self.route_handler: Callable[[Instruction], list[Instruction]] | None = None
@@ -137,8 +142,20 @@ class Chain:
         self.advance_blocks(BLOCKHASH_VALIDITY + 1)
 
     def drop_next_transactions(self, count: int) -> None:
+        """Blackhole the next ``count`` transactions sent: each is accepted and never lands, whatever is resent
+        (its signature is remembered as dropped). Tests use it for "sent but never landed"; ``drop_rate`` is the
+        mainnet-like drop a resend can beat."""
         with self._lock:
             self._drop_next += count
+
+    def set_drop_rate(self, rate: float, *, seed: int = 0) -> None:
+        """Drop each sendTransaction attempt with probability ``rate`` (0 to 1), drawn from a generator seeded
+        with ``seed``."""
+        if not 0 <= rate <= 1:
+            raise ValueError(f"drop rate {rate} is not between 0 and 1")
+        with self._lock:
+            self.drop_rate = rate
+            self._drop_random = random.Random(seed)
 
     # Accounts.
 
@@ -327,8 +344,9 @@ class Chain:
             return SendResult(signature, err=outcome.err, logs=outcome.logs, units=outcome.units,
                               accounts=accounts)
 
-    def send(self, transaction: VersionedTransaction) -> SendResult:
-        """Land a transaction (or, with a drop pending, accept it and let it vanish)."""
+    def send(self, transaction: VersionedTransaction, *, attempt: bool = False) -> SendResult:
+        """Land a transaction (or, with a drop pending, accept it and let it vanish). ``attempt``: it came through
+        sendTransaction, so ``drop_rate`` may lose it (localnet's own helpers always land theirs)."""
         signature = str(transaction.signatures[0])
         with self._lock:
             if signature in self.history or signature in self.dropped:
@@ -340,6 +358,8 @@ class Chain:
                 self._drop_next -= 1
                 self.dropped.add(signature)
                 return SendResult(signature)
+            if attempt and self.drop_rate and self._drop_random.random() < self.drop_rate:
+                return SendResult(signature)  # lost on the way to the leader: not remembered, a resend may land
             keys = loaded.keys
             pre = [self.sol_balance(key) for key in keys]
             pre_tokens = self._token_balances(keys)

@@ -163,7 +163,7 @@ class RpcServer(Server):
             if simulated.err is not None:
                 raise RpcError(-32002, f"Transaction simulation failed: {_describe(simulated.err)}",
                                _simulation_value(simulated))
-        result = self.chain.send(transaction)
+        result = self.chain.send(transaction, attempt=True)
         if result.err in ("BlockhashNotFound", "SignatureFailure", "InsufficientFundsForFee",
                           "AddressLookupTableNotFound", "InvalidAddressLookupTableIndex", "SanitizeFailure"):
             raise RpcError(-32002, f"Transaction simulation failed: {_describe(result.err)}",

@@ -232,22 +232,21 @@ class TradingService:
 
     async def _land(self, pending: services.PendingTrade, signed, owner: str, mint: str, progress: Progress | None,
                     *, side: str) -> Trade:
-        """Send, confirm and apply. Whatever happens, the pending row already exists for reconciliation."""
+        """Send (and resend) until landed or expired, then apply. Whatever happens, the pending row already exists
+        for reconciliation."""
+        async def sent() -> None:
+            crashpoint(f"{side}.sent")
+            await _say(progress, Step.CONFIRMING)
+
         await _say(progress, Step.SENDING)
         try:
-            await self.rpc.send(signed)
+            confirmation = await self.rpc.land(signed, last_valid_block_height=pending.last_valid_block_height,
+                                               on_sent=sent)
+            effects = await self._effects(pending.signature, owner, mint, confirmation)
         except TransactionRejected as rejected:
             await db_call(services.fail_trade)(trade_id=pending.trade_id, error=rejected.reason)
             TRADES.labels(status="failed", side=side).inc()
             raise TradeFailed(TradeFailed.Reason.REJECTED, pending.signature, rejection=rejected) from None
-        except ChainError:
-            logger.warning("Send of %s unconfirmed (RPC trouble); confirming anyway", pending.signature)
-        crashpoint(f"{side}.sent")
-        await _say(progress, Step.CONFIRMING)
-        try:
-            confirmation = await self.rpc.confirm(pending.signature,
-                                                  last_valid_block_height=pending.last_valid_block_height)
-            effects = await self._effects(pending.signature, owner, mint, confirmation)
         except ChainError:
             TRADES.labels(status="unknown", side=side).inc()
             raise TradeFailed(TradeFailed.Reason.STATUS_UNKNOWN, pending.signature) from None

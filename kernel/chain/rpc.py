@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -33,7 +34,7 @@ from solders.transaction_status import (
 )
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
-from kernel.chain.errors import ChainUnavailable, TransactionRejected, UnknownRpcError
+from kernel.chain.errors import ChainError, ChainUnavailable, TransactionRejected, UnknownRpcError
 from kernel.chain.retry import RetryPolicy, is_transient, is_transient_http
 from kernel.metrics import RPC_REQUESTS
 
@@ -140,8 +141,9 @@ class RpcGateway:
     """Owns one ``AsyncClient``. Create it where it is owned, and ``await close()`` there."""
 
     def __init__(self, url: str, *, timeout: float = 10.0, read_attempts: int = 4, backoff: float = 0.1,
-                 max_retry_after: float = 5.0) -> None:
+                 max_retry_after: float = 5.0, rebroadcast_seconds: float = 2.0) -> None:
         self.url = url
+        self.rebroadcast_seconds = rebroadcast_seconds  # 0: each transaction is sent once
         self._client = AsyncClient(url, commitment=Confirmed, timeout=timeout, max_transport_retries=0)
         self._reads = RetryPolicy(attempts=read_attempts, backoff=backoff, max_retry_after=max_retry_after)
         # A send is resent only where a failure may hide a request that never reached the node (the HTTP level):
@@ -314,28 +316,66 @@ class RpcGateway:
             # A retried send whose first attempt had landed: the transaction is on chain, which is success.
         return str(transaction.signatures[0])
 
-    async def confirm(self, signature: str, *, last_valid_block_height: int,
-                      deadline_seconds: float = 90.0) -> Confirmation:
-        """Wait until the transaction is confirmed, failed, or its blockhash has expired without it landing."""
-        started = time.monotonic()
-        for attempt in range(10**9):
+    async def land(self, transaction: VersionedTransaction, *, last_valid_block_height: int,
+                   on_sent: Callable[[], Awaitable[None]] | None = None,
+                   deadline_seconds: float = 90.0) -> Confirmation:
+        """Send a signed transaction and see it through: confirmed, failed, or expired with nothing moved.
+
+        The first send runs preflight: a refusal raises ``TransactionRejected`` (nothing was sent). ``on_sent`` is
+        awaited once it has gone (or may have). Then, while confirming, the same bytes are sent again every
+        ``rebroadcast_seconds`` (no preflight, no retries by the node): leaders drop transactions under congestion,
+        and only a resend can land a dropped one. The same bytes are the same transaction, so it lands once at
+        most. Raises ``ChainError`` when the outcome could not be learnt (the node kept failing)."""
+        signature = str(transaction.signatures[0])
+        try:
+            await self.send(transaction)
+        except TransactionRejected:
+            raise
+        except ChainError as err:
+            logger.warning("Send of %s unconfirmed (%s); confirming anyway", signature, err)
+        if on_sent is not None:
+            await on_sent()
+        resend = bytes(transaction) if self.rebroadcast_seconds > 0 else None
+        return await self._confirm(signature, last_valid_block_height=last_valid_block_height, resend=resend,
+                                   deadline_seconds=deadline_seconds)
+
+    async def _confirm(self, signature: str, *, last_valid_block_height: int, resend: bytes | None,
+                       deadline_seconds: float) -> Confirmation:
+        """Wait until the transaction is confirmed, failed, or its blockhash has expired without it landing,
+        resending ``resend`` on the way. Only the block height passing the last valid one (read at the commitment
+        the blockhash came from) proves it will never land; what a resend meets is no news about it."""
+        started = last_sent = time.monotonic()
+        for attempt in itertools.count():
             status = (await self.signature_statuses([signature]))[0]
             if status is not None and _is_confirmed(status):
-                return Confirmation(Outcome.FAILED, _error_text(status.err)) if status.err else \
-                    Confirmation(Outcome.CONFIRMED)
+                return _settled(status)
             if attempt % 4 == 3 and await self.block_height() > last_valid_block_height:
                 return await self._final_check(signature)
             if time.monotonic() - started > deadline_seconds:
                 raise ChainUnavailable(f"transaction {signature} not confirmed within {deadline_seconds:.0f} s")
-            await asyncio.sleep(CONFIRM_SCHEDULE[min(attempt, len(CONFIRM_SCHEDULE) - 1)])
+            wait = CONFIRM_SCHEDULE[min(attempt, len(CONFIRM_SCHEDULE) - 1)]
+            if resend is not None:
+                if time.monotonic() - last_sent >= self.rebroadcast_seconds:
+                    await self._resend(signature, resend)
+                    last_sent = time.monotonic()
+                wait = min(wait, max(0.0, last_sent + self.rebroadcast_seconds - time.monotonic()))
+            await asyncio.sleep(wait)
         raise AssertionError("unreachable")
+
+    async def _resend(self, signature: str, payload: bytes) -> None:
+        opts = TxOpts(skip_preflight=True, max_retries=0)
+        try:
+            await self._counted("sendTransaction", lambda: self._client.send_raw_transaction(payload, opts))
+        # Any failure of a copy (HTTP, the node's refusal, an answer solana-py cannot parse) must never fail a
+        # transaction an earlier copy may still land: only confirmation decides.
+        except Exception as err:
+            logger.info("Resend of %s not taken (%s); still confirming", signature, _describe(err))
 
     async def _final_check(self, signature: str) -> Confirmation:
         """The blockhash expired: one last look, since it may have landed just before."""
         status = (await self.signature_statuses([signature]))[0]
         if status is not None:
-            return Confirmation(Outcome.FAILED, _error_text(status.err)) if status.err else \
-                Confirmation(Outcome.CONFIRMED)
+            return _settled(status)
         return Confirmation(Outcome.EXPIRED, "blockhash expired before the transaction landed")
 
     async def _read(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
@@ -386,6 +426,10 @@ def _rejection(err: RPCException) -> TransactionRejected:
     inner = getattr(data, "err", None)
     reason = f"{message}: {_error_text(inner)}" if inner is not None else str(message)
     return TransactionRejected(reason, logs)
+
+
+def _settled(status: TransactionStatus) -> Confirmation:
+    return Confirmation(Outcome.FAILED, _error_text(status.err)) if status.err else Confirmation(Outcome.CONFIRMED)
 
 
 def _is_confirmed(status: TransactionStatus) -> bool:

@@ -31,7 +31,8 @@ def trading_config(localnet) -> TradingConfig:
 
 @pytest_asyncio.fixture
 async def engine(trading_config):
-    rpc = RpcGateway(trading_config.solana_rpc_url, timeout=5.0, backoff=0.05)
+    rpc = RpcGateway(trading_config.solana_rpc_url, timeout=5.0, backoff=0.05,
+                     rebroadcast_seconds=trading_config.rebroadcast_seconds)
     jupiter = JupiterClient(trading_config.jupiter_api_url, timeout=5.0, backoff=0.05)
     service = TradingService(rpc=rpc, jupiter=jupiter, keyring=Keyring(trading_config.wallet_encryption_keys),
                              config=trading_config)

@@ -22,6 +22,12 @@ def test_defaults_need_nothing_set():
     assert config.debug is False
 
 
+def test_rebroadcast_is_every_two_seconds_unless_set_and_zero_sends_once():
+    assert load_config({}).rebroadcast_seconds == 2
+    assert load_config({"REBROADCAST_SECONDS": "0.5"}).rebroadcast_seconds == 0.5
+    assert load_config({"REBROADCAST_SECONDS": "0"}).rebroadcast_seconds == 0
+
+
 def test_preferred_names_are_read():
     config = load_config({
         "MAX_POSITION_SIZE_SOL": "2.5", "MAX_DAILY_LOSS_SOL": "3", "STOP_LOSS_PERCENTAGE": "20",
@@ -85,6 +91,9 @@ def test_preferred_name_wins_over_legacy(legacy, preferred, attribute):
     ("TELEGRAM_BOT_TOKEN", "hello", "not a bot token"),
     ("DEBUG", "maybe", "true or false"),
     ("TRUSTED_PROXIES", "127.0.0.1,nginx", "IP addresses separated by commas"),
+    ("REBROADCAST_SECONDS", "-1", "must not be negative"),
+    ("REBROADCAST_SECONDS", "2s", "is not a plain number"),
+    ("REBROADCAST_SECONDS", "61", "between 0 and 60"),
 ])
 def test_each_bad_value_names_the_variable_the_problem_and_an_example(variable, value, expected):
     with pytest.raises(ConfigError) as caught:

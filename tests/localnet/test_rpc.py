@@ -114,3 +114,55 @@ async def test_a_dropped_transaction_is_accepted_but_never_lands(client, localne
     localnet.chain.advance_blocks(200)
     assert (await client.get_signature_statuses([signature], search_transaction_history=True)).value == [None]
     assert (await client.get_balance(payer.pubkey())).value == SOL
+
+
+async def test_a_blackholed_transaction_never_lands_whatever_is_resent(client, localnet):
+    payer = localnet.funded_keypair(sol=1)
+    raw = await _signed_transfer(client, payer, SOL // 2)
+    localnet.chain.drop_next_transactions(1)
+    signature = (await client.send_raw_transaction(raw)).value
+    for _ in range(5):
+        await client.send_raw_transaction(raw, TxOpts(skip_preflight=True))
+    assert (await client.get_signature_statuses([signature])).value == [None]
+    assert (await client.get_balance(payer.pubkey())).value == SOL
+
+
+async def test_an_attempt_dropped_at_random_lands_when_the_same_bytes_are_resent(client, localnet):
+    payer, receiver = localnet.funded_keypair(sol=1), Keypair()
+    raw = await _signed_transfer(client, payer, SOL // 2, receiver=receiver)
+    localnet.chain.set_drop_rate(0.5, seed=1)  # this seed's first draw drops, its second does not
+    signature = (await client.send_raw_transaction(raw)).value
+    assert (await client.get_signature_statuses([signature])).value == [None]
+    await client.send_raw_transaction(raw, TxOpts(skip_preflight=True))
+    assert (await client.get_signature_statuses([signature])).value[0].err is None
+    for _ in range(3):  # once landed, the same bytes are the same transaction: nothing moves twice
+        await client.send_raw_transaction(raw, TxOpts(skip_preflight=True))
+    assert (await client.get_balance(receiver.pubkey())).value == SOL // 2
+    assert (await client.get_balance(payer.pubkey())).value == SOL // 2 - 5000
+
+
+def test_the_drop_rate_is_a_probability_and_repeatable(localnet):
+    with pytest.raises(ValueError):
+        localnet.chain.set_drop_rate(1.5)
+    runs = []
+    for _ in range(2):
+        localnet.chain.set_drop_rate(0.3, seed=7)
+        payer = localnet.funded_keypair(sol=1)
+        runs.append([_lands(localnet, payer, lamports) for lamports in range(1, 201)])
+    assert runs[0] == runs[1] and 30 <= runs[0].count(False) <= 90
+
+
+def _lands(localnet, payer: Keypair, lamports: int) -> bool:
+    blockhash, _ = localnet.chain.latest_blockhash()
+    message = MessageV0.try_compile(payer.pubkey(), [transfer(TransferParams(
+        from_pubkey=payer.pubkey(), to_pubkey=Keypair().pubkey(), lamports=lamports))], [], Hash.from_string(blockhash))
+    transaction = VersionedTransaction(message, [payer])
+    localnet.chain.send(transaction, attempt=True)
+    return localnet.chain.status(str(transaction.signatures[0])) is not None
+
+
+async def _signed_transfer(client, payer: Keypair, lamports: int, *, receiver: Keypair | None = None) -> bytes:
+    blockhash = (await client.get_latest_blockhash()).value.blockhash
+    instruction = transfer(TransferParams(from_pubkey=payer.pubkey(), to_pubkey=(receiver or Keypair()).pubkey(),
+                                          lamports=lamports))
+    return bytes(VersionedTransaction(MessageV0.try_compile(payer.pubkey(), [instruction], [], blockhash), [payer]))
