@@ -85,7 +85,7 @@ class RpcServer(Server):
             return
         if wanted is not None:
             raise RpcError(-32016, "Minimum context slot has not been reached", {"contextSlot": view})
-        behind = self.chain.slot - view
+        behind = self._lag()
         raise RpcError(-32005, f"Node is behind by {behind} slots" if behind else "Node is unhealthy",
                        {"numSlotsBehind": behind or None})
 
