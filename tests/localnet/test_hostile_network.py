@@ -256,6 +256,18 @@ async def test_the_lagging_node_fails_only_as_often_as_the_knob_says(hostile):
             await fresh.get_block_height()
 
 
+async def test_the_bots_gateway_rides_out_a_lagging_nodes_errors(hostile):
+    network = hostile(lag_slots=4, lag_error_rate=0.3, seed=1)
+    network.chain.advance_blocks(10)
+    rpc = RpcGateway(network.lagging_rpc_url, backoff=0.001)  # -32005 / -32016 are transient to it: retried
+    try:
+        heights = [await rpc.block_height() for _ in range(20)]
+    finally:
+        await rpc.close()
+    assert set(heights) == {network.chain.block_height - 4}
+    assert network.lagging_rpc.requests["getBlockHeight"] > 20  # some answers were errors, retried
+
+
 # 4. Jupiter's rate limit.
 
 async def test_jupiter_answers_429_with_retry_after_over_the_rate(hostile):
