@@ -12,6 +12,7 @@ from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 from localnet.chain import Chain, Token2022Extensions
+from localnet.hostile import Journal, Knobs, SlotClock
 from localnet.rpc import RpcServer
 from localnet.telegram import TelegramServer
 from localnet.venue import SOL_MINT, Pool, SwapVenue, pool_authority_signs_first_time, sign_as
@@ -42,40 +43,66 @@ DEFAULT_TOKENS = [
 
 
 class Localnet:
-    """Three servers on free loopback ports sharing one chain. ``Localnet.start()`` or use as a context manager."""
+    """Four servers on free loopback ports sharing one chain (plus a second, lagging, RPC node).
+    ``Localnet.start()`` or use as a context manager.
+
+    Keyword arguments beyond the ports are the hostile knobs (``localnet.hostile.Knobs``, all off by default; the
+    table in localnet/README.md says what each reproduces): ``slot_ms``, ``strict_limits``, ``lag_slots``,
+    ``lag_error_rate``, ``priority_fee_level``, ``underpriced_drop_rate``, ``jupiter_rpm``, ``seed``. They stay
+    settable on ``localnet.knobs`` while it runs; the slot clock through ``start_slot_clock`` / ``stop_slot_clock``."""
 
     sol_mint = SOL_MINT
 
     def __init__(self, *, sol_usd: Decimal = Decimal(150), rpc_port: int = 0, jupiter_port: int = 0,
-                 telegram_port: int = 0) -> None:
+                 telegram_port: int = 0, lagging_rpc_port: int = 0, **knobs) -> None:
+        self.knobs = Knobs(**knobs)
         self.chain = Chain()
-        self.rpc = RpcServer(self.chain, port=rpc_port)
-        self.jupiter = SwapVenue(self.chain, sol_usd=sol_usd, port=jupiter_port)
+        journal = Journal()
+        self.chain.on_landing = journal.record
+        self.rpc = RpcServer(self.chain, knobs=self.knobs, journal=journal, port=rpc_port)
+        self.lagging_rpc = RpcServer(self.chain, knobs=self.knobs, journal=journal, lagging=True,
+                                     port=lagging_rpc_port)
+        self.jupiter = SwapVenue(self.chain, sol_usd=sol_usd, knobs=self.knobs, port=jupiter_port)
         self.telegram = TelegramServer(port=telegram_port)
         self.logs = LogsServer()
         self.tokens: dict[str, Token] = {}
         self._faucet = Keypair()
+        self._clock: SlotClock | None = None
 
     @classmethod
     def start(cls, *, seed: bool = True, **kwargs) -> Localnet:
         localnet = cls(**kwargs)
-        for server in (localnet.rpc, localnet.jupiter, localnet.telegram, localnet.logs):
+        for server in localnet._servers():
             server.start()
+        if localnet.knobs.slot_ms:
+            localnet.start_slot_clock(localnet.knobs.slot_ms)
         if seed:
             localnet.seed()
         return localnet
 
     @classmethod
-    def start_on(cls, *, rpc_port: int = 0, jupiter_port: int = 0, telegram_port: int = 0) -> Localnet:
-        localnet = cls(rpc_port=rpc_port, jupiter_port=jupiter_port, telegram_port=telegram_port)
-        for server in (localnet.rpc, localnet.jupiter, localnet.telegram, localnet.logs):
-            server.start()
-        localnet.seed()
-        return localnet
+    def start_on(cls, *, rpc_port: int = 0, jupiter_port: int = 0, telegram_port: int = 0, **knobs) -> Localnet:
+        return cls.start(rpc_port=rpc_port, jupiter_port=jupiter_port, telegram_port=telegram_port, **knobs)
 
     def stop(self) -> None:
-        for server in (self.rpc, self.jupiter, self.telegram, self.logs):
+        self.stop_slot_clock()
+        for server in self._servers():
             server.stop()
+
+    def _servers(self) -> tuple:
+        return self.rpc, self.lagging_rpc, self.jupiter, self.telegram, self.logs
+
+    def start_slot_clock(self, slot_ms: int) -> None:
+        """Blocks from now on advance every ``slot_ms`` on their own (mainnet: 400)."""
+        self.stop_slot_clock()
+        self.knobs.slot_ms = slot_ms
+        self._clock = SlotClock(self.chain, slot_ms).start()
+
+    def stop_slot_clock(self) -> None:
+        if self._clock is not None:
+            self._clock.stop()
+            self._clock = None
+        self.knobs.slot_ms = None
 
     def __enter__(self) -> Localnet:
         return self
@@ -86,6 +113,11 @@ class Localnet:
     @property
     def rpc_url(self) -> str:
         return self.rpc.url
+
+    @property
+    def lagging_rpc_url(self) -> str:
+        """A second node on the same chain, ``knobs.lag_slots`` behind (the same as ``rpc_url`` at 0)."""
+        return self.lagging_rpc.url
 
     @property
     def jupiter_url(self) -> str:

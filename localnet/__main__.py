@@ -21,17 +21,45 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quiet", action="store_true", help="print the environment lines only; no chat console")
     parser.add_argument("--attack", choices=ATTACKS, default=None,
                         help="hostile swap venue: every swap it builds carries this attack")
-    parser.add_argument("--drop-rate", type=float, default=0.0,
-                        help="drop each sendTransaction attempt with this probability (0 to 1), as congested "
-                             "leaders do; a resend of the same transaction may land")
-    parser.add_argument("--drop-seed", type=int, default=0, help="seed of the drops, for a repeatable run")
+    hostile = parser.add_argument_group("a network as hostile as mainnet (every knob off unless given)")
+    hostile.add_argument("--slot-ms", type=int, default=None,
+                         help="a slot clock: a block every N ms on its own (mainnet: 400), statuses processed -> "
+                              "confirmed -> finalized; without it, a block per landed transaction")
+    hostile.add_argument("--strict-limits", action="store_true",
+                         help="mainnet's limits: 256 signatures per getSignatureStatuses, -32015 for a v0 "
+                              "getTransaction without maxSupportedTransactionVersion")
+    hostile.add_argument("--lagging-rpc-port", type=int, default=0)
+    hostile.add_argument("--lag-slots", type=int, default=0,
+                         help="the second RPC node (its URL is printed) serves the chain this many slots old: "
+                              "a fresher blockhash is 'Blockhash not found' at its preflight")
+    hostile.add_argument("--lag-error-rate", type=float, default=0.0,
+                         help="share of the lagging node's reads that fail with -32005 (node behind) or -32016 "
+                              "(minimum context slot not reached)")
+    hostile.add_argument("--priority-fee", type=int, default=0, dest="priority_fee_level",
+                         help="the fee market's level in micro-lamports per compute unit "
+                              "(getRecentPrioritizationFees answers it)")
+    hostile.add_argument("--underpriced-drop-rate", type=float, default=0.0,
+                         help="probability that a send attempt paying a compute-unit price below the level is "
+                              "dropped (accepted, never lands)")
+    hostile.add_argument("--jupiter-rpm", type=int, default=None,
+                         help="Jupiter's rate limit (free tier: 60): over it, HTTP 429 with Retry-After")
+    hostile.add_argument("--seed", type=int, default=None, help="make the random draws reproducible")
+    hostile.add_argument("--drop-rate", type=float, default=0.0,
+                         help="drop each sendTransaction attempt with this probability (0 to 1), as congested "
+                              "leaders do; a resend of the same transaction may land")
+    hostile.add_argument("--drop-seed", type=int, default=None,
+                         help="seed of the drops, for a repeatable run (default: --seed, else 0)")
     args = parser.parse_args(argv)
     if not 0 <= args.drop_rate <= 1:
         parser.error("--drop-rate must be between 0 and 1")
     localnet = Localnet.start_on(rpc_port=args.rpc_port, jupiter_port=args.jupiter_port,
-                                 telegram_port=args.telegram_port)
+                                 telegram_port=args.telegram_port, lagging_rpc_port=args.lagging_rpc_port,
+                                 slot_ms=args.slot_ms, strict_limits=args.strict_limits, lag_slots=args.lag_slots,
+                                 lag_error_rate=args.lag_error_rate, priority_fee_level=args.priority_fee_level,
+                                 underpriced_drop_rate=args.underpriced_drop_rate, jupiter_rpm=args.jupiter_rpm,
+                                 seed=args.seed)
     localnet.jupiter.attack = args.attack
-    localnet.chain.set_drop_rate(args.drop_rate, seed=args.drop_seed)
+    localnet.chain.set_drop_rate(args.drop_rate, seed=args.drop_seed if args.drop_seed is not None else args.seed or 0)
     if args.drop_rate:
         print(f"# HOSTILE chain: each sendTransaction attempt is dropped with probability {args.drop_rate}",
               file=sys.stderr, flush=True)
@@ -39,6 +67,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"# HOSTILE swap venue: every swap carries {args.attack!r}; the attacker is "
               f"{localnet.jupiter.attacker.pubkey()}", file=sys.stderr, flush=True)
     print("\n".join(localnet.env_lines()), flush=True)
+    print(f"# lagging RPC node ({args.lag_slots} slots behind): {localnet.lagging_rpc_url}", file=sys.stderr,
+          flush=True)
     if not args.quiet:
         print("\n# Seeded tokens:", flush=True)
         for token in localnet.tokens.values():

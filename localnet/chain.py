@@ -117,6 +117,10 @@ class Chain:
         # Set by the swap venue: the real instructions a Jupiter route instruction stands for, decided at
         # execution time against live reserves (raises RouteRefused, e.g. for slippage).
         self.route_handler: Callable[[Instruction], list[Instruction]] | None = None
+        # Set by localnet.hostile: a slot clock produces the blocks (a landed transaction joins the current slot),
+        # and a journal hears what each landing transaction found in its accounts (a lagging node's old state).
+        self.clock_running = False
+        self.on_landing: Callable[[int, dict[Pubkey, Account | None]], None] | None = None
 
     # Blocks and blockhashes.
 
@@ -129,6 +133,20 @@ class Chain:
     def latest_blockhash(self) -> tuple[str, int]:
         with self._lock:
             return self._latest, self._blockhashes[self._latest]
+
+    def blockhash_at(self, height: int) -> tuple[str, int]:
+        """The latest blockhash a node at block ``height`` knows, with its last valid block height."""
+        with self._lock:
+            for blockhash, valid_until in reversed(self._blockhashes.items()):
+                if valid_until - BLOCKHASH_VALIDITY <= height:
+                    return blockhash, valid_until
+            return self._latest, self._blockhashes[self._latest]
+
+    def blockhash_height(self, blockhash: str) -> int | None:
+        """The block height at which ``blockhash`` was produced; None if this chain never produced it."""
+        with self._lock:
+            valid_until = self._blockhashes.get(blockhash)
+        return None if valid_until is None else valid_until - BLOCKHASH_VALIDITY
 
     def advance_blocks(self, count: int = 1) -> None:
         with self._lock:
@@ -371,7 +389,8 @@ class Chain:
                             compute_units=outcome.units, loaded_writable=loaded.writable,
                             loaded_readonly=loaded.readonly)
             self.history[signature] = landed
-            self.advance_blocks(1)
+            if not self.clock_running:
+                self.advance_blocks(1)
             return SendResult(signature, err=outcome.err, logs=outcome.logs, units=outcome.units)
 
     def _precheck(self, transaction: VersionedTransaction, *, sig_verify: bool = True,
@@ -392,6 +411,8 @@ class Chain:
         """Run the transaction on LiteSVM. Each Jupiter route instruction is carried out as the venue says (the
         real transfers it stands for), in one internal transaction with the rest, so it all lands or none of it
         does. Signatures were verified by the precheck; the fee is what mainnet charges the original."""
+        if not simulate and self.on_landing is not None:
+            self.on_landing(self.slot, {key: self._svm.get_account(key) for key in loaded.keys})
         routes = [i for i, ix in enumerate(loaded.instructions) if ix.program_id == JUPITER_PROGRAM_ID]
         if not routes or self.route_handler is None:
             return self._run(transaction, original=transaction, simulate=simulate, extra=0, index_map=None)

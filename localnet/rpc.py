@@ -1,18 +1,23 @@
-"""Solana JSON-RPC over the local chain, in the response shapes solana-py parses."""
+"""Solana JSON-RPC over the local chain, in the response shapes solana-py parses. A node built with
+``lagging=True`` serves the chain as it was ``knobs.lag_slots`` ago (see localnet.hostile)."""
 
 from __future__ import annotations
 
 import base64
 import time
 
+from solders.account import Account
+from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from localnet import b58
-from localnet.chain import TOKEN_PROGRAMS, Chain, encode_account, ui_amount
+from localnet.chain import TOKEN_PROGRAMS, Chain, _token_account, encode_account, ui_amount
+from localnet.hostile import MAX_SIGNATURE_STATUSES, RECENT_FEE_SLOTS, Journal, Knobs, commitment, underpriced_drop
 from localnet.http import Request, Response, Server
 
 MAX_MULTIPLE_ACCOUNTS = 100  # mainnet's limit for getMultipleAccounts
+WRITES = ("sendTransaction", "requestAirdrop")  # what a lagging node forwards rather than answers from its view
 
 
 class RpcError(Exception):
@@ -22,9 +27,13 @@ class RpcError(Exception):
 
 
 class RpcServer(Server):
-    def __init__(self, chain: Chain, **kwargs) -> None:
+    def __init__(self, chain: Chain, *, knobs: Knobs | None = None, journal: Journal | None = None,
+                 lagging: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
         self.chain = chain
+        self.knobs = knobs or Knobs()
+        self.journal = journal or Journal()
+        self.lagging = lagging
 
     def request_name(self, request: Request) -> str:
         try:
@@ -50,7 +59,10 @@ class RpcServer(Server):
             method = getattr(self, f"_{body['method']}", None)
             if method is None:
                 raise RpcError(-32601, "Method not found")
-            result = method(*(body.get("params") or []))
+            params = body.get("params") or []
+            if body["method"] not in WRITES:
+                self._check_caught_up(params)
+            result = method(*params)
         except RpcError as err:
             error = {"code": err.code, "message": err.message}
             if err.data is not None:
@@ -61,20 +73,65 @@ class RpcServer(Server):
                     "error": {"code": -32602, "message": f"Invalid params: {err}"}}
         return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
+    def _check_caught_up(self, params: list) -> None:
+        """A read at a ``minContextSlot`` this node has not reached is -32016; a lagging node's reads fail now and
+        then (``knobs.lag_error_rate``) as mainnet's do: -32016 when the read names a minimum slot, else -32005."""
+        config = params[-1] if params and isinstance(params[-1], dict) else {}
+        wanted = config.get("minContextSlot")
+        view = self._slot()
+        if wanted is not None and int(wanted) > view:
+            raise RpcError(-32016, "Minimum context slot has not been reached", {"contextSlot": view})
+        if not self.lagging or not self.knobs.chance(self.knobs.lag_error_rate):
+            return
+        if wanted is not None:
+            raise RpcError(-32016, "Minimum context slot has not been reached", {"contextSlot": view})
+        behind = self._lag()
+        raise RpcError(-32005, f"Node is behind by {behind} slots" if behind else "Node is unhealthy",
+                       {"numSlotsBehind": behind or None})
+
+    def _lag(self) -> int:
+        return max(0, self.knobs.lag_slots) if self.lagging else 0
+
+    def _slot(self) -> int:
+        return max(1, self.chain.slot - self._lag())
+
+    def _block_height(self) -> int:
+        return max(1, self.chain.block_height - self._lag())
+
+    def _account(self, key: Pubkey) -> Account | None:
+        """The account as this node sees it: now, or as it was ``lag_slots`` ago on a lagging node."""
+        if self._lag():
+            overrides = self.journal.as_of(self._slot())
+            if key in overrides:
+                return overrides[key]
+        return self.chain.account(key)
+
+    def _balance(self, key: Pubkey) -> int:
+        account = self._account(key)
+        return 0 if account is None else account.lamports
+
+    def _visible(self, signature: str):
+        """The landed transaction if this node has seen its slot; None otherwise."""
+        landed = self.chain.status(signature)
+        return None if landed is None or landed.slot > self._slot() else landed
+
     def _context(self) -> dict:
-        return {"slot": self.chain.slot, "apiVersion": "2.1.0"}
+        return {"slot": self._slot(), "apiVersion": "2.1.0"}
 
     # Reads.
 
     def _getLatestBlockhash(self, config=None):
-        blockhash, last_valid = self.chain.latest_blockhash()
+        if self._lag():
+            blockhash, last_valid = self.chain.blockhash_at(self._block_height())
+        else:
+            blockhash, last_valid = self.chain.latest_blockhash()
         return {"context": self._context(), "value": {"blockhash": blockhash, "lastValidBlockHeight": last_valid}}
 
     def _getBlockHeight(self, config=None):
-        return self.chain.block_height
+        return self._block_height()
 
     def _getSlot(self, config=None):
-        return self.chain.slot
+        return self._slot()
 
     def _getHealth(self):
         return "ok"
@@ -83,21 +140,21 @@ class RpcServer(Server):
         return {"solana-core": "2.1.0-localnet", "feature-set": 0}
 
     def _getBalance(self, pubkey, config=None):
-        return {"context": self._context(), "value": self.chain.sol_balance(_pubkey(pubkey))}
+        return {"context": self._context(), "value": self._balance(_pubkey(pubkey))}
 
     def _getMinimumBalanceForRentExemption(self, size, config=None):
         return self.chain.rent_exempt(int(size))
 
     def _getAccountInfo(self, pubkey, config=None):
         _account_encoding(config)
-        account = self.chain.account(_pubkey(pubkey))
+        account = self._account(_pubkey(pubkey))
         return {"context": self._context(), "value": None if account is None else encode_account(account)}
 
     def _getMultipleAccounts(self, pubkeys, config=None):
         if len(pubkeys) > MAX_MULTIPLE_ACCOUNTS:
             raise RpcError(-32602, f"Too many inputs provided; max {MAX_MULTIPLE_ACCOUNTS}")
         _account_encoding(config)
-        accounts = [self.chain.account(_pubkey(key)) for key in pubkeys]
+        accounts = [self._account(_pubkey(key)) for key in pubkeys]
         return {"context": self._context(),
                 "value": [None if account is None else encode_account(account) for account in accounts]}
 
@@ -108,7 +165,7 @@ class RpcServer(Server):
             raise RpcError(-32602, "Invalid param: unrecognized Token program id")
         encoding = (config or {}).get("encoding", "base64")
         value = []
-        for address, account, parsed in self.chain.token_accounts(_pubkey(owner), mint=mint, program=program):
+        for address, account, parsed in self._token_accounts(_pubkey(owner), mint=mint, program=program):
             encoded = encode_account(account)
             if encoding == "jsonParsed":
                 mint_state = self.chain.mint(parsed.mint)
@@ -122,32 +179,63 @@ class RpcServer(Server):
             value.append({"pubkey": str(address), "account": encoded})
         return {"context": self._context(), "value": value}
 
-    def _getTokenAccountBalance(self, pubkey, config=None):
-        from localnet.chain import _token_account
+    def _token_accounts(self, owner: Pubkey, *, mint: str | None, program: Pubkey | None):
+        found = self.chain.token_accounts(owner, mint=mint, program=program)
+        if not self._lag():
+            return found
+        overrides = self.journal.as_of(self._slot())
+        then = {address: account for address, account, _ in found if address not in overrides}
+        then.update({address: account for address, account in overrides.items() if account is not None})
+        owned = []
+        for address, account in then.items():
+            parsed = _token_account(account)
+            if (parsed is not None and parsed.owner == owner and (mint is None or str(parsed.mint) == mint)
+                    and (program is None or account.owner == program)):
+                owned.append((address, account, parsed))
+        return owned
 
-        parsed = _token_account(self.chain.account(_pubkey(pubkey)))
+    def _getTokenAccountBalance(self, pubkey, config=None):
+        parsed = _token_account(self._account(_pubkey(pubkey)))
         if parsed is None:
             raise RpcError(-32602, "Invalid param: could not find account")
         mint = self.chain.mint(parsed.mint)
         return {"context": self._context(), "value": ui_amount(parsed.amount, mint.decimals if mint else 0)}
 
     def _getSignatureStatuses(self, signatures, config=None):
+        if self.knobs.strict_limits and len(signatures) > MAX_SIGNATURE_STATUSES:
+            raise RpcError(-32602, f"Too many inputs provided; max {MAX_SIGNATURE_STATUSES}")
         value = []
         for signature in signatures:
-            landed = self.chain.status(signature)
+            landed = self._visible(signature)
             if landed is None:
                 value.append(None)
                 continue
-            value.append({"slot": landed.slot, "confirmations": None, "err": landed.err,
+            status, confirmations = commitment(self.chain, landed, at_slot=self._slot())
+            value.append({"slot": landed.slot, "confirmations": confirmations, "err": landed.err,
                           "status": {"Ok": None} if landed.err is None else {"Err": landed.err},
-                          "confirmationStatus": "confirmed"})
+                          "confirmationStatus": status})
         return {"context": self._context(), "value": value}
 
     def _getTransaction(self, signature, config=None):
-        landed = self.chain.status(signature)
+        config = config if isinstance(config, dict) else {}
+        landed = self._visible(signature)
         if landed is None:
             return None
+        is_v0 = isinstance(landed.transaction.message, MessageV0)
+        if self.knobs.strict_limits and is_v0 and config.get("maxSupportedTransactionVersion") is None:
+            raise RpcError(-32015, "Transaction version (0) is not supported by the requesting client. Please try "
+                           'the request again with the following configuration parameter: '
+                           '"maxSupportedTransactionVersion": 0')
+        status, _ = commitment(self.chain, landed, at_slot=self._slot())
+        if status == "processed" or (config.get("commitment") == "finalized" and status != "finalized"):
+            return None  # getTransaction answers at confirmed or finalized only
         return _transaction_json(landed)
+
+    def _getRecentPrioritizationFees(self, addresses=None):
+        """The fee market's level (``knobs.priority_fee_level``, micro-lamports per CU) for the recent slots."""
+        view = self._slot()
+        return [{"slot": slot, "prioritizationFee": self.knobs.priority_fee_level}
+                for slot in range(max(1, view - RECENT_FEE_SLOTS + 1), view + 1)]
 
     # Writes.
 
@@ -159,16 +247,29 @@ class RpcServer(Server):
         config = config or {}
         transaction = _decode(encoded, config.get("encoding", "base58"))
         if not config.get("skipPreflight"):
+            self._preflight_blockhash(transaction)
             simulated = self.chain.simulate(transaction)
             if simulated.err is not None:
                 raise RpcError(-32002, f"Transaction simulation failed: {_describe(simulated.err)}",
                                _simulation_value(simulated))
+        if underpriced_drop(self.knobs, transaction):  # the leader took better-paying ones: accepted, never lands
+            return str(transaction.signatures[0])
         result = self.chain.send(transaction, attempt=True)
         if result.err in ("BlockhashNotFound", "SignatureFailure", "InsufficientFundsForFee",
                           "AddressLookupTableNotFound", "InvalidAddressLookupTableIndex", "SanitizeFailure"):
             raise RpcError(-32002, f"Transaction simulation failed: {_describe(result.err)}",
                            _simulation_value(result))
         return result.signature
+
+    def _preflight_blockhash(self, transaction: VersionedTransaction) -> None:
+        """A lagging node has not seen a blockhash fresher than its view: preflight refuses it there."""
+        if not self._lag():
+            return
+        height = self.chain.blockhash_height(str(transaction.message.recent_blockhash))
+        if height is not None and height > self._block_height():
+            value = {"err": "BlockhashNotFound", "logs": [], "accounts": None, "unitsConsumed": 0,
+                     "returnData": None, "innerInstructions": None, "replacementBlockhash": None}
+            raise RpcError(-32002, "Transaction simulation failed: Blockhash not found", value)
 
     def _simulateTransaction(self, encoded, config=None):
         config = config or {}

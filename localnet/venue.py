@@ -37,6 +37,7 @@ from spl.token.instructions import (
 from spl.token.models import ApproveParams, CloseAccountParams, SetAuthorityParams, TransferCheckedParams
 
 from localnet.chain import JUPITER_PROGRAM_ID, SLIPPAGE_ERROR, U64_MAX, Chain, RouteRefused
+from localnet.hostile import Knobs, RateLimit
 from localnet.http import Request, Response, Server
 
 SOL_MINT = "So11111111111111111111111111111111111111112"
@@ -96,9 +97,12 @@ class Route:
 
 
 class SwapVenue(Server):
-    def __init__(self, chain: Chain, *, sol_usd: Decimal = Decimal("150"), **kwargs) -> None:
+    def __init__(self, chain: Chain, *, sol_usd: Decimal = Decimal("150"), knobs: Knobs | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.chain = chain
+        self.knobs = knobs or Knobs()
+        self.rate_limit = RateLimit()  # per API key, at knobs.jupiter_rpm requests a minute
         self.sol_usd = sol_usd
         self.pools: dict[str, Pool] = {}
         self.api_keys_seen: list[str] = []
@@ -145,6 +149,10 @@ class SwapVenue(Server):
     def handle(self, request: Request) -> Response:
         if request.headers.get("x-api-key"):
             self.api_keys_seen.append(request.headers["x-api-key"])
+        retry_after = self.rate_limit.retry_after(request.headers.get("x-api-key", ""), self.knobs.jupiter_rpm)
+        if retry_after is not None:  # as the free tier answers: 429, Retry-After in whole seconds
+            return Response.json({"code": 429, "message": "Rate limit exceeded"}, status=429,
+                                 headers={"Retry-After": str(retry_after)})
         routes = {("GET", "/swap/v1/quote"): self._quote, ("POST", "/swap/v1/swap"): self._swap,
                   ("GET", "/price/v3"): self._prices}
         route = routes.get((request.method, request.path))
