@@ -25,9 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     hostile.add_argument("--slot-ms", type=int, default=None,
                          help="a slot clock: a block every N ms on its own (mainnet: 400), statuses processed -> "
                               "confirmed -> finalized; without it, a block per landed transaction")
-    hostile.add_argument("--strict-limits", action="store_true",
-                         help="mainnet's limits: 256 signatures per getSignatureStatuses, -32015 for a v0 "
-                              "getTransaction without maxSupportedTransactionVersion")
+    hostile.add_argument("--strict-limits", action=argparse.BooleanOptionalAction, default=True,
+                         help="mainnet's limits (on by default): 256 signatures per getSignatureStatuses, -32015 "
+                              "for a v0 getTransaction without maxSupportedTransactionVersion")
     hostile.add_argument("--lagging-rpc-port", type=int, default=0)
     hostile.add_argument("--lag-slots", type=int, default=0,
                          help="the second RPC node (its URL is printed) serves the chain this many slots old: "

@@ -1,4 +1,5 @@
-"""What makes localnet as hostile as mainnet, each behaviour a knob of ``Knobs``, off by default (the table,
+"""What makes localnet as hostile as mainnet, each behaviour a knob of ``Knobs``, off by default except mainnet's
+limits, which are rules rather than bad luck (the table,
 with the mainnet behaviour each reproduces, is in localnet/README.md, "Hostile network"):
 
 - ``slot_ms``: a slot clock; blocks advance on their own, statuses go processed -> confirmed -> finalized.
@@ -40,7 +41,7 @@ class Knobs:
     """Every hostile behaviour, off by default; read live, so a test may turn one on mid-run."""
 
     slot_ms: int | None = None
-    strict_limits: bool = False
+    strict_limits: bool = True  # mainnet's rules, not bad luck: on unless a test asks otherwise
     lag_slots: int = 0
     lag_error_rate: float = 0.0
     priority_fee_level: int = 0
