@@ -88,6 +88,7 @@ class TradingConfig:
     trading: TradingLimits
     database_url: str
     solana_rpc_url: str
+    solana_send_urls: tuple[str, ...]  # more endpoints every send and resend also goes to (reads stay on the first)
     jupiter_api_url: str
     redis_url: str | None
     telegram_api_base_url: str | None
@@ -174,6 +175,8 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         trading=_limits(reader),
         database_url=reader.database_url(),
         solana_rpc_url=reader.url("SOLANA_RPC_URL", default=DEFAULT_RPC),
+        solana_send_urls=reader.urls("SOLANA_SEND_URLS", example="SOLANA_SEND_URLS=https://a.example,"
+                                                                 "https://b.example"),
         jupiter_api_url=reader.secure_url("JUPITER_API_URL", default="https://api.jup.ag"),
         jupiter_api_key=reader.text("JUPITER_API_KEY"),
         redis_url=reader.url("REDIS_URL", schemes=("redis", "rediss", "unix"), example="redis://127.0.0.1:6379/0"),
@@ -357,6 +360,17 @@ class _Reader:
         value = self.text(name) or default
         if value is None:
             return None
+        return self._valid_url(name, value, schemes, example)
+
+    def urls(self, name: str, *, example: str) -> tuple[str, ...]:
+        """Several http(s) URLs separated by commas; none when unset."""
+        value = self.text(name)
+        if value is None:
+            return ()
+        return tuple(self._valid_url(name, part.strip(), ("http", "https"), example)
+                     for part in value.split(",") if part.strip())
+
+    def _valid_url(self, name: str, value: str, schemes: tuple[str, ...], example: str | None) -> str:
         parts = urlsplit(value)
         if parts.scheme not in schemes or (parts.scheme != "unix" and not parts.hostname):
             shown = " or ".join(f"{s}://" for s in schemes)

@@ -141,10 +141,15 @@ class RpcGateway:
     """Owns one ``AsyncClient``. Create it where it is owned, and ``await close()`` there."""
 
     def __init__(self, url: str, *, timeout: float = 10.0, read_attempts: int = 4, backoff: float = 0.1,
-                 max_retry_after: float = 5.0, rebroadcast_seconds: float = 2.0) -> None:
+                 max_retry_after: float = 5.0, rebroadcast_seconds: float = 2.0,
+                 send_urls: Sequence[str] = ()) -> None:
         self.url = url
         self.rebroadcast_seconds = rebroadcast_seconds  # 0: each transaction is sent once
         self._client = AsyncClient(url, commitment=Confirmed, timeout=timeout, max_transport_retries=0)
+        # More endpoints (other providers, a staked connection) that every copy also goes to once the first send
+        # has passed preflight here: a leader that one node's forwarding misses, another's may reach.
+        self._also_send = [AsyncClient(other, commitment=Confirmed, timeout=min(timeout, 5.0), max_transport_retries=0)
+                           for other in send_urls if other.rstrip("/") != url.rstrip("/")]
         self._reads = RetryPolicy(attempts=read_attempts, backoff=backoff, max_retry_after=max_retry_after)
         # A send is resent only where a failure may hide a request that never reached the node (the HTTP level):
         # the same bytes are the same transaction. An RPC error answer is the node's verdict and is not retried.
@@ -154,7 +159,7 @@ class RpcGateway:
     async def close(self, *, quiet: bool = False) -> None:
         if not quiet:
             logger.info("Closing Solana RPC client...")
-        await self._client.close()
+        await asyncio.gather(self._client.close(), *(client.close() for client in self._also_send))
 
     # Reads: retried on what kernel.chain.retry calls transient (timeouts, 429 honouring Retry-After, 5xx, node behind).
 
@@ -333,6 +338,8 @@ class RpcGateway:
             raise
         except ChainError as err:
             logger.warning("Send of %s unconfirmed (%s); confirming anyway", signature, err)
+        if self._also_send:  # only after preflight here passed: a copy elsewhere must never land what it refused
+            await self._copies(signature, bytes(transaction), self._also_send)
         if on_sent is not None:
             await on_sent()
         resend = bytes(transaction) if self.rebroadcast_seconds > 0 else None
@@ -363,13 +370,21 @@ class RpcGateway:
         raise AssertionError("unreachable")
 
     async def _resend(self, signature: str, payload: bytes) -> None:
+        await self._copies(signature, payload, [self._client, *self._also_send])
+
+    async def _copies(self, signature: str, payload: bytes, clients: Sequence[AsyncClient]) -> None:
+        """The same bytes to each endpoint at once (no preflight, no retries by the node)."""
         opts = TxOpts(skip_preflight=True, max_retries=0)
-        try:
-            await self._counted("sendTransaction", lambda: self._client.send_raw_transaction(payload, opts))
-        # Any failure of a copy (HTTP, the node's refusal, an answer solana-py cannot parse) must never fail a
-        # transaction an earlier copy may still land: only confirmation decides.
-        except Exception as err:
-            logger.info("Resend of %s not taken (%s); still confirming", signature, _describe(err))
+
+        async def copy(client: AsyncClient) -> None:
+            try:
+                await self._counted("sendTransaction", lambda: client.send_raw_transaction(payload, opts))
+            # Any failure of a copy (HTTP, the node's refusal, an answer solana-py cannot parse) must never fail a
+            # transaction an earlier copy may still land: only confirmation decides.
+            except Exception as err:
+                logger.info("Resend of %s not taken (%s); still confirming", signature, _describe(err))
+
+        await asyncio.gather(*(copy(client) for client in clients))
 
     async def _final_check(self, signature: str) -> Confirmation:
         """The blockhash expired: one last look, since it may have landed just before."""

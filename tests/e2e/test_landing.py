@@ -199,3 +199,37 @@ async def test_a_delayed_withdrawal_lands_under_drops_when_its_time_comes(resend
     assert localnet.chain.sol_balance(destination) == 3 * SOL
     assert trader.sol() == 5 * SOL - 2 * SOL - plan.fee_lamports
     assert (await Withdrawal.objects.aget(pk=scheduled.withdrawal.pk)).status == "confirmed"
+
+
+async def _engine_sending_also_to(config, send_urls: list[str]):
+    rpc = RpcGateway(config.solana_rpc_url, timeout=5.0, backoff=0.05, rebroadcast_seconds=FAST_RESEND,
+                     send_urls=send_urls)
+    jupiter = JupiterClient(config.jupiter_api_url, timeout=5.0, backoff=0.05)
+    return TradingService(rpc=rpc, jupiter=jupiter, keyring=Keyring(config.wallet_encryption_keys), config=config)
+
+
+async def test_every_copy_also_goes_to_the_other_endpoints_and_each_buy_lands_once(trading_config, localnet,
+                                                                                    transactional_db):
+    """A second node (SOLANA_SEND_URLS) gets every copy once the first passed preflight: two chances a round."""
+    engine = await _engine_sending_also_to(trading_config, [localnet.lagging_rpc_url])
+    before = localnet.lagging_rpc.requests["sendTransaction"]
+    try:
+        landed, expired, traders = await _buy_under_drops(engine, localnet)
+    finally:
+        await engine.rpc.close()
+        await engine.jupiter.close()
+    assert (landed, expired) == (BUYS, 0)
+    assert localnet.lagging_rpc.requests["sendTransaction"] - before >= BUYS  # each buy reached it at least once
+    await _assert_ledger_is_the_chain(traders, localnet)
+
+
+async def test_an_endpoint_that_is_down_never_fails_a_trade(trading_config, localnet, transactional_db):
+    engine = await _engine_sending_also_to(trading_config, ["http://127.0.0.1:9"])  # nothing listens there
+    try:
+        trader = await make_trader(engine, localnet)
+        result = await trader.buy("BONK", SOL // 10)
+    finally:
+        await engine.rpc.close()
+        await engine.jupiter.close()
+    assert result.signature and trader.tokens("BONK") > 0
+    await _assert_ledger_is_the_chain([trader], localnet)

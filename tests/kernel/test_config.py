@@ -26,6 +26,9 @@ def test_rebroadcast_is_every_two_seconds_unless_set_and_zero_sends_once():
     assert load_config({}).rebroadcast_seconds == 0.4
     assert load_config({"REBROADCAST_SECONDS": "0.5"}).rebroadcast_seconds == 0.5
     assert load_config({"REBROADCAST_SECONDS": "0"}).rebroadcast_seconds == 0
+    assert load_config({}).solana_send_urls == ()
+    assert load_config({"SOLANA_SEND_URLS": "https://a.example/, http://127.0.0.1:8900"}).solana_send_urls == (
+        "https://a.example", "http://127.0.0.1:8900")
 
 
 def test_preferred_names_are_read():
@@ -94,6 +97,7 @@ def test_preferred_name_wins_over_legacy(legacy, preferred, attribute):
     ("REBROADCAST_SECONDS", "-1", "must not be negative"),
     ("REBROADCAST_SECONDS", "2s", "is not a plain number"),
     ("REBROADCAST_SECONDS", "61", "between 0 and 60"),
+    ("SOLANA_SEND_URLS", "https://a.example,ftp://b.example", "is not a valid URL"),
 ])
 def test_each_bad_value_names_the_variable_the_problem_and_an_example(variable, value, expected):
     with pytest.raises(ConfigError) as caught:
