@@ -100,6 +100,7 @@ class TradingService:
         self.keyring = keyring
         self.config = config
         self.inspector = SwapInspector(rpc, tip_accounts=config.swap_tip_accounts)
+        self._turns: dict[str, asyncio.Lock] = {}  # wallet address -> its turn to inspect and send
 
     async def execute_buy(self, *, telegram_user_id: int, mint: str, lamports: int,
                           progress: Progress | None = None, automatic: bool = False) -> BuyResult:
@@ -136,17 +137,19 @@ class TradingService:
         request = SwapRequest(owner=trader.wallet.public_key, side="buy", mint=mint, token_program=mint_info.program_id,
                               amount=lamports, slippage_bps=slippage_bps(settings, self.config),
                               priority_fee_cap=settings.priority_fee_lamports)
-        inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
-        signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
-                                            keyring=self.keyring)
-        crashpoint("buy.signed")
-        pending = await db_call(services.record_pending_buy)(
-            wallet=trader.wallet, mint=mint, decimals=mint_info.decimals, lamports_in=quote.in_amount,
-            quoted_out=quote.out_amount, min_out=quote.min_out_amount, signature=str(signed.signatures[0]),
-            last_valid_block_height=swap.last_valid_block_height,
-            spend_cap_lamports=daily_spend_cap_lamports(settings, self.config))
-        crashpoint("buy.recorded")
-        trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="buy")
+        async with self._turn(trader.wallet.public_key) as turn:
+            inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
+            signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
+                                                keyring=self.keyring)
+            crashpoint("buy.signed")
+            pending = await db_call(services.record_pending_buy)(
+                wallet=trader.wallet, mint=mint, decimals=mint_info.decimals, lamports_in=quote.in_amount,
+                quoted_out=quote.out_amount, min_out=quote.min_out_amount, signature=str(signed.signatures[0]),
+                last_valid_block_height=swap.last_valid_block_height,
+                spend_cap_lamports=daily_spend_cap_lamports(settings, self.config))
+            crashpoint("buy.recorded")
+            trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="buy",
+                                     turn=turn)
         TRADE_SECONDS.labels(side="buy").observe(time.monotonic() - started)
         return BuyResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
                          lamports_in=trade.lamports_in, fee_lamports=trade.fee_lamports,
@@ -184,19 +187,21 @@ class TradingService:
                               token_program=holdings.token_program(mint) or TOKEN_PROGRAM, amount=raw,
                               slippage_bps=slippage_bps(trader.settings, self.config),
                               priority_fee_cap=trader.settings.priority_fee_lamports)
-        try:
-            inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
-        except SwapWouldFail:
-            await _explain_failed_sale(trader, mint, raw)  # another sale (a monitor's, another worker's) took them
-            raise
-        signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
-                                            keyring=self.keyring)
-        crashpoint("sell.signed")
-        pending = await db_call(services.record_pending_sell)(
-            wallet=trader.wallet, mint=mint, raw=raw, quoted_out=quote.out_amount, min_out=quote.min_out_amount,
-            signature=str(signed.signatures[0]), last_valid_block_height=swap.last_valid_block_height)
-        crashpoint("sell.recorded")
-        trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="sell")
+        async with self._turn(trader.wallet.public_key) as turn:
+            try:
+                inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
+            except SwapWouldFail:
+                await _explain_failed_sale(trader, mint, raw)  # another sale (a monitor's, a worker's) took them
+                raise
+            signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
+                                                keyring=self.keyring)
+            crashpoint("sell.signed")
+            pending = await db_call(services.record_pending_sell)(
+                wallet=trader.wallet, mint=mint, raw=raw, quoted_out=quote.out_amount, min_out=quote.min_out_amount,
+                signature=str(signed.signatures[0]), last_valid_block_height=swap.last_valid_block_height)
+            crashpoint("sell.recorded")
+            trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="sell",
+                                     turn=turn)
         TRADE_SECONDS.labels(side="sell").observe(time.monotonic() - started)
         position = await db_call(Position.objects.get)(pk=trade.position_id)
         return SellResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
@@ -230,11 +235,15 @@ class TradingService:
         except ChainError as err:
             raise ServiceUnavailable(err) from None
 
+    def _turn(self, owner: str) -> _Turn:
+        return _Turn(self._turns.setdefault(owner, asyncio.Lock()))
+
     async def _land(self, pending: services.PendingTrade, signed, owner: str, mint: str, progress: Progress | None,
-                    *, side: str) -> Trade:
+                    *, side: str, turn: _Turn) -> Trade:
         """Send (and resend) until landed or expired, then apply. Whatever happens, the pending row already exists
-        for reconciliation."""
+        for reconciliation. The wallet's turn ends with the first send: the next trade of it may be inspected."""
         async def sent() -> None:
+            turn.end()
             crashpoint(f"{side}.sent")
             await _say(progress, Step.CONFIRMING)
 
@@ -291,6 +300,29 @@ def validate_mint(mint: str) -> str:
     if text == SOL_MINT:
         raise WrappedSolMint()
     return text
+
+
+class _Turn:
+    """A wallet's turn, from its swap's inspection to the first send. The inspector judges a simulation only on a
+    consistent picture of the wallet (its accounts equal before and after): the same wallet's other trades sending
+    meanwhile (a monitor selling ten positions, a burst of snipes) would keep changing it. Taking turns keeps the
+    picture still for the few milliseconds inspection needs; confirming, which takes long, is not in the turn."""
+
+    def __init__(self, lock: asyncio.Lock) -> None:
+        self._lock, self._held = lock, False
+
+    async def __aenter__(self) -> _Turn:
+        await self._lock.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.end()
+
+    def end(self) -> None:
+        if self._held:
+            self._held = False
+            self._lock.release()
 
 
 async def _say(progress: Progress | None, step: Step) -> None:
