@@ -72,7 +72,7 @@ HELP = (
     "With any of these on, loosening a trading setting (slippage, max trade, snipe, confirmations, daily spend) "
     "waits 24 h; /set buycode &lt;SOL | off&gt; asks for a code for larger buys\n\n"
     "<b>Settings</b>\n"
-    "/settings — slippage, limits, daily spend cap, stop loss, take profit, sniping, priority fee\n"
+    "/settings — slippage, limits, daily spend cap, stop loss, take profit, sniping, priority fee and fee level\n"
     "/set &lt;name&gt; &lt;value&gt; — e.g. /set slippage 1.5\n\n"
     "/start — main menu · /help — this list"
 )
