@@ -89,6 +89,7 @@ SETTING_FIELDS = {
     "take_profit": "take_profit_percentage",
     "snipe_amount": "snipe_amount_lamports",
     "priority_fee": "priority_fee_lamports",
+    "fee_level": "priority_fee_level",
     "snipe": "snipe_enabled",
     "confirm": "confirm_trades",
     "daily_spend": "daily_spend_limit_lamports",

@@ -1,7 +1,8 @@
 """Buy and sell: quote, swap, sign, record as pending, send, confirm, apply what the chain says happened.
 
 Round trips before the send are kept to three sequential ones (quote with the balance checks in parallel, swap,
-send); the database work in between is local and short.
+send); the database work in between is local and short. A trader on a market fee level adds a fourth, the fee
+market of the quoted route's pools, cached by the gateway for a few seconds.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from positions.errors import (
     UnknownToken,
     WrappedSolMint,
 )
+from positions.fees import PriorityFee, priority_fee
 from positions.models import Position, Trade
 from positions.risk import check_buy, check_sell, daily_spend_cap_lamports, slippage_bps
 from positions.screening import screen_mint
@@ -76,6 +78,7 @@ class BuyResult:
     fee_lamports: int
     received_raw: int
     position_id: int
+    priority_fee_level: str  # a wallets.models.FeeLevel value
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ class SellResult:
     realized_pnl_lamports: int
     remaining_raw: int
     position_closed: bool
+    priority_fee_level: str  # a wallets.models.FeeLevel value
 
 
 class TradingService:
@@ -133,7 +137,8 @@ class TradingService:
             raise InsufficientBalance(needed, balance)
         if isinstance(quote, BaseException):
             raise _service_error(quote)
-        swap = await self._swap(quote, trader.wallet.public_key, settings.priority_fee_lamports)
+        fee = await self._priority_fee(settings, quote)
+        swap = await self._swap(quote, trader.wallet.public_key, fee.lamports)
         request = SwapRequest(owner=trader.wallet.public_key, side="buy", mint=mint, token_program=mint_info.program_id,
                               amount=lamports, slippage_bps=slippage_bps(settings, self.config),
                               priority_fee_cap=settings.priority_fee_lamports)
@@ -153,7 +158,8 @@ class TradingService:
         TRADE_SECONDS.labels(side="buy").observe(time.monotonic() - started)
         return BuyResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
                          lamports_in=trade.lamports_in, fee_lamports=trade.fee_lamports,
-                         received_raw=trade.amount_out_raw, position_id=trade.position_id)
+                         received_raw=trade.amount_out_raw, position_id=trade.position_id,
+                         priority_fee_level=fee.level)
 
     async def execute_sell(self, *, telegram_user_id: int, mint: str, amount: SellAmount,
                            progress: Progress | None = None, automatic: bool = False) -> SellResult:
@@ -182,7 +188,8 @@ class TradingService:
             raise ChainShortfall()
         if isinstance(quote, BaseException):
             raise _service_error(quote)
-        swap = await self._swap(quote, trader.wallet.public_key, trader.settings.priority_fee_lamports)
+        fee = await self._priority_fee(trader.settings, quote)
+        swap = await self._swap(quote, trader.wallet.public_key, fee.lamports)
         request = SwapRequest(owner=trader.wallet.public_key, side="sell", mint=mint,
                               token_program=holdings.token_program(mint) or TOKEN_PROGRAM, amount=raw,
                               slippage_bps=slippage_bps(trader.settings, self.config),
@@ -207,7 +214,15 @@ class TradingService:
         return SellResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
                           sold_raw=trade.amount_in_raw, lamports_out=trade.lamports_out,
                           fee_lamports=trade.fee_lamports, realized_pnl_lamports=trade.realized_pnl_lamports,
-                          remaining_raw=position.remaining_amount_raw, position_closed=not position.is_open)
+                          remaining_raw=position.remaining_amount_raw, position_closed=not position.is_open,
+                          priority_fee_level=fee.level)
+
+    async def _priority_fee(self, settings, quote) -> PriorityFee:
+        """The fee this trade offers; the trader's ``priority_fee_lamports`` stays the inspector's cap either way."""
+        try:
+            return await priority_fee(self.rpc, settings, quote)
+        except ChainError as err:
+            raise ServiceUnavailable(err) from None
 
     async def _swap(self, quote, user_public_key: str, priority_fee: int):
         try:

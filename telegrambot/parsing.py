@@ -14,12 +14,14 @@ from kernel.money import AmountError, parse_decimal, sol_to_lamports
 from positions.amounts import SellAmount
 from positions.errors import InvalidAmount
 from telegrambot.refusals import refusal
+from wallets.models import FeeLevel
 
 EXAMPLE_MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 _BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
 MAX_ARGUMENT_LENGTH = 100
 # A billion SOL: more than exists, and within every lamport column (signed 64-bit on both databases).
 MAX_LAMPORTS = 10**18
+FEE_LEVELS = frozenset(FeeLevel.values)
 
 
 class ParseError(WordedError):
@@ -167,6 +169,14 @@ def parse_priority_fee(text: str) -> int:
     if lamports > 10_000_000:
         raise ParseError("A priority fee above 0.01 SOL is almost certainly a typo. Type at most 0.01, like 0.0001.")
     return lamports
+
+
+def parse_fee_level(text: str) -> str:
+    """A priority-fee level: one of wallets.models.FeeLevel's values."""
+    value = _bounded(text).strip().lower()
+    if value not in FEE_LEVELS:
+        raise ParseError("The fee level is fixed, fast or turbo. Type one of them.")
+    return value
 
 
 def parse_on_off(text: str, *, name: str) -> bool:

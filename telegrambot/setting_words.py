@@ -46,6 +46,10 @@ SETTINGS = (
     SettingWords("priority_fee", "Priority fee", ("priorityfee", "priority_fee", "fee"),
                  lambda text, label: parsing.parse_priority_fee(text),
                  "Send the priority fee in SOL, up to 0.01 (e.g. 0.0001), or 0."),
+    SettingWords("fee_level", "Fee level", ("feelevel", "fee_level"),
+                 lambda text, label: parsing.parse_fee_level(text),
+                 "Send fixed (always your priority fee), fast or turbo (the market's going rate, 75th or 95th "
+                 "percentile, never above your priority fee)."),
     SettingWords("daily_spend", "Daily spend cap", ("dailyspend", "daily_spend", "spendcap"), _sol,
                  "Send the most SOL your buys may spend in 24 hours (e.g. 2)."),
     SettingWords("buy_code_above", "Code for buys above", ("buycode", "buycodeabove", "buy_code_above"),

@@ -15,7 +15,7 @@ from positions.trading import BuyResult, SellResult, Step
 from telegrambot import refusals, setting_words
 from telegrambot.parsing import EXAMPLE_MINT
 from telegrambot.refusals import refusal
-from wallets.models import UserSettings
+from wallets.models import FeeLevel, UserSettings
 
 EXPLORER_TX = "https://solscan.io/tx/{}"
 
@@ -72,7 +72,7 @@ HELP = (
     "With any of these on, loosening a trading setting (slippage, max trade, snipe, confirmations, daily spend) "
     "waits 24 h; /set buycode &lt;SOL | off&gt; asks for a code for larger buys\n\n"
     "<b>Settings</b>\n"
-    "/settings — slippage, limits, daily spend cap, stop loss, take profit, sniping, priority fee\n"
+    "/settings — slippage, limits, daily spend cap, stop loss, take profit, sniping, priority fee and fee level\n"
     "/set &lt;name&gt; &lt;value&gt; — e.g. /set slippage 1.5\n\n"
     "/start — main menu · /help — this list"
 )
@@ -129,7 +129,7 @@ def progress(step: str) -> str:
 
 def buy_done(result: BuyResult) -> str:
     return (f"✅ <b>Bought</b> {tokens(result.received_raw, result.decimals)} of {code(result.mint)}\n"
-            f"Spent {sol(result.lamports_in)} + {sol(result.fee_lamports)} network fee.\n"
+            f"Spent {sol(result.lamports_in)} + {sol(result.fee_lamports)} network fee{_at_level(result)}.\n"
             f"{tx_link(result.signature)}")
 
 
@@ -137,9 +137,19 @@ def sell_done(result: SellResult) -> str:
     state = "Position closed." if result.position_closed else \
         f"Still holding {tokens(result.remaining_raw, result.decimals)}."
     return (f"✅ <b>Sold</b> {tokens(result.sold_raw, result.decimals)} of {code(result.mint)}\n"
-            f"Received {sol(result.lamports_out)} (network fee {sol(result.fee_lamports)}).\n"
+            f"Received {sol(result.lamports_out)} (network fee {sol(result.fee_lamports)}{_at_level(result)}).\n"
             f"Realized PnL: {signed_sol(result.realized_pnl_lamports)}. {state}\n"
             f"{tx_link(result.signature)}")
+
+
+def _at_level(result: BuyResult | SellResult) -> str:
+    """The fee level a trade used, when it was the market's rather than the trader's fixed fee."""
+    if result.priority_fee_level == FeeLevel.FIXED:
+        return ""
+    return f", {FEE_LEVEL_WORDS[result.priority_fee_level]}"
+
+
+FEE_LEVEL_WORDS = {FeeLevel.FIXED: "fixed", FeeLevel.FAST: "fast", FeeLevel.TURBO: "turbo"}
 
 
 def trade_failed(message: str, signature: str = "") -> str:
@@ -420,7 +430,8 @@ def settings(view) -> str:
              f"Stop loss: {percent(values.stop_loss_percentage)}",
              f"Take profit: {percent(values.take_profit_percentage)}",
              f"Sniping: {'on' if values.snipe_enabled else 'off'} · amount {sol(values.snipe_amount_lamports)}",
-             f"Priority fee: {sol(values.priority_fee_lamports)}",
+             f"Priority fee: {sol(values.priority_fee_lamports)}{_fee_cap(values)}",
+             f"Fee level: {setting_value('fee_level', values.priority_fee_level)}",
              f"Confirm trades: {'on' if values.confirm_trades else 'off'}",
              f"Code for buys: {_buy_code(values, view.two_factor)}"]
     if view.pending:
@@ -444,8 +455,16 @@ def _buy_code(values: UserSettings, two_factor: bool) -> str:
     return " or ".join(rules) + ("" if two_factor else " (only once /2fa is on)")
 
 
+def _fee_cap(values: UserSettings) -> str:
+    return "" if values.priority_fee_level == FeeLevel.FIXED else " at most"
+
+
 def setting_value(key: str, value) -> str:
     """A setting's value as the trader typed it."""
+    if key == "fee_level":
+        return {FeeLevel.FIXED: "fixed (your priority fee on every trade)",
+                FeeLevel.FAST: "fast (the market's 75th percentile, up to your priority fee)",
+                FeeLevel.TURBO: "turbo (the market's 95th percentile, up to your priority fee)"}.get(value, str(value))
     if value is None:
         return {"daily_spend": "the operator's cap"}.get(key, "off")
     if isinstance(value, bool):

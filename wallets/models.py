@@ -29,6 +29,15 @@ class UserWallet(models.Model):
         return f"<UserWallet {self.pk} tg={self.telegram_user_id} {self.public_key}>"
 
 
+class FeeLevel(models.TextChoices):
+    """How a trade's priority fee is chosen: the trader's fixed amount, or a percentile of the fee market's recent
+    compute-unit prices, never above that amount (``priority_fee_lamports`` is then their maximum)."""
+
+    FIXED = "fixed", "Fixed"
+    FAST = "fast", "Fast (75th percentile of the market)"
+    TURBO = "turbo", "Turbo (95th percentile of the market)"
+
+
 class UserSettings(models.Model):
     """Per-user trading settings, created with the wallet from the config defaults. Money in lamports."""
 
@@ -42,7 +51,9 @@ class UserSettings(models.Model):
                                                  help_text="Empty = off.")
     snipe_enabled = models.BooleanField(default=False)
     snipe_amount_lamports = models.BigIntegerField()
-    priority_fee_lamports = models.BigIntegerField()
+    priority_fee_lamports = models.BigIntegerField(
+        help_text="Lamports per trade: the fee at the fixed level, the most any level may pay otherwise.")
+    priority_fee_level = models.CharField(max_length=5, choices=FeeLevel.choices, default=FeeLevel.FIXED)
     confirm_trades = models.BooleanField(default=False)
     daily_spend_limit_lamports = models.BigIntegerField(
         null=True, blank=True, help_text="SOL the user's buys may spend in 24 hours. Empty = the operator's cap.")
@@ -66,6 +77,8 @@ class UserSettings(models.Model):
                                    name="settings_snipe_non_negative"),
             models.CheckConstraint(condition=models.Q(priority_fee_lamports__gte=0),
                                    name="settings_priority_fee_non_negative"),
+            models.CheckConstraint(condition=models.Q(priority_fee_level__in=FeeLevel.values),
+                                   name="settings_priority_fee_level_known"),
             models.CheckConstraint(condition=models.Q(daily_spend_limit_lamports__isnull=True)
                                    | models.Q(daily_spend_limit_lamports__gt=0), name="settings_daily_spend_positive"),
             models.CheckConstraint(condition=models.Q(buy_code_above_lamports__isnull=True)

@@ -81,6 +81,8 @@ class MintInfo:
 SYSTEM_PROGRAM_ID = "11111111111111111111111111111111"
 LOOKUP_TABLE_PROGRAM_ID = "AddressLookupTab1e1111111111111111111111111"
 MULTIPLE_ACCOUNTS_LIMIT = 100  # mainnet's limit of keys per getMultipleAccounts
+PRIORITY_FEE_TTL_SECONDS = 5.0  # the market moves slot by slot, but a trade a second need not ask each time
+PRIORITY_FEE_CACHE_SIZE = 256  # distinct account sets remembered (the pools traded lately)
 
 
 @dataclass(frozen=True)
@@ -155,6 +157,7 @@ class RpcGateway:
         # the same bytes are the same transaction. An RPC error answer is the node's verdict and is not retried.
         self._sends = replace(self._reads, transient=is_transient_http)
         self._rent_cache: dict[int, int] = {}
+        self._fee_cache: dict[tuple[str, ...], tuple[float, tuple[int, ...]]] = {}
 
     async def close(self, *, quiet: bool = False) -> None:
         if not quiet:
@@ -189,6 +192,12 @@ class RpcGateway:
                                         lambda: self._client.get_minimum_balance_for_rent_exemption(size))
             self._rent_cache[size] = response.value
         return self._rent_cache[size]
+
+    async def recent_priority_fee(self, accounts: Sequence[str] = (), *, percentile: int) -> int:
+        """The compute-unit price (micro-lamports per CU) that ``percentile`` percent of the recent slots' fees
+        were at or under, for transactions writing ``accounts`` (none: the whole market). Nearest rank, integers
+        only; 0 when the node reports no slots. The slots' fees are cached for ``PRIORITY_FEE_TTL_SECONDS``."""
+        return nearest_rank(await self._recent_fees(tuple(sorted(set(accounts)))), percentile)
 
     async def token_balances(self, owner: str) -> dict[str, int]:
         """Raw balance per mint over every token account the owner has, under both token programs."""
@@ -393,6 +402,20 @@ class RpcGateway:
             return _settled(status)
         return Confirmation(Outcome.EXPIRED, "blockhash expired before the transaction landed")
 
+    async def _recent_fees(self, accounts: tuple[str, ...]) -> tuple[int, ...]:
+        """The recent slots' prioritization fees, sorted; one read per account set every few seconds."""
+        cached = self._fee_cache.get(accounts)
+        if cached is not None and time.monotonic() - cached[0] < PRIORITY_FEE_TTL_SECONDS:
+            return cached[1]
+        keys = [Pubkey.from_string(key) for key in accounts]
+        response = await self._read("getRecentPrioritizationFees",
+                                    lambda: self._client.get_recent_prioritization_fees(keys or None))
+        fees = tuple(sorted(int(entry.prioritization_fee) for entry in response.value))
+        if len(self._fee_cache) >= PRIORITY_FEE_CACHE_SIZE:
+            self._fee_cache.clear()  # crude, but bounded: the next reads refill what is still traded
+        self._fee_cache[accounts] = (time.monotonic(), fees)
+        return fees
+
     async def _read(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
         try:
             return await self._reads.call(lambda: self._answer(method, call),
@@ -414,6 +437,16 @@ class RpcGateway:
     async def _counted(method: str, call: Callable[[], Awaitable[T]]) -> T:
         RPC_REQUESTS.labels(method=method).inc()
         return await call()
+
+
+def nearest_rank(ordered: Sequence[int], percentile: int) -> int:
+    """The value ``percentile`` percent of ``ordered`` (ascending) are at or under, by nearest rank; 0 when empty."""
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be from 1 to 100, not {percentile}")
+    if not ordered:
+        return 0
+    rank = -(-percentile * len(ordered) // 100)  # rounded up, in integers: the 95th of 150 slots is the 143rd
+    return ordered[rank - 1]
 
 
 def _log_retry(method: str, err: BaseException, attempt: int, delay: float) -> None:

@@ -291,6 +291,22 @@ async def test_recent_prioritization_fees_answer_the_market_level(hostile):
     assert len(fees) == 150 and {fee.prioritization_fee for fee in fees} == {12_345}
 
 
+async def test_the_gateway_reads_the_market_level_once_for_a_few_seconds(hostile):
+    network = hostile(priority_fee_level=12_345)
+    network.chain.advance_blocks(200)
+    rpc = RpcGateway(network.rpc_url)
+    try:
+        reads = network.rpc.requests["getRecentPrioritizationFees"]
+        assert await rpc.recent_priority_fee(percentile=75) == 12_345
+        network.knobs.priority_fee_level = 99_999  # within the cache's few seconds: the same answer, no read
+        assert await rpc.recent_priority_fee(percentile=95) == 12_345
+        assert network.rpc.requests["getRecentPrioritizationFees"] - reads == 1
+        pool = str(Keypair().pubkey())  # another account set is another read
+        assert await rpc.recent_priority_fee([pool], percentile=95) == 99_999
+    finally:
+        await rpc.close(quiet=True)
+
+
 async def test_an_underpriced_transaction_is_dropped_per_attempt_and_a_well_priced_one_lands(hostile):
     network = hostile(priority_fee_level=10_000, underpriced_drop_rate=1.0)
     payer = network.funded_keypair(sol=1)

@@ -74,7 +74,7 @@ from tests.proof.fuzz_inputs import (
 from tests.proof.outcomes import module_finished, record_module
 from tests.proof.scale import FULL, scaled
 from tests.settings import TEST_WALLET_KEY
-from wallets.models import UserSettings, UserWallet
+from wallets.models import FeeLevel, UserSettings, UserWallet
 
 PARSER_CASES = scaled(150, 700)  # per property, 10 properties: 1,500 in make test, 7,000 with PROOF=1
 BOT_CASES = scaled(300, 3_000)
@@ -249,7 +249,8 @@ _SETTING_BOUNDS = {"slippage": (1, 5000), "max_trade": (1, BIGINT_MAX), "daily_l
 
 @PARSER_SETTINGS
 @given(key=st.sampled_from(sorted(SETTING_FIELDS)), text=st.one_of(amount_texts(), st.sampled_from(
-    ["on", "off", "ON", "yes", "no", "true", "false", "1", "0", "enable", "disable", "none", "None", " off "])))
+    ["on", "off", "ON", "yes", "no", "true", "false", "1", "0", "enable", "disable", "none", "None", " off ",
+    "fast", "TURBO", " fixed ", "slow"])))
 @_parser_case
 def test_every_setting_value_accepted_fits_its_column(key, text):
     value = _refused_or(parse_value, key, text)
@@ -259,6 +260,9 @@ def test_every_setting_value_accepted_fits_its_column(key, text):
     column.clean(value, None)  # the column's own validators: integer range, max_digits, decimal places
     if key in ("snipe", "confirm"):
         assert type(value) is bool
+        return
+    if key == "fee_level":
+        assert value in FeeLevel.values
         return
     low, high = _SETTING_BOUNDS[key]
     assert low <= value <= high
