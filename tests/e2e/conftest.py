@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 
 import pytest
 import pytest_asyncio
@@ -202,3 +203,40 @@ class Handled:
 @pytest.fixture
 def handled(bot) -> Handled:
     return Handled(bot.application)
+
+
+FAST_RESEND = 0.1  # seconds: many resends within a blockhash's 150 blocks at one block per 20 ms
+
+
+class BlockClock:
+    """Blocks keep coming while we trade (one per ``seconds``), so a blockhash really expires: 150 blocks in 3 s."""
+
+    def __init__(self, chain, *, seconds: float = 0.02) -> None:
+        self._chain, self._seconds, self._stop = chain, seconds, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._seconds):
+            self._chain.advance_blocks(1)
+
+    def __enter__(self) -> BlockClock:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def engine_resending_every(config, *, rebroadcast_seconds: float):
+    rpc = RpcGateway(config.solana_rpc_url, timeout=5.0, backoff=0.05, rebroadcast_seconds=rebroadcast_seconds)
+    jupiter = JupiterClient(config.jupiter_api_url, timeout=5.0, backoff=0.05)
+    return TradingService(rpc=rpc, jupiter=jupiter, keyring=Keyring(config.wallet_encryption_keys), config=config)
+
+
+@pytest_asyncio.fixture
+async def resending(trading_config):
+    engine = await engine_resending_every(trading_config, rebroadcast_seconds=FAST_RESEND)
+    yield engine
+    await engine.rpc.close()
+    await engine.jupiter.close()

@@ -6,7 +6,6 @@ advancing on their own so an unlanded trade really expires."""
 from __future__ import annotations
 
 import pytest
-import pytest_asyncio
 from asgiref.sync import sync_to_async
 
 from custody.services import update_setting
@@ -14,8 +13,7 @@ from positions.errors import TradeFailed
 from positions.fees import SWAP_COMPUTE_UNITS
 from positions.models import Trade
 from telegrambot import texts
-from tests.e2e.conftest import make_trader
-from tests.e2e.test_landing import FAST_RESEND, BlockClock, _engine
+from tests.e2e.conftest import BlockClock, make_trader
 from wallets.models import FeeLevel, UserSettings, UserWallet
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,14 +31,6 @@ def fee_market(localnet):
 
     yield set_market
     set_market(0)
-
-
-@pytest_asyncio.fixture
-async def resending(trading_config):
-    engine = await _engine(trading_config, rebroadcast_seconds=FAST_RESEND)
-    yield engine
-    await engine.rpc.close()
-    await engine.jupiter.close()
 
 
 async def _set(trader, **values) -> None:

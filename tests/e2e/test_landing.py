@@ -5,7 +5,6 @@ random per attempt; the ledger stays exact (a resend never applies anything twic
 from __future__ import annotations
 
 import asyncio
-import threading
 from dataclasses import replace
 from datetime import timedelta
 
@@ -24,53 +23,18 @@ from positions.errors import TradeFailed
 from positions.models import Position, Trade
 from positions.trading import Step, TradingService
 from telegrambot.texts import refusal
-from tests.e2e.conftest import Trader, make_trader
+from tests.e2e.conftest import FAST_RESEND, BlockClock, Trader, engine_resending_every, make_trader
 from wallets.crypto import Keyring
 from wallets.models import Withdrawal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9
-FAST_RESEND = 0.1  # seconds: many resends within a blockhash's 150 blocks at one block per 20 ms
 BUYS, USERS = 20, 5
-
-
-class BlockClock:
-    """Blocks keep coming while we trade (one per ``seconds``), so a blockhash really expires: 150 blocks in 3 s."""
-
-    def __init__(self, chain, *, seconds: float = 0.02) -> None:
-        self._chain, self._seconds, self._stop = chain, seconds, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._seconds):
-            self._chain.advance_blocks(1)
-
-    def __enter__(self) -> BlockClock:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-
-
-async def _engine(config, *, rebroadcast_seconds: float):
-    rpc = RpcGateway(config.solana_rpc_url, timeout=5.0, backoff=0.05, rebroadcast_seconds=rebroadcast_seconds)
-    jupiter = JupiterClient(config.jupiter_api_url, timeout=5.0, backoff=0.05)
-    return TradingService(rpc=rpc, jupiter=jupiter, keyring=Keyring(config.wallet_encryption_keys), config=config)
-
-
-@pytest_asyncio.fixture
-async def resending(trading_config):
-    engine = await _engine(trading_config, rebroadcast_seconds=FAST_RESEND)
-    yield engine
-    await engine.rpc.close()
-    await engine.jupiter.close()
 
 
 @pytest_asyncio.fixture
 async def sending_once(trading_config):
-    engine = await _engine(trading_config, rebroadcast_seconds=0)
+    engine = await engine_resending_every(trading_config, rebroadcast_seconds=0)
     yield engine
     await engine.rpc.close()
     await engine.jupiter.close()
