@@ -4,6 +4,7 @@ a swap venue speaking Jupiter's API, and a Telegram Bot API stand-in. See localn
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -174,6 +175,7 @@ class Localnet:
         token = self.create_token(symbol, decimals=decimals, pool_sol_lamports=pool_sol_lamports,
                                   pool_tokens_raw=pool_tokens_raw, freeze_authority=freeze_authority,
                                   mint_authority_revoked=mint_authority_revoked)
+        self.jupiter.launched_at[token.mint] = time.monotonic()  # unknown to Price v3 for a while, as on mainnet
         creator = Keypair().pubkey()
         event = CREATE_EVENT_DISCRIMINATOR + b"".join(
             len(text).to_bytes(4, "little") + text for text in (f"{symbol} coin".encode(), symbol.encode(),

@@ -9,6 +9,7 @@ with the mainnet behaviour each reproduces, is in localnet/README.md, "Hostile n
   fail now and then with -32005 / -32016.
 - ``priority_fee_level``, ``underpriced_drop_rate``: a fee market.
 - ``jupiter_rpm``: Jupiter's free-tier rate limit (429 with Retry-After).
+- ``launch_unpriced_seconds`` (on: 60): Price v3 knows nothing of a token launched that recently.
 - ``seed``: the random draws, reproducible.
 
 Account state at an old slot comes from a journal of what landed transactions changed; airdrops, mints and other
@@ -47,6 +48,8 @@ class Knobs:
     priority_fee_level: int = 0
     underpriced_drop_rate: float = 0.0
     jupiter_rpm: int | None = None
+    # Price v3 leaves out tokens without a reliable price: every brand-new launch. A rule of the API, so on.
+    launch_unpriced_seconds: float = 60.0
     seed: int | None = None
     random: random.Random = field(init=False, repr=False)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -103,6 +104,7 @@ class SwapVenue(Server):
         self.chain = chain
         self.knobs = knobs or Knobs()
         self.rate_limit = RateLimit()  # per API key, at knobs.jupiter_rpm requests a minute
+        self.launched_at: dict[str, float] = {}  # mint -> monotonic time of its launch (Localnet.launch_token)
         self.sol_usd = sol_usd
         self.pools: dict[str, Pool] = {}
         self.api_keys_seen: list[str] = []
@@ -376,11 +378,15 @@ class SwapVenue(Server):
         for mint in ids:
             if mint == SOL_MINT:
                 prices[mint] = self._price_entry(self.sol_usd, 9)
-            elif mint in self.pools:
+            elif mint in self.pools and not self._too_new(mint):
                 pool = self.pools[mint]
                 prices[mint] = self._price_entry(self.price_sol(mint) * self.sol_usd, pool.decimals,
                                                  liquidity=self.reserves(mint)[0])
         return Response.json(prices)
+
+    def _too_new(self, mint: str) -> bool:
+        launched = self.launched_at.get(mint)
+        return launched is not None and time.monotonic() - launched < self.knobs.launch_unpriced_seconds
 
     def _price_entry(self, usd: Decimal, decimals: int, liquidity: int = 0) -> dict:
         return {"usdPrice": float(usd), "blockId": self.chain.slot, "decimals": decimals, "priceChange24h": 0.0,

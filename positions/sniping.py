@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from django.db import IntegrityError
 from django.db.models import Exists, OuterRef
@@ -24,6 +26,7 @@ from solders.pubkey import Pubkey
 from custody.killswitch import Action as Switch
 from custody.killswitch import active_switch
 from kernel.chain.errors import ChainError, JupiterError
+from kernel.chain.jupiter import SOL_MINT
 from kernel.db import db_call
 from kernel.display import sol
 from kernel.errors import UserFacingError
@@ -36,6 +39,9 @@ from wallets.models import UserSettings, UserWallet
 logger = logging.getLogger(__name__)
 CREATE_LOGS = ("Program log: Instruction: Create", "Program log: Instruction: CreateV2")
 DATA_PREFIX = "Program data: "
+CREATE_EVENT = hashlib.sha256(b"event:CreateEvent").digest()[:8]  # Anchor's event discriminator
+MINT_WAIT_SECONDS = (0.1, 0.2, 0.3, 0.4, 0.5)  # a processed notification can come a slot or two before the mint
+PROBE_FRACTION = 100  # the liquidity probes buy 1/100 and 1/10 of the minimum liquidity
 PAUSED = "sniping is paused by the operators"  # for everyone (one launch row) or for one user (theirs)
 PRUNE_BATCH = 5000  # rows per DELETE, so pruning a long backlog never holds one huge transaction
 
@@ -77,6 +83,8 @@ def parse_launch(logs: list[str], signature: str) -> Launch | None:
 def _decode_create_event(encoded: str, signature: str) -> Launch | None:
     try:
         data = base64.b64decode(encoded, validate=True)
+        if data[:8] != CREATE_EVENT:  # another event (a trade in the same transaction): never decoded as a launch
+            return None
         offset, texts = 8, []
         for _ in range(3):
             length = int.from_bytes(data[offset:offset + 4], "little")
@@ -87,6 +95,23 @@ def _decode_create_event(encoded: str, signature: str) -> Launch | None:
         return None
     return Launch(mint=str(mint), name=texts[0][:64], symbol=texts[1][:16], signature=signature)
 
+
+
+async def pool_sol_lamports(jupiter, mint: str, *, probe: int) -> int | None:
+    """The SOL side of the pool a buy of ``mint`` goes through, read from two quotes (``probe`` and ten times it)
+    rather than from a price API. In a constant-product pool (pump.fun's curve and the AMMs it graduates to) a buy's
+    average price worsens with its size as (x + a) / (x + b), which gives x. None: too deep to tell (no measurable
+    impact at these sizes), which passes any minimum."""
+    probe = max(probe, 1)
+    small, large = await asyncio.gather(
+        jupiter.quote(input_mint=SOL_MINT, output_mint=mint, amount=probe, slippage_bps=100),
+        jupiter.quote(input_mint=SOL_MINT, output_mint=mint, amount=probe * 10, slippage_bps=100))
+    if small.out_amount <= 0 or large.out_amount <= 0:
+        return 0
+    ratio = Fraction(large.out_amount * probe, small.out_amount * probe * 10)  # (x + a) / (x + b)
+    if ratio >= 1:
+        return None
+    return max(0, int((probe * 10 * ratio - probe) / (1 - ratio)))
 
 class Sniper:
     def __init__(self, engine: TradingService, *, word: Word, notify: Notify | None = None) -> None:
@@ -127,9 +152,16 @@ class Sniper:
         return outcomes
 
     async def _screen(self, mint: str) -> str:
-        """Why the token must not be bought, or '' when it passes: authorities and liquidity."""
+        """Why the token must not be bought, or '' when it passes: authorities and liquidity. The launch was heard
+        at ``processed``: the mint may show at ``confirmed`` only a slot or two later, so it is waited for. Price
+        APIs know nothing of a token seconds old, so liquidity comes from the route itself (two quotes)."""
         try:
             info = await self.engine.rpc.mint_info(mint)
+            for delay in MINT_WAIT_SECONDS:
+                if info is not None:
+                    break
+                await asyncio.sleep(delay)
+                info = await self.engine.rpc.mint_info(mint)
             if info is None:
                 return "not a token mint"
             if info.mint_authority is not None:
@@ -137,13 +169,13 @@ class Sniper:
             screening = screen_mint(info, max_transfer_fee_bps=self.engine.config.custody.max_transfer_fee_bps)
             if not screening.ok:
                 return "; ".join(screening.refusals)
-            liquidity = await self.engine.jupiter.liquidity_sol(mint)
+            minimum = self.engine.config.snipe_min_liquidity_sol
+            liquidity = await pool_sol_lamports(self.engine.jupiter, mint, probe=int(minimum * 10**9) // PROBE_FRACTION)
         except (ChainError, JupiterError) as err:
             return f"could not check the token ({err})"
-        minimum = self.engine.config.snipe_min_liquidity_sol
-        if liquidity is None or liquidity < minimum:
-            shown = "unknown" if liquidity is None else f"{liquidity.quantize(Decimal('0.01'))} SOL"
-            return f"liquidity {shown} is below the {minimum} SOL minimum"
+        if liquidity is not None and liquidity < minimum * 10**9:
+            shown = (Decimal(liquidity) / 10**9).quantize(Decimal("0.01"))
+            return f"liquidity {shown} SOL is below the {minimum} SOL minimum"
         return ""
 
     async def _snipe_for(self, telegram_user_id: int, lamports: int, launch: Launch) -> SnipeOutcome | None:

@@ -98,14 +98,6 @@ class JupiterClient:
         return {mint: _decimal(entry["usdPrice"]) for mint, entry in entries.items()
                 if entry.get("usdPrice") is not None}
 
-    async def liquidity_sol(self, mint: str) -> Decimal | None:
-        """The token's pool liquidity as Jupiter reports it (USD), in SOL; None when unknown."""
-        entries = await self._price_entries([mint, SOL_MINT])
-        liquidity, sol = entries.get(mint, {}).get("liquidity"), entries.get(SOL_MINT, {}).get("usdPrice")
-        if liquidity is None or not sol:
-            return None
-        return _decimal(liquidity) / _decimal(sol)
-
     async def _price_entries(self, mints: Sequence[str], *, background: bool = False) -> dict[str, dict]:
         unique = list(dict.fromkeys(mints))
         batches = [unique[i:i + PRICE_BATCH] for i in range(0, len(unique), PRICE_BATCH)]

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 from decimal import Decimal
 
 import pytest
 
 from kernel.chain.launches import watch_program_logs
+from localnet import CREATE_EVENT_DISCRIMINATOR
 from positions.models import Position, Snipe, SnipeLaunch, Trade
-from positions.sniping import Sniper, parse_launch
+from positions.sniping import CREATE_EVENT, Sniper, parse_launch, pool_sol_lamports
 from telegrambot.texts import refusal
 from tests.e2e.conftest import make_trader
 from wallets.models import UserSettings
@@ -118,6 +120,25 @@ async def test_a_duplicate_notification_buys_nothing_twice(engine, localnet, tra
 def test_only_create_logs_with_a_create_event_are_launches():
     assert parse_launch(["Program log: Instruction: Buy"], "s") is None
     assert parse_launch(["Program log: Instruction: Create", "Program data: !!notbase64"], "s") is None
+    # Another event after the Create line (a trade in the same transaction) is never decoded as a launch.
+    fields = b"".join(len(text).to_bytes(4, "little") + text for text in (b"Coin", b"COIN", b"uri")) + bytes(range(96))
+    create = base64.b64encode(CREATE_EVENT + fields).decode()
+    trade = base64.b64encode(bytes(8) + fields).decode()  # the same shape under another event's discriminator
+    assert parse_launch(["Program log: Instruction: Create", f"Program data: {create}"], "s") is not None
+    assert parse_launch(["Program log: Instruction: Create", f"Program data: {trade}"], "s") is None
+
+
+def test_the_create_event_discriminator_is_anchors():
+    assert CREATE_EVENT == CREATE_EVENT_DISCRIMINATOR  # sha256("event:CreateEvent")[:8], as localnet writes it
+
+
+async def test_a_launch_unknown_to_price_apis_is_judged_by_its_own_pool(engine, localnet):
+    """Price v3 has nothing on a token seconds old (localnet leaves it out, as Jupiter does): the pool's depth is
+    read from two quotes instead."""
+    token = localnet.launch_token(_symbol(), pool_sol_lamports=30 * SOL)
+    assert token.mint not in await engine.jupiter.usd_prices([token.mint])
+    estimate = await pool_sol_lamports(engine.jupiter, token.mint, probe=SOL // 10)
+    assert abs(estimate - localnet.pool(token.symbol)[0]) * 20 < localnet.pool(token.symbol)[0]  # within 5%
 
 
 async def test_the_bot_snipes_and_tells_the_user(bot, chat_factory, localnet):
