@@ -95,7 +95,7 @@ NOT_TEXT = "I only read text. Type a command (/help lists them) or paste a token
 
 
 def token_card(*, mint: str, decimals: int, price_sol: Decimal | None, held_raw: int, supply_raw: int,
-               screening=None) -> str:
+               screening=None, settings: UserSettings | None = None) -> str:
     price = f"{plain(price_sol.quantize(Decimal('0.000000001')))} SOL" if price_sol is not None else "no price"
     check = ""
     if screening is not None:
@@ -106,7 +106,17 @@ def token_card(*, mint: str, decimals: int, price_sol: Decimal | None, held_raw:
             f"Price: {price} per token\n"
             f"Supply: {tokens(supply_raw, decimals)} · decimals {decimals}\n"
             f"You hold: {tokens(held_raw, decimals)}\n"
-            f"{check}\n{ending}")
+            f"{_fee_line(settings)}{check}\n{ending}")
+
+
+def _fee_line(settings: UserSettings | None) -> str:
+    """The priority fee a buy would offer: the trader's fixed amount, or their market level and its ceiling."""
+    if settings is None:
+        return ""
+    level = settings.priority_fee_level
+    if level == FeeLevel.FIXED:
+        return f"Priority fee: {sol(settings.priority_fee_lamports)}\n"
+    return f"Priority fee: {FEE_LEVEL_WORDS[level]}, at most {sol(settings.priority_fee_lamports)} (/settings)\n"
 
 
 def confirm_buy(*, mint: str, lamports: int, slippage_bps: int, needs_code: bool = False) -> str:

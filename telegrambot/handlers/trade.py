@@ -112,13 +112,14 @@ async def show_token_card(update: Update, context: ContextTypes.DEFAULT_TYPE, mi
         return
     wallet_key = await public_key_of(update.effective_user.id)
     held = await bot.rpc.token_balance(wallet_key, mint) if wallet_key else 0
+    settings = await _settings_now(update, context) if wallet_key else None
     try:
         price = (await bot.jupiter.sol_prices([mint])).get(mint)
     except JupiterError:
         price = None
     screening = screen_mint(info, max_transfer_fee_bps=bot.config.custody.max_transfer_fee_bps)
     await reply(update, texts.token_card(mint=mint, decimals=info.decimals, price_sol=price, held_raw=held,
-                                         supply_raw=info.supply, screening=screening),
+                                         supply_raw=info.supply, screening=screening, settings=settings),
                 reply_markup=keyboards.token_card(mint) if screening.ok else None)
 
 

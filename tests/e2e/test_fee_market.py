@@ -101,6 +101,9 @@ async def test_set_feelevel_turbo_round_trips_through_the_bot(bot, chat_factory,
     assert (await UserSettings.objects.aget(user=wallet)).priority_fee_level == FeeLevel.TURBO
     view = await chat.say("/settings")
     assert "Fee level: turbo" in view["text"] and "at most" in view["text"]
+    await chat.say(localnet.token("BONK").mint)  # the token card says what a buy would offer
+    card = await chat.telegram.wait_for(chat.user_id, lambda reply: reply["text"].startswith("Token"), timeout=10)
+    assert "Priority fee: turbo, at most" in card["text"]
     localnet.chain.airdrop(wallet.public_key, SOL)
     fee_market(10_000)
     bought = await chat.say(f"/buy {localnet.token('BONK').mint} 0.01", timeout=20)
