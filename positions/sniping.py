@@ -26,7 +26,7 @@ from solders.pubkey import Pubkey
 from custody.killswitch import Action as Switch
 from custody.killswitch import active_switch
 from kernel.chain.errors import ChainError, JupiterError
-from kernel.chain.jupiter import SOL_MINT
+from kernel.chain.jupiter import SOL_MINT, JupiterClient
 from kernel.db import db_call
 from kernel.display import sol
 from kernel.errors import UserFacingError
@@ -97,7 +97,7 @@ def _decode_create_event(encoded: str, signature: str) -> Launch | None:
 
 
 
-async def pool_sol_lamports(jupiter, mint: str, *, probe: int) -> int | None:
+async def pool_sol_lamports(jupiter: JupiterClient, mint: str, *, probe: int) -> int | None:
     """The SOL side of the pool a buy of ``mint`` goes through, read from two quotes (``probe`` and ten times it)
     rather than from a price API. In a constant-product pool (pump.fun's curve and the AMMs it graduates to) a buy's
     average price worsens with its size as (x + a) / (x + b), which gives x. None: too deep to tell (no measurable

@@ -569,10 +569,6 @@ STEPS = {Step.QUOTING: "Quoting…", Step.SENDING: "Sending…", Step.CONFIRMING
 POSITIONS_USAGE = "Usage: /positions [page], for example /positions 2."
 
 
-def no_token_at(mint: str) -> str:
-    return f"No token exists at {mint}. Check the mint address."
-
-
 def raw_units(raw: int) -> str:
     return f"{raw} (raw units)"
 

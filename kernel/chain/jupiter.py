@@ -118,15 +118,16 @@ class JupiterClient:
 
     async def _request(self, method: str, path: str, *, background: bool = False, prepaid: bool = False,
                        **kwargs: Any) -> dict:
-        paid = [prepaid]  # the first attempt's slot may have been taken with its batch
+        paid = prepaid  # the first attempt's slot may have been taken with its batch
 
         async def attempt() -> httpx.Response:
-            if self.budget is not None and not paid[0]:
+            nonlocal paid
+            if self.budget is not None and not paid:
                 if background:
                     self.budget.take_now(1)
                 else:
                     await self.budget.take()
-            paid[0] = False
+            paid = False
             return await self._attempt(method, path, **kwargs)
 
         try:

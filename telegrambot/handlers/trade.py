@@ -15,7 +15,7 @@ from kernel.db import db_call
 from kernel.errors import UserFacingError
 from positions import trade_policy
 from positions.amounts import SellAmount
-from positions.errors import TradeFailed
+from positions.errors import TradeFailed, UnknownToken
 from positions.risk import slippage_bps
 from positions.screening import screen_mint
 from positions.selectors import open_position_mint
@@ -108,8 +108,7 @@ async def show_token_card(update: Update, context: ContextTypes.DEFAULT_TYPE, mi
     bot = deps(context)
     info = await bot.rpc.mint_info(mint)
     if info is None:
-        await reply(update, texts.refused(texts.no_token_at(mint)))
-        return
+        raise UnknownToken(mint)  # worded once, in refusals, like the same refusal from a /buy
     wallet_key = await public_key_of(update.effective_user.id)
     held = await bot.rpc.token_balance(wallet_key, mint) if wallet_key else 0
     settings = await _settings_now(update, context) if wallet_key else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from positions.errors import UnknownToken
 from positions.models import Position, Trade
 from telegrambot import texts
 from tests.e2e.conftest import buttons
@@ -260,3 +261,11 @@ async def test_positions_are_paged_so_every_reply_fits_telegram(bot, chat_factor
     assert "#23 Sell 100%" in buttons(third)
     assert "page 3 of 3" in (await chat.say("/positions 99"))["text"]
     assert "Usage: /positions [page]" in (await chat.say("/positions two"))["text"]
+
+
+async def test_a_pasted_address_with_no_token_gets_the_same_words_as_a_buy_of_it(bot, chat_factory, localnet):
+    chat = chat_factory()
+    await _started(chat, localnet)
+    nowhere = str(localnet.funded_keypair(sol=1).pubkey())  # a wallet, not a mint
+    card = await chat.say(nowhere)
+    assert card["text"] == texts.refused(texts.refusal(UnknownToken(nowhere)))
