@@ -283,12 +283,15 @@ class RpcGateway:
         return tables
 
     async def simulate(self, transaction: VersionedTransaction, *, accounts: Sequence[str]) -> Simulation:
-        """Simulate an unsigned transaction against the current state (its own blockhash: a stale one fails) and
-        return the listed accounts as they would be after it."""
+        """Simulate an unsigned transaction against the current state and return the listed accounts as they would
+        be after it. It runs on the node's own recent blockhash: the swap's came from whichever node the swap API
+        asked, which may be slots ahead of this one ("Blockhash not found" says nothing of what the swap does), and
+        whether the swap's blockhash is still good is for landing to find out (its last valid block height)."""
         keys = [Pubkey.from_string(key) for key in accounts]
         try:
             response = await self._read("simulateTransaction", lambda: self._client.simulate_transaction(
-                transaction, sig_verify=False, commitment=Confirmed, accounts_addresses=keys or None))
+                transaction, sig_verify=False, commitment=Confirmed, replace_recent_blockhash=True,
+                accounts_addresses=keys or None))
         except RPCException as err:
             raise ChainUnavailable(f"simulateTransaction refused: {_rejection(err).reason[:200]}") from None
         value = response.value
@@ -342,7 +345,7 @@ class RpcGateway:
         most. Raises ``ChainError`` when the outcome could not be learnt (the node kept failing)."""
         signature = str(transaction.signatures[0])
         try:
-            await self.send(transaction)
+            await self._first_send(transaction)
         except TransactionRejected:
             raise
         except ChainError as err:
@@ -354,6 +357,20 @@ class RpcGateway:
         resend = bytes(transaction) if self.rebroadcast_seconds > 0 else None
         return await self._confirm(signature, last_valid_block_height=last_valid_block_height, resend=resend,
                                    deadline_seconds=deadline_seconds)
+
+    async def _first_send(self, transaction: VersionedTransaction) -> None:
+        """Send with preflight, so that a transaction bound to fail is refused before it costs a fee. A node that
+        has not yet seen the transaction's blockhash (it lags the node the swap API took it from, by a slot or two)
+        cannot preflight it: then it goes out unchecked. That refusal says nothing about what the transaction does,
+        and an expired blockhash is caught by landing anyway (the block height passing the last valid one)."""
+        try:
+            await self.send(transaction)
+        except TransactionRejected as rejected:
+            if not rejected.is_blockhash_not_found:
+                raise
+            logger.info("Node has not seen the blockhash of %s yet; sending it without preflight",
+                        transaction.signatures[0])
+            await self.send(transaction, skip_preflight=True)
 
     async def _confirm(self, signature: str, *, last_valid_block_height: int, resend: bytes | None,
                        deadline_seconds: float) -> Confirmation:
