@@ -10,6 +10,8 @@ with the mainnet behaviour each reproduces, is in localnet/README.md, "Hostile n
 - ``priority_fee_level``, ``underpriced_drop_rate``: a fee market.
 - ``jupiter_rpm``: Jupiter's free-tier rate limit (429 with Retry-After).
 - ``launch_unpriced_seconds`` (on: 60): Price v3 knows nothing of a token launched that recently.
+- ``launch_confirm_slots``: a launch's mint reads as missing for that many slots after its ``processed``
+  notification, as a mint not yet at ``confirmed``.
 - ``seed``: the random draws, reproducible.
 
 Account state at an old slot comes from a journal of what landed transactions changed; airdrops, mints and other
@@ -50,6 +52,7 @@ class Knobs:
     jupiter_rpm: int | None = None
     # Price v3 leaves out tokens without a reliable price: every brand-new launch. A rule of the API, so on.
     launch_unpriced_seconds: float = 60.0
+    launch_confirm_slots: int = 0
     seed: int | None = None
     random: random.Random = field(init=False, repr=False)
 
@@ -118,7 +121,21 @@ class Journal:
 
     def __init__(self) -> None:
         self._entries: deque[tuple[int, dict[Pubkey, Account | None]]] = deque()
+        self._held: dict[Pubkey, int] = {}  # account -> first slot at which a reader at confirmed sees it
         self._lock = threading.Lock()
+
+    def hold(self, key: Pubkey, *, until_slot: int) -> None:
+        """``key`` reads as missing before ``until_slot``: it exists at processed, not yet at confirmed."""
+        with self._lock:
+            self._held[key] = until_slot
+
+    def held(self, key: Pubkey, slot: int) -> bool:
+        with self._lock:
+            until = self._held.get(key)
+            if until is not None and slot >= until:
+                del self._held[key]
+                return False
+            return until is not None
 
     def record(self, slot: int, before: dict[Pubkey, Account | None]) -> None:
         with self._lock:
