@@ -335,14 +335,16 @@ class RpcGateway:
 
     async def land(self, transaction: VersionedTransaction, *, last_valid_block_height: int,
                    on_sent: Callable[[], Awaitable[None]] | None = None,
+                   on_resent: Callable[[], None] | None = None,
                    deadline_seconds: float = 90.0) -> Confirmation:
         """Send a signed transaction and see it through: confirmed, failed, or expired with nothing moved.
 
-        The first send runs preflight: a refusal raises ``TransactionRejected`` (nothing was sent). ``on_sent`` is
-        awaited once it has gone (or may have). Then, while confirming, the same bytes are sent again every
-        ``rebroadcast_seconds`` (no preflight, no retries by the node): leaders drop transactions under congestion,
-        and only a resend can land a dropped one. The same bytes are the same transaction, so it lands once at
-        most. Raises ``ChainError`` when the outcome could not be learnt (the node kept failing)."""
+        The first send runs preflight (see ``_first_send``): a refusal raises ``TransactionRejected`` (nothing was
+        sent). ``on_sent`` is awaited once it has gone (or may have). Then, while confirming, the same bytes are
+        sent again every ``rebroadcast_seconds`` (no preflight, no retries by the node; ``on_resent`` is called after
+        each round): leaders drop transactions under congestion, and only a resend can land a dropped one. The same
+        bytes are the same transaction, so it lands once at most. Raises ``ChainError`` when the outcome could not
+        be learnt (the node kept failing)."""
         signature = str(transaction.signatures[0])
         try:
             await self._first_send(transaction)
@@ -356,7 +358,7 @@ class RpcGateway:
             await on_sent()
         resend = bytes(transaction) if self.rebroadcast_seconds > 0 else None
         return await self._confirm(signature, last_valid_block_height=last_valid_block_height, resend=resend,
-                                   deadline_seconds=deadline_seconds)
+                                   on_resent=on_resent, deadline_seconds=deadline_seconds)
 
     async def _first_send(self, transaction: VersionedTransaction) -> None:
         """Send with preflight, so that a transaction bound to fail is refused before it costs a fee. A node that
@@ -373,7 +375,7 @@ class RpcGateway:
             await self.send(transaction, skip_preflight=True)
 
     async def _confirm(self, signature: str, *, last_valid_block_height: int, resend: bytes | None,
-                       deadline_seconds: float) -> Confirmation:
+                       on_resent: Callable[[], None] | None, deadline_seconds: float) -> Confirmation:
         """Wait until the transaction is confirmed, failed, or its blockhash has expired without it landing,
         resending ``resend`` on the way. Only the block height passing the last valid one (read at the commitment
         the blockhash came from) proves it will never land; what a resend meets is no news about it."""
@@ -391,6 +393,8 @@ class RpcGateway:
                 if time.monotonic() - last_sent >= self.rebroadcast_seconds:
                     await self._resend(signature, resend)
                     last_sent = time.monotonic()
+                    if on_resent is not None:
+                        on_resent()
                 wait = min(wait, max(0.0, last_sent + self.rebroadcast_seconds - time.monotonic()))
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")
