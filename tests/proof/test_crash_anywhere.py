@@ -6,7 +6,7 @@ are dropped at random (most of them in a round that must reach a resend), so tra
 end the chain and the ledger must agree exactly: every lamport and every token unit in every wallet is explained by
 the ledger, no trade is applied twice, none is left pending, and ``manage.py reconcile`` reports no difference.
 
-Short inside ``make test`` (five rounds); 100 rounds, every kind of round, with ``make proof``, which also insists
+Short inside ``make test`` (six rounds); 100 rounds, every kind of round, with ``make proof``, which also insists
 that a bot died at every named point at least once. The figures keep apart a bot that died at its crash point by
 itself from one the test killed (a random moment, a slow quote, or a crash point the round never reached); a sell
 round where nobody holds a position buys first, so the sell points are reached. Updates the killed process had not
