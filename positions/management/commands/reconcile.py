@@ -33,7 +33,8 @@ class Command(BaseCommand):
         self.stdout.write("Every wallet matches the ledger.")
 
     async def _run(self, skip_audit: bool):
-        rpc = RpcGateway(get_config().solana_rpc_url)
+        config = get_config()
+        rpc = RpcGateway(config.solana_rpc_url, fallback_urls=config.solana_fallback_urls)
         try:
             report = await reconcile_pending(rpc)
             differences = [] if skip_audit else await audit_wallets(rpc)
