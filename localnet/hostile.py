@@ -8,7 +8,8 @@ with the mainnet behaviour each reproduces, is in localnet/README.md, "Hostile n
 - ``lag_slots``, ``lag_error_rate``: the node at ``lagging_rpc_url`` serves the chain some slots old and its reads
   fail now and then with -32005 / -32016.
 - ``priority_fee_level``, ``underpriced_drop_rate``: a fee market.
-- ``jupiter_rpm``: Jupiter's free-tier rate limit (429 with Retry-After).
+- ``jupiter_rpm``: Jupiter's free-tier rate limit (429 with Retry-After), over a window of
+  ``jupiter_window_seconds`` (a minute; shorter only to compress time in a benchmark).
 - ``launch_unpriced_seconds`` (on: 60): Price v3 knows nothing of a token launched that recently.
 - ``launch_confirm_slots``: a launch's mint reads as missing for that many slots after its ``processed``
   notification, as a mint not yet at ``confirmed``.
@@ -50,6 +51,7 @@ class Knobs:
     priority_fee_level: int = 0
     underpriced_drop_rate: float = 0.0
     jupiter_rpm: int | None = None
+    jupiter_window_seconds: float = 60.0
     # Price v3 leaves out tokens without a reliable price: every brand-new launch. A rule of the API, so on.
     launch_unpriced_seconds: float = 60.0
     launch_confirm_slots: int = 0
@@ -157,22 +159,20 @@ class Journal:
 class RateLimit:
     """Jupiter's free tier: ``rpm`` requests a sliding minute per API key; over it, 429 with Retry-After."""
 
-    WINDOW = 60.0
-
     def __init__(self) -> None:
         self._seen: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def retry_after(self, key: str, rpm: int | None) -> int | None:
+    def retry_after(self, key: str, rpm: int | None, *, window: float = 60.0) -> int | None:
         """None when the request is admitted (and counted), else the whole seconds until it would be."""
         if rpm is None:
             return None
         now = time.monotonic()
         with self._lock:
             seen = self._seen.setdefault(key, deque())
-            while seen and seen[0] <= now - self.WINDOW:
+            while seen and seen[0] <= now - window:
                 seen.popleft()
             if len(seen) < rpm:
                 seen.append(now)
                 return None
-            return max(1, math.ceil(seen[0] + self.WINDOW - now))
+            return max(1, math.ceil(seen[0] + window - now))
