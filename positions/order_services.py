@@ -188,6 +188,12 @@ def save_peaks(peaks: list[tuple[int, Rational]]) -> None:
                               ["peak_num", "peak_den"], batch_size=2000)
 
 
+def live_orders(telegram_user_id: int) -> list[Order]:
+    """A trader's active and firing orders, oldest first (as /orders numbers them)."""
+    return list(Order.objects.filter(user__telegram_user_id=telegram_user_id,
+                                     status__in=[Order.Status.ACTIVE, Order.Status.FIRING]).order_by("pk"))
+
+
 def _firing_lamports(order: Order) -> int:
     if order.kind != Order.Kind.DCA_BUY:
         return order.lamports

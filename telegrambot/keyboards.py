@@ -32,10 +32,12 @@ class Press(StrEnum):
     CANCEL_WITHDRAWAL = "wc"
     CANCEL_PENDING = "pc"
     PAGE = "pp"
+    CANCEL_ORDER = "oc"
 
 
 ARGUMENTS = {Press.MENU: 1, Press.BUY: 2, Press.BUY_CUSTOM: 1, Press.SELL: 2, Press.CONFIRM: 1, Press.CANCEL: 1,
-             Press.SETTING: 1, Press.TOGGLE: 1, Press.CANCEL_WITHDRAWAL: 1, Press.CANCEL_PENDING: 1, Press.PAGE: 1}
+             Press.SETTING: 1, Press.TOGGLE: 1, Press.CANCEL_WITHDRAWAL: 1, Press.CANCEL_PENDING: 1, Press.PAGE: 1,
+             Press.CANCEL_ORDER: 1}
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,12 @@ def _cancel_pending_button(key: str) -> Button:
 
 def cancel_withdrawal(withdrawal_id: int) -> Markup:
     return Markup([[Button("Cancel this withdrawal", callback_data=_data(Press.CANCEL_WITHDRAWAL, withdrawal_id))]])
+
+
+def order_buttons(listed: list[tuple[int, int]]) -> Markup:
+    """A Cancel button for each cancellable order in /orders, as (its number in the list, its id); two to a row."""
+    keys = [Button(f"Cancel #{index}", callback_data=_data(Press.CANCEL_ORDER, pk)) for index, pk in listed]
+    return Markup([keys[i:i + 2] for i in range(0, len(keys), 2)])
 
 
 def wallet_menu(scheduled_ids: list[int]) -> Markup:
