@@ -185,7 +185,8 @@ class OrderEngine:
             sol_price = prices.get(mint)
             if sol_price is None:
                 continue
-            pn, pd = rational.per_raw_unit(sol_price, watched[0].decimals)
+            pn, pd = price = rational.per_raw_unit(sol_price, watched[0].decimals)
+            stored: list[Rational | None] = []  # the price as a new peak is stored, worked out once per mint
             for w in watched:
                 if w.order_id in busy or (w.retry_at is not None and w.retry_at > now):
                     continue
@@ -198,16 +199,18 @@ class OrderEngine:
                     tn, td = w.trigger
                     if pn * td >= tn * pd:
                         due.append(w)
-                elif self._trailing(w, (pn, pd), peaks):
+                elif self._trailing(w, price, peaks, stored):
                     due.append(w)
         return due, peaks
 
     @staticmethod
-    def _trailing(w: Watched, price: Rational, peaks: list[tuple[int, Rational]]) -> bool:
+    def _trailing(w: Watched, price: Rational, peaks: list[tuple[int, Rational]], stored: list) -> bool:
         if w.peak is None and w.activation is not None and not rational.at_least(price, w.activation):
             return False  # not armed yet
         if w.peak is None or rational.above(price, w.peak):
-            peak = rational.fit_u64(price)
+            if not stored:
+                stored.append(rational.fit_u64(price))
+            peak = stored[0]
             w.peak = peak or price
             if peak is not None:
                 peaks.append((w.order_id, peak))
