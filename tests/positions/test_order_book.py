@@ -5,7 +5,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -82,7 +82,7 @@ def test_a_firing_is_claimed_once_and_a_cancel_cannot_call_it_back():
         order_services.cancel_order(telegram_user_id=4005, order_id=order.pk, now=now)
     assert order_services.settle_filled(firing_id=claim.firing_id, now=now).status == "filled"
     assert order_services.settle_filled(firing_id=claim.firing_id, now=now) is None  # settled once
-    with pytest.raises(FiringClosed):
+    with pytest.raises(FiringClosed), transaction.atomic():  # as record_pending_* calls it
         order_services.check_firing_open(claim.firing_id)
 
 
