@@ -222,6 +222,8 @@ class Order(models.Model):
     retry_at = models.DateTimeField(null=True, blank=True)
     firings_started = models.PositiveIntegerField(default=0, help_text="Sequence number of the last firing.")
     failure_reason = models.TextField(blank=True, default="")
+    version = models.PositiveBigIntegerField(default=0, help_text="Raised by every change: the monitor re-reads "
+                                                                  "only the orders whose version moved.")
     created_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -245,6 +247,14 @@ class Order(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.token_mint[:6]}… of {self.user} ({self.status})"
+
+    def save(self, *args, **kwargs) -> None:
+        """Every change raises the version. Orders are saved only on rows locked for the change (order_services),
+        so the version read is the one stored; bulk updates raise it themselves."""
+        self.version += 1
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = [*kwargs["update_fields"], "version"]
+        super().save(*args, **kwargs)
 
     @property
     def trigger(self) -> tuple[int, int] | None:

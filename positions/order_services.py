@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.db import connection, transaction
+from django.db.models import F
 
 from positions.models import Order, OrderFiring, Trade
 from positions.order_errors import FiringClosed, OrderNotCancellable, OrderNotFound, TooManyOrders
@@ -180,7 +181,7 @@ def cancel_order(*, telegram_user_id: int, order_id: int, now: datetime) -> Orde
 
 def expire_orders(order_ids: list[int], now: datetime) -> int:
     return Order.objects.filter(pk__in=order_ids, status=Order.Status.ACTIVE).update(
-        status=Order.Status.EXPIRED, closed_at=now)
+        status=Order.Status.EXPIRED, closed_at=now, version=F("version") + 1)
 
 
 def save_peaks(peaks: list[tuple[int, Rational]]) -> None:
@@ -189,7 +190,8 @@ def save_peaks(peaks: list[tuple[int, Rational]]) -> None:
     field = Order._meta.get_field("peak_num")
     prep = functools.partial(field.get_db_prep_value, connection=connection, prepared=False)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.executemany(f"UPDATE {Order._meta.db_table} SET peak_num = %s, peak_den = %s WHERE id = %s",
+        cursor.executemany(f"UPDATE {Order._meta.db_table} SET peak_num = %s, peak_den = %s, version = version + 1 "
+                           "WHERE id = %s",
                            [(prep(num), prep(den), pk) for pk, (num, den) in peaks])
 
 

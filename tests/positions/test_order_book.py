@@ -29,6 +29,10 @@ def _orders(wallet, count: int, *, first: int = 0) -> None:
                                                  "sell_amount": "all"}))[n % 3]]])
 
 
+def _read(cache: dict) -> list:
+    return list(_active_orders.func(cache).values())
+
+
 def _queries(function) -> int:
     with CaptureQueriesContext(connection) as captured:
         function()
@@ -40,19 +44,39 @@ def test_reading_and_evaluating_the_book_takes_the_same_queries_for_ten_or_a_tho
     price = {mint: Decimal("0.001") for mint in MINTS}  # 1 lamport per raw unit: nothing crosses
     engine = OrderEngine(None)
     _orders(wallet, 10)
-    small = _queries(lambda: _active_orders.func())
+    assert _queries(lambda: _read({})) == 3  # versions, the new or changed orders, the frozen users
     _orders(wallet, 990, first=10)
-    large = _queries(lambda: _active_orders.func())
-    assert small == large == 3
-    due, peaks = engine.due(Book(orders=_active_orders.func()), price)
+    cold = {}
+    assert _queries(lambda: cold.update(_active_orders.func({}))) == 3
+    warm = {}
+    assert _queries(lambda: warm.update(_active_orders.func(cold))) == 2  # nothing changed: nothing re-read
+    assert len(warm) == 1000 and all(warm[pk] is cold[pk] for pk in warm)
+    due, peaks = engine.due(Book(orders=list(warm.values())), price)
     assert due == [] and peaks == []
+
+
+def test_a_changed_or_frozen_order_is_seen_at_the_next_read():
+    wallet = get_or_create_user_wallet(4008, "changes").wallet
+    other = get_or_create_user_wallet(4009, "frozen").wallet
+    _orders(wallet, 30)
+    _orders(other, 3)
+    cache = _active_orders.func({})
+    order = Order.objects.filter(user=wallet, kind="limit_buy").first()
+    order.trigger_num = 7
+    order.save()
+    other.is_frozen = True
+    other.save()
+    Order.objects.filter(pk=Order.objects.filter(user=wallet).last().pk).update(status="cancelled")
+    fresh = _active_orders.func(cache)
+    assert fresh[order.pk].trigger == (7, 10) and fresh[order.pk] is not cache[order.pk]
+    assert len(fresh) == 29 and not any(w.user_id == other.pk for w in fresh.values())
 
 
 def test_a_rising_price_raises_every_trailing_peak_in_one_statement():
     wallet = get_or_create_user_wallet(4002, "peaks").wallet
     _orders(wallet, 300)
     engine = OrderEngine(None)
-    due, peaks = engine.due(Book(orders=_active_orders.func()), {mint: Decimal("0.002") for mint in MINTS})
+    due, peaks = engine.due(Book(orders=_read({})), {mint: Decimal("0.002") for mint in MINTS})
     assert due == [] and len(peaks) == 100 and {peak for _, peak in peaks} == {(2, 1)}
     assert _queries(lambda: order_services.save_peaks(peaks)) <= 3  # the statement, inside its transaction
     assert set(Order.objects.filter(kind="trailing_stop").values_list("peak_num", "peak_den")) == {(2, 1)}
@@ -64,8 +88,8 @@ def test_a_trailing_stop_fires_at_its_distance_below_the_peak():
                          trail_percent=Decimal(20), peak_num=1, peak_den=1, sell_amount="all")
     engine = OrderEngine(None)
     # 1 lamport per raw unit is 0.001 SOL per token: 20% below is 0.0008
-    assert engine.due(Book(orders=_active_orders.func()), {MINTS[0]: Decimal("0.00080001")})[0] == []
-    assert len(engine.due(Book(orders=_active_orders.func()), {MINTS[0]: Decimal("0.0008")})[0]) == 1
+    assert engine.due(Book(orders=_read({})), {MINTS[0]: Decimal("0.00080001")})[0] == []
+    assert len(engine.due(Book(orders=_read({})), {MINTS[0]: Decimal("0.0008")})[0]) == 1
 
 
 def test_a_firing_is_claimed_once_and_a_cancel_cannot_call_it_back():
