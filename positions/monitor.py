@@ -3,7 +3,9 @@
 Positions are grouped by mint and priced in batches (one price request per 50 mints); a position past its
 threshold is checked again against an exact sell quote, then sold in full through the ordinary sell service, so
 locks, reservations, the ledger and reconciliation are the same as for a trader's own sell. With several bot
-processes on PostgreSQL, an advisory lock lets exactly one run a cycle.
+processes on PostgreSQL, an advisory lock lets exactly one run a cycle. With an ``OrderEngine``
+(``positions.orders``), the active orders' mints are priced in the same requests and the orders evaluated in the
+same cycle.
 """
 
 from __future__ import annotations
