@@ -684,7 +684,7 @@ def _sol_price(num: int, den: int, order) -> str:
     with localcontext() as context:
         context.prec = 6
         value = Decimal(num * 10**order.token_decimals) / Decimal(den * 10**9)
-    return f"{plain(value)} SOL"
+    return f"{plain(value)} SOL/token"
 
 
 def _sell_words(amount: str) -> str:

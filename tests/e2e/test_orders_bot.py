@@ -55,7 +55,7 @@ async def test_a_limit_buy_is_placed_listed_and_cancelled_by_its_owner_only(bot,
     await _started(stranger, localnet)
     token = fresh_token(localnet)
     placed = await chat.say(f"/limit {token.mint} buy 0.2 at mcap 250 for 24h")
-    assert "Limit buy placed" in placed["text"] and "mcap 250 (0.00025 SOL)" in placed["text"]
+    assert "Limit buy placed" in placed["text"] and "mcap 250 (0.00025 SOL/token)" in placed["text"]
     listing = await chat.say("/orders")
     assert "1. <b>Limit buy</b>" in listing["text"] or "1. Limit buy" in listing["text"]
     cancel = buttons(listing)["Cancel #1"]
