@@ -98,6 +98,19 @@ class Route:
         return cls(Pubkey.from_bytes(data[8:40]), data[40], *values)
 
 
+@dataclass(frozen=True)
+class SwapParts:
+    """A swap's instructions in the groups Jupiter's /swap-instructions answers with."""
+
+    compute_budget: list[Instruction]  # SetComputeUnitLimit, SetComputeUnitPrice
+    setup: list[Instruction]  # (buy) the user's output token account
+    route: Instruction  # the swap instruction, to Jupiter's program
+    after: list[Instruction]  # what follows the route (nothing, unless hostile)
+
+    def instructions(self) -> list[Instruction]:
+        return [*self.compute_budget, *self.setup, self.route, *self.after]
+
+
 class SwapVenue(Server):
     def __init__(self, chain: Chain, *, sol_usd: Decimal = Decimal("150"), knobs: Knobs | None = None,
                  **kwargs) -> None:
@@ -160,7 +173,7 @@ class SwapVenue(Server):
             return Response.json({"code": 429, "message": "Rate limit exceeded"}, status=429,
                                  headers={"Retry-After": str(retry_after)})
         routes = {("GET", "/swap/v1/quote"): self._quote, ("POST", "/swap/v1/swap"): self._swap,
-                  ("GET", "/price/v3"): self._prices}
+                  ("POST", "/swap/v1/swap-instructions"): self._swap_instructions, ("GET", "/price/v3"): self._prices}
         route = routes.get((request.method, request.path))
         if route is None:
             return Response.json({"error": "Not found"}, status=404)
@@ -209,9 +222,53 @@ class SwapVenue(Server):
             "contextSlot": self.chain.slot, "timeTaken": 0.001,
         })
 
-    # /swap/v1/swap
+    # /swap/v1/swap and /swap/v1/swap-instructions
 
     def _swap(self, request: Request) -> Response:
+        order = self._order(request)
+        if isinstance(order, Response):
+            return order
+        pool, user, sol_in, amount, quoted_out, threshold, priority = order
+        blockhash, last_valid = self.chain.latest_blockhash()
+        transaction = self.build_swap(pool, user, sol_in=sol_in, amount=amount, out=quoted_out,
+                                      threshold=threshold, priority_fee=priority, blockhash=blockhash,
+                                      attack=self.attack)
+        return Response.json({"swapTransaction": base64.b64encode(bytes(transaction)).decode(),
+                              "lastValidBlockHeight": last_valid, "prioritizationFeeLamports": priority,
+                              "computeUnitLimit": COMPUTE_UNIT_LIMIT, "simulationError": None})
+
+    def _swap_instructions(self, request: Request) -> Response:
+        """The same swap as ``/swap`` builds, as Jupiter's instruction groups, for a client to compose its own
+        transaction (its own compute budget, a tip, a CloseAccount); no blockhash, so no lastValidBlockHeight."""
+        order = self._order(request)
+        if isinstance(order, Response):
+            return order
+        pool, user, sol_in, amount, quoted_out, threshold, priority = order
+        parts = self.swap_parts(pool, user, sol_in=sol_in, amount=amount, out=quoted_out, threshold=threshold,
+                                priority_fee=priority, attack=self.attack)
+        setup = list(parts.setup)
+        if self.attack == "inflated_priority_fee":
+            # A client composing its own transaction drops computeBudgetInstructions: a hostile API slips the
+            # inflated price in among the setup instructions instead, where it would still be signed.
+            setup.insert(0, parts.compute_budget[1])
+        unit_price = int.from_bytes(bytes(parts.compute_budget[1].data)[1:9], "little")
+        return Response.json({
+            "tokenLedgerInstruction": None,
+            "computeBudgetInstructions": [_instruction_json(ix) for ix in parts.compute_budget],
+            "setupInstructions": [_instruction_json(ix) for ix in setup],
+            "swapInstruction": _instruction_json(parts.route),
+            "cleanupInstruction": _instruction_json(parts.after[0]) if parts.after else None,
+            "otherInstructions": [_instruction_json(ix) for ix in parts.after[1:]],
+            "addressLookupTableAddresses": [str(pool.lookup_table)],
+            "prioritizationFeeLamports": priority, "computeUnitLimit": COMPUTE_UNIT_LIMIT,
+            "prioritizationType": {"computeBudget": {"microLamports": unit_price,
+                                                     "estimatedMicroLamports": unit_price}},
+            "dynamicSlippageReport": None, "simulationError": None,
+        })
+
+    def _order(self, request: Request) -> tuple | Response:
+        """What a swap request asks for: (pool, user, sol_in, amount, quoted out, threshold, priority fee), or the
+        400 Jupiter answers."""
         try:
             body = request.json()
             quote = body["quoteResponse"]
@@ -226,18 +283,26 @@ class SwapVenue(Server):
         if pool is None:
             return _bad("Could not find any route", "COULD_NOT_FIND_ANY_ROUTE")
         priority = _priority_fee(body.get("prioritizationFeeLamports", 0))
-        blockhash, last_valid = self.chain.latest_blockhash()
-        transaction = self.build_swap(pool, user, sol_in=sol_in, amount=amount, out=quoted_out,
-                                      threshold=threshold, priority_fee=priority, blockhash=blockhash,
-                                      attack=self.attack)
-        return Response.json({"swapTransaction": base64.b64encode(bytes(transaction)).decode(),
-                              "lastValidBlockHeight": last_valid, "prioritizationFeeLamports": priority,
-                              "computeUnitLimit": COMPUTE_UNIT_LIMIT, "simulationError": None})
+        return pool, user, sol_in, amount, quoted_out, threshold, priority
 
     def build_swap(self, pool: Pool, user: Pubkey, *, sol_in: bool, amount: int, out: int, threshold: int,
                    priority_fee: int, blockhash: str, attack: str | None = None) -> VersionedTransaction:
         """The unsigned swap: SetComputeUnitLimit, SetComputeUnitPrice, (buy) the user's output token account,
         then the route; ``attack`` (one of ATTACKS) makes it hostile."""
+        parts = self.swap_parts(pool, user, sol_in=sol_in, amount=amount, out=out, threshold=threshold,
+                                priority_fee=priority_fee, attack=attack)
+        table = AddressLookupTableAccount(pool.lookup_table, pool.table_addresses())
+        message = MessageV0.try_compile(user, parts.instructions(), [table], Hash.from_string(blockhash))
+        signers = list(message.account_keys[:message.header.num_required_signatures])
+        signatures = [Signature.default()] * len(signers)
+        if attack == "second_signer":
+            signatures[signers.index(self.attacker.pubkey())] = self.attacker.sign_message(
+                to_bytes_versioned(message))
+        return VersionedTransaction.populate(message, signatures)
+
+    def swap_parts(self, pool: Pool, user: Pubkey, *, sol_in: bool, amount: int, out: int, threshold: int,
+                   priority_fee: int, attack: str | None = None) -> SwapParts:
+        """The swap's instructions, in Jupiter's groups: compute budget, setup, the route, and what follows it."""
         if attack is not None and attack not in ATTACKS:
             raise ValueError(f"unknown attack {attack!r}; one of {', '.join(ATTACKS)}")
         authority = pool.authority.pubkey()
@@ -252,7 +317,8 @@ class SwapVenue(Server):
         unit_price = priority_fee * 1_000_000 // COMPUTE_UNIT_LIMIT
         if attack == "inflated_priority_fee":
             unit_price = INFLATED_FEE_LAMPORTS * 1_000_000 // COMPUTE_UNIT_LIMIT
-        instructions = [set_compute_unit_limit(COMPUTE_UNIT_LIMIT), set_compute_unit_price(unit_price)]
+        compute_budget = [set_compute_unit_limit(COMPUTE_UNIT_LIMIT), set_compute_unit_price(unit_price)]
+        setup: list[Instruction] = []
         accounts = [AccountMeta(user, True, True), AccountMeta(user_token, False, True),
                     AccountMeta(authority, False, True), AccountMeta(pool.vault, False, True),
                     AccountMeta(pool.mint, False, False), AccountMeta(pool.program, False, False),
@@ -262,7 +328,7 @@ class SwapVenue(Server):
             junk = self.junk_mint(pool)
             junk_token = get_associated_token_address(user, junk, pool.program)
             junk_vault = get_associated_token_address(authority, junk, pool.program)
-            instructions.append(create_idempotent_associated_token_account(user, user, junk, pool.program))
+            setup.append(create_idempotent_associated_token_account(user, user, junk, pool.program))
             if sol_in:  # the route names the junk mint's accounts in place of the quoted token's
                 accounts[1], accounts[3] = AccountMeta(junk_token, False, True), AccountMeta(junk_vault, False, True)
                 accounts[4] = AccountMeta(junk, False, False)
@@ -271,20 +337,12 @@ class SwapVenue(Server):
                 accounts += [AccountMeta(junk_token, False, True), AccountMeta(junk_vault, False, True),
                              AccountMeta(junk, False, False)]
         elif sol_in:
-            instructions.append(create_idempotent_associated_token_account(user, user, pool.mint, pool.program))
+            setup.append(create_idempotent_associated_token_account(user, user, pool.mint, pool.program))
         if attack == "second_signer":
             accounts.append(AccountMeta(self.attacker.pubkey(), True, False))
         route = Route(pool.mint, direction, amount, out, threshold, extra)
-        instructions.append(Instruction(JUPITER_PROGRAM_ID, route.encode(), accounts))
-        instructions += self._hostile_instructions(attack, pool, user, user_token)
-        table = AddressLookupTableAccount(pool.lookup_table, pool.table_addresses())
-        message = MessageV0.try_compile(user, instructions, [table], Hash.from_string(blockhash))
-        signers = list(message.account_keys[:message.header.num_required_signatures])
-        signatures = [Signature.default()] * len(signers)
-        if attack == "second_signer":
-            signatures[signers.index(self.attacker.pubkey())] = self.attacker.sign_message(
-                to_bytes_versioned(message))
-        return VersionedTransaction.populate(message, signatures)
+        return SwapParts(compute_budget, setup, Instruction(JUPITER_PROGRAM_ID, route.encode(), accounts),
+                         self._hostile_instructions(attack, pool, user, user_token))
 
     def _hostile_instructions(self, attack: str | None, pool: Pool, user: Pubkey,
                               user_token: Pubkey) -> list[Instruction]:
@@ -415,6 +473,14 @@ def _priority_fee(value) -> int:
         inner = value.get("priorityLevelWithMaxLamports") or {}
         return int(inner.get("maxLamports", 0)) // 2 or int(value.get("jitoTipLamports", 0))
     return 10_000  # "auto"
+
+
+def _instruction_json(instruction: Instruction) -> dict:
+    """An instruction as Jupiter's API writes one: base58 keys, base64 data."""
+    return {"programId": str(instruction.program_id),
+            "accounts": [{"pubkey": str(meta.pubkey), "isSigner": meta.is_signer, "isWritable": meta.is_writable}
+                         for meta in instruction.accounts],
+            "data": base64.b64encode(bytes(instruction.data)).decode()}
 
 
 def _is_pubkey(text: str) -> bool:
