@@ -65,6 +65,10 @@ class TransactionEffects:
     sol_change_lamports: int
     token_change_raw: int
     error: str
+    # Of sol_change_lamports: the rent that funded the owner's token account for the mint when this transaction
+    # created it, and the rent that came back when it closed it (a deposit, not a cost or a proceed of the trade).
+    rent_paid_lamports: int = 0
+    rent_returned_lamports: int = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,10 @@ LOOKUP_TABLE_PROGRAM_ID = "AddressLookupTab1e1111111111111111111111111"
 MULTIPLE_ACCOUNTS_LIMIT = 100  # mainnet's limit of keys per getMultipleAccounts
 PRIORITY_FEE_TTL_SECONDS = 5.0  # the market moves slot by slot, but a trade a second need not ask each time
 PRIORITY_FEE_CACHE_SIZE = 256  # distinct account sets remembered (the pools traded lately)
+# A lookup table's entries never change index, but a table can be extended, deactivated or closed: kept briefly, so
+# a trade's composer and its inspector read it once between them, and a burst of trades on one pool reads it once.
+LOOKUP_TABLE_TTL_SECONDS = 10.0
+LOOKUP_TABLE_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -95,6 +103,7 @@ class TokenHolding:
     delegate: str | None
     close_authority: str | None
     program: str = str(TOKEN_PROGRAM_ID)
+    withheld_fee: int = 0  # Token-2022 transfer fees withheld in the account: while any are, it cannot be closed
 
 
 @dataclass(frozen=True)
@@ -136,7 +145,7 @@ def parse_token_account(account: Account | None) -> TokenHolding | None:
         return None
     return TokenHolding(mint=str(parsed.mint), owner=str(parsed.owner), amount=parsed.amount,
                         delegate=_optional_key(parsed.delegate), close_authority=_optional_key(parsed.close_authority),
-                        program=str(account.owner))
+                        program=str(account.owner), withheld_fee=_withheld_fee(data))
 
 
 class RpcGateway:
@@ -165,6 +174,7 @@ class RpcGateway:
                               transient=is_transient_http)
         self._rent_cache: dict[int, int] = {}
         self._fee_cache: dict[tuple[str, ...], tuple[float, tuple[int, ...]]] = {}
+        self._table_cache: dict[str, tuple[float, tuple[str, ...]]] = {}
 
     async def close(self, *, quiet: bool = False) -> None:
         if not quiet:
@@ -271,14 +281,22 @@ class RpcGateway:
         return Holdings(sol=balance, tokens=tokens)
 
     async def lookup_tables(self, addresses: Sequence[str]) -> dict[str, tuple[str, ...]]:
-        """The addresses held by each address lookup table (absent: no such table)."""
-        chunks = [list(addresses[i:i + MULTIPLE_ACCOUNTS_LIMIT])
-                  for i in range(0, len(addresses), MULTIPLE_ACCOUNTS_LIMIT)]
+        """The addresses held by each address lookup table (absent: no such table). A table read in the last
+        ``LOOKUP_TABLE_TTL_SECONDS`` is answered from memory."""
+        now = time.monotonic()
+        tables = {}
+        for address in dict.fromkeys(addresses):
+            cached = self._table_cache.get(address)
+            if cached is not None and now - cached[0] < LOOKUP_TABLE_TTL_SECONDS:
+                tables[address] = cached[1]
+        missing = [address for address in dict.fromkeys(addresses) if address not in tables]
+        chunks = [missing[i:i + MULTIPLE_ACCOUNTS_LIMIT] for i in range(0, len(missing), MULTIPLE_ACCOUNTS_LIMIT)]
         keys = [[Pubkey.from_string(key) for key in chunk] for chunk in chunks]  # a bad address fails before any read
         responses = await asyncio.gather(*[
             self._read("getMultipleAccounts", functools.partial(AsyncClient.get_multiple_accounts, pubkeys=chunk_keys))
             for chunk_keys in keys])
-        tables = {}
+        if len(self._table_cache) >= LOOKUP_TABLE_CACHE_SIZE:
+            self._table_cache.clear()  # bounded, as the fee cache: the next reads refill what is still traded
         for chunk, response in zip(chunks, responses, strict=True):
             for address, account in zip(chunk, response.value, strict=True):
                 if account is None or str(account.owner) != LOOKUP_TABLE_PROGRAM_ID:
@@ -288,6 +306,7 @@ class RpcGateway:
                 except ValueError:
                     continue
                 tables[address] = tuple(str(key) for key in table.addresses)
+                self._table_cache[address] = (now, tables[address])
         return tables
 
     async def simulate(self, transaction: VersionedTransaction, *, accounts: Sequence[str]) -> Simulation:
@@ -570,15 +589,21 @@ def _error_text(err: object) -> str:
     return "" if err is None else str(err)
 
 
-MINT_ACCOUNT_TYPE_OFFSET = 165  # Token-2022: base mint (82 bytes) padded to a token account's size, then the type
+ACCOUNT_TYPE_OFFSET = 165  # Token-2022: base mint (82 bytes) or token account padded to 165 bytes, then the type
+ACCOUNT_TYPE_MINT, ACCOUNT_TYPE_ACCOUNT = 1, 2
+TRANSFER_FEE_AMOUNT = 2  # the token account extension holding the transfer fees withheld in it (u64)
 
 
 def mint_extensions(data: bytes) -> tuple[tuple[int, bytes], ...]:
     """The Token-2022 extensions of a mint account (type-length-value entries after the account-type byte)."""
-    if len(data) <= MINT_ACCOUNT_TYPE_OFFSET or data[MINT_ACCOUNT_TYPE_OFFSET] != 1:
+    return _extensions(data, ACCOUNT_TYPE_MINT)
+
+
+def _extensions(data: bytes, account_type: int) -> tuple[tuple[int, bytes], ...]:
+    if len(data) <= ACCOUNT_TYPE_OFFSET or data[ACCOUNT_TYPE_OFFSET] != account_type:
         return ()
     entries = []
-    offset = MINT_ACCOUNT_TYPE_OFFSET + 1
+    offset = ACCOUNT_TYPE_OFFSET + 1
     while offset + 4 <= len(data):
         kind = int.from_bytes(data[offset:offset + 2], "little")
         length = int.from_bytes(data[offset + 2:offset + 4], "little")
@@ -587,6 +612,12 @@ def mint_extensions(data: bytes) -> tuple[tuple[int, bytes], ...]:
         entries.append((kind, data[offset + 4:offset + 4 + length]))
         offset += 4 + length
     return tuple(entries)
+
+
+def _withheld_fee(data: bytes) -> int:
+    """Transfer fees withheld in a Token-2022 token account (its TransferFeeAmount extension), else 0."""
+    value = dict(_extensions(data, ACCOUNT_TYPE_ACCOUNT)).get(TRANSFER_FEE_AMOUNT, b"")
+    return int.from_bytes(value[:8], "little")
 
 
 def _optional_key(key: Pubkey | None) -> str | None:
@@ -604,12 +635,19 @@ def _effects(encoded: EncodedTransactionWithStatusMeta, *, owner: str, mint: str
     if owner in keys:
         index = keys.index(owner)
         sol_change = meta.post_balances[index] - meta.pre_balances[index]
+    before = _token_accounts(meta.pre_token_balances, owner, mint)
+    after = _token_accounts(meta.post_token_balances, owner, mint)
+    # A token account is listed only while it exists: one only after was created here, one only before was closed.
+    rent_paid = sum(meta.post_balances[i] - meta.pre_balances[i] for i in after - before)
+    rent_returned = sum(meta.pre_balances[i] - meta.post_balances[i] for i in before - after)
     return TransactionEffects(
         fee_lamports=meta.fee,
         sol_change_lamports=sol_change,
         token_change_raw=_token_total(meta.post_token_balances, owner, mint) -
         _token_total(meta.pre_token_balances, owner, mint),
         error=_error_text(meta.err),
+        rent_paid_lamports=rent_paid,
+        rent_returned_lamports=rent_returned,
     )
 
 
@@ -618,6 +656,11 @@ def _parsed_token_amount(keyed: RpcKeyedAccountJsonParsed) -> tuple[str, int]:
     parsed: Any = keyed.account.data.parsed  # the node's JSON, shaped by the token program
     info = parsed["info"]
     return info["mint"], int(info["tokenAmount"]["amount"])
+
+
+def _token_accounts(balances: Sequence[UiTransactionTokenBalance] | None, owner: str, mint: str) -> set[int]:
+    """Indexes of the owner's token accounts for ``mint`` listed in a transaction's token balances."""
+    return {b.account_index for b in balances or [] if str(b.mint) == mint and str(b.owner) == owner}
 
 
 def _token_total(balances: Sequence[UiTransactionTokenBalance] | None, owner: str, mint: str) -> int:

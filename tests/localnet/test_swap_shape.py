@@ -301,3 +301,23 @@ async def test_swap_instructions_count_toward_the_rate_limit(localnet):
     finally:
         knobs.jupiter_rpm = None
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+
+
+async def test_the_jupiter_client_reads_swap_instructions_as_solders_instructions(localnet):
+    from kernel.chain.jupiter import SOL_MINT as SOL_MINT_, JupiterClient
+
+    token = localnet.token("WIF")
+    pool = localnet.jupiter.pools[token.mint]
+    user = Keypair().pubkey()
+    jupiter = JupiterClient(localnet.jupiter_url)
+    try:
+        quote = await jupiter.quote(input_mint=SOL_MINT_, output_mint=token.mint, amount=SOL // 10, slippage_bps=100)
+        answer = await jupiter.swap_instructions(quote=quote, user_public_key=str(user), priority_fee_lamports=7_000)
+    finally:
+        await jupiter.close()
+    parts = localnet.jupiter.swap_parts(pool, user, sol_in=True, amount=SOL // 10, out=quote.out_amount,
+                                        threshold=quote.min_out_amount, priority_fee=7_000)
+    assert list(answer.compute_budget) == parts.compute_budget and list(answer.setup) == parts.setup
+    assert answer.swap == parts.route and answer.cleanup is None and answer.other == ()
+    assert answer.lookup_tables == (str(pool.lookup_table),)
+    assert (answer.compute_unit_limit, answer.prioritization_fee_lamports) == (200_000, 7_000)
