@@ -192,15 +192,21 @@ def effect_accounts(request: SwapRequest, holdings: Holdings, writable: Iterable
 
 
 def check_effects(request: SwapRequest, *, holdings: Holdings, after: Mapping[str, object | None], min_out: int,
-                  account_creations: int, rent_per_account: int) -> None:
+                  account_creations: int, rent_per_account: int, closed: frozenset[str] = frozenset()) -> None:
     """Compare the trader's accounts before and after the simulated swap. ``after`` holds every account of the
-    trader the transaction could change; the others cannot have moved."""
+    trader the transaction could change; the others cannot have moved. ``closed``: the accounts the message closes
+    to the trader by its own top-level CloseAccount (``closes_to_owner``), e.g. the bot's on a full exit."""
     before_value, after_value = holdings.sol, _lamports(after.get(request.owner))
     deltas: dict[str, int] = {}
     for address, held in holdings.tokens.items():
         if address not in after:
             continue
         now = _token(after[address])
+        if now is None and address in closed and held.mint != SOL_MINT:
+            # Emptied, then closed with its rent to the trader: every token it held counts as gone (the rules below
+            # hold that against what was asked), the rent shows in the wallet.
+            deltas[held.mint] = deltas.get(held.mint, 0) - held.amount
+            continue
         if now is None or now.owner != request.owner:
             if held.mint == SOL_MINT and now is None:
                 before_value += held.amount  # wrapped SOL closed: its lamports must show in the wallet
@@ -241,6 +247,14 @@ def check_effects(request: SwapRequest, *, holdings: Holdings, after: Mapping[st
         raise SwapRefused("token_out", "takes_more_tokens")
     if after_value - before_value < min_out - fees:
         raise SwapRefused("output", "sol_short")
+
+
+def closes_to_owner(decoded: Decoded, request: SwapRequest) -> frozenset[str]:
+    """The token accounts a top-level CloseAccount of the message closes with the rent to the trader (a close to
+    anyone else is refused by ``check_message``)."""
+    return frozenset(accounts[0] for program, accounts, data in decoded.instructions
+                     if program in TOKEN_PROGRAMS and data[:1] == bytes([TOKEN_CLOSE_ACCOUNT]) and len(accounts) >= 2
+                     and accounts[1] == request.owner)
 
 
 class SwapInspector:
@@ -302,7 +316,8 @@ class SwapInspector:
             if simulation.err is not None:
                 _explain_failure(simulation, request, before, creations, rent)
             check_effects(request, holdings=before, after=simulation.accounts, min_out=quote.min_out_amount,
-                          account_creations=creations, rent_per_account=rent)
+                          account_creations=creations, rent_per_account=rent,
+                          closed=closes_to_owner(decoded, request))
             return
         job.cancel()
         raise WalletBusy()

@@ -33,6 +33,7 @@ from custody.inspection import (
     check_effects,
     check_message,
     check_quote,
+    closes_to_owner,
     decode,
 )
 from kernel.chain.jupiter import Quote
@@ -290,3 +291,53 @@ def test_a_sell_that_takes_more_tokens_or_pays_too_little_is_refused():
     with pytest.raises(SwapRefused) as caught:
         effects(short, tokens=held, request=sell_request(), min_out=50_000_000, creations=0)
     assert caught.value.check == "output"
+
+
+# A full exit: the bot's own CloseAccount returns the emptied token account's rent to the trader.
+
+def full_exit(*, dest: Pubkey | None = None) -> VersionedTransaction:
+    """A sell of the whole balance, with a CloseAccount of the token account after the route."""
+    owner = OWNER.pubkey()
+    instructions = [set_compute_unit_limit(200_000), set_compute_unit_price(500_000), route(),
+                    close_account(CloseAccountParams(program_id=TOKEN_PROGRAM_ID, account=TOKEN_ATA, dest=dest or owner,
+                                                     owner=owner))]
+    message = MessageV0.try_compile(owner, instructions, [AddressLookupTableAccount(TABLE, POOL)], BLOCKHASH)
+    return VersionedTransaction(message, [NullSigner(owner)])
+
+
+def test_a_close_to_the_trader_on_a_full_exit_is_allowed_and_its_effects_pass():
+    request = buy_request(side="sell", amount=3_000_000)
+    decoded = decode(full_exit(), {str(TABLE): [str(key) for key in POOL]})
+    assert check_message(decoded, request, rent_per_account=RENT) == 0
+    closed = closes_to_owner(decoded, request)
+    assert closed == {str(TOKEN_ATA)}
+    owner = str(OWNER.pubkey())
+    held = {str(TOKEN_ATA): TokenHolding(mint=str(MINT), owner=owner, amount=3_000_000, delegate=None,
+                                         close_authority=None)}
+    after = {owner: Account(10**9 + 50_000_000 + 2_039_280), str(TOKEN_ATA): None}  # sold, and the rent is back
+    check_effects(request, holdings=Holdings(sol=10**9, tokens=held), after=after, min_out=50_000_000,
+                  account_creations=0, rent_per_account=RENT, closed=closed)
+    # Without the message's own close to the trader, an account gone is an account taken.
+    with pytest.raises(SwapRefused) as caught:
+        check_effects(request, holdings=Holdings(sol=10**9, tokens=held), after=after, min_out=50_000_000,
+                      account_creations=0, rent_per_account=RENT)
+    assert caught.value.check == "account_taken"
+
+
+def test_a_close_on_a_full_exit_to_anyone_else_is_still_refused():
+    error = refused(full_exit(dest=STRANGER), buy_request(side="sell", amount=3_000_000))
+    assert error.check == "close_account"
+
+
+def test_a_closed_account_still_counts_every_token_it_held_against_the_sale():
+    request = buy_request(side="sell", amount=1_000_000)  # a part of the 3,000,000 held, but the account closes
+    decoded = decode(full_exit(), {str(TABLE): [str(key) for key in POOL]})
+    owner = str(OWNER.pubkey())
+    held = {str(TOKEN_ATA): TokenHolding(mint=str(MINT), owner=owner, amount=3_000_000, delegate=None,
+                                         close_authority=None)}
+    with pytest.raises(SwapRefused) as caught:
+        check_effects(request, holdings=Holdings(sol=10**9, tokens=held), after={owner: Account(2 * 10**9),
+                                                                                 str(TOKEN_ATA): None},
+                      min_out=50_000_000, account_creations=0, rent_per_account=RENT,
+                      closed=closes_to_owner(decoded, request))
+    assert caught.value.check == "token_out"

@@ -304,14 +304,14 @@ async def test_swap_instructions_count_toward_the_rate_limit(localnet):
 
 
 async def test_the_jupiter_client_reads_swap_instructions_as_solders_instructions(localnet):
-    from kernel.chain.jupiter import SOL_MINT as SOL_MINT_, JupiterClient
+    from kernel.chain.jupiter import JupiterClient
 
     token = localnet.token("WIF")
     pool = localnet.jupiter.pools[token.mint]
     user = Keypair().pubkey()
     jupiter = JupiterClient(localnet.jupiter_url)
     try:
-        quote = await jupiter.quote(input_mint=SOL_MINT_, output_mint=token.mint, amount=SOL // 10, slippage_bps=100)
+        quote = await jupiter.quote(input_mint=SOL_MINT, output_mint=token.mint, amount=SOL // 10, slippage_bps=100)
         answer = await jupiter.swap_instructions(quote=quote, user_public_key=str(user), priority_fee_lamports=7_000)
     finally:
         await jupiter.close()
