@@ -123,6 +123,9 @@ class TradingConfig:
     # trades are simulated before signing ("all", or "automatic": stop-loss/take-profit sales and snipes only).
     swap_tip_accounts: tuple[str, ...] = ()
     swap_simulation: str = "all"
+    # Compose each swap from Jupiter's /swap-instructions (the bot's own compute budget; a full exit closes the
+    # emptied token account, returning its rent) instead of signing the transaction /swap builds.
+    swap_compose: bool = True
 
     def require_encryption_keys(self) -> tuple[str, ...]:
         if not self.wallet_encryption_keys:
@@ -234,6 +237,7 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         custody=_custody(reader),
         swap_tip_accounts=reader.pubkeys("SWAP_TIP_ACCOUNTS", default=()),
         swap_simulation=reader.choice("SWAP_SIMULATION", default="all", choices=("all", "automatic")),
+        swap_compose=reader.boolean("SWAP_COMPOSE", default=True),
     )
 
 

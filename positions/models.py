@@ -99,6 +99,12 @@ class Trade(models.Model):
     sol_change_lamports = models.BigIntegerField(default=0, help_text="Signed change of the wallet's SOL balance "
                                                                       "caused by this transaction (fees and rent "
                                                                       "included).")
+    rent_paid_lamports = models.BigIntegerField(default=0, help_text="Rent that funded the token account this trade "
+                                                                     "created (part of sol_change_lamports; a deposit "
+                                                                     "returned when the account is closed).")
+    rent_returned_lamports = models.BigIntegerField(default=0, help_text="Rent returned by closing the emptied token "
+                                                                         "account on a full exit (part of "
+                                                                         "sol_change_lamports).")
     cost_basis_lamports = models.BigIntegerField(default=0, help_text="Sell: cost basis of the part sold.")
     realized_pnl_lamports = models.BigIntegerField(default=0)
     last_valid_block_height = models.BigIntegerField()
@@ -114,6 +120,9 @@ class Trade(models.Model):
             models.CheckConstraint(condition=Q(lamports_out__gte=0), name="trade_lamports_out_non_negative"),
             models.CheckConstraint(condition=Q(fee_lamports__gte=0), name="trade_fee_non_negative"),
             models.CheckConstraint(condition=Q(cost_basis_lamports__gte=0), name="trade_cost_basis_non_negative"),
+            models.CheckConstraint(condition=Q(rent_paid_lamports__gte=0), name="trade_rent_paid_non_negative"),
+            models.CheckConstraint(condition=Q(rent_returned_lamports__gte=0),
+                                   name="trade_rent_returned_non_negative"),
             models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="trade_side_valid"),
             models.CheckConstraint(condition=Q(status__in=["pending", "confirmed", "failed"]),
                                    name="trade_status_valid"),

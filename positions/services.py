@@ -121,11 +121,16 @@ def confirm_trade(*, trade_id: int, effects: TransactionEffects) -> Trade:
             return trade
         trade.fee_lamports = effects.fee_lamports
         trade.sol_change_lamports = effects.sol_change_lamports
+        # Token-account rent is a deposit, neither a cost nor a proceed: paid when a buy opens the account, back
+        # when a full exit closes it. It is recorded apart, and kept out of the cost basis and the PnL.
+        trade.rent_paid_lamports = max(effects.rent_paid_lamports, 0)
+        trade.rent_returned_lamports = max(effects.rent_returned_lamports, 0)
         if trade.side == Trade.Side.BUY:
             _apply_buy(trade, received_raw=max(effects.token_change_raw, 0))
         else:
             _apply_sell(trade, sold_raw=max(-effects.token_change_raw, 0),
-                        received=max(effects.sol_change_lamports + effects.fee_lamports, 0))
+                        received=max(effects.sol_change_lamports + effects.fee_lamports
+                                     - trade.rent_returned_lamports + trade.rent_paid_lamports, 0))
         trade.status = Trade.Status.CONFIRMED
         trade.resolved_at = timezone.now()
         trade.save()

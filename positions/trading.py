@@ -2,7 +2,9 @@
 
 Round trips before the send are kept to three sequential ones (quote with the balance checks in parallel, swap,
 send); the database work in between is local and short. A trader on a market fee level adds a fourth, the fee
-market of the quoted route's pools, cached by the gateway for a few seconds.
+market of the quoted route's pools, cached by the gateway for a few seconds. Composing the swap (SWAP_COMPOSE) reads
+the blockhash alongside Jupiter's instructions and the route's lookup tables after them (cached a few seconds too,
+and the inspector reuses them): one more when not cached.
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from custody.errors import SwapRefused, SwapWouldFail
 from custody.inspection import TOKEN_PROGRAM, InspectedSwap, SwapInspector, SwapRequest
 from custody.killswitch import Action as Switch
 from custody.killswitch import ensure_allowed
+from kernel.chain.compose import TokenAccountClose, account_to_close, composed_swap
 from kernel.chain.errors import ChainError, JupiterError, TransactionRejected
-from kernel.chain.jupiter import SOL_MINT, JupiterClient
+from kernel.chain.jupiter import SOL_MINT, JupiterClient, SwapTransaction
 from kernel.chain.rpc import Confirmation, Holdings, Outcome, RpcGateway, TransactionEffects
 from kernel.config import TradingConfig
 from kernel.crashpoints import crashpoint
@@ -79,6 +82,7 @@ class BuyResult:
     received_raw: int
     position_id: int
     priority_fee_level: str  # a wallets.models.FeeLevel value
+    rent_paid_lamports: int = 0  # funded the new token account; returned when a full exit closes it
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,7 @@ class SellResult:
     remaining_raw: int
     position_closed: bool
     priority_fee_level: str  # a wallets.models.FeeLevel value
+    rent_returned_lamports: int = 0  # the emptied token account's rent, back in the wallet
 
 
 class TradingService:
@@ -159,7 +164,7 @@ class TradingService:
         return BuyResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
                          lamports_in=trade.lamports_in, fee_lamports=trade.fee_lamports,
                          received_raw=trade.amount_out_raw, position_id=trade.position_id,
-                         priority_fee_level=fee.level)
+                         priority_fee_level=fee.level, rent_paid_lamports=trade.rent_paid_lamports)
 
     async def execute_sell(self, *, telegram_user_id: int, mint: str, amount: SellAmount,
                            progress: Progress | None = None, automatic: bool = False) -> SellResult:
@@ -189,7 +194,9 @@ class TradingService:
         if isinstance(quote, BaseException):
             raise _service_error(quote)
         fee = await self._priority_fee(trader.settings, quote)
-        swap = await self._swap(quote, trader.wallet.public_key, fee.lamports)
+        swap = await self._swap(quote, trader.wallet.public_key, fee.lamports,
+                                close=account_to_close(holdings, owner=trader.wallet.public_key, mint=mint,
+                                                       selling=raw))
         request = SwapRequest(owner=trader.wallet.public_key, side="sell", mint=mint,
                               token_program=holdings.token_program(mint) or TOKEN_PROGRAM, amount=raw,
                               slippage_bps=slippage_bps(trader.settings, self.config),
@@ -215,7 +222,7 @@ class TradingService:
                           sold_raw=trade.amount_in_raw, lamports_out=trade.lamports_out,
                           fee_lamports=trade.fee_lamports, realized_pnl_lamports=trade.realized_pnl_lamports,
                           remaining_raw=position.remaining_amount_raw, position_closed=not position.is_open,
-                          priority_fee_level=fee.level)
+                          priority_fee_level=fee.level, rent_returned_lamports=trade.rent_returned_lamports)
 
     async def _priority_fee(self, settings, quote) -> PriorityFee:
         """The fee this trade offers; the trader's ``priority_fee_lamports`` stays the inspector's cap either way."""
@@ -224,11 +231,17 @@ class TradingService:
         except ChainError as err:
             raise ServiceUnavailable(err) from None
 
-    async def _swap(self, quote, user_public_key: str, priority_fee: int):
+    async def _swap(self, quote, user_public_key: str, priority_fee: int, *,
+                    close: TokenAccountClose | None = None) -> SwapTransaction:
+        """The swap transaction to inspect: composed from Jupiter's instructions (SWAP_COMPOSE), with ``close``
+        closing the token account a full exit empties, or as Jupiter's /swap builds it (which closes nothing)."""
         try:
+            if self.config.swap_compose:
+                return await composed_swap(self.rpc, self.jupiter, quote=quote, owner=user_public_key,
+                                           priority_fee_lamports=priority_fee, close=close)
             return await self.jupiter.swap_transaction(quote=quote, user_public_key=user_public_key,
                                                        priority_fee_lamports=priority_fee)
-        except JupiterError as err:
+        except (JupiterError, ChainError) as err:
             raise _service_error(err) from None
 
     async def _inspect(self, swap, request: SwapRequest, quote, holdings: Holdings, trader: services.Trader, *,

@@ -138,18 +138,22 @@ def progress(step: str) -> str:
 
 
 def buy_done(result: BuyResult) -> str:
+    rent = (f"Also {sol(result.rent_paid_lamports)} rent for the token account, returned when you sell it all.\n"
+            if result.rent_paid_lamports else "")
     return (f"✅ <b>Bought</b> {tokens(result.received_raw, result.decimals)} of {code(result.mint)}\n"
             f"Spent {sol(result.lamports_in)} + {sol(result.fee_lamports)} network fee{_at_level(result)}.\n"
-            f"{tx_link(result.signature)}")
+            f"{rent}{tx_link(result.signature)}")
 
 
 def sell_done(result: SellResult) -> str:
     state = "Position closed." if result.position_closed else \
         f"Still holding {tokens(result.remaining_raw, result.decimals)}."
+    rent = (f"The token account is closed: its {sol(result.rent_returned_lamports)} rent is back in your wallet.\n"
+            if result.rent_returned_lamports else "")
     return (f"✅ <b>Sold</b> {tokens(result.sold_raw, result.decimals)} of {code(result.mint)}\n"
             f"Received {sol(result.lamports_out)} (network fee {sol(result.fee_lamports)}{_at_level(result)}).\n"
             f"Realized PnL: {signed_sol(result.realized_pnl_lamports)}. {state}\n"
-            f"{tx_link(result.signature)}")
+            f"{rent}{tx_link(result.signature)}")
 
 
 def _at_level(result: BuyResult | SellResult) -> str:

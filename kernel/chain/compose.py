@@ -11,6 +11,7 @@ hold a Jito tip Jupiter was asked for, which the bot never asks for; the token-l
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -23,12 +24,14 @@ from solders.pubkey import Pubkey
 from solders.signature import Signature
 from solders.solders import CompileError
 from solders.system_program import TransferParams, transfer
+from solders.token.associated import get_associated_token_address
 from solders.transaction import VersionedTransaction
 from spl.token.instructions import close_account
 from spl.token.models import CloseAccountParams
 
 from kernel.chain.errors import JupiterError
-from kernel.chain.jupiter import SwapInstructions
+from kernel.chain.jupiter import JupiterClient, Quote, SwapInstructions, SwapTransaction
+from kernel.chain.rpc import Holdings, RpcGateway
 
 MAX_TRANSACTION_BYTES = 1232  # a transaction must fit one IPv6 packet's payload
 MICRO_LAMPORTS_PER_LAMPORT = 1_000_000
@@ -40,6 +43,39 @@ class TokenAccountClose:
 
     account: str
     program: str  # the token program that owns it (SPL Token or Token-2022)
+
+
+async def composed_swap(rpc: RpcGateway, jupiter: JupiterClient, *, quote: Quote, owner: str,
+                        priority_fee_lamports: int, close: TokenAccountClose | None = None,
+                        tip_account: str | None = None, tip_lamports: int = 0) -> SwapTransaction:
+    """Ask Jupiter for the swap's instructions and compose them. The blockhash is the node's, at confirmed, read
+    while Jupiter answers; the lookup tables are read after (the gateway keeps them a few seconds), so composing
+    costs one sequential round trip more than ``/swap`` when the tables are not cached, none when they are."""
+    swap, (blockhash, last_valid_block_height) = await asyncio.gather(
+        jupiter.swap_instructions(quote=quote, user_public_key=owner, priority_fee_lamports=priority_fee_lamports),
+        rpc.latest_blockhash())
+    tables = await rpc.lookup_tables(swap.lookup_tables) if swap.lookup_tables else {}
+    transaction = compose_swap(owner=owner, swap=swap, tables=tables, blockhash=blockhash,
+                               priority_fee_lamports=priority_fee_lamports, close=close, tip_account=tip_account,
+                               tip_lamports=tip_lamports)
+    return SwapTransaction(transaction, last_valid_block_height)
+
+
+def account_to_close(holdings: Holdings, *, owner: str, mint: str, selling: int) -> TokenAccountClose | None:
+    """The trader's associated token account for ``mint`` when selling ``selling`` raw units empties it and the
+    trader can close it; else None. Jupiter sells from that account; another account of the mint, a close
+    authority of someone else, or Token-2022 transfer fees withheld in it (the program refuses to close an
+    account holding them) leave it open."""
+    for address, held in holdings.tokens.items():
+        if held.mint != mint or held.owner != owner:
+            continue
+        associated = get_associated_token_address(Pubkey.from_string(owner), Pubkey.from_string(mint),
+                                                  Pubkey.from_string(held.program))
+        if address != str(associated):
+            continue
+        if held.amount == selling and held.withheld_fee == 0 and held.close_authority in (None, owner):
+            return TokenAccountClose(account=address, program=held.program)
+    return None
 
 
 def compose_swap(*, owner: str, swap: SwapInstructions, tables: Mapping[str, Sequence[str]], blockhash: str,

@@ -22,11 +22,19 @@ _chat_ids = itertools.count(800_000)
 
 
 @pytest.fixture
-def trading_config(localnet) -> TradingConfig:
+def swap_compose() -> str:
+    """SWAP_COMPOSE for the engine and the bot (the default, composed swaps). A test or module parametrized on
+    ``swap_compose`` (``["true", "false"]``) runs on both paths: composed, and Jupiter's /swap transaction."""
+    return "true"
+
+
+@pytest.fixture
+def trading_config(localnet, swap_compose) -> TradingConfig:
     return load_config({
         "SOLANA_RPC_URL": localnet.rpc_url, "JUPITER_API_URL": localnet.jupiter_url, "SOLANA_WS_URL": localnet.ws_url,
         "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "MAX_POSITION_SIZE_SOL": "5", "MAX_DAILY_LOSS_SOL": "3",
         "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000", "DEFAULT_SLIPPAGE_BPS": "100", "SNIPE_MIN_LIQUIDITY_SOL": "10",
+        "SWAP_COMPOSE": swap_compose,
     })
 
 
@@ -83,14 +91,14 @@ async def trader(engine, localnet, transactional_db) -> Trader:
 
 
 @pytest.fixture
-def bot_config(localnet, telegram) -> TradingConfig:
+def bot_config(localnet, telegram, swap_compose) -> TradingConfig:
     return load_config({
         "SOLANA_RPC_URL": localnet.rpc_url, "JUPITER_API_URL": localnet.jupiter_url, "SOLANA_WS_URL": localnet.ws_url,
         "SNIPE_MIN_LIQUIDITY_SOL": "10", "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.url,
         "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "MAX_POSITION_SIZE_SOL": "5", "MAX_DAILY_LOSS_SOL": "3",
         "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000", "ADMIN_TELEGRAM_IDS": "900001",
         "TELEGRAM_WEBHOOK_SECRET": "test-webhook-secret", "TELEGRAM_WEBHOOK_URL": "http://127.0.0.1:9/telegram/webhook/",
-        "MONITOR_INTERVAL_SECONDS": "1",
+        "MONITOR_INTERVAL_SECONDS": "1", "SWAP_COMPOSE": swap_compose,
     })
 
 
