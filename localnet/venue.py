@@ -2,7 +2,8 @@
 local chain. A swap is a v0 transaction shaped like Jupiter's: compute budget, the output token account, one
 route instruction to Jupiter's program id, pool accounts loaded through an Address Lookup Table, signed by the
 user alone. The chain carries the route out at execution time through the venue (the real transfers, checked
-against live reserves: slippage fails with Jupiter's error 6001). ``venue.attack`` makes it hostile."""
+against live reserves: slippage fails with Jupiter's error 6001). ``/swap-instructions`` answers the same swap as
+Jupiter's instruction groups, for a client to compose. ``venue.attack`` makes either hostile."""
 
 from __future__ import annotations
 
