@@ -130,3 +130,61 @@ def test_an_unread_lookup_table_leaves_its_accounts_static_and_too_large_is_refu
     with pytest.raises(JupiterError) as caught:
         compose(swap_instructions(swap_accounts=many), tables={})
     assert caught.value.error_code == "TRANSACTION_TOO_LARGE" and str(MAX_TRANSACTION_BYTES) in str(caught.value)
+
+
+# Which account a sale closes: the trader's associated account for the mint, when the sale empties it and it can be.
+
+def holding(amount: int, *, program=TOKEN_PROGRAM_ID, withheld: int = 0, close_authority: str | None = None,
+            owner: Pubkey = OWNER):
+    from kernel.chain.rpc import TokenHolding
+
+    return TokenHolding(mint=str(MINT), owner=str(owner), amount=amount, delegate=None,
+                        close_authority=close_authority, program=str(program), withheld_fee=withheld)
+
+
+def to_close(tokens: dict, selling: int = 1_000):
+    from kernel.chain.compose import account_to_close
+    from kernel.chain.rpc import Holdings
+
+    return account_to_close(Holdings(sol=10**9, tokens=tokens), owner=str(OWNER), mint=str(MINT), selling=selling)
+
+
+def test_a_sale_of_the_whole_balance_closes_the_associated_account():
+    assert to_close({str(ATA): holding(1_000)}) == TokenAccountClose(str(ATA), str(TOKEN_PROGRAM_ID))
+    ata_2022 = get_associated_token_address(OWNER, MINT, TOKEN_2022_PROGRAM_ID)
+    assert to_close({str(ata_2022): holding(1_000, program=TOKEN_2022_PROGRAM_ID)}) == \
+        TokenAccountClose(str(ata_2022), str(TOKEN_2022_PROGRAM_ID))
+    assert to_close({str(ATA): holding(1_000, close_authority=str(OWNER))}) is not None
+
+
+@pytest.mark.parametrize("case", ["partial", "withheld_fees", "someone_elses_close_authority", "not_associated",
+                                  "no_account"])
+def test_anything_less_than_an_emptied_closable_account_stays_open(case):
+    tokens = {
+        "partial": {str(ATA): holding(1_001)},
+        # Token-2022 refuses to close an account holding withheld transfer fees: the whole sale would fail.
+        "withheld_fees": {str(ATA): holding(1_000, program=TOKEN_2022_PROGRAM_ID, withheld=3)},
+        "someone_elses_close_authority": {str(ATA): holding(1_000, close_authority=str(TIP))},
+        "not_associated": {str(Keypair().pubkey()): holding(1_000)},
+        "no_account": {},
+    }[case]
+    if case == "withheld_fees":
+        tokens = {str(get_associated_token_address(OWNER, MINT, TOKEN_2022_PROGRAM_ID)): tokens[str(ATA)]}
+    assert to_close(tokens) is None
+
+
+def test_the_withheld_transfer_fees_of_a_token_2022_account_are_read():
+    from solders.account import Account
+    from solders.token.state import TokenAccount, TokenAccountState
+
+    from kernel.chain.rpc import parse_token_account
+
+    base = bytes(TokenAccount(mint=MINT, owner=OWNER, amount=5, delegate=None, state=TokenAccountState.Initialized,
+                              is_native=None, delegated_amount=0, close_authority=None))
+    immutable_owner = (7).to_bytes(2, "little") + (0).to_bytes(2, "little")
+    withheld = (2).to_bytes(2, "little") + (8).to_bytes(2, "little") + (1234).to_bytes(8, "little")
+    account = Account(lamports=2_074_080, data=base + bytes([2]) + immutable_owner + withheld,
+                      owner=TOKEN_2022_PROGRAM_ID, executable=False)
+    assert parse_token_account(account).withheld_fee == 1234
+    plain = Account(lamports=2_039_280, data=base, owner=TOKEN_PROGRAM_ID, executable=False)
+    assert parse_token_account(plain).withheld_fee == 0
