@@ -82,7 +82,8 @@ class BuyResult:
     received_raw: int
     position_id: int
     priority_fee_level: str  # a wallets.models.FeeLevel value
-    rent_paid_lamports: int = 0  # funded the new token account; returned when a full exit closes it
+    rent_paid_lamports: int = 0  # funded the new token account
+    rent_comes_back: bool = False  # a full exit will close the account and return it (composed swaps)
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,8 @@ class TradingService:
         return BuyResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
                          lamports_in=trade.lamports_in, fee_lamports=trade.fee_lamports,
                          received_raw=trade.amount_out_raw, position_id=trade.position_id,
-                         priority_fee_level=fee.level, rent_paid_lamports=trade.rent_paid_lamports)
+                         priority_fee_level=fee.level, rent_paid_lamports=trade.rent_paid_lamports,
+                         rent_comes_back=self.config.swap_compose)
 
     async def execute_sell(self, *, telegram_user_id: int, mint: str, amount: SellAmount,
                            progress: Progress | None = None, automatic: bool = False) -> SellResult:

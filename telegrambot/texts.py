@@ -138,7 +138,8 @@ def progress(step: str) -> str:
 
 
 def buy_done(result: BuyResult) -> str:
-    rent = (f"Also {sol(result.rent_paid_lamports)} rent for the token account, returned when you sell it all.\n"
+    back = "returned when you sell it all" if result.rent_comes_back else "kept in the account after you sell"
+    rent = (f"Also {sol(result.rent_paid_lamports)} rent for the token account, {back}.\n"
             if result.rent_paid_lamports else "")
     return (f"✅ <b>Bought</b> {tokens(result.received_raw, result.decimals)} of {code(result.mint)}\n"
             f"Spent {sol(result.lamports_in)} + {sol(result.fee_lamports)} network fee{_at_level(result)}.\n"

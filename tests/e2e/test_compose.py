@@ -47,6 +47,7 @@ async def test_a_round_trip_returns_the_token_accounts_rent_only_when_composed(t
     trading = bought.lamports_in + bought.fee_lamports + sold.fee_lamports - sold.lamports_out
     locked = spent - trading  # what the round trip left in the token account
     assert bought.rent_paid_lamports == TOKEN_ACCOUNT_RENT == localnet.chain.rent_exempt(165)
+    assert ("returned when you sell it all" in texts.buy_done(bought)) == (swap_compose == "true")
     if swap_compose == "true":
         assert locked == 0 and sold.rent_returned_lamports == TOKEN_ACCOUNT_RENT
         assert localnet.chain.account(account) is None  # closed: nothing left on chain
