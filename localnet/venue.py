@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
@@ -110,6 +111,16 @@ class SwapParts:
 
     def instructions(self) -> list[Instruction]:
         return [*self.compute_budget, *self.setup, self.route, *self.after]
+
+
+class _Order(NamedTuple):
+    pool: Pool
+    user: Pubkey
+    sol_in: bool
+    amount: int
+    quoted_out: int
+    threshold: int
+    priority_fee: int
 
 
 class SwapVenue(Server):
@@ -229,13 +240,12 @@ class SwapVenue(Server):
         order = self._order(request)
         if isinstance(order, Response):
             return order
-        pool, user, sol_in, amount, quoted_out, threshold, priority = order
         blockhash, last_valid = self.chain.latest_blockhash()
-        transaction = self.build_swap(pool, user, sol_in=sol_in, amount=amount, out=quoted_out,
-                                      threshold=threshold, priority_fee=priority, blockhash=blockhash,
-                                      attack=self.attack)
+        transaction = self.build_swap(order.pool, order.user, sol_in=order.sol_in, amount=order.amount,
+                                      out=order.quoted_out, threshold=order.threshold,
+                                      priority_fee=order.priority_fee, blockhash=blockhash, attack=self.attack)
         return Response.json({"swapTransaction": base64.b64encode(bytes(transaction)).decode(),
-                              "lastValidBlockHeight": last_valid, "prioritizationFeeLamports": priority,
+                              "lastValidBlockHeight": last_valid, "prioritizationFeeLamports": order.priority_fee,
                               "computeUnitLimit": COMPUTE_UNIT_LIMIT, "simulationError": None})
 
     def _swap_instructions(self, request: Request) -> Response:
@@ -244,9 +254,9 @@ class SwapVenue(Server):
         order = self._order(request)
         if isinstance(order, Response):
             return order
-        pool, user, sol_in, amount, quoted_out, threshold, priority = order
-        parts = self.swap_parts(pool, user, sol_in=sol_in, amount=amount, out=quoted_out, threshold=threshold,
-                                priority_fee=priority, attack=self.attack)
+        parts = self.swap_parts(order.pool, order.user, sol_in=order.sol_in, amount=order.amount,
+                                out=order.quoted_out, threshold=order.threshold, priority_fee=order.priority_fee,
+                                attack=self.attack)
         setup = list(parts.setup)
         if self.attack == "inflated_priority_fee":
             # A client composing its own transaction drops computeBudgetInstructions: a hostile API slips the
@@ -260,16 +270,15 @@ class SwapVenue(Server):
             "swapInstruction": _instruction_json(parts.route),
             "cleanupInstruction": _instruction_json(parts.after[0]) if parts.after else None,
             "otherInstructions": [_instruction_json(ix) for ix in parts.after[1:]],
-            "addressLookupTableAddresses": [str(pool.lookup_table)],
-            "prioritizationFeeLamports": priority, "computeUnitLimit": COMPUTE_UNIT_LIMIT,
+            "addressLookupTableAddresses": [str(order.pool.lookup_table)],
+            "prioritizationFeeLamports": order.priority_fee, "computeUnitLimit": COMPUTE_UNIT_LIMIT,
             "prioritizationType": {"computeBudget": {"microLamports": unit_price,
                                                      "estimatedMicroLamports": unit_price}},
             "dynamicSlippageReport": None, "simulationError": None,
         })
 
-    def _order(self, request: Request) -> tuple | Response:
-        """What a swap request asks for: (pool, user, sol_in, amount, quoted out, threshold, priority fee), or the
-        400 Jupiter answers."""
+    def _order(self, request: Request) -> _Order | Response:
+        """What a swap request asks for, or the 400 Jupiter answers."""
         try:
             body = request.json()
             quote = body["quoteResponse"]
@@ -283,8 +292,8 @@ class SwapVenue(Server):
         pool = self.pools.get(output_mint if sol_in else input_mint)
         if pool is None:
             return _bad("Could not find any route", "COULD_NOT_FIND_ANY_ROUTE")
-        priority = _priority_fee(body.get("prioritizationFeeLamports", 0))
-        return pool, user, sol_in, amount, quoted_out, threshold, priority
+        return _Order(pool, user, sol_in, amount, quoted_out, threshold,
+                      _priority_fee(body.get("prioritizationFeeLamports", 0)))
 
     def build_swap(self, pool: Pool, user: Pubkey, *, sol_in: bool, amount: int, out: int, threshold: int,
                    priority_fee: int, blockhash: str, attack: str | None = None) -> VersionedTransaction:
