@@ -10,6 +10,8 @@ with the mainnet behaviour each reproduces, is in localnet/README.md, "Hostile n
 - ``priority_fee_level``, ``underpriced_drop_rate``: a fee market.
 - ``jupiter_rpm``: Jupiter's free-tier rate limit (429 with Retry-After).
 - ``launch_unpriced_seconds`` (on: 60): Price v3 knows nothing of a token launched that recently.
+- ``sandwich_min_lamports``: a sandwicher front-runs and back-runs buys of at least that size sent through the public
+  RPC (localnet.sandwich); ``bundle_drop_rate``: the block engine loses that share of bundles (localnet.block_engine).
 - ``seed``: the random draws, reproducible.
 
 Account state at an old slot comes from a journal of what landed transactions changed; airdrops, mints and other
@@ -50,6 +52,8 @@ class Knobs:
     jupiter_rpm: int | None = None
     # Price v3 leaves out tokens without a reliable price: every brand-new launch. A rule of the API, so on.
     launch_unpriced_seconds: float = 60.0
+    sandwich_min_lamports: int | None = None  # None: no sandwicher
+    bundle_drop_rate: float = 0.0
     seed: int | None = None
     random: random.Random = field(init=False, repr=False)
 

@@ -49,9 +49,11 @@ ROUTE_DISCRIMINATOR = hashlib.sha256(b"global:route").digest()[:8]  # Anchor's, 
 BUY, SELL, SELL_FOR_OTHER_TOKEN = 0, 1, 2
 ROUTE_DATA_SIZE = 8 + 32 + 1 + 8 * 4
 ATTACKS = ("drain_transfer", "approve_stranger", "close_to_stranger", "set_authority_stranger", "wrong_output_mint",
-           "extra_sol_out", "inflated_priority_fee", "unknown_program", "second_signer", "quote_mismatch")
+           "extra_sol_out", "inflated_priority_fee", "unknown_program", "second_signer", "quote_mismatch",
+           "inflated_tip")
 DRAIN_LAMPORTS = 9 * 10**9
 INFLATED_FEE_LAMPORTS = 5 * 10**9
+INFLATED_TIP_LAMPORTS = 5 * 10**9
 JUNK_DECIMALS = 9
 
 
@@ -114,6 +116,9 @@ class SwapVenue(Server):
         self.attacker = Keypair()  # funded with nothing; where hostile swaps send what they take
         self.unknown_program = Keypair().pubkey()  # a program id nothing is deployed at
         self._junk: dict[str, Pubkey] = {}  # token program -> a worthless mint the venue can deliver instead
+        # The block engine's tip accounts (set by Localnet): a swap asked for with {"jitoTipLamports": N} pays N to
+        # one of them, as Jupiter's does.
+        self.tip_accounts: list[Pubkey] = []
         chain.route_handler = self._route
 
     def add_pool(self, pool: Pool) -> None:
@@ -132,10 +137,7 @@ class SwapVenue(Server):
     def quote_out(self, mint: str, *, sol_in: bool, amount: int) -> int:
         sol_reserve, token_reserve = self.reserves(mint)
         reserve_in, reserve_out = (sol_reserve, token_reserve) if sol_in else (token_reserve, sol_reserve)
-        after_fee = amount * (10_000 - FEE_BPS) // 10_000
-        if reserve_in <= 0 or reserve_out <= 0:
-            return 0
-        return reserve_out * after_fee // (reserve_in + after_fee)  # rounded down: the pool never loses
+        return pool_out(reserve_in, reserve_out, amount)
 
     def price_sol(self, mint: str) -> Decimal:
         """Spot price of one whole token in SOL."""
@@ -221,19 +223,24 @@ class SwapVenue(Server):
         pool = self.pools.get(output_mint if sol_in else input_mint)
         if pool is None:
             return _bad("Could not find any route", "COULD_NOT_FIND_ANY_ROUTE")
-        priority = _priority_fee(body.get("prioritizationFeeLamports", 0))
+        fee_setting = body.get("prioritizationFeeLamports", 0)
+        tip = _jito_tip(fee_setting)
+        priority = 0 if tip else _priority_fee(fee_setting)
         blockhash, last_valid = self.chain.latest_blockhash()
         transaction = self.build_swap(pool, user, sol_in=sol_in, amount=amount, out=quoted_out,
                                       threshold=threshold, priority_fee=priority, blockhash=blockhash,
-                                      attack=self.attack)
+                                      attack=self.attack, jito_tip=tip)
         return Response.json({"swapTransaction": base64.b64encode(bytes(transaction)).decode(),
-                              "lastValidBlockHeight": last_valid, "prioritizationFeeLamports": priority,
+                              "lastValidBlockHeight": last_valid, "prioritizationFeeLamports": priority or tip,
                               "computeUnitLimit": COMPUTE_UNIT_LIMIT, "simulationError": None})
 
     def build_swap(self, pool: Pool, user: Pubkey, *, sol_in: bool, amount: int, out: int, threshold: int,
-                   priority_fee: int, blockhash: str, attack: str | None = None) -> VersionedTransaction:
+                   priority_fee: int, blockhash: str, attack: str | None = None,
+                   jito_tip: int = 0) -> VersionedTransaction:
         """The unsigned swap: SetComputeUnitLimit, SetComputeUnitPrice, (buy) the user's output token account,
-        then the route; ``attack`` (one of ATTACKS) makes it hostile."""
+        then the route; ``attack`` (one of ATTACKS) makes it hostile. With ``jito_tip`` (Jupiter's
+        ``{"jitoTipLamports": N}``) there is no compute-unit price: a System transfer of N lamports to one of the
+        block engine's tip accounts ends the transaction instead."""
         if attack is not None and attack not in ATTACKS:
             raise ValueError(f"unknown attack {attack!r}; one of {', '.join(ATTACKS)}")
         authority = pool.authority.pubkey()
@@ -248,7 +255,9 @@ class SwapVenue(Server):
         unit_price = priority_fee * 1_000_000 // COMPUTE_UNIT_LIMIT
         if attack == "inflated_priority_fee":
             unit_price = INFLATED_FEE_LAMPORTS * 1_000_000 // COMPUTE_UNIT_LIMIT
-        instructions = [set_compute_unit_limit(COMPUTE_UNIT_LIMIT), set_compute_unit_price(unit_price)]
+        instructions = [set_compute_unit_limit(COMPUTE_UNIT_LIMIT)]
+        if not jito_tip or attack == "inflated_priority_fee":
+            instructions.append(set_compute_unit_price(unit_price))
         accounts = [AccountMeta(user, True, True), AccountMeta(user_token, False, True),
                     AccountMeta(authority, False, True), AccountMeta(pool.vault, False, True),
                     AccountMeta(pool.mint, False, False), AccountMeta(pool.program, False, False),
@@ -273,6 +282,11 @@ class SwapVenue(Server):
         route = Route(pool.mint, direction, amount, out, threshold, extra)
         instructions.append(Instruction(JUPITER_PROGRAM_ID, route.encode(), accounts))
         instructions += self._hostile_instructions(attack, pool, user, user_token)
+        if attack == "inflated_tip":
+            jito_tip = INFLATED_TIP_LAMPORTS
+        if jito_tip:
+            tip_account = self.knobs.random.choice(self.tip_accounts) if self.tip_accounts else self.attacker.pubkey()
+            instructions.append(transfer(TransferParams(from_pubkey=user, to_pubkey=tip_account, lamports=jito_tip)))
         table = AddressLookupTableAccount(pool.lookup_table, pool.table_addresses())
         message = MessageV0.try_compile(user, instructions, [table], Hash.from_string(blockhash))
         signers = list(message.account_keys[:message.header.num_required_signatures])
@@ -404,13 +418,28 @@ def _transfer_checked(program: Pubkey, source: Pubkey, mint: Pubkey, dest: Pubke
                                                   owner=owner, amount=amount, decimals=decimals))
 
 
+def pool_out(reserve_in: int, reserve_out: int, amount: int) -> int:
+    """What a constant-product pool pays out for ``amount`` in, after its fee."""
+    after_fee = amount * (10_000 - FEE_BPS) // 10_000
+    if reserve_in <= 0 or reserve_out <= 0:
+        return 0
+    return reserve_out * after_fee // (reserve_in + after_fee)  # rounded down: the pool never loses
+
+
 def _priority_fee(value) -> int:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return max(int(value), 0)
     if isinstance(value, dict):
         inner = value.get("priorityLevelWithMaxLamports") or {}
-        return int(inner.get("maxLamports", 0)) // 2 or int(value.get("jitoTipLamports", 0))
+        return int(inner.get("maxLamports", 0)) // 2
     return 10_000  # "auto"
+
+
+def _jito_tip(value) -> int:
+    """Jupiter's ``{"jitoTipLamports": N}``: N lamports to a Jito tip account instead of a priority fee."""
+    if isinstance(value, dict) and isinstance(value.get("jitoTipLamports"), int):
+        return max(value["jitoTipLamports"], 0)
+    return 0
 
 
 def _is_pubkey(text: str) -> bool:
