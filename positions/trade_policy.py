@@ -174,7 +174,9 @@ def buy_needs_code(*, telegram_user_id: int, lamports: int, config: TradingConfi
 
 def _check_operator_limits(wallet: UserWallet, key: str, value, config: TradingConfig, source: str) -> None:
     limits = config.trading
-    if key == "slippage" and value > limits.max_slippage_bps:
+    if key == "mev_protection" and value and not config.jito_block_engine_url:
+        maximum = 0  # on is beyond what this operator offers: no block engine to send protected trades to
+    elif key == "slippage" and value > limits.max_slippage_bps:
         maximum = limits.max_slippage_bps
     elif key == "daily_spend" and value is not None and value > limits.max_daily_spend_lamports:
         maximum = limits.max_daily_spend_lamports
