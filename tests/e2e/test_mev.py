@@ -169,3 +169,17 @@ async def test_mev_protection_and_its_tip_in_the_settings_and_on_the_token_card(
     pressed = await chat.press(view, buttons(view)["Toggle mev protection"])
     assert "MEV protection saved" in pressed["text"]
     assert not (await UserSettings.objects.aget(user=wallet)).mev_protection
+
+
+async def test_turning_it_off_under_withdrawal_protection_waits_the_safety_delay(bot, chat_factory):
+    chat = chat_factory()
+    await chat.say("/start")
+    wallet = await UserWallet.objects.aget(telegram_user_id=chat.user_id)
+    assert "MEV protection saved" in (await chat.say("/set mev on"))["text"]
+    await chat.telegram.next_reply(chat.user_id)
+    assert "now wait" in (await chat.say("/withdrawdelay 5"))["text"]  # protection on
+    answer = await chat.say("/set mev off")
+    assert "waits for safety" in answer["text"]
+    assert (await UserSettings.objects.aget(user=wallet)).mev_protection  # still on meanwhile
+    await chat.telegram.next_reply(chat.user_id)
+    assert "MEV tip saved" in (await chat.say("/set tip 0.001"))["text"]  # a cost like the priority fee: at once
