@@ -102,7 +102,8 @@ class SellResult:
 
 
 class TradingService:
-    """The trading engine. Owns nothing: the RPC gateway and the Jupiter client are its owner's to close."""
+    """The trading engine. Owns nothing: the RPC gateway, the Jupiter client and the block engine client are its
+    owner's to close."""
 
     def __init__(self, *, rpc: RpcGateway, jupiter: JupiterClient, keyring: Keyring, config: TradingConfig,
                  block_engine: BlockEngineClient | None = None) -> None:

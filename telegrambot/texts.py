@@ -168,7 +168,7 @@ def _tip(result: BuyResult | SellResult, joiner: str) -> str:
     """MEV protection's tip, a cost of the trade like the network fee."""
     if not result.protected and not result.tip_lamports:
         return ""
-    return f"{joiner}{sol(result.tip_lamports)} MEV tip (sent privately, not sandwiched)"
+    return f"{joiner}{sol(result.tip_lamports)} MEV tip (sent privately)"
 
 
 FEE_LEVEL_WORDS = {FeeLevel.FIXED: "fixed", FeeLevel.FAST: "fast", FeeLevel.TURBO: "turbo"}

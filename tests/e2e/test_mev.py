@@ -183,3 +183,14 @@ async def test_turning_it_off_under_withdrawal_protection_waits_the_safety_delay
     assert (await UserSettings.objects.aget(user=wallet)).mev_protection  # still on meanwhile
     await chat.telegram.next_reply(chat.user_id)
     assert "MEV tip saved" in (await chat.say("/set tip 0.001"))["text"]  # a cost like the priority fee: at once
+
+
+async def test_a_block_engine_that_fails_the_first_send_never_fails_the_trade(resending, localnet):
+    trader = await make_trader(resending, localnet)
+    await _protect(trader)
+    await resending.known_tip_accounts()  # read before the outage
+    localnet.block_engine.faults.fail_next(2, status=503, only="sendBundle")
+    with BlockClock(localnet.chain):
+        bought = await trader.buy("WIF", SOL // 20)
+    assert (await Trade.objects.aget(signature=bought.signature)).status == "confirmed"
+    assert trader.tokens("WIF") == bought.received_raw > 0 and bought.tip_lamports == TIP
