@@ -123,6 +123,11 @@ class Chain:
         self.clock_running = False
         self.on_landing: Callable[[int, dict[Pubkey, Account | None]], None] | None = None
 
+    @property
+    def lock(self) -> threading.RLock:
+        """Held, nothing else lands: what lets a sandwicher see a transaction and land around it in one go."""
+        return self._lock
+
     # Blocks and blockhashes.
 
     def _new_blockhash(self) -> str:

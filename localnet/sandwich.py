@@ -47,7 +47,7 @@ class Sandwicher:
         is worth it, else pass it on as usual (drops included)."""
         if self.knobs.sandwich_min_lamports is None:
             return self.chain.send(transaction, attempt=True)
-        with self.chain._lock:  # nothing lands between the three
+        with self.chain.lock:  # nothing lands between seeing it and the three landing
             plan = self._plan(transaction)
             if plan is not None:
                 result = self._strike(transaction, *plan)
