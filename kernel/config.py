@@ -87,8 +87,9 @@ MAKE_SECRET_KEY = 'python -c "import secrets; print(secrets.token_urlsafe(50))"'
 class TradingConfig:
     trading: TradingLimits
     database_url: str
-    solana_rpc_url: str
-    solana_send_urls: tuple[str, ...]  # more endpoints every send and resend also goes to (reads stay on the first)
+    solana_rpc_url: str  # the primary full node
+    solana_fallback_urls: tuple[str, ...]  # more full nodes: reads move to them when the primary fails; sends too
+    solana_send_urls: tuple[str, ...]  # send-only endpoints every send and resend also goes to
     jupiter_api_url: str
     redis_url: str | None
     telegram_api_base_url: str | None
@@ -169,14 +170,30 @@ def new_wallet_key_from_environment() -> str | None:
     return _Reader(_process_environment()).text("NEW_WALLET_ENCRYPTION_KEY")
 
 
+def _rpc_nodes(reader: _Reader) -> tuple[str, tuple[str, ...]]:
+    """SOLANA_RPC_URLS lists full nodes, the primary first; SOLANA_RPC_URL alone names one. Both may be set only if
+    they agree on the primary."""
+    example = "SOLANA_RPC_URLS=https://primary.example,https://fallback.example"
+    nodes = reader.urls("SOLANA_RPC_URLS", example=example)
+    single = reader.url("SOLANA_RPC_URL", default=None)
+    if not nodes:
+        return single or DEFAULT_RPC, ()
+    if single is not None and single != nodes[0]:
+        raise ConfigError("SOLANA_RPC_URL", "names another node than the first of SOLANA_RPC_URLS (the primary); set "
+                                            "only SOLANA_RPC_URLS", example)
+    return nodes[0], tuple(dict.fromkeys(node for node in nodes[1:] if node != nodes[0]))
+
+
 def load_config(environment: Mapping[str, str]) -> TradingConfig:
     """Build and validate a config from a mapping of variables (the environment, or a test's dict)."""
     reader = _Reader(environment)
     secret_key = reader.text("SECRET_KEY")
+    rpc_url, fallback_urls = _rpc_nodes(reader)
     return TradingConfig(
         trading=_limits(reader),
         database_url=reader.database_url(),
-        solana_rpc_url=reader.url("SOLANA_RPC_URL", default=DEFAULT_RPC),
+        solana_rpc_url=rpc_url,
+        solana_fallback_urls=fallback_urls,
         solana_send_urls=reader.urls("SOLANA_SEND_URLS", example="SOLANA_SEND_URLS=https://a.example,"
                                                                  "https://b.example"),
         jupiter_api_url=reader.secure_url("JUPITER_API_URL", default="https://api.jup.ag"),

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import signal
 
-POINTS = ("buy.quoted", "buy.signed", "buy.recorded", "buy.sent", "buy.confirmed", "buy.applied",
-          "sell.quoted", "sell.signed", "sell.recorded", "sell.sent", "sell.confirmed", "sell.applied")
+# ".resent": after a round of resending the same bytes, while the first copies may or may not have landed
+POINTS = ("buy.quoted", "buy.signed", "buy.recorded", "buy.sent", "buy.resent", "buy.confirmed", "buy.applied",
+          "sell.quoted", "sell.signed", "sell.recorded", "sell.sent", "sell.resent", "sell.confirmed", "sell.applied")
 _TARGET = os.environ.get("TRADINGBOT_CRASH_AT", "")
 
 

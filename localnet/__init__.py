@@ -51,7 +51,7 @@ class Localnet:
 
     Keyword arguments beyond the ports are the hostile knobs (``localnet.hostile.Knobs``, all off by default; the
     table in localnet/README.md says what each reproduces): ``slot_ms``, ``strict_limits``, ``lag_slots``,
-    ``lag_error_rate``, ``priority_fee_level``, ``underpriced_drop_rate``, ``jupiter_rpm``,
+    ``lag_error_rate``, ``priority_fee_level``, ``underpriced_drop_rate``, ``jupiter_rpm``, ``launch_confirm_slots``,
     ``sandwich_min_lamports``, ``bundle_drop_rate``, ``seed``. They stay
     settable on ``localnet.knobs`` while it runs; the slot clock through ``start_slot_clock`` / ``stop_slot_clock``."""
 
@@ -61,7 +61,7 @@ class Localnet:
                  telegram_port: int = 0, lagging_rpc_port: int = 0, block_engine_port: int = 0, **knobs) -> None:
         self.knobs = Knobs(**knobs)
         self.chain = Chain()
-        journal = Journal()
+        self.journal = journal = Journal()
         self.chain.on_landing = journal.record
         self.rpc = RpcServer(self.chain, knobs=self.knobs, journal=journal, port=rpc_port)
         self.lagging_rpc = RpcServer(self.chain, knobs=self.knobs, journal=journal, lagging=True,
@@ -196,6 +196,9 @@ class Localnet:
                                   pool_tokens_raw=pool_tokens_raw, freeze_authority=freeze_authority,
                                   mint_authority_revoked=mint_authority_revoked)
         self.jupiter.launched_at[token.mint] = time.monotonic()  # unknown to Price v3 for a while, as on mainnet
+        if self.knobs.launch_confirm_slots:  # heard at processed: not yet there for a reader at confirmed
+            self.journal.hold(Pubkey.from_string(token.mint),
+                              until_slot=self.chain.slot + self.knobs.launch_confirm_slots)
         creator = Keypair().pubkey()
         event = CREATE_EVENT_DISCRIMINATOR + b"".join(
             len(text).to_bytes(4, "little") + text for text in (f"{symbol} coin".encode(), symbol.encode(),

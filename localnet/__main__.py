@@ -44,6 +44,9 @@ def main(argv: list[str] | None = None) -> None:
                               "dropped (accepted, never lands)")
     hostile.add_argument("--jupiter-rpm", type=int, default=None,
                          help="Jupiter's rate limit (free tier: 60): over it, HTTP 429 with Retry-After")
+    hostile.add_argument("--launch-confirm-slots", type=int, default=0,
+                         help="a launch's mint reads as missing for N slots after its processed notification, as "
+                              "a mint not yet at confirmed")
     hostile.add_argument("--sandwich-min-lamports", type=int, default=None,
                          help="a sandwicher on the public RPC: buys of at least this many lamports sent with "
                               "sendTransaction are front-run and back-run down to their minimum output (bundles "
@@ -70,7 +73,7 @@ def main(argv: list[str] | None = None) -> None:
                                  slot_ms=args.slot_ms, strict_limits=args.strict_limits, lag_slots=args.lag_slots,
                                  lag_error_rate=args.lag_error_rate, priority_fee_level=args.priority_fee_level,
                                  underpriced_drop_rate=args.underpriced_drop_rate, jupiter_rpm=args.jupiter_rpm,
-                                 seed=args.seed)
+                                 launch_confirm_slots=args.launch_confirm_slots, seed=args.seed)
     localnet.jupiter.attack = args.attack
     localnet.chain.set_drop_rate(args.drop_rate, seed=args.drop_seed if args.drop_seed is not None else args.seed or 0)
     if args.drop_rate:

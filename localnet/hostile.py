@@ -8,8 +8,11 @@ with the mainnet behaviour each reproduces, is in localnet/README.md, "Hostile n
 - ``lag_slots``, ``lag_error_rate``: the node at ``lagging_rpc_url`` serves the chain some slots old and its reads
   fail now and then with -32005 / -32016.
 - ``priority_fee_level``, ``underpriced_drop_rate``: a fee market.
-- ``jupiter_rpm``: Jupiter's free-tier rate limit (429 with Retry-After).
+- ``jupiter_rpm``: Jupiter's free-tier rate limit (429 with Retry-After), over a window of
+  ``jupiter_window_seconds`` (a minute; shorter only to compress time in a benchmark).
 - ``launch_unpriced_seconds`` (on: 60): Price v3 knows nothing of a token launched that recently.
+- ``launch_confirm_slots``: a launch's mint reads as missing for that many slots after its ``processed``
+  notification, as a mint not yet at ``confirmed``.
 - ``sandwich_min_lamports``: a sandwicher front-runs and back-runs buys of at least that size sent through the public
   RPC (localnet.sandwich); ``bundle_drop_rate``: the block engine loses that share of bundles (localnet.block_engine).
 - ``seed``: the random draws, reproducible.
@@ -50,8 +53,10 @@ class Knobs:
     priority_fee_level: int = 0
     underpriced_drop_rate: float = 0.0
     jupiter_rpm: int | None = None
+    jupiter_window_seconds: float = 60.0
     # Price v3 leaves out tokens without a reliable price: every brand-new launch. A rule of the API, so on.
     launch_unpriced_seconds: float = 60.0
+    launch_confirm_slots: int = 0
     sandwich_min_lamports: int | None = None  # None: no sandwicher
     bundle_drop_rate: float = 0.0
     seed: int | None = None
@@ -122,7 +127,21 @@ class Journal:
 
     def __init__(self) -> None:
         self._entries: deque[tuple[int, dict[Pubkey, Account | None]]] = deque()
+        self._held: dict[Pubkey, int] = {}  # account -> first slot at which a reader at confirmed sees it
         self._lock = threading.Lock()
+
+    def hold(self, key: Pubkey, *, until_slot: int) -> None:
+        """``key`` reads as missing before ``until_slot``: it exists at processed, not yet at confirmed."""
+        with self._lock:
+            self._held[key] = until_slot
+
+    def held(self, key: Pubkey, slot: int) -> bool:
+        with self._lock:
+            until = self._held.get(key)
+            if until is not None and slot >= until:
+                del self._held[key]
+                return False
+            return until is not None
 
     def record(self, slot: int, before: dict[Pubkey, Account | None]) -> None:
         with self._lock:
@@ -144,22 +163,20 @@ class Journal:
 class RateLimit:
     """Jupiter's free tier: ``rpm`` requests a sliding minute per API key; over it, 429 with Retry-After."""
 
-    WINDOW = 60.0
-
     def __init__(self) -> None:
         self._seen: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
-    def retry_after(self, key: str, rpm: int | None) -> int | None:
+    def retry_after(self, key: str, rpm: int | None, *, window: float = 60.0) -> int | None:
         """None when the request is admitted (and counted), else the whole seconds until it would be."""
         if rpm is None:
             return None
         now = time.monotonic()
         with self._lock:
             seen = self._seen.setdefault(key, deque())
-            while seen and seen[0] <= now - self.WINDOW:
+            while seen and seen[0] <= now - window:
                 seen.popleft()
             if len(seen) < rpm:
                 seen.append(now)
                 return None
-            return max(1, math.ceil(seen[0] + self.WINDOW - now))
+            return max(1, math.ceil(seen[0] + window - now))

@@ -101,6 +101,8 @@ class RpcServer(Server):
 
     def _account(self, key: Pubkey) -> Account | None:
         """The account as this node sees it: now, or as it was ``lag_slots`` ago on a lagging node."""
+        if self.journal.held(key, self._slot()):
+            return None
         if self._lag():
             overrides = self.journal.as_of(self._slot())
             if key in overrides:
@@ -267,13 +269,15 @@ class RpcServer(Server):
 
     def _preflight_blockhash(self, transaction: VersionedTransaction) -> None:
         """A lagging node has not seen a blockhash fresher than its view: preflight refuses it there."""
+        if self._too_fresh(transaction):
+            raise RpcError(-32002, "Transaction simulation failed: Blockhash not found", {**_BLOCKHASH_NOT_FOUND})
+
+    def _too_fresh(self, transaction: VersionedTransaction) -> bool:
+        """Is the transaction's blockhash newer than this node's view (a lagging node's, some slots old)?"""
         if not self._lag():
-            return
+            return False
         height = self.chain.blockhash_height(str(transaction.message.recent_blockhash))
-        if height is not None and height > self._block_height():
-            value = {"err": "BlockhashNotFound", "logs": [], "accounts": None, "unitsConsumed": 0,
-                     "returnData": None, "innerInstructions": None, "replacementBlockhash": None}
-            raise RpcError(-32002, "Transaction simulation failed: Blockhash not found", value)
+        return height is not None and height > self._block_height()
 
     def _simulateTransaction(self, encoded, config=None):
         config = config or {}
@@ -292,6 +296,8 @@ class RpcServer(Server):
                 for lookup in getattr(transaction.message, "address_table_lookups", None) or [])
             if len(addresses) > loaded:
                 raise RpcError(-32602, f"Too many accounts provided; max {loaded}")
+        if not replace and self._too_fresh(transaction):  # as a lagging node answers: in the value, not an error
+            return {"context": self._context(), "value": {**_BLOCKHASH_NOT_FOUND}}
         result = self.chain.simulate(transaction, sig_verify=sig_verify, replace_blockhash=replace,
                                      addresses=addresses)
         value = _simulation_value(result)
@@ -299,6 +305,10 @@ class RpcServer(Server):
             blockhash, last_valid = self.chain.latest_blockhash()
             value["replacementBlockhash"] = {"blockhash": blockhash, "lastValidBlockHeight": last_valid}
         return {"context": self._context(), "value": value}
+
+
+_BLOCKHASH_NOT_FOUND = {"err": "BlockhashNotFound", "logs": [], "accounts": None, "unitsConsumed": 0,
+                        "returnData": None, "innerInstructions": None, "replacementBlockhash": None}
 
 
 def _simulation_value(result) -> dict:

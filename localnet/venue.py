@@ -10,6 +10,7 @@ import base64
 import hashlib
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -106,6 +107,7 @@ class SwapVenue(Server):
         self.chain = chain
         self.knobs = knobs or Knobs()
         self.rate_limit = RateLimit()  # per API key, at knobs.jupiter_rpm requests a minute
+        self.rate_limited: Counter[str] = Counter()  # requests refused for rate, by request name
         self.launched_at: dict[str, float] = {}  # mint -> monotonic time of its launch (Localnet.launch_token)
         self.sol_usd = sol_usd
         self.pools: dict[str, Pool] = {}
@@ -153,8 +155,10 @@ class SwapVenue(Server):
     def handle(self, request: Request) -> Response:
         if request.headers.get("x-api-key"):
             self.api_keys_seen.append(request.headers["x-api-key"])
-        retry_after = self.rate_limit.retry_after(request.headers.get("x-api-key", ""), self.knobs.jupiter_rpm)
+        retry_after = self.rate_limit.retry_after(request.headers.get("x-api-key", ""), self.knobs.jupiter_rpm,
+                                                  window=self.knobs.jupiter_window_seconds)
         if retry_after is not None:  # as the free tier answers: 429, Retry-After in whole seconds
+            self.rate_limited[self.request_name(request)] += 1
             return Response.json({"code": 429, "message": "Rate limit exceeded"}, status=429,
                                  headers={"Retry-After": str(retry_after)})
         routes = {("GET", "/swap/v1/quote"): self._quote, ("POST", "/swap/v1/swap"): self._swap,

@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 
 from django.db.models import Sum
 from django.utils import timezone
+from solders.transaction_status import TransactionConfirmationStatus
 
 from custody.withdrawals import SIGNATURE_FEE_LAMPORTS, resolve_withdrawal
+from kernel.chain.errors import ChainError
 from kernel.chain.rpc import RpcGateway
 from kernel.db import db_call
 from positions import services
@@ -20,6 +22,7 @@ from wallets.models import UserWallet, Withdrawal
 
 logger = logging.getLogger(__name__)
 STATUS_BATCH = 256  # getSignatureStatuses accepts up to 256 signatures
+CONFIRMED_STATUSES = (TransactionConfirmationStatus.Confirmed, TransactionConfirmationStatus.Finalized)
 
 
 @dataclass
@@ -69,7 +72,12 @@ async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *, mi
     for batch in _batches(trades):
         statuses = await rpc.signature_statuses([t.signature for t in batch])
         for trade, status in zip(batch, statuses, strict=True):
-            settled = await _settle(rpc, trade, status, height, report, tip_accounts)
+            try:
+                settled = await _settle(rpc, trade, status, height, report, tip_accounts)
+            except ChainError as err:  # one trade's details unreadable now: the next pass settles it
+                logger.warning("Could not settle trade %s yet (%s); it stays pending", trade.signature, err)
+                report.still_pending += 1
+                continue
             if settled is not None and settled.settled_now and notify is not None:
                 await notify(Settled(trade.user.telegram_user_id, trade.side, settled.status == Trade.Status.CONFIRMED,
                                      trade.signature, trade.token_mint))
@@ -96,6 +104,9 @@ async def _settle_withdrawal(withdrawal: Withdrawal, status, height: int,
         if height > withdrawal.last_valid_block_height:
             report.expired += 1
             return await resolve_withdrawal(withdrawal.pk, Withdrawal.Status.FAILED, error="blockhash expired")
+        report.still_pending += 1
+        return None
+    if status.confirmation_status not in CONFIRMED_STATUSES:  # processed only: a fork could still drop it
         report.still_pending += 1
         return None
     fee = SIGNATURE_FEE_LAMPORTS  # it landed, so the fee was paid whether the transfer succeeded or not

@@ -298,7 +298,8 @@ class TradingService:
         await _say(progress, Step.SENDING)
         try:
             confirmation = await self.rpc.land(signed, last_valid_block_height=pending.last_valid_block_height,
-                                               on_sent=sent, block_engine=protection.block_engine)
+                                               on_sent=sent, on_resent=lambda: crashpoint(f"{side}.resent"),
+                                               block_engine=protection.block_engine)
             effects = await self._effects(pending.signature, owner, mint, confirmation)
         except TransactionRejected as rejected:
             await db_call(services.fail_trade)(trade_id=pending.trade_id, error=rejected.reason)

@@ -186,8 +186,10 @@ def parse_tip(text: str) -> int:
 
 
 def parse_fee_level(text: str) -> str:
-    """A priority-fee level: one of wallets.models.FeeLevel's values."""
+    """A priority-fee level: one of wallets.models.FeeLevel's values ("custom", as other bots call it, is fixed:
+    the trader's own amount)."""
     value = _bounded(text).strip().lower()
+    value = FeeLevel.FIXED.value if value == "custom" else value
     if value not in FEE_LEVELS:
         raise ParseError("The fee level is fixed, fast or turbo. Type one of them.")
     return value

@@ -50,7 +50,8 @@ class BotRunner:
     def __init__(self, config: TradingConfig, *, key_message_seconds: int = 60, updater: bool = True) -> None:
         self.config = config
         self.rpc = RpcGateway(config.solana_rpc_url, timeout=config.rpc_timeout_seconds,
-                              rebroadcast_seconds=config.rebroadcast_seconds, send_urls=config.solana_send_urls)
+                              rebroadcast_seconds=config.rebroadcast_seconds,
+                              fallback_urls=config.solana_fallback_urls, send_urls=config.solana_send_urls)
         budget = RequestBudget(config.jupiter_requests_per_minute) if config.jupiter_requests_per_minute else None
         self.jupiter = JupiterClient(config.jupiter_api_url, api_key=config.jupiter_api_key,
                                      timeout=config.rpc_timeout_seconds, budget=budget)

@@ -10,7 +10,9 @@ sliding 60-second window:
   all the slots a cycle needs at once or none, and never wait: the monitor puts its cycle off instead (and counts
   it in ``trading_bot_monitor_cycles_deferred_total``), which stretches its interval while the budget is tight.
 
-A server's Retry-After closes the window for everyone until it has passed.
+A server's Retry-After closes the window for everyone until it has passed. A slot is given back a little after the
+window (a sixtieth of it: a second in a minute), since the server counted the request when it arrived, later than the
+slot was taken: a burst at the window's edge would otherwise meet 429s.
 """
 
 from __future__ import annotations
@@ -58,14 +60,18 @@ class RequestBudget:
         """One slot for a trade: waits for the window to free one (or for a Retry-After to pass)."""
         while self.free() < 1:
             now = self._clock()
-            oldest = self._taken[0] + self.window_seconds if len(self._taken) >= self.per_minute else now
+            oldest = self._taken[0] + self._held_for if len(self._taken) >= self.per_minute else now
             await asyncio.sleep(max(self._closed_until, oldest) - now + 0.001)
         self._taken.append(self._clock())
+
+    @property
+    def _held_for(self) -> float:
+        return self.window_seconds * 61 / 60
 
     def close_for(self, seconds: float) -> None:
         """The server asked everyone to wait (Retry-After)."""
         self._closed_until = max(self._closed_until, self._clock() + seconds)
 
     def _forget(self, now: float) -> None:
-        while self._taken and self._taken[0] <= now - self.window_seconds:
+        while self._taken and self._taken[0] <= now - self._held_for:
             self._taken.popleft()

@@ -53,6 +53,11 @@ class TransactionRejected(ChainError):
         return is_slippage(self.reason, self.logs)
 
     @property
+    def is_blockhash_not_found(self) -> bool:
+        """The node does not know the transaction's blockhash: too old, or newer than the node (it lags)."""
+        return "BlockhashNotFound" in self.reason or "Blockhash not found" in self.reason
+
+    @property
     def is_insufficient_funds(self) -> bool:
         return any("insufficient" in line.lower() for line in [self.reason, *self.logs])
 

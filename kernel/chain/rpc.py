@@ -146,52 +146,60 @@ class RpcGateway:
 
     def __init__(self, url: str, *, timeout: float = 10.0, read_attempts: int = 4, backoff: float = 0.1,
                  max_retry_after: float = 5.0, rebroadcast_seconds: float = 2.0,
-                 send_urls: Sequence[str] = ()) -> None:
+                 fallback_urls: Sequence[str] = (), send_urls: Sequence[str] = ()) -> None:
         self.url = url
         self.rebroadcast_seconds = rebroadcast_seconds  # 0: each transaction is sent once
-        self._client = AsyncClient(url, commitment=Confirmed, timeout=timeout, max_transport_retries=0)
-        # More endpoints (other providers, a staked connection) that every copy also goes to once the first send
-        # has passed preflight here: a leader that one node's forwarding misses, another's may reach.
-        self._also_send = [AsyncClient(other, commitment=Confirmed, timeout=min(timeout, 5.0), max_transport_retries=0)
-                           for other in send_urls if other.rstrip("/") != url.rstrip("/")]
-        self._reads = RetryPolicy(attempts=read_attempts, backoff=backoff, max_retry_after=max_retry_after)
+        # Full nodes, the primary first: a read goes to the first that is not benched, and moves on to the next
+        # when it fails in a way another node may not (down, timing out, behind, rate limiting).
+        urls = _distinct([url, *fallback_urls])
+        self._nodes = [_Node(other, AsyncClient(other, commitment=Confirmed, timeout=timeout, max_transport_retries=0))
+                       for other in urls]
+        # Every copy of a transaction also goes to the other full nodes and to send-only endpoints (other providers,
+        # a staked connection) once the first send has passed preflight: a leader one node's forwarding misses,
+        # another's may reach.
+        self._send_only = [AsyncClient(other, commitment=Confirmed, timeout=min(timeout, 5.0), max_transport_retries=0)
+                           for other in _distinct(send_urls) if other.rstrip("/") not in _bare(urls)]
+        self._reads = RetryPolicy(attempts=read_attempts + len(self._nodes) - 1, backoff=backoff,
+                                  max_retry_after=max_retry_after)
         # A send is resent only where a failure may hide a request that never reached the node (the HTTP level):
         # the same bytes are the same transaction. An RPC error answer is the node's verdict and is not retried.
-        self._sends = replace(self._reads, transient=is_transient_http)
+        self._sends = replace(RetryPolicy(attempts=read_attempts, backoff=backoff, max_retry_after=max_retry_after),
+                              transient=is_transient_http)
         self._rent_cache: dict[int, int] = {}
         self._fee_cache: dict[tuple[str, ...], tuple[float, tuple[int, ...]]] = {}
 
     async def close(self, *, quiet: bool = False) -> None:
         if not quiet:
             logger.info("Closing Solana RPC client...")
-        await asyncio.gather(self._client.close(), *(client.close() for client in self._also_send))
+        await asyncio.gather(*(node.client.close() for node in self._nodes),
+                             *(client.close() for client in self._send_only))
 
     # Reads: retried on what kernel.chain.retry calls transient (timeouts, 429 honouring Retry-After, 5xx, node behind).
 
     async def sol_balance(self, pubkey: str) -> int:
-        response = await self._read("getBalance", lambda: self._client.get_balance(Pubkey.from_string(pubkey)))
+        response = await self._read("getBalance", lambda c: c.get_balance(Pubkey.from_string(pubkey)))
         return response.value
 
     async def account_kind(self, pubkey: str) -> tuple[int, bool]:
         """(lamports, is a plain wallet): a wallet is an account that does not exist yet, or one owned by the System
         Program that is not executable. Programs, token accounts and other program-owned accounts are not."""
-        response = await self._read("getAccountInfo", lambda: self._client.get_account_info(Pubkey.from_string(pubkey)))
+        response = await self._read("getAccountInfo", lambda c: c.get_account_info(Pubkey.from_string(pubkey)))
         account = response.value
         if account is None:
             return 0, True
         return account.lamports, str(account.owner) == SYSTEM_PROGRAM_ID and not account.executable
 
     async def block_height(self) -> int:
-        return (await self._read("getBlockHeight", self._client.get_block_height)).value
+        return (await self._read("getBlockHeight", lambda c: c.get_block_height())).value
 
     async def latest_blockhash(self) -> tuple[str, int]:
-        value = (await self._read("getLatestBlockhash", self._client.get_latest_blockhash)).value
+        value = (await self._read("getLatestBlockhash", lambda c: c.get_latest_blockhash())).value
         return str(value.blockhash), value.last_valid_block_height
 
     async def rent_exempt_minimum(self, size: int) -> int:
         if size not in self._rent_cache:
             response = await self._read("getMinimumBalanceForRentExemption",
-                                        lambda: self._client.get_minimum_balance_for_rent_exemption(size))
+                                        lambda c: c.get_minimum_balance_for_rent_exemption(size))
             self._rent_cache[size] = response.value
         return self._rent_cache[size]
 
@@ -206,7 +214,8 @@ class RpcGateway:
         owner_key = Pubkey.from_string(owner)
         results = await asyncio.gather(*[
             self._read("getTokenAccountsByOwner", functools.partial(
-                self._client.get_token_accounts_by_owner_json_parsed, owner_key, TokenAccountOpts(program_id=program)))
+                AsyncClient.get_token_accounts_by_owner_json_parsed, owner=owner_key,
+                opts=TokenAccountOpts(program_id=program)))
             for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)
         ])
         balances: dict[str, int] = {}
@@ -221,10 +230,9 @@ class RpcGateway:
 
     async def token_balance_or_none(self, owner: str, mint: str) -> int | None:
         """Raw balance of ``mint`` held by ``owner``; None when the owner has no token account for it at all."""
-        response = await self._read("getTokenAccountsByOwner", lambda: self._client.
-                                    get_token_accounts_by_owner_json_parsed(Pubkey.from_string(owner),
-                                                                            TokenAccountOpts(
-                                                                                mint=Pubkey.from_string(mint))))
+        opts = TokenAccountOpts(mint=Pubkey.from_string(mint))
+        response = await self._read("getTokenAccountsByOwner", lambda c: c.get_token_accounts_by_owner_json_parsed(
+            Pubkey.from_string(owner), opts))
         if not response.value:
             return None
         return sum(_parsed_token_amount(account)[1] for account in response.value)
@@ -232,7 +240,7 @@ class RpcGateway:
     async def mint_info(self, mint: str) -> MintInfo | None:
         """The mint account, or None if no such account exists or it is not a token mint."""
         response = await self._read("getAccountInfo",
-                                    lambda: self._client.get_account_info(Pubkey.from_string(mint)))
+                                    lambda c: c.get_account_info(Pubkey.from_string(mint)))
         account = response.value
         if account is None or account.owner not in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID):
             return None
@@ -252,8 +260,8 @@ class RpcGateway:
         owner_key = Pubkey.from_string(owner)
         accounts = [
             self._read("getTokenAccountsByOwner", functools.partial(
-                self._client.get_token_accounts_by_owner, owner_key,
-                TokenAccountOpts(program_id=program, encoding="base64")))
+                AsyncClient.get_token_accounts_by_owner, owner=owner_key,
+                opts=TokenAccountOpts(program_id=program, encoding="base64")))
             for program in (TOKEN_PROGRAM_ID, TOKEN_2022_PROGRAM_ID)]
         balance, responses = await asyncio.gather(self.sol_balance(owner), asyncio.gather(*accounts))
         tokens = {}
@@ -270,7 +278,7 @@ class RpcGateway:
                   for i in range(0, len(addresses), MULTIPLE_ACCOUNTS_LIMIT)]
         keys = [[Pubkey.from_string(key) for key in chunk] for chunk in chunks]  # a bad address fails before any read
         responses = await asyncio.gather(*[
-            self._read("getMultipleAccounts", functools.partial(self._client.get_multiple_accounts, chunk_keys))
+            self._read("getMultipleAccounts", functools.partial(AsyncClient.get_multiple_accounts, pubkeys=chunk_keys))
             for chunk_keys in keys])
         tables = {}
         for chunk, response in zip(chunks, responses, strict=True):
@@ -285,12 +293,15 @@ class RpcGateway:
         return tables
 
     async def simulate(self, transaction: VersionedTransaction, *, accounts: Sequence[str]) -> Simulation:
-        """Simulate an unsigned transaction against the current state (its own blockhash: a stale one fails) and
-        return the listed accounts as they would be after it."""
+        """Simulate an unsigned transaction against the current state and return the listed accounts as they would
+        be after it. It runs on the node's own recent blockhash: the swap's came from whichever node the swap API
+        asked, which may be slots ahead of this one ("Blockhash not found" says nothing of what the swap does), and
+        whether the swap's blockhash is still good is for landing to find out (its last valid block height)."""
         keys = [Pubkey.from_string(key) for key in accounts]
         try:
-            response = await self._read("simulateTransaction", lambda: self._client.simulate_transaction(
-                transaction, sig_verify=False, commitment=Confirmed, accounts_addresses=keys or None))
+            response = await self._read("simulateTransaction", lambda c: c.simulate_transaction(
+                transaction, sig_verify=False, commitment=Confirmed, replace_recent_blockhash=True,
+                accounts_addresses=keys or None))
         except RPCException as err:
             raise ChainUnavailable(f"simulateTransaction refused: {_rejection(err).reason[:200]}") from None
         value = response.value
@@ -301,14 +312,14 @@ class RpcGateway:
     async def signature_statuses(self, signatures: Sequence[str]) -> list[TransactionStatus | None]:
         keys = [Signature.from_string(s) for s in signatures]
         response = await self._read("getSignatureStatuses",
-                                    lambda: self._client.get_signature_statuses(keys, search_transaction_history=True))
+                                    lambda c: c.get_signature_statuses(keys, search_transaction_history=True))
         return list(response.value)
 
     async def transaction_effects(self, signature: str, *, owner: str, mint: str,
                                   tip_accounts: Collection[str] = ()) -> TransactionEffects | None:
         """Read what a landed transaction moved for ``owner`` (and paid to any of ``tip_accounts``); None if the
         node does not know it (yet)."""
-        response = await self._read("getTransaction", lambda: self._client.get_transaction(
+        response = await self._read("getTransaction", lambda c: c.get_transaction(
             Signature.from_string(signature), encoding="json", commitment=Confirmed,
             max_supported_transaction_version=0))
         if response.value is None:
@@ -321,9 +332,10 @@ class RpcGateway:
         """Send a signed transaction; resending the same bytes is harmless (same signature), so timeouts retry."""
         opts = TxOpts(skip_preflight=skip_preflight, preflight_commitment=Confirmed, max_retries=0)
         payload = bytes(transaction)
+        client = self._read_order()[0].client  # the first node not benched: its preflight is the one that counts
         try:
             send = functools.partial(self._counted, "sendTransaction",
-                                     lambda: self._client.send_raw_transaction(payload, opts))
+                                     lambda: client.send_raw_transaction(payload, opts))
             await self._sends.call(send, on_retry=functools.partial(_log_retry, "sendTransaction"))
         except SolanaRpcException as err:
             raise ChainUnavailable(f"sendTransaction failed: {_describe(err)}") from None
@@ -336,47 +348,64 @@ class RpcGateway:
 
     async def land(self, transaction: VersionedTransaction, *, last_valid_block_height: int,
                    on_sent: Callable[[], Awaitable[None]] | None = None,
+                   on_resent: Callable[[], None] | None = None,
                    deadline_seconds: float = 90.0, block_engine: BlockEngineClient | None = None) -> Confirmation:
         """Send a signed transaction and see it through: confirmed, failed, or expired with nothing moved.
 
-        The first send runs preflight: a refusal raises ``TransactionRejected`` (nothing was sent). ``on_sent`` is
-        awaited once it has gone (or may have). Then, while confirming, the same bytes are sent again every
-        ``rebroadcast_seconds`` (no preflight, no retries by the node): leaders drop transactions under congestion,
-        and only a resend can land a dropped one. The same bytes are the same transaction, so it lands once at
-        most. Raises ``ChainError`` when the outcome could not be learnt (the node kept failing).
+        The first send runs preflight (see ``_first_send``): a refusal raises ``TransactionRejected`` (nothing was
+        sent). ``on_sent`` is awaited once it has gone (or may have). Then, while confirming, the same bytes are
+        sent again every ``rebroadcast_seconds`` (no preflight, no retries by the node; ``on_resent`` is called after
+        each round): leaders drop transactions under congestion, and only a resend can land a dropped one. The same
+        bytes are the same transaction, so it lands once at most. Raises ``ChainError`` when the outcome could not
+        be learnt (the node kept failing).
 
         With ``block_engine`` (MEV protection) the transaction never goes to a public endpoint, where sandwichers
         watch: see ``_land_privately``."""
         if block_engine is not None:
-            return await self._land_privately(transaction, block_engine, on_sent=on_sent,
+            return await self._land_privately(transaction, block_engine, on_sent=on_sent, on_resent=on_resent,
                                               last_valid_block_height=last_valid_block_height,
                                               deadline_seconds=deadline_seconds)
         signature = str(transaction.signatures[0])
         try:
-            await self.send(transaction)
+            await self._first_send(transaction)
         except TransactionRejected:
             raise
         except ChainError as err:
             logger.warning("Send of %s unconfirmed (%s); confirming anyway", signature, err)
-        if self._also_send:  # only after preflight here passed: a copy elsewhere must never land what it refused
-            await self._copies(signature, bytes(transaction), self._also_send)
+        if self._send_only or len(self._nodes) > 1:  # only after preflight passed: never land what it refused
+            await self._copies(signature, bytes(transaction), self._endpoints())
         if on_sent is not None:
             await on_sent()
         resend = bytes(transaction) if self.rebroadcast_seconds > 0 else None
         return await self._confirm(signature, last_valid_block_height=last_valid_block_height, resend=resend,
-                                   deadline_seconds=deadline_seconds)
+                                   on_resent=on_resent, deadline_seconds=deadline_seconds)
+
+    async def _first_send(self, transaction: VersionedTransaction) -> None:
+        """Send with preflight, so that a transaction bound to fail is refused before it costs a fee. A node that
+        has not yet seen the transaction's blockhash (it lags the node the swap API took it from, by a slot or two)
+        cannot preflight it: then it goes out unchecked. That refusal says nothing about what the transaction does,
+        and an expired blockhash is caught by landing anyway (the block height passing the last valid one)."""
+        try:
+            await self.send(transaction)
+        except TransactionRejected as rejected:
+            if not rejected.is_blockhash_not_found:
+                raise
+            logger.info("Node has not seen the blockhash of %s yet; sending it without preflight",
+                        transaction.signatures[0])
+            await self.send(transaction, skip_preflight=True)
 
     async def _land_privately(self, transaction: VersionedTransaction, block_engine: BlockEngineClient, *,
                               last_valid_block_height: int, on_sent: Callable[[], Awaitable[None]] | None,
-                              deadline_seconds: float) -> Confirmation:
+                              on_resent: Callable[[], None] | None, deadline_seconds: float) -> Confirmation:
         """``land`` through a block engine, with the same guarantees. Preflight is a simulation on the RPC (a
         sendTransaction there would publish it); a failure raises ``TransactionRejected`` and nothing is sent, as
         does the engine's refusal of the bundle. Then the same bytes go again as the same bundle every
         ``rebroadcast_seconds`` (bundles lose auctions as transactions are dropped) until the RPC reports the
-        signature confirmed, or the blockhash expired with it unlanded. A resend that fails is no news."""
+        signature confirmed, or the blockhash expired with it unlanded. A resend that fails is no news. As in
+        ``_first_send``, a node that has not seen the blockhash yet cannot judge the transaction: it goes anyway."""
         signature, payload = str(transaction.signatures[0]), bytes(transaction)
         try:
-            response = await self._read("simulateTransaction", lambda: self._client.simulate_transaction(
+            response = await self._read("simulateTransaction", lambda c: c.simulate_transaction(
                 transaction, sig_verify=True, commitment=Confirmed))
         except RPCException as err:
             raise _rejection(err) from None
@@ -384,8 +413,11 @@ class RpcGateway:
             logger.warning("Preflight of %s unanswered (%s); the block engine simulates it too", signature, err)
         else:
             if response.value.err is not None:
-                raise TransactionRejected(f"Transaction simulation failed: {_error_text(response.value.err)}",
-                                          list(response.value.logs or []))
+                rejected = TransactionRejected(f"Transaction simulation failed: {_error_text(response.value.err)}",
+                                               list(response.value.logs or []))
+                if not rejected.is_blockhash_not_found:
+                    raise rejected
+                logger.info("Node has not seen the blockhash of %s yet; bundling it unchecked", signature)
         try:
             await block_engine.send_bundle([payload])
         except TransactionRejected:
@@ -395,11 +427,12 @@ class RpcGateway:
         if on_sent is not None:
             await on_sent()
         return await self._confirm(signature, last_valid_block_height=last_valid_block_height,
-                                   resend=payload if self.rebroadcast_seconds > 0 else None,
+                                   resend=payload if self.rebroadcast_seconds > 0 else None, on_resent=on_resent,
                                    deadline_seconds=deadline_seconds, via=block_engine)
 
     async def _confirm(self, signature: str, *, last_valid_block_height: int, resend: bytes | None,
-                       deadline_seconds: float, via: BlockEngineClient | None = None) -> Confirmation:
+                       on_resent: Callable[[], None] | None, deadline_seconds: float,
+                       via: BlockEngineClient | None = None) -> Confirmation:
         """Wait until the transaction is confirmed, failed, or its blockhash has expired without it landing,
         resending ``resend`` on the way. Only the block height passing the last valid one (read at the commitment
         the blockhash came from) proves it will never land; what a resend meets is no news about it."""
@@ -417,19 +450,24 @@ class RpcGateway:
                 if time.monotonic() - last_sent >= self.rebroadcast_seconds:
                     await self._resend(signature, resend, via)
                     last_sent = time.monotonic()
+                    if on_resent is not None:
+                        on_resent()
                 wait = min(wait, max(0.0, last_sent + self.rebroadcast_seconds - time.monotonic()))
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
     async def _resend(self, signature: str, payload: bytes, via: BlockEngineClient | None = None) -> None:
         if via is None:
-            await self._copies(signature, payload, [self._client, *self._also_send])
+            await self._copies(signature, payload, self._endpoints())
             return
         try:
             await via.send_bundle([payload])
         # As for a copy: whatever a resend meets (even a refusal) must never fail a bundle that may still land.
         except Exception as err:
             logger.info("Bundle resend of %s not taken (%s); still confirming", signature, err)
+
+    def _endpoints(self) -> list[AsyncClient]:
+        return [node.client for node in self._nodes] + self._send_only
 
     async def _copies(self, signature: str, payload: bytes, clients: Sequence[AsyncClient]) -> None:
         """The same bytes to each endpoint at once (no preflight, no retries by the node)."""
@@ -459,23 +497,43 @@ class RpcGateway:
             return cached[1]
         keys = [Pubkey.from_string(key) for key in accounts]
         response = await self._read("getRecentPrioritizationFees",
-                                    lambda: self._client.get_recent_prioritization_fees(keys or None))
+                                    lambda c: c.get_recent_prioritization_fees(keys or None))
         fees = tuple(sorted(int(entry.prioritization_fee) for entry in response.value))
         if len(self._fee_cache) >= PRIORITY_FEE_CACHE_SIZE:
             self._fee_cache.clear()  # crude, but bounded: the next reads refill what is still traded
         self._fee_cache[accounts] = (time.monotonic(), fees)
         return fees
 
-    async def _read(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
+    async def _read(self, method: str, call: Callable[[AsyncClient], Awaitable[T]]) -> T:
+        """``call`` on a node: the first not benched, then, each time one fails transiently, the next (one node:
+        the same node again), waiting between attempts as the retry policy says."""
+        order = self._read_order()
+        attempts = itertools.count()
+
+        async def attempt() -> T:
+            node = order[next(attempts) % len(order)]
+            try:
+                answer = await self._answer(method, lambda: call(node.client))
+            except Exception as err:
+                if len(self._nodes) > 1 and is_transient(err):
+                    node.bench(err)
+                raise
+            node.benched_until = 0.0
+            return answer
+
         try:
-            return await self._reads.call(lambda: self._answer(method, call),
-                                          on_retry=functools.partial(_log_retry, method))
+            return await self._reads.call(attempt, on_retry=functools.partial(_log_retry, method))
         except (SolanaRpcException, UnknownRpcError) as err:
             raise ChainUnavailable(f"{method} failed: {_describe(err)}") from None
         except RPCException as err:
             if not is_transient(err):
                 raise  # the node's answer (bad params, no such block...): the caller's to read, as it always was
             raise ChainUnavailable(f"{method} failed: {_describe(err)}") from None
+
+    def _read_order(self) -> list[_Node]:
+        """Nodes in configured order, those benched after a recent failure last (still tried if all are)."""
+        now = time.monotonic()
+        return sorted(self._nodes, key=lambda node: node.benched_until > now)
 
     async def _answer(self, method: str, call: Callable[[], Awaitable[T]]) -> T:
         response = await self._counted(method, call)
@@ -487,6 +545,34 @@ class RpcGateway:
     async def _counted(method: str, call: Callable[[], Awaitable[T]]) -> T:
         RPC_REQUESTS.labels(method=method).inc()
         return await call()
+
+
+NODE_BENCH_SECONDS = 10.0  # a full node that failed is asked last for this long
+
+
+class _Node:
+    """A full node and how it has been doing."""
+
+    def __init__(self, url: str, client: AsyncClient) -> None:
+        self.url, self.client = url, client
+        self.benched_until = 0.0
+
+    def bench(self, err: BaseException) -> None:
+        if self.benched_until <= time.monotonic():
+            logger.warning("Solana RPC node %s failed (%s); reading from the others for %.0f s", self.url,
+                           _describe(err), NODE_BENCH_SECONDS)
+        self.benched_until = time.monotonic() + NODE_BENCH_SECONDS
+
+
+def _bare(urls: Sequence[str]) -> set[str]:
+    return {url.rstrip("/") for url in urls}
+
+
+def _distinct(urls: Sequence[str]) -> list[str]:
+    seen: dict[str, str] = {}
+    for url in urls:
+        seen.setdefault(url.rstrip("/"), url)
+    return list(seen.values())
 
 
 def nearest_rank(ordered: Sequence[int], percentile: int) -> int:

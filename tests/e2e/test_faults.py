@@ -106,6 +106,24 @@ async def test_crash_between_send_and_confirm_is_applied_once_by_reconcile(trade
     assert (await Position.objects.aget(pk=position.pk)).remaining_amount_raw == position.remaining_amount_raw
 
 
+async def test_a_trade_whose_details_cannot_be_read_yet_does_not_stop_the_pass(trader, localnet, engine):
+    """Two orphans; the node fails every getTransaction of the first pass (after retries): both stay pending, the
+    pass ends normally, and the next pass applies both, once."""
+    for symbol in ("BONK", "WIF"):
+        with pytest.raises(Crash):
+            await engine.execute_buy(telegram_user_id=trader.id, mint=localnet.token(symbol).mint,
+                                     lamports=SOL // 10, progress=crash_at(Step.CONFIRMING))
+    localnet.rpc.faults.fail_next(100, status=503, only="getTransaction")
+    try:
+        first = await reconcile_pending(engine.rpc)
+    finally:
+        localnet.rpc.faults.clear()
+    assert (first.confirmed, first.still_pending) == (0, 2)
+    second = await reconcile_pending(engine.rpc)
+    assert second.confirmed == 2
+    assert await Position.objects.filter(user=trader.wallet, is_open=True).acount() == 2
+
+
 async def test_crash_after_signing_before_send_expires_with_nothing_moved(trader, localnet, engine):
     sol = trader.sol()
     with pytest.raises(Crash):

@@ -198,3 +198,75 @@ async def test_an_endpoint_that_is_down_never_fails_a_trade(trading_config, loca
         await engine.jupiter.close()
     assert result.signature and trader.tokens("BONK") > 0
     await _assert_ledger_is_the_chain([trader], localnet)
+
+
+async def test_a_primary_node_some_slots_behind_still_lands_every_trade(trading_config, localnet, transactional_db):
+    """The bot's own node lags the one Jupiter built the swap on: the swap's blockhash is newer than anything the
+    node has seen, so its simulation and its preflight would say "Blockhash not found". Neither may fail a good
+    trade: the inspector simulates on the node's own recent blockhash, and a send the node cannot preflight for
+    want of the blockhash goes out unchecked, the inspector's simulation having judged it."""
+    lagging = replace(trading_config, solana_rpc_url=localnet.lagging_rpc_url)
+    engine = await engine_resending_every(lagging, rebroadcast_seconds=FAST_RESEND)
+    localnet.knobs.lag_slots = 3
+    try:
+        with BlockClock(localnet.chain):
+            trader = await make_trader(engine, localnet)
+            bought = await trader.buy("WIF", SOL // 10)
+            await _until_the_node_sees(engine, trader, "WIF", bought.received_raw)
+            sold = await trader.sell("WIF", "all")
+    finally:
+        localnet.knobs.lag_slots = 0
+        await engine.rpc.close()
+        await engine.jupiter.close()
+    assert bought.received_raw > 0 and sold.position_closed
+    assert trader.tokens("WIF") == 0
+    await _assert_ledger_is_the_chain([trader], localnet)
+
+
+async def _until_the_node_sees(engine, trader: Trader, symbol: str, raw: int) -> None:
+    """A lagging node shows a landed buy some slots later; a sell of it must wait that long (as a person would)."""
+    mint = trader.localnet.token(symbol).mint
+    for _ in range(200):
+        if (await engine.rpc.holdings(trader.wallet.public_key)).token_amount(mint) == raw:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the lagging node never showed the buy")
+
+
+async def test_reads_and_sends_move_to_the_next_full_node_when_the_primary_is_down(trading_config, localnet,
+                                                                                    transactional_db):
+    """SOLANA_RPC_URLS: the primary does not answer at all; every read moves on to the next node, and the trade
+    lands there. The dead node is then asked last, so later reads do not wait for it each time."""
+    nodes = replace(trading_config, solana_rpc_url="http://127.0.0.1:9", solana_fallback_urls=(localnet.rpc_url,))
+    rpc = RpcGateway(nodes.solana_rpc_url, timeout=5.0, backoff=0.01, rebroadcast_seconds=FAST_RESEND,
+                     fallback_urls=nodes.solana_fallback_urls)
+    jupiter = JupiterClient(nodes.jupiter_api_url, timeout=5.0, backoff=0.05)
+    engine = TradingService(rpc=rpc, jupiter=jupiter, keyring=Keyring(nodes.wallet_encryption_keys), config=nodes)
+    try:
+        trader = await make_trader(engine, localnet)
+        before = localnet.rpc.requests["getBalance"]
+        result = await trader.buy("JUP", SOL // 10)
+        balances = [await rpc.sol_balance(trader.wallet.public_key) for _ in range(3)]
+    finally:
+        await rpc.close()
+        await jupiter.close()
+    assert result.received_raw > 0 and balances == [trader.sol()] * 3
+    assert localnet.rpc.requests["getBalance"] - before >= 3
+    await _assert_ledger_is_the_chain([trader], localnet)
+
+
+async def test_a_primary_node_that_is_behind_hands_reads_to_a_caught_up_one(trading_config, localnet,
+                                                                            transactional_db):
+    """The primary answers every read with -32005 "node is behind"; reads go to the fallback instead."""
+    rpc = RpcGateway(localnet.lagging_rpc_url, timeout=5.0, backoff=0.01, rebroadcast_seconds=FAST_RESEND,
+                     fallback_urls=(localnet.rpc_url,))
+    localnet.knobs.lag_slots, localnet.knobs.lag_error_rate = 2, 1.0
+    try:
+        height = await rpc.block_height()
+        assert height == localnet.chain.block_height  # the caught-up node's, not the lagging one's (2 fewer)
+        benched_reads = localnet.lagging_rpc.requests["getBlockHeight"]
+        assert [await rpc.block_height() >= height for _ in range(5)] == [True] * 5
+        assert localnet.lagging_rpc.requests["getBlockHeight"] == benched_reads  # asked last while benched
+    finally:
+        localnet.knobs.lag_slots, localnet.knobs.lag_error_rate = 0, 0.0
+        await rpc.close()

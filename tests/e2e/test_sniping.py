@@ -14,7 +14,7 @@ from localnet import CREATE_EVENT_DISCRIMINATOR
 from positions.models import Position, Snipe, SnipeLaunch, Trade
 from positions.sniping import CREATE_EVENT, Sniper, parse_launch, pool_sol_lamports
 from telegrambot.texts import refusal
-from tests.e2e.conftest import make_trader
+from tests.e2e.conftest import BlockClock, make_trader
 from wallets.models import UserSettings
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -346,3 +346,30 @@ async def test_shutdown_lets_a_buy_in_flight_finish_and_drops_waiting_launches(e
     await idle.close()
     assert idle.qsize() == 0 and _dropped("shutdown") - before == 1
     assert not await Snipe.objects.filter(token_mint=waiting.mint).aexists()
+
+
+async def test_a_launch_whose_mint_is_not_yet_confirmed_is_waited_for_and_bought(engine, localnet, transactional_db):
+    """The notification comes at processed; the mint shows at confirmed two slots later. The sniper waits for it
+    instead of calling the launch "not a token mint"."""
+    trader = await _sniper_user(engine, localnet)
+    localnet.knobs.launch_confirm_slots = 2
+    try:
+        with BlockClock(localnet.chain, seconds=0.05):
+            token, outcomes = await _launch_and_handle(localnet, Sniper(engine, word=refusal))
+    finally:
+        localnet.knobs.launch_confirm_slots = 0
+    assert [(o.telegram_user_id, o.status) for o in outcomes] == [(trader.id, "bought")], outcomes
+    assert localnet.chain.token_balance(trader.wallet.public_key, token.mint) > 0
+
+
+async def test_localnet_holds_a_launchs_mint_back_for_the_slots_the_knob_says(engine, localnet):
+    localnet.knobs.launch_confirm_slots = 2
+    try:
+        token = localnet.launch_token(_symbol())
+        assert await engine.rpc.mint_info(token.mint) is None
+        localnet.chain.advance_blocks(1)
+        assert await engine.rpc.mint_info(token.mint) is None
+        localnet.chain.advance_blocks(1)
+        assert (await engine.rpc.mint_info(token.mint)).decimals == token.decimals
+    finally:
+        localnet.knobs.launch_confirm_slots = 0

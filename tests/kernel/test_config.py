@@ -31,6 +31,17 @@ def test_rebroadcast_is_every_two_seconds_unless_set_and_zero_sends_once():
         "https://a.example", "http://127.0.0.1:8900")
 
 
+def test_several_full_nodes_name_the_primary_first():
+    assert (load_config({}).solana_fallback_urls, load_config({"SOLANA_RPC_URL": "http://a.example"}).solana_rpc_url) \
+        == ((), "http://a.example")
+    config = load_config({"SOLANA_RPC_URLS": "https://a.example/, https://b.example,https://a.example"})
+    assert (config.solana_rpc_url, config.solana_fallback_urls) == ("https://a.example", ("https://b.example",))
+    agreeing = load_config({"SOLANA_RPC_URL": "https://a.example", "SOLANA_RPC_URLS": "https://a.example,http://c.io"})
+    assert (agreeing.solana_rpc_url, agreeing.solana_fallback_urls) == ("https://a.example", ("http://c.io",))
+    with pytest.raises(ConfigError, match=r"^SOLANA_RPC_URL names another node than the first of SOLANA_RPC_URLS"):
+        load_config({"SOLANA_RPC_URL": "https://z.example", "SOLANA_RPC_URLS": "https://a.example,https://b.example"})
+
+
 def test_preferred_names_are_read():
     config = load_config({
         "MAX_POSITION_SIZE_SOL": "2.5", "MAX_DAILY_LOSS_SOL": "3", "STOP_LOSS_PERCENTAGE": "20",
@@ -98,6 +109,7 @@ def test_preferred_name_wins_over_legacy(legacy, preferred, attribute):
     ("REBROADCAST_SECONDS", "2s", "is not a plain number"),
     ("REBROADCAST_SECONDS", "61", "between 0 and 60"),
     ("SOLANA_SEND_URLS", "https://a.example,ftp://b.example", "is not a valid URL"),
+    ("SOLANA_RPC_URLS", "https://a.example,b.example", "is not a valid URL"),
 ])
 def test_each_bad_value_names_the_variable_the_problem_and_an_example(variable, value, expected):
     with pytest.raises(ConfigError) as caught:

@@ -204,6 +204,11 @@ async def test_a_lagging_node_serves_old_state_and_refuses_a_fresher_blockhash(h
         with pytest.raises(RPCException) as caught:
             await lagging.send_raw_transaction(raw)
         assert "Blockhash not found" in str(caught.value)
+        unsigned = VersionedTransaction.from_bytes(raw)
+        simulated = (await lagging.simulate_transaction(unsigned)).value  # a simulation says so in its value
+        assert str(simulated.err) == "TransactionErrorFieldless.BlockhashNotFound" and not simulated.logs
+        replaced = (await lagging.simulate_transaction(unsigned, replace_recent_blockhash=True)).value
+        assert replaced.err is None and replaced.logs  # on the node's own recent blockhash, it runs
         signature = (await fresh.send_raw_transaction(raw)).value
         assert (await fresh.get_balance(receiver.pubkey())).value == SOL // 2
         assert (await lagging.get_balance(receiver.pubkey())).value == 0

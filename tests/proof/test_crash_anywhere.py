@@ -1,10 +1,12 @@
 """Crash anywhere: ``manage.py runbot`` is killed with SIGKILL while several users trade, at every named point of
 a trade (after the quote, after signing, after the ledger's pending write, after the send, after confirmation, after
-the ledger is applied), during a slow quote, and at random moments; it is restarted each time. At the end the chain
-and the ledger must agree exactly: every lamport and every token unit in every wallet is explained by the ledger,
-no trade is applied twice, none is left pending, and ``manage.py reconcile`` reports no difference.
+the ledger is applied, and between resends), during a slow quote, and at random moments; it is restarted each time.
+It runs on localnet's mainnet profile: blocks advance on a slot clock, statuses go processed -> confirmed, and sends
+are dropped at random (most of them in a round that must reach a resend), so trades land only by resending. At the
+end the chain and the ledger must agree exactly: every lamport and every token unit in every wallet is explained by
+the ledger, no trade is applied twice, none is left pending, and ``manage.py reconcile`` reports no difference.
 
-Short inside ``make test`` (five rounds); 100 rounds, every kind of round, with ``make proof``, which also insists
+Short inside ``make test`` (six rounds); 100 rounds, every kind of round, with ``make proof``, which also insists
 that a bot died at every named point at least once. The figures keep apart a bot that died at its crash point by
 itself from one the test killed (a random moment, a slow quote, or a crash point the round never reached); a sell
 round where nobody holds a position buys first, so the sell points are reached. Updates the killed process had not
@@ -37,7 +39,9 @@ SOL = 10**9
 USERS = (820_001, 820_002, 820_003)
 SYMBOLS = ("BONK", "WIF", "JUP")
 ROUND_KINDS = [*POINTS, "during-quote", "random-moment", "random-moment"]
-SHORT_KINDS = ["buy.recorded", "sell.sent", "sell.applied", "during-quote", "random-moment"]  # ~25 s in make test
+SHORT_KINDS = ["buy.recorded", "buy.resent", "sell.sent", "sell.applied", "during-quote", "random-moment"]  # ~30 s
+SLOT_MS = 40  # mainnet's 400 ms, ten times faster: a blockhash still lives 150 blocks
+DROP_RATE, RESEND_ROUND_DROP_RATE = 0.3, 0.8
 
 
 class BotDatabase:
@@ -106,6 +110,7 @@ def _env(localnet, telegram, database: BotDatabase, crash_at: str | None) -> dic
         "SOLANA_RPC_URL": localnet.rpc_url, "JUPITER_API_URL": localnet.jupiter_url, "SOLANA_WS_URL": localnet.ws_url,
         "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000", "MAX_POSITION_SIZE_SOL": "5", "MAX_DAILY_LOSS_SOL": "50",
         "PYTHONUNBUFFERED": "1", "BOT_METRICS_PORT": "0", "MONITOR_INTERVAL_SECONDS": "3600",
+        "REBROADCAST_SECONDS": "0.1",
     }
     if crash_at:
         env["TRADINGBOT_CRASH_AT"] = crash_at
@@ -147,13 +152,24 @@ def _commands(rng: random.Random, kind: str, localnet, database: BotDatabase) ->
     return commands
 
 
-def test_sigkill_anywhere_loses_nothing(localnet, telegram, bot_database, figures):
+@pytest.fixture
+def mainnet_profile(localnet):
+    """The slot clock on for the test; drops are set per round (``localnet.clear_faults`` ends each)."""
+    localnet.start_slot_clock(SLOT_MS)
+    yield localnet
+    localnet.stop_slot_clock()
+    localnet.clear_faults()
+
+
+def test_sigkill_anywhere_loses_nothing(mainnet_profile, telegram, bot_database, figures):
+    localnet = mainnet_profile
     kinds = ROUND_KINDS if FULL else SHORT_KINDS
     rounds = scaled(len(kinds), 100)
     rng = random.Random(20261124)
     database = bot_database
     started = time.monotonic()
-    figures.update(database=database.vendor, rounds=rounds)
+    figures.update(database=database.vendor, rounds=rounds, profile=f"slot clock {SLOT_MS} ms, sends dropped "
+                   f"{DROP_RATE:.0%} ({RESEND_ROUND_DROP_RATE:.0%} in resend rounds)")
     migrate = _manage(_env(localnet, telegram, database, None), "migrate", "-v", "0")
     assert migrate.returncode == 0, migrate.stderr
 
@@ -174,6 +190,8 @@ def test_sigkill_anywhere_loses_nothing(localnet, telegram, bot_database, figure
     for index in range(rounds):
         kind = kinds[index % len(kinds)]
         crash_at = kind if kind in POINTS else None
+        localnet.chain.set_drop_rate(RESEND_ROUND_DROP_RATE if kind.endswith(".resent") else DROP_RATE,
+                                     seed=rng.randrange(2**32))
         process = _start(_env(localnet, telegram, database, crash_at), telegram)
         if kind.startswith("sell.") and not any(_open_positions(database).values()):
             # Nobody holds anything to sell (the last round may have left only a pending buy): buy first, on this

@@ -1,6 +1,6 @@
 import pytest
 
-from telegrambot import keyboards
+from telegrambot import keyboards, parsing
 from telegrambot.parsing import (
     ParseError,
     parse_buy_args,
@@ -102,3 +102,10 @@ def test_the_settings_vocabulary_names_exactly_the_settings_the_domain_knows():
     names = [name for setting in setting_words.SETTINGS for name in setting.names]
     assert len(names) == len(set(names))  # no name means two settings
     assert all(name == name.lower() for name in names)
+
+
+def test_fee_levels_read_as_traders_type_them():
+    assert [parsing.parse_fee_level(text) for text in ("fixed", " Fast", "TURBO", "custom")] == [
+        "fixed", "fast", "turbo", "fixed"]  # "custom" (other bots' word) is the trader's own amount
+    with pytest.raises(parsing.ParseError, match="fixed, fast or turbo"):
+        parsing.parse_fee_level("ludicrous")

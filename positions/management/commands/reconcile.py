@@ -35,7 +35,7 @@ class Command(BaseCommand):
 
     async def _run(self, skip_audit: bool):
         config = get_config()
-        rpc = RpcGateway(config.solana_rpc_url)
+        rpc = RpcGateway(config.solana_rpc_url, fallback_urls=config.solana_fallback_urls)
         try:
             report = await reconcile_pending(rpc, tip_accounts=await _tip_accounts(config))
             differences = [] if skip_audit else await audit_wallets(rpc)
