@@ -93,14 +93,17 @@ class JupiterClient:
         except (KeyError, TypeError, ValueError):
             raise JupiterError("quote response is missing fields", status=502) from None
 
-    async def swap_transaction(self, *, quote: Quote, user_public_key: str,
-                               priority_fee_lamports: int) -> SwapTransaction:
+    async def swap_transaction(self, *, quote: Quote, user_public_key: str, priority_fee_lamports: int,
+                               jito_tip_lamports: int = 0) -> SwapTransaction:
+        """With ``jito_tip_lamports`` (MEV protection) Jupiter adds a SOL transfer of that much to a Jito tip account
+        instead of setting a priority fee."""
         body = await self._request("POST", "/swap/v1/swap", json={
             "quoteResponse": quote.raw,
             "userPublicKey": user_public_key,
             "wrapAndUnwrapSol": True,
             "dynamicComputeUnitLimit": True,
-            "prioritizationFeeLamports": priority_fee_lamports,
+            "prioritizationFeeLamports": ({"jitoTipLamports": jito_tip_lamports} if jito_tip_lamports
+                                          else priority_fee_lamports),
         })
         if body.get("simulationError"):
             raise JupiterError(f"swap simulation failed: {body['simulationError']}", error_code="SIMULATION_ERROR",

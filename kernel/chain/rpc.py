@@ -7,7 +7,7 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from solders.transaction_status import (
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 from kernel.chain.errors import ChainError, ChainUnavailable, TransactionRejected, UnknownRpcError
+from kernel.chain.jito import BlockEngineClient
 from kernel.chain.retry import RetryPolicy, is_transient, is_transient_http
 from kernel.metrics import RPC_REQUESTS
 
@@ -69,6 +70,7 @@ class TransactionEffects:
     # created it, and the rent that came back when it closed it (a deposit, not a cost or a proceed of the trade).
     rent_paid_lamports: int = 0
     rent_returned_lamports: int = 0
+    tip_lamports: int = 0  # what the block engine's tip accounts received (MEV protection), part of the SOL change
 
 
 @dataclass(frozen=True)
@@ -332,14 +334,16 @@ class RpcGateway:
                                     lambda c: c.get_signature_statuses(keys, search_transaction_history=True))
         return list(response.value)
 
-    async def transaction_effects(self, signature: str, *, owner: str, mint: str) -> TransactionEffects | None:
-        """Read what a landed transaction moved for ``owner``; None if the node does not know it (yet)."""
+    async def transaction_effects(self, signature: str, *, owner: str, mint: str,
+                                  tip_accounts: Collection[str] = ()) -> TransactionEffects | None:
+        """Read what a landed transaction moved for ``owner`` (and paid to any of ``tip_accounts``); None if the
+        node does not know it (yet)."""
         response = await self._read("getTransaction", lambda c: c.get_transaction(
             Signature.from_string(signature), encoding="json", commitment=Confirmed,
             max_supported_transaction_version=0))
         if response.value is None:
             return None
-        return _effects(response.value.transaction, owner=owner, mint=mint)
+        return _effects(response.value.transaction, owner=owner, mint=mint, tip_accounts=tip_accounts)
 
     # Writes.
 
@@ -364,7 +368,7 @@ class RpcGateway:
     async def land(self, transaction: VersionedTransaction, *, last_valid_block_height: int,
                    on_sent: Callable[[], Awaitable[None]] | None = None,
                    on_resent: Callable[[], None] | None = None,
-                   deadline_seconds: float = 90.0) -> Confirmation:
+                   deadline_seconds: float = 90.0, block_engine: BlockEngineClient | None = None) -> Confirmation:
         """Send a signed transaction and see it through: confirmed, failed, or expired with nothing moved.
 
         The first send runs preflight (see ``_first_send``): a refusal raises ``TransactionRejected`` (nothing was
@@ -372,7 +376,14 @@ class RpcGateway:
         sent again every ``rebroadcast_seconds`` (no preflight, no retries by the node; ``on_resent`` is called after
         each round): leaders drop transactions under congestion, and only a resend can land a dropped one. The same
         bytes are the same transaction, so it lands once at most. Raises ``ChainError`` when the outcome could not
-        be learnt (the node kept failing)."""
+        be learnt (the node kept failing).
+
+        With ``block_engine`` (MEV protection) the transaction never goes to a public endpoint, where sandwichers
+        watch: see ``_land_privately``."""
+        if block_engine is not None:
+            return await self._land_privately(transaction, block_engine, on_sent=on_sent, on_resent=on_resent,
+                                              last_valid_block_height=last_valid_block_height,
+                                              deadline_seconds=deadline_seconds)
         signature = str(transaction.signatures[0])
         try:
             await self._first_send(transaction)
@@ -402,8 +413,45 @@ class RpcGateway:
                         transaction.signatures[0])
             await self.send(transaction, skip_preflight=True)
 
+    async def _land_privately(self, transaction: VersionedTransaction, block_engine: BlockEngineClient, *,
+                              last_valid_block_height: int, on_sent: Callable[[], Awaitable[None]] | None,
+                              on_resent: Callable[[], None] | None, deadline_seconds: float) -> Confirmation:
+        """``land`` through a block engine, with the same guarantees. Preflight is a simulation on the RPC (a
+        sendTransaction there would publish it); a failure raises ``TransactionRejected`` and nothing is sent, as
+        does the engine's refusal of the bundle. Then the same bytes go again as the same bundle every
+        ``rebroadcast_seconds`` (bundles lose auctions as transactions are dropped) until the RPC reports the
+        signature confirmed, or the blockhash expired with it unlanded. A resend that fails is no news. As in
+        ``_first_send``, a node that has not seen the blockhash yet cannot judge the transaction: it goes anyway."""
+        signature, payload = str(transaction.signatures[0]), bytes(transaction)
+        try:
+            response = await self._read("simulateTransaction", lambda c: c.simulate_transaction(
+                transaction, sig_verify=True, commitment=Confirmed))
+        except RPCException as err:
+            raise _rejection(err) from None
+        except ChainError as err:
+            logger.warning("Preflight of %s unanswered (%s); the block engine simulates it too", signature, err)
+        else:
+            if response.value.err is not None:
+                rejected = TransactionRejected(f"Transaction simulation failed: {_error_text(response.value.err)}",
+                                               list(response.value.logs or []))
+                if not rejected.is_blockhash_not_found:
+                    raise rejected
+                logger.info("Node has not seen the blockhash of %s yet; bundling it unchecked", signature)
+        try:
+            await block_engine.send_bundle([payload])
+        except TransactionRejected:
+            raise
+        except ChainError as err:
+            logger.warning("Bundle of %s unconfirmed (%s); confirming anyway", signature, err)
+        if on_sent is not None:
+            await on_sent()
+        return await self._confirm(signature, last_valid_block_height=last_valid_block_height,
+                                   resend=payload if self.rebroadcast_seconds > 0 else None, on_resent=on_resent,
+                                   deadline_seconds=deadline_seconds, via=block_engine)
+
     async def _confirm(self, signature: str, *, last_valid_block_height: int, resend: bytes | None,
-                       on_resent: Callable[[], None] | None, deadline_seconds: float) -> Confirmation:
+                       on_resent: Callable[[], None] | None, deadline_seconds: float,
+                       via: BlockEngineClient | None = None) -> Confirmation:
         """Wait until the transaction is confirmed, failed, or its blockhash has expired without it landing,
         resending ``resend`` on the way. Only the block height passing the last valid one (read at the commitment
         the blockhash came from) proves it will never land; what a resend meets is no news about it."""
@@ -419,7 +467,7 @@ class RpcGateway:
             wait = CONFIRM_SCHEDULE[min(attempt, len(CONFIRM_SCHEDULE) - 1)]
             if resend is not None:
                 if time.monotonic() - last_sent >= self.rebroadcast_seconds:
-                    await self._resend(signature, resend)
+                    await self._resend(signature, resend, via)
                     last_sent = time.monotonic()
                     if on_resent is not None:
                         on_resent()
@@ -427,8 +475,15 @@ class RpcGateway:
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
-    async def _resend(self, signature: str, payload: bytes) -> None:
-        await self._copies(signature, payload, self._endpoints())
+    async def _resend(self, signature: str, payload: bytes, via: BlockEngineClient | None = None) -> None:
+        if via is None:
+            await self._copies(signature, payload, self._endpoints())
+            return
+        try:
+            await via.send_bundle([payload])
+        # As for a copy: whatever a resend meets (even a refusal) must never fail a bundle that may still land.
+        except Exception as err:
+            logger.info("Bundle resend of %s not taken (%s); still confirming", signature, err)
 
     def _endpoints(self) -> list[AsyncClient]:
         return [node.client for node in self._nodes] + self._send_only
@@ -624,7 +679,8 @@ def _optional_key(key: Pubkey | None) -> str | None:
     return None if key is None else str(key)
 
 
-def _effects(encoded: EncodedTransactionWithStatusMeta, *, owner: str, mint: str) -> TransactionEffects:
+def _effects(encoded: EncodedTransactionWithStatusMeta, *, owner: str, mint: str,
+             tip_accounts: Collection[str] = ()) -> TransactionEffects:
     meta, transaction = encoded.meta, encoded.transaction
     if meta is None or not isinstance(transaction, UiTransaction):  # read with encoding="json": never on a node
         raise ChainUnavailable("getTransaction answered without the transaction's message or metadata")
@@ -648,6 +704,8 @@ def _effects(encoded: EncodedTransactionWithStatusMeta, *, owner: str, mint: str
         error=_error_text(meta.err),
         rent_paid_lamports=rent_paid,
         rent_returned_lamports=rent_returned,
+        tip_lamports=sum(max(meta.post_balances[index] - meta.pre_balances[index], 0)
+                         for index, key in enumerate(keys) if key in tip_accounts),
     )
 
 

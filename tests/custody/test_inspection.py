@@ -128,13 +128,19 @@ def test_it_refuses_more_sol_to_the_traders_own_account_than_the_trade_needs():
     assert refused(jupiter_buy(extra=[extra])).check == "sol_transfer"
 
 
-def test_it_allows_a_tip_to_a_configured_tip_account_only():
+def test_it_allows_a_tip_to_a_known_tip_account_only_and_within_the_traders_tip():
     tip_account = Keypair().pubkey()
     tipped = jupiter_buy(extra=[transfer(TransferParams(from_pubkey=OWNER.pubkey(), to_pubkey=tip_account,
                                                         lamports=10_000))])
     assert refused(tipped).check == "sol_transfer"
     decoded = decode(tipped, {str(TABLE): [str(key) for key in POOL]})
-    check_message(decoded, buy_request(), rent_per_account=RENT, tip_accounts=frozenset({str(tip_account)}))
+    tips = frozenset({str(tip_account)})
+    check_message(decoded, buy_request(tip_cap=10_000), rent_per_account=RENT, tip_accounts=tips)
+    for unprotected_or_lower in (buy_request(), buy_request(tip_cap=9_999)):  # no tip at all, or a smaller one
+        with pytest.raises(SwapRefused) as caught:
+            check_message(decoded, unprotected_or_lower, rent_per_account=RENT, tip_accounts=tips)
+        assert (caught.value.check, caught.value.finding) == ("tip", "tip_above_cap")
+    assert "more than your MEV tip of 9999 lamports" in refusal(caught.value)
 
 
 def test_it_refuses_an_approve_to_a_stranger():

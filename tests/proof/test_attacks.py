@@ -71,7 +71,7 @@ def _refusals() -> float:
 
 _CHECKS = ("quote_mismatch", "lookup_table", "malformed", "signer", "unknown_program", "system_instruction",
            "sol_transfer", "close_account", "approve", "set_authority", "token_instruction", "account_taken",
-           "priority_fee", "other_token", "sol_out", "output", "token_out", "over_budget")
+           "priority_fee", "other_token", "sol_out", "output", "token_out", "over_budget", "tip")
 
 
 async def _snapshot(trader, localnet, mint: str) -> tuple:
