@@ -7,9 +7,10 @@ which returns the only ``InspectedSwap`` the trading engine signs. Three layers,
 
 1. The quote echoes the request (mints, amount, mode, slippage, a minimum output consistent with the slippage).
 2. The message, decompiled with its address lookup tables resolved: one signer (the trader, paying the fee), every
-   top-level program on an allow-list, System transfers only to the trader's own accounts or a configured tip
-   account and never more than asked, no Approve / SetAuthority / CloseAccount to anyone else, a compute-unit
-   price × limit within the trader's priority-fee cap.
+   top-level program on an allow-list, System transfers only to the trader's own accounts or a known tip
+   account and never more than asked (tips never more than the trader's own MEV tip: none at all on an
+   unprotected trade), no Approve / SetAuthority / CloseAccount to anyone else, a compute-unit price × limit
+   within the trader's priority-fee cap.
 3. The net effect, by simulation against the trader's accounts: SOL out at most what was asked plus fees and rent,
    the right token arriving (at least the quote's minimum), no other holding shrinking or changing hands.
 
@@ -64,6 +65,7 @@ class SwapRequest:
     amount: int  # lamports in for a buy, raw token units in for a sell
     slippage_bps: int
     priority_fee_cap: int  # lamports: the trader's own priority-fee setting
+    tip_cap: int = 0  # lamports the swap may pay the block engine's tip accounts: the trader's MEV tip, if protected
 
     @property
     def input_mint(self) -> str:
@@ -97,6 +99,7 @@ class Decoded:
 class _Tally:
     account_creations: int = 0
     transfers: int = 0  # lamports moved out of the trader's wallet by top-level System transfers
+    tips: int = 0  # of which to tip accounts
 
 
 # 1. The quote.
@@ -177,6 +180,8 @@ def check_message(decoded: Decoded, request: SwapRequest, *, rent_per_account: i
                                             if program != COMPUTE_BUDGET_PROGRAM))
     if fee > request.priority_fee_cap:
         raise SwapRefused("priority_fee", "priority_fee_above_cap", fee=fee, cap=request.priority_fee_cap)
+    if tally.tips > request.tip_cap:  # a tip is SOL gone for good: a hostile swap API must not drain through it
+        raise SwapRefused("tip", "tip_above_cap", tip=tally.tips, cap=request.tip_cap)
     if tally.transfers > _sol_allowance(request, tally.account_creations, rent_per_account):
         raise SwapRefused("sol_transfer", "transfers_above_need", lamports=tally.transfers)
     return tally.account_creations
@@ -192,15 +197,21 @@ def effect_accounts(request: SwapRequest, holdings: Holdings, writable: Iterable
 
 
 def check_effects(request: SwapRequest, *, holdings: Holdings, after: Mapping[str, object | None], min_out: int,
-                  account_creations: int, rent_per_account: int) -> None:
+                  account_creations: int, rent_per_account: int, closed: frozenset[str] = frozenset()) -> None:
     """Compare the trader's accounts before and after the simulated swap. ``after`` holds every account of the
-    trader the transaction could change; the others cannot have moved."""
+    trader the transaction could change; the others cannot have moved. ``closed``: the accounts the message closes
+    to the trader by its own top-level CloseAccount (``closes_to_owner``), e.g. the bot's on a full exit."""
     before_value, after_value = holdings.sol, _lamports(after.get(request.owner))
     deltas: dict[str, int] = {}
     for address, held in holdings.tokens.items():
         if address not in after:
             continue
         now = _token(after[address])
+        if now is None and address in closed and held.mint != SOL_MINT:
+            # Emptied, then closed with its rent to the trader: every token it held counts as gone (the rules below
+            # hold that against what was asked), the rent shows in the wallet.
+            deltas[held.mint] = deltas.get(held.mint, 0) - held.amount
+            continue
         if now is None or now.owner != request.owner:
             if held.mint == SOL_MINT and now is None:
                 before_value += held.amount  # wrapped SOL closed: its lamports must show in the wallet
@@ -243,15 +254,27 @@ def check_effects(request: SwapRequest, *, holdings: Holdings, after: Mapping[st
         raise SwapRefused("output", "sol_short")
 
 
+def closes_to_owner(decoded: Decoded, request: SwapRequest) -> frozenset[str]:
+    """The token accounts a top-level CloseAccount of the message closes with the rent to the trader (a close to
+    anyone else is refused by ``check_message``)."""
+    return frozenset(accounts[0] for program, accounts, data in decoded.instructions
+                     if program in TOKEN_PROGRAMS and data[:1] == bytes([TOKEN_CLOSE_ACCOUNT]) and len(accounts) >= 2
+                     and accounts[1] == request.owner)
+
+
 class SwapInspector:
     """Holds the lookup-table cache (entries of a table never change index, so known entries are kept and only
     missing tables or entries are fetched) and runs the three checks."""
 
     def __init__(self, rpc: RpcGateway, *, tip_accounts: Iterable[str] = (), simulate: bool = True) -> None:
+        """``tip_accounts``: where a swap may send a tip (``add_tip_accounts`` adds the block engine's)."""
         self.rpc = rpc
         self.tip_accounts = frozenset(tip_accounts)
         self.simulate = simulate
         self._tables: dict[str, tuple[str, ...]] = {}
+
+    def add_tip_accounts(self, accounts: Iterable[str]) -> None:
+        self.tip_accounts = self.tip_accounts | frozenset(accounts)
 
     async def inspect(self, transaction: VersionedTransaction, request: SwapRequest, *, quote,
                       holdings: Holdings, simulate: bool | None = None) -> InspectedSwap:
@@ -302,7 +325,8 @@ class SwapInspector:
             if simulation.err is not None:
                 _explain_failure(simulation, request, before, creations, rent)
             check_effects(request, holdings=before, after=simulation.accounts, min_out=quote.min_out_amount,
-                          account_creations=creations, rent_per_account=rent)
+                          account_creations=creations, rent_per_account=rent,
+                          closed=closes_to_owner(decoded, request))
             return
         job.cancel()
         raise WalletBusy()
@@ -377,7 +401,8 @@ def _own_accounts(request: SwapRequest) -> tuple[str, ...]:
 
 def _sol_allowance(request: SwapRequest, account_creations: int, rent_per_account: int) -> int:
     spent = request.amount if request.side == "buy" else 0
-    return spent + request.priority_fee_cap + SIGNATURE_FEE_LAMPORTS + account_creations * rent_per_account
+    return (spent + request.priority_fee_cap + request.tip_cap + SIGNATURE_FEE_LAMPORTS
+            + account_creations * rent_per_account)
 
 
 def _check_system(accounts, data: bytes, request: SwapRequest, own: tuple[str, ...], tips: frozenset[str],
@@ -392,6 +417,8 @@ def _check_system(accounts, data: bytes, request: SwapRequest, own: tuple[str, .
     if destination not in own and destination not in tips:
         raise SwapRefused("sol_transfer", "sends_to_stranger", lamports=lamports, destination=destination)
     tally.transfers += lamports
+    if destination in tips:
+        tally.tips += lamports
 
 
 TOKEN_SYNC_NATIVE, TOKEN_CLOSE_ACCOUNT = 17, 9

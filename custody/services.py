@@ -95,6 +95,8 @@ SETTING_FIELDS = {
     "daily_spend": "daily_spend_limit_lamports",
     "buy_code_above": "buy_code_above_lamports",
     "buy_code_slippage": "buy_code_slippage_bps",
+    "mev_protection": "mev_protection",
+    "jito_tip": "jito_tip_lamports",
 }
 
 

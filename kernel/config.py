@@ -123,6 +123,11 @@ class TradingConfig:
     # trades are simulated before signing ("all", or "automatic": stop-loss/take-profit sales and snipes only).
     swap_tip_accounts: tuple[str, ...] = ()
     swap_simulation: str = "all"
+    # Compose each swap from Jupiter's /swap-instructions (the bot's own compute budget; a full exit closes the
+    # emptied token account, returning its rent) instead of signing the transaction /swap builds.
+    swap_compose: bool = True
+    # MEV protection: the Jito-shaped block engine protected trades are sent to as bundles (None: not offered).
+    jito_block_engine_url: str | None = None
 
     def require_encryption_keys(self) -> tuple[str, ...]:
         if not self.wallet_encryption_keys:
@@ -234,6 +239,9 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         custody=_custody(reader),
         swap_tip_accounts=reader.pubkeys("SWAP_TIP_ACCOUNTS", default=()),
         swap_simulation=reader.choice("SWAP_SIMULATION", default="all", choices=("all", "automatic")),
+        swap_compose=reader.boolean("SWAP_COMPOSE", default=True),
+        jito_block_engine_url=reader.private_url(
+            "JITO_BLOCK_ENGINE_URL", example="JITO_BLOCK_ENGINE_URL=https://mainnet.block-engine.jito.wtf"),
     )
 
 
@@ -408,6 +416,15 @@ class _Reader:
         if parts.scheme != "https" and not _is_loopback(parts.hostname or ""):
             raise ConfigError(name, f"must use https:// unless it points at this machine (got {_redact_url(value)!r})",
                               f"{name}=https://api.jup.ag")
+        return value
+
+    def private_url(self, name: str, *, example: str) -> str | None:
+        """An optional https:// URL (plain http:// to this machine only) that signed transactions are sent to in
+        private: read on the way, they would be public, and a protected trade could be sandwiched after all."""
+        value = self.url(name, example=example)
+        if value is not None and urlsplit(value).scheme != "https" and not _is_loopback(urlsplit(value).hostname or ""):
+            raise ConfigError(name, f"must use https:// unless it points at this machine (got {_redact_url(value)!r})",
+                              example)
         return value
 
     def choice(self, name: str, *, default: str, choices: tuple[str, ...]) -> str:

@@ -12,9 +12,11 @@ from solders.keypair import Keypair
 from solders.pubkey import Pubkey
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
+from localnet.block_engine import BlockEngine
 from localnet.chain import Chain, Token2022Extensions
 from localnet.hostile import Journal, Knobs, SlotClock
 from localnet.rpc import RpcServer
+from localnet.sandwich import Sandwich, Sandwicher
 from localnet.telegram import TelegramServer
 from localnet.venue import SOL_MINT, Pool, SwapVenue, pool_authority_signs_first_time, sign_as
 from localnet.ws import LogsServer
@@ -44,19 +46,19 @@ DEFAULT_TOKENS = [
 
 
 class Localnet:
-    """Four servers on free loopback ports sharing one chain (plus a second, lagging, RPC node).
+    """Five servers on free loopback ports sharing one chain (plus a second, lagging, RPC node).
     ``Localnet.start()`` or use as a context manager.
 
     Keyword arguments beyond the ports are the hostile knobs (``localnet.hostile.Knobs``, all off by default; the
     table in localnet/README.md says what each reproduces): ``slot_ms``, ``strict_limits``, ``lag_slots``,
     ``lag_error_rate``, ``priority_fee_level``, ``underpriced_drop_rate``, ``jupiter_rpm``, ``launch_confirm_slots``,
-    ``seed``. They stay
+    ``sandwich_min_lamports``, ``bundle_drop_rate``, ``seed``. They stay
     settable on ``localnet.knobs`` while it runs; the slot clock through ``start_slot_clock`` / ``stop_slot_clock``."""
 
     sol_mint = SOL_MINT
 
     def __init__(self, *, sol_usd: Decimal = Decimal(150), rpc_port: int = 0, jupiter_port: int = 0,
-                 telegram_port: int = 0, lagging_rpc_port: int = 0, **knobs) -> None:
+                 telegram_port: int = 0, lagging_rpc_port: int = 0, block_engine_port: int = 0, **knobs) -> None:
         self.knobs = Knobs(**knobs)
         self.chain = Chain()
         self.journal = journal = Journal()
@@ -65,6 +67,12 @@ class Localnet:
         self.lagging_rpc = RpcServer(self.chain, knobs=self.knobs, journal=journal, lagging=True,
                                      port=lagging_rpc_port)
         self.jupiter = SwapVenue(self.chain, sol_usd=sol_usd, knobs=self.knobs, port=jupiter_port)
+        self.block_engine = BlockEngine(self.chain, knobs=self.knobs, port=block_engine_port)
+        self.block_engine.fund_tip_accounts()
+        self.jupiter.tip_accounts = list(self.block_engine.tip_accounts)
+        # Transactions sent in the open pass the sandwicher (idle unless knobs.sandwich_min_lamports is set).
+        self.sandwicher = Sandwicher(self.chain, self.jupiter, self.knobs)
+        self.rpc.sandwicher = self.lagging_rpc.sandwicher = self.sandwicher
         self.telegram = TelegramServer(port=telegram_port)
         self.logs = LogsServer()
         self.tokens: dict[str, Token] = {}
@@ -92,7 +100,7 @@ class Localnet:
             server.stop()
 
     def _servers(self) -> tuple:
-        return self.rpc, self.lagging_rpc, self.jupiter, self.telegram, self.logs
+        return self.rpc, self.lagging_rpc, self.jupiter, self.telegram, self.logs, self.block_engine
 
     def start_slot_clock(self, slot_ms: int) -> None:
         """Blocks from now on advance every ``slot_ms`` on their own (mainnet: 400)."""
@@ -126,6 +134,16 @@ class Localnet:
         return self.jupiter.url
 
     @property
+    def block_engine_url(self) -> str:
+        """The Jito-shaped block engine (``/api/v1/bundles``, ``/api/v1/transactions``)."""
+        return self.block_engine.url
+
+    @property
+    def sandwiches(self) -> list[Sandwich]:
+        """Every sandwich the public RPC's sandwicher landed (``knobs.sandwich_min_lamports``)."""
+        return self.sandwicher.sandwiches
+
+    @property
     def telegram_api_base_url(self) -> str:
         return self.telegram.url
 
@@ -135,7 +153,8 @@ class Localnet:
 
     def env_lines(self) -> list[str]:
         return [f"SOLANA_RPC_URL={self.rpc_url}", f"SOLANA_WS_URL={self.ws_url}", f"JUPITER_API_URL={self.jupiter_url}",
-                f"TELEGRAM_API_BASE_URL={self.telegram_api_base_url}", f"TELEGRAM_BOT_TOKEN={self.telegram.token}"]
+                f"TELEGRAM_API_BASE_URL={self.telegram_api_base_url}", f"TELEGRAM_BOT_TOKEN={self.telegram.token}",
+                f"JITO_BLOCK_ENGINE_URL={self.block_engine_url}"]
 
     def seed(self) -> None:
         for symbol, decimals, pool_sol, pool_tokens in DEFAULT_TOKENS:
@@ -230,9 +249,11 @@ class Localnet:
         return sorted(entries)
 
     def clear_faults(self) -> None:
-        """Faults off, sends no longer dropped at random, and the swap venue honest again."""
-        for server in (self.rpc, self.jupiter, self.telegram):
+        """Faults off, sends no longer dropped at random, the swap venue honest again, no sandwicher, and every
+        bundle offered to the block engine taken."""
+        for server in (self.rpc, self.jupiter, self.telegram, self.block_engine):
             server.faults.clear()
+        self.knobs.sandwich_min_lamports, self.knobs.bundle_drop_rate = None, 0.0
         self.chain.set_drop_rate(0)
         self.jupiter.attack = None
 

@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rpc-port", type=int, default=0)
     parser.add_argument("--jupiter-port", type=int, default=0)
     parser.add_argument("--telegram-port", type=int, default=0)
+    parser.add_argument("--block-engine-port", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="print the environment lines only; no chat console")
     parser.add_argument("--attack", choices=ATTACKS, default=None,
                         help="hostile swap venue: every swap it builds carries this attack")
@@ -46,6 +47,13 @@ def main(argv: list[str] | None = None) -> None:
     hostile.add_argument("--launch-confirm-slots", type=int, default=0,
                          help="a launch's mint reads as missing for N slots after its processed notification, as "
                               "a mint not yet at confirmed")
+    hostile.add_argument("--sandwich-min-lamports", type=int, default=None,
+                         help="a sandwicher on the public RPC: buys of at least this many lamports sent with "
+                              "sendTransaction are front-run and back-run down to their minimum output (bundles "
+                              "sent to the block engine never are)")
+    hostile.add_argument("--bundle-drop-rate", type=float, default=0.0,
+                         help="probability that the block engine loses a bundle (accepted, never lands; a resend "
+                              "may land)")
     hostile.add_argument("--seed", type=int, default=None, help="make the random draws reproducible")
     hostile.add_argument("--drop-rate", type=float, default=0.0,
                          help="drop each sendTransaction attempt with this probability (0 to 1), as congested "
@@ -55,8 +63,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if not 0 <= args.drop_rate <= 1:
         parser.error("--drop-rate must be between 0 and 1")
+    if not 0 <= args.bundle_drop_rate <= 1:
+        parser.error("--bundle-drop-rate must be between 0 and 1")
     localnet = Localnet.start_on(rpc_port=args.rpc_port, jupiter_port=args.jupiter_port,
                                  telegram_port=args.telegram_port, lagging_rpc_port=args.lagging_rpc_port,
+                                 block_engine_port=args.block_engine_port,
+                                 sandwich_min_lamports=args.sandwich_min_lamports,
+                                 bundle_drop_rate=args.bundle_drop_rate,
                                  slot_ms=args.slot_ms, strict_limits=args.strict_limits, lag_slots=args.lag_slots,
                                  lag_error_rate=args.lag_error_rate, priority_fee_level=args.priority_fee_level,
                                  underpriced_drop_rate=args.underpriced_drop_rate, jupiter_rpm=args.jupiter_rpm,
@@ -66,6 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.drop_rate:
         print(f"# HOSTILE chain: each sendTransaction attempt is dropped with probability {args.drop_rate}",
               file=sys.stderr, flush=True)
+    if args.sandwich_min_lamports is not None:
+        print(f"# HOSTILE network: buys of {args.sandwich_min_lamports} lamports or more sent to the public RPC are "
+              "sandwiched", file=sys.stderr, flush=True)
     if args.attack:
         print(f"# HOSTILE swap venue: every swap carries {args.attack!r}; the attacker is "
               f"{localnet.jupiter.attacker.pubkey()}", file=sys.stderr, flush=True)

@@ -19,6 +19,7 @@ from solders.litesvm import LiteSVM
 from solders.message import MessageV0
 from solders.pubkey import Pubkey
 from solders.signature import Signature
+from solders.system_program import ID as SYSTEM_PROGRAM_ID
 from solders.system_program import CreateAccountParams, create_account
 from solders.token.associated import get_associated_token_address
 from solders.token.state import Mint, TokenAccount, TokenAccountState
@@ -121,6 +122,11 @@ class Chain:
         # and a journal hears what each landing transaction found in its accounts (a lagging node's old state).
         self.clock_running = False
         self.on_landing: Callable[[int, dict[Pubkey, Account | None]], None] | None = None
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held, nothing else lands: what lets a sandwicher see a transaction and land around it in one go."""
+        return self._lock
 
     # Blocks and blockhashes.
 
@@ -307,6 +313,11 @@ class Chain:
             addresses = addresses[:data[20]]
         return addresses
 
+    def load(self, transaction: VersionedTransaction) -> Loaded | str:
+        """The transaction as the runtime would load it now (lookups resolved), or the error that stops it."""
+        with self._lock:
+            return self._load(transaction)
+
     def _load(self, transaction: VersionedTransaction) -> Loaded | str:
         """Resolve the message's lookups and decompile its instructions (what the runtime loads)."""
         message = transaction.message
@@ -378,20 +389,56 @@ class Chain:
                 return SendResult(signature)
             if attempt and self.drop_rate and self._drop_random.random() < self.drop_rate:
                 return SendResult(signature)  # lost on the way to the leader: not remembered, a resend may land
-            keys = loaded.keys
-            pre = [self.sol_balance(key) for key in keys]
-            pre_tokens = self._token_balances(keys)
-            outcome = self._execute(transaction, loaded, simulate=False)
-            landed = Landed(signature=signature, slot=self.slot, block_height=self.block_height,
-                            transaction=transaction, fee=outcome.fee, err=outcome.err, logs=outcome.logs,
-                            pre_balances=pre, post_balances=[self.sol_balance(key) for key in keys],
-                            pre_token_balances=pre_tokens, post_token_balances=self._token_balances(keys),
-                            compute_units=outcome.units, loaded_writable=loaded.writable,
-                            loaded_readonly=loaded.readonly)
+            landed = self._land(transaction, loaded)
             self.history[signature] = landed
             if not self.clock_running:
                 self.advance_blocks(1)
-            return SendResult(signature, err=outcome.err, logs=outcome.logs, units=outcome.units)
+            return SendResult(signature, err=landed.err, logs=landed.logs, units=landed.compute_units)
+
+    def land_bundle(self, transactions: list[VersionedTransaction]) -> SendResult:
+        """Land ``transactions`` in order and all-or-nothing, in one slot, as a Jito bundle does: if one cannot load
+        or would fail, every account the bundle touched is put back as it was, nothing is charged and nothing
+        enters the history. The result names the first transaction; ``err`` is ``{"index": i, "err": ...}`` of the
+        one that failed (or "AlreadyProcessed" when one of them has landed already)."""
+        signatures = [str(transaction.signatures[0]) for transaction in transactions]
+        with self._lock:
+            if any(signature in self.history for signature in signatures):
+                return SendResult(signatures[0], err="AlreadyProcessed")
+            before: dict[Pubkey, Account | None] = {}
+            landed: list[Landed] = []
+            for index, transaction in enumerate(transactions):
+                loaded = self._precheck(transaction)
+                err = loaded if not isinstance(loaded, Loaded) else None
+                if err is None:
+                    for key in loaded.keys:  # the earliest state wins: the one to restore
+                        if key not in before:
+                            before[key] = self._svm.get_account(key)
+                    record = self._land(transaction, loaded)
+                    landed.append(record)
+                    err = record.err
+                if err is not None:
+                    for key, account in before.items():
+                        # A zero-lamport account is no account at all (LiteSVM drops it, as the runtime does).
+                        self._svm.set_account(key, account or Account(0, b"", SYSTEM_PROGRAM_ID, False))
+                    return SendResult(signatures[0], err={"index": index, "err": err})
+            for record in landed:
+                self.history[record.signature] = record
+            if not self.clock_running:
+                self.advance_blocks(1)
+            return SendResult(signatures[0], logs=[line for record in landed for line in record.logs],
+                              units=sum(record.compute_units for record in landed))
+
+    def _land(self, transaction: VersionedTransaction, loaded: Loaded) -> Landed:
+        """Execute a transaction that passed its precheck, with what getTransaction reports of it."""
+        keys = loaded.keys
+        pre = [self.sol_balance(key) for key in keys]
+        pre_tokens = self._token_balances(keys)
+        outcome = self._execute(transaction, loaded, simulate=False)
+        return Landed(signature=str(transaction.signatures[0]), slot=self.slot, block_height=self.block_height,
+                      transaction=transaction, fee=outcome.fee, err=outcome.err, logs=outcome.logs,
+                      pre_balances=pre, post_balances=[self.sol_balance(key) for key in keys],
+                      pre_token_balances=pre_tokens, post_token_balances=self._token_balances(keys),
+                      compute_units=outcome.units, loaded_writable=loaded.writable, loaded_readonly=loaded.readonly)
 
     def _precheck(self, transaction: VersionedTransaction, *, sig_verify: bool = True,
                   check_blockhash: bool = True) -> Loaded | object:

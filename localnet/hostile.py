@@ -13,6 +13,8 @@ with the mainnet behaviour each reproduces, is in localnet/README.md, "Hostile n
 - ``launch_unpriced_seconds`` (on: 60): Price v3 knows nothing of a token launched that recently.
 - ``launch_confirm_slots``: a launch's mint reads as missing for that many slots after its ``processed``
   notification, as a mint not yet at ``confirmed``.
+- ``sandwich_min_lamports``: a sandwicher front-runs and back-runs buys of at least that size sent through the public
+  RPC (localnet.sandwich); ``bundle_drop_rate``: the block engine loses that share of bundles (localnet.block_engine).
 - ``seed``: the random draws, reproducible.
 
 Account state at an old slot comes from a journal of what landed transactions changed; airdrops, mints and other
@@ -55,6 +57,8 @@ class Knobs:
     # Price v3 leaves out tokens without a reliable price: every brand-new launch. A rule of the API, so on.
     launch_unpriced_seconds: float = 60.0
     launch_confirm_slots: int = 0
+    sandwich_min_lamports: int | None = None  # None: no sandwicher
+    bundle_drop_rate: float = 0.0
     seed: int | None = None
     random: random.Random = field(init=False, repr=False)
 

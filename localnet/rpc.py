@@ -34,6 +34,7 @@ class RpcServer(Server):
         self.knobs = knobs or Knobs()
         self.journal = journal or Journal()
         self.lagging = lagging
+        self.sandwicher = None  # localnet.sandwich.Sandwicher: what sees a transaction sent in the open
 
     def request_name(self, request: Request) -> str:
         try:
@@ -256,7 +257,10 @@ class RpcServer(Server):
                                _simulation_value(simulated))
         if underpriced_drop(self.knobs, transaction):  # the leader took better-paying ones: accepted, never lands
             return str(transaction.signatures[0])
-        result = self.chain.send(transaction, attempt=True)
+        if self.sandwicher is not None:
+            result = self.sandwicher.send(transaction)
+        else:
+            result = self.chain.send(transaction, attempt=True)
         if result.err in ("BlockhashNotFound", "SignatureFailure", "InsufficientFundsForFee",
                           "AddressLookupTableNotFound", "InvalidAddressLookupTableIndex", "SanitizeFailure"):
             raise RpcError(-32002, f"Transaction simulation failed: {_describe(result.err)}",

@@ -2,7 +2,8 @@
 local chain. A swap is a v0 transaction shaped like Jupiter's: compute budget, the output token account, one
 route instruction to Jupiter's program id, pool accounts loaded through an Address Lookup Table, signed by the
 user alone. The chain carries the route out at execution time through the venue (the real transfers, checked
-against live reserves: slippage fails with Jupiter's error 6001). ``venue.attack`` makes it hostile."""
+against live reserves: slippage fails with Jupiter's error 6001). ``/swap-instructions`` answers the same swap as
+Jupiter's instruction groups, for a client to compose. ``venue.attack`` makes either hostile."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import NamedTuple
 
 from solders.address_lookup_table_account import AddressLookupTableAccount
 from solders.compute_budget import set_compute_unit_limit, set_compute_unit_price
@@ -50,9 +52,11 @@ ROUTE_DISCRIMINATOR = hashlib.sha256(b"global:route").digest()[:8]  # Anchor's, 
 BUY, SELL, SELL_FOR_OTHER_TOKEN = 0, 1, 2
 ROUTE_DATA_SIZE = 8 + 32 + 1 + 8 * 4
 ATTACKS = ("drain_transfer", "approve_stranger", "close_to_stranger", "set_authority_stranger", "wrong_output_mint",
-           "extra_sol_out", "inflated_priority_fee", "unknown_program", "second_signer", "quote_mismatch")
+           "extra_sol_out", "inflated_priority_fee", "unknown_program", "second_signer", "quote_mismatch",
+           "inflated_tip")
 DRAIN_LAMPORTS = 9 * 10**9
 INFLATED_FEE_LAMPORTS = 5 * 10**9
+INFLATED_TIP_LAMPORTS = 5 * 10**9
 JUNK_DECIMALS = 9
 
 
@@ -98,6 +102,31 @@ class Route:
         return cls(Pubkey.from_bytes(data[8:40]), data[40], *values)
 
 
+@dataclass(frozen=True)
+class SwapParts:
+    """A swap's instructions in the groups Jupiter's /swap-instructions answers with."""
+
+    compute_budget: list[Instruction]  # SetComputeUnitLimit, SetComputeUnitPrice
+    setup: list[Instruction]  # (buy) the user's output token account
+    route: Instruction  # the swap instruction, to Jupiter's program
+    after: list[Instruction]  # what follows the route (nothing, unless hostile)
+    tip: list[Instruction]  # the Jito tip asked for with {"jitoTipLamports": N}
+
+    def instructions(self) -> list[Instruction]:
+        return [*self.compute_budget, *self.setup, self.route, *self.after, *self.tip]
+
+
+class _Order(NamedTuple):
+    pool: Pool
+    user: Pubkey
+    sol_in: bool
+    amount: int
+    quoted_out: int
+    threshold: int
+    priority_fee: int
+    jito_tip: int
+
+
 class SwapVenue(Server):
     def __init__(self, chain: Chain, *, sol_usd: Decimal = Decimal("150"), knobs: Knobs | None = None,
                  **kwargs) -> None:
@@ -116,6 +145,9 @@ class SwapVenue(Server):
         self.attacker = Keypair()  # funded with nothing; where hostile swaps send what they take
         self.unknown_program = Keypair().pubkey()  # a program id nothing is deployed at
         self._junk: dict[str, Pubkey] = {}  # token program -> a worthless mint the venue can deliver instead
+        # The block engine's tip accounts (set by Localnet): a swap asked for with {"jitoTipLamports": N} pays N to
+        # one of them, as Jupiter's does.
+        self.tip_accounts: list[Pubkey] = []
         chain.route_handler = self._route
 
     def add_pool(self, pool: Pool) -> None:
@@ -134,10 +166,7 @@ class SwapVenue(Server):
     def quote_out(self, mint: str, *, sol_in: bool, amount: int) -> int:
         sol_reserve, token_reserve = self.reserves(mint)
         reserve_in, reserve_out = (sol_reserve, token_reserve) if sol_in else (token_reserve, sol_reserve)
-        after_fee = amount * (10_000 - FEE_BPS) // 10_000
-        if reserve_in <= 0 or reserve_out <= 0:
-            return 0
-        return reserve_out * after_fee // (reserve_in + after_fee)  # rounded down: the pool never loses
+        return pool_out(reserve_in, reserve_out, amount)
 
     def price_sol(self, mint: str) -> Decimal:
         """Spot price of one whole token in SOL."""
@@ -160,7 +189,7 @@ class SwapVenue(Server):
             return Response.json({"code": 429, "message": "Rate limit exceeded"}, status=429,
                                  headers={"Retry-After": str(retry_after)})
         routes = {("GET", "/swap/v1/quote"): self._quote, ("POST", "/swap/v1/swap"): self._swap,
-                  ("GET", "/price/v3"): self._prices}
+                  ("POST", "/swap/v1/swap-instructions"): self._swap_instructions, ("GET", "/price/v3"): self._prices}
         route = routes.get((request.method, request.path))
         if route is None:
             return Response.json({"error": "Not found"}, status=404)
@@ -209,9 +238,55 @@ class SwapVenue(Server):
             "contextSlot": self.chain.slot, "timeTaken": 0.001,
         })
 
-    # /swap/v1/swap
+    # /swap/v1/swap and /swap/v1/swap-instructions
 
     def _swap(self, request: Request) -> Response:
+        order = self._order(request)
+        if isinstance(order, Response):
+            return order
+        blockhash, last_valid = self.chain.latest_blockhash()
+        transaction = self.build_swap(order.pool, order.user, sol_in=order.sol_in, amount=order.amount,
+                                      out=order.quoted_out, threshold=order.threshold,
+                                      priority_fee=order.priority_fee, blockhash=blockhash, attack=self.attack,
+                                      jito_tip=order.jito_tip)
+        return Response.json({"swapTransaction": base64.b64encode(bytes(transaction)).decode(),
+                              "lastValidBlockHeight": last_valid,
+                              "prioritizationFeeLamports": order.priority_fee or order.jito_tip,
+                              "computeUnitLimit": COMPUTE_UNIT_LIMIT, "simulationError": None})
+
+    def _swap_instructions(self, request: Request) -> Response:
+        """The same swap as ``/swap`` builds, as Jupiter's instruction groups, for a client to compose its own
+        transaction (its own compute budget, a tip, a CloseAccount); no blockhash, so no lastValidBlockHeight. A
+        Jito tip asked for comes among ``otherInstructions``."""
+        order = self._order(request)
+        if isinstance(order, Response):
+            return order
+        parts = self.swap_parts(order.pool, order.user, sol_in=order.sol_in, amount=order.amount,
+                                out=order.quoted_out, threshold=order.threshold, priority_fee=order.priority_fee,
+                                attack=self.attack, jito_tip=order.jito_tip)
+        setup = list(parts.setup)
+        price = parts.compute_budget[1:]
+        if self.attack == "inflated_priority_fee":
+            # A client composing its own transaction drops computeBudgetInstructions: a hostile API slips the
+            # inflated price in among the setup instructions instead, where it would still be signed.
+            setup[:0] = price
+        unit_price = int.from_bytes(bytes(price[0].data)[1:9], "little") if price else 0
+        return Response.json({
+            "tokenLedgerInstruction": None,
+            "computeBudgetInstructions": [_instruction_json(ix) for ix in parts.compute_budget],
+            "setupInstructions": [_instruction_json(ix) for ix in setup],
+            "swapInstruction": _instruction_json(parts.route),
+            "cleanupInstruction": _instruction_json(parts.after[0]) if parts.after else None,
+            "otherInstructions": [_instruction_json(ix) for ix in [*parts.after[1:], *parts.tip]],
+            "addressLookupTableAddresses": [str(order.pool.lookup_table)],
+            "prioritizationFeeLamports": order.priority_fee or order.jito_tip, "computeUnitLimit": COMPUTE_UNIT_LIMIT,
+            "prioritizationType": {"computeBudget": {"microLamports": unit_price,
+                                                     "estimatedMicroLamports": unit_price}},
+            "dynamicSlippageReport": None, "simulationError": None,
+        })
+
+    def _order(self, request: Request) -> _Order | Response:
+        """What a swap request asks for, or the 400 Jupiter answers."""
         try:
             body = request.json()
             quote = body["quoteResponse"]
@@ -225,19 +300,32 @@ class SwapVenue(Server):
         pool = self.pools.get(output_mint if sol_in else input_mint)
         if pool is None:
             return _bad("Could not find any route", "COULD_NOT_FIND_ANY_ROUTE")
-        priority = _priority_fee(body.get("prioritizationFeeLamports", 0))
-        blockhash, last_valid = self.chain.latest_blockhash()
-        transaction = self.build_swap(pool, user, sol_in=sol_in, amount=amount, out=quoted_out,
-                                      threshold=threshold, priority_fee=priority, blockhash=blockhash,
-                                      attack=self.attack)
-        return Response.json({"swapTransaction": base64.b64encode(bytes(transaction)).decode(),
-                              "lastValidBlockHeight": last_valid, "prioritizationFeeLamports": priority,
-                              "computeUnitLimit": COMPUTE_UNIT_LIMIT, "simulationError": None})
+        fee_setting = body.get("prioritizationFeeLamports", 0)
+        tip = _jito_tip(fee_setting)
+        return _Order(pool, user, sol_in, amount, quoted_out, threshold, 0 if tip else _priority_fee(fee_setting), tip)
 
     def build_swap(self, pool: Pool, user: Pubkey, *, sol_in: bool, amount: int, out: int, threshold: int,
-                   priority_fee: int, blockhash: str, attack: str | None = None) -> VersionedTransaction:
+                   priority_fee: int, blockhash: str, attack: str | None = None,
+                   jito_tip: int = 0) -> VersionedTransaction:
         """The unsigned swap: SetComputeUnitLimit, SetComputeUnitPrice, (buy) the user's output token account,
-        then the route; ``attack`` (one of ATTACKS) makes it hostile."""
+        then the route; ``attack`` (one of ATTACKS) makes it hostile. With ``jito_tip`` (Jupiter's
+        ``{"jitoTipLamports": N}``) there is no compute-unit price: a System transfer of N lamports to one of the
+        block engine's tip accounts ends the transaction instead."""
+        parts = self.swap_parts(pool, user, sol_in=sol_in, amount=amount, out=out, threshold=threshold,
+                                priority_fee=priority_fee, attack=attack, jito_tip=jito_tip)
+        table = AddressLookupTableAccount(pool.lookup_table, pool.table_addresses())
+        message = MessageV0.try_compile(user, parts.instructions(), [table], Hash.from_string(blockhash))
+        signers = list(message.account_keys[:message.header.num_required_signatures])
+        signatures = [Signature.default()] * len(signers)
+        if attack == "second_signer":
+            signatures[signers.index(self.attacker.pubkey())] = self.attacker.sign_message(
+                to_bytes_versioned(message))
+        return VersionedTransaction.populate(message, signatures)
+
+    def swap_parts(self, pool: Pool, user: Pubkey, *, sol_in: bool, amount: int, out: int, threshold: int,
+                   priority_fee: int, attack: str | None = None, jito_tip: int = 0) -> SwapParts:
+        """The swap's instructions, in Jupiter's groups: compute budget, setup, the route, what follows it, and the
+        Jito tip (``inflated_tip`` puts its tip after the route, where a client composing its own keeps it)."""
         if attack is not None and attack not in ATTACKS:
             raise ValueError(f"unknown attack {attack!r}; one of {', '.join(ATTACKS)}")
         authority = pool.authority.pubkey()
@@ -252,7 +340,10 @@ class SwapVenue(Server):
         unit_price = priority_fee * 1_000_000 // COMPUTE_UNIT_LIMIT
         if attack == "inflated_priority_fee":
             unit_price = INFLATED_FEE_LAMPORTS * 1_000_000 // COMPUTE_UNIT_LIMIT
-        instructions = [set_compute_unit_limit(COMPUTE_UNIT_LIMIT), set_compute_unit_price(unit_price)]
+        compute_budget = [set_compute_unit_limit(COMPUTE_UNIT_LIMIT)]
+        if not jito_tip or attack == "inflated_priority_fee":
+            compute_budget.append(set_compute_unit_price(unit_price))
+        setup: list[Instruction] = []
         accounts = [AccountMeta(user, True, True), AccountMeta(user_token, False, True),
                     AccountMeta(authority, False, True), AccountMeta(pool.vault, False, True),
                     AccountMeta(pool.mint, False, False), AccountMeta(pool.program, False, False),
@@ -262,7 +353,7 @@ class SwapVenue(Server):
             junk = self.junk_mint(pool)
             junk_token = get_associated_token_address(user, junk, pool.program)
             junk_vault = get_associated_token_address(authority, junk, pool.program)
-            instructions.append(create_idempotent_associated_token_account(user, user, junk, pool.program))
+            setup.append(create_idempotent_associated_token_account(user, user, junk, pool.program))
             if sol_in:  # the route names the junk mint's accounts in place of the quoted token's
                 accounts[1], accounts[3] = AccountMeta(junk_token, False, True), AccountMeta(junk_vault, False, True)
                 accounts[4] = AccountMeta(junk, False, False)
@@ -271,20 +362,20 @@ class SwapVenue(Server):
                 accounts += [AccountMeta(junk_token, False, True), AccountMeta(junk_vault, False, True),
                              AccountMeta(junk, False, False)]
         elif sol_in:
-            instructions.append(create_idempotent_associated_token_account(user, user, pool.mint, pool.program))
+            setup.append(create_idempotent_associated_token_account(user, user, pool.mint, pool.program))
         if attack == "second_signer":
             accounts.append(AccountMeta(self.attacker.pubkey(), True, False))
         route = Route(pool.mint, direction, amount, out, threshold, extra)
-        instructions.append(Instruction(JUPITER_PROGRAM_ID, route.encode(), accounts))
-        instructions += self._hostile_instructions(attack, pool, user, user_token)
-        table = AddressLookupTableAccount(pool.lookup_table, pool.table_addresses())
-        message = MessageV0.try_compile(user, instructions, [table], Hash.from_string(blockhash))
-        signers = list(message.account_keys[:message.header.num_required_signatures])
-        signatures = [Signature.default()] * len(signers)
-        if attack == "second_signer":
-            signatures[signers.index(self.attacker.pubkey())] = self.attacker.sign_message(
-                to_bytes_versioned(message))
-        return VersionedTransaction.populate(message, signatures)
+        after = self._hostile_instructions(attack, pool, user, user_token)
+        tip = [self._tip(user, jito_tip)] if jito_tip else []
+        if attack == "inflated_tip":
+            after.append(self._tip(user, INFLATED_TIP_LAMPORTS))
+        return SwapParts(compute_budget, setup, Instruction(JUPITER_PROGRAM_ID, route.encode(), accounts), after, tip)
+
+    def _tip(self, user: Pubkey, lamports: int) -> Instruction:
+        """A System transfer to one of the block engine's tip accounts, picked at random as Jupiter does."""
+        tip_account = self.knobs.random.choice(self.tip_accounts) if self.tip_accounts else self.attacker.pubkey()
+        return transfer(TransferParams(from_pubkey=user, to_pubkey=tip_account, lamports=lamports))
 
     def _hostile_instructions(self, attack: str | None, pool: Pool, user: Pubkey,
                               user_token: Pubkey) -> list[Instruction]:
@@ -408,13 +499,36 @@ def _transfer_checked(program: Pubkey, source: Pubkey, mint: Pubkey, dest: Pubke
                                                   owner=owner, amount=amount, decimals=decimals))
 
 
+def pool_out(reserve_in: int, reserve_out: int, amount: int) -> int:
+    """What a constant-product pool pays out for ``amount`` in, after its fee."""
+    after_fee = amount * (10_000 - FEE_BPS) // 10_000
+    if reserve_in <= 0 or reserve_out <= 0:
+        return 0
+    return reserve_out * after_fee // (reserve_in + after_fee)  # rounded down: the pool never loses
+
+
 def _priority_fee(value) -> int:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return max(int(value), 0)
     if isinstance(value, dict):
         inner = value.get("priorityLevelWithMaxLamports") or {}
-        return int(inner.get("maxLamports", 0)) // 2 or int(value.get("jitoTipLamports", 0))
+        return int(inner.get("maxLamports", 0)) // 2
     return 10_000  # "auto"
+
+
+def _instruction_json(instruction: Instruction) -> dict:
+    """An instruction as Jupiter's API writes one: base58 keys, base64 data."""
+    return {"programId": str(instruction.program_id),
+            "accounts": [{"pubkey": str(meta.pubkey), "isSigner": meta.is_signer, "isWritable": meta.is_writable}
+                         for meta in instruction.accounts],
+            "data": base64.b64encode(bytes(instruction.data)).decode()}
+
+
+def _jito_tip(value) -> int:
+    """Jupiter's ``{"jitoTipLamports": N}``: N lamports to a Jito tip account instead of a priority fee."""
+    if isinstance(value, dict) and isinstance(value.get("jitoTipLamports"), int):
+        return max(value["jitoTipLamports"], 0)
+    return 0
 
 
 def _is_pubkey(text: str) -> bool:

@@ -9,8 +9,8 @@ from kernel.exports import csv_response
 from positions.models import Position, Snipe, SnipeLaunch, Trade
 
 TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "side", "status", "token_mint", "signature", "lamports_in",
-                       "amount_in_raw", "amount_out_raw", "lamports_out", "fee_lamports", "realized_pnl_lamports",
-                       "error")
+                       "amount_in_raw", "amount_out_raw", "lamports_out", "fee_lamports", "rent_paid_lamports",
+                       "rent_returned_lamports", "realized_pnl_lamports", "error")
 
 
 class TradeInline(ReadOnly, admin.TabularInline):

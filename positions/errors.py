@@ -105,6 +105,13 @@ class ChainShortfall(TradingError):
     code = "chain_shortfall"
 
 
+class MevProtectionUnavailable(TradingError):
+    """The trader's MEV protection is on, but no block engine is configured (any more): nothing is sent in the open
+    that the trader asked to keep out of it."""
+
+    code = "mev_protection_unavailable"
+
+
 class InvalidAmount(TradingError):
     """An amount that cannot be traded. ``problem`` is ``AmountError.problem`` (half a sentence) when there is one."""
 

@@ -96,9 +96,17 @@ class Trade(models.Model):
     amount_out_raw = U64Field(default=0)
     lamports_out = models.BigIntegerField(default=0)
     fee_lamports = models.BigIntegerField(default=0, help_text="Network fee paid, including priority fee.")
+    tip_lamports = models.BigIntegerField(default=0, help_text="Tip paid to the block engine's tip accounts (MEV "
+                                                               "protection), read from the landed transaction.")
     sol_change_lamports = models.BigIntegerField(default=0, help_text="Signed change of the wallet's SOL balance "
                                                                       "caused by this transaction (fees and rent "
                                                                       "included).")
+    rent_paid_lamports = models.BigIntegerField(default=0, help_text="Rent that funded the token account this trade "
+                                                                     "created (part of sol_change_lamports; a deposit "
+                                                                     "returned when the account is closed).")
+    rent_returned_lamports = models.BigIntegerField(default=0, help_text="Rent returned by closing the emptied token "
+                                                                         "account on a full exit (part of "
+                                                                         "sol_change_lamports).")
     cost_basis_lamports = models.BigIntegerField(default=0, help_text="Sell: cost basis of the part sold.")
     realized_pnl_lamports = models.BigIntegerField(default=0)
     last_valid_block_height = models.BigIntegerField()
@@ -115,7 +123,11 @@ class Trade(models.Model):
             models.CheckConstraint(condition=Q(lamports_in__gte=0), name="trade_lamports_in_non_negative"),
             models.CheckConstraint(condition=Q(lamports_out__gte=0), name="trade_lamports_out_non_negative"),
             models.CheckConstraint(condition=Q(fee_lamports__gte=0), name="trade_fee_non_negative"),
+            models.CheckConstraint(condition=Q(tip_lamports__gte=0), name="trade_tip_non_negative"),
             models.CheckConstraint(condition=Q(cost_basis_lamports__gte=0), name="trade_cost_basis_non_negative"),
+            models.CheckConstraint(condition=Q(rent_paid_lamports__gte=0), name="trade_rent_paid_non_negative"),
+            models.CheckConstraint(condition=Q(rent_returned_lamports__gte=0),
+                                   name="trade_rent_returned_non_negative"),
             models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="trade_side_valid"),
             models.CheckConstraint(condition=Q(status__in=["pending", "confirmed", "failed"]),
                                    name="trade_status_valid"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -53,14 +53,15 @@ class WalletDifference:
     problems: list[str] = field(default_factory=list)
 
 
-async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *,
-                            min_age_seconds: float = 0) -> ReconcileReport:
+async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *, min_age_seconds: float = 0,
+                            tip_accounts: Collection[str] = ()) -> ReconcileReport:
     """Resolve every pending trade and withdrawal from the chain: landed → applied exactly once; expired and
     never landed → failed, with nothing applied. ``notify`` hears of each one settled here (not of those the
     sender settled itself meanwhile), so a trader told "it will be settled" learns the outcome.
 
     ``min_age_seconds`` leaves younger ones to whoever is sending them (a running bot reports those itself); at
-    start-up and from ``manage.py reconcile`` everything pending is an orphan, so nothing is left."""
+    start-up and from ``manage.py reconcile`` everything pending is an orphan, so nothing is left. A landed trade's
+    tip is what it paid any of ``tip_accounts`` (its SOL change, which the ledger audit sums, is exact either way)."""
     report = ReconcileReport()
     created_before = timezone.now() - timedelta(seconds=min_age_seconds) if min_age_seconds else None
     trades = await db_call(services.pending_trades)(created_before=created_before)
@@ -72,7 +73,7 @@ async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *,
         statuses = await rpc.signature_statuses([t.signature for t in batch])
         for trade, status in zip(batch, statuses, strict=True):
             try:
-                settled = await _settle(rpc, trade, status, height, report)
+                settled = await _settle(rpc, trade, status, height, report, tip_accounts)
             except ChainError as err:  # one trade's details unreadable now: the next pass settles it
                 logger.warning("Could not settle trade %s yet (%s); it stays pending", trade.signature, err)
                 report.still_pending += 1
@@ -125,14 +126,16 @@ def _pending_withdrawals(created_before: datetime | None) -> list[Withdrawal]:
     return list(withdrawals.select_related("user").order_by("pk"))
 
 
-async def _settle(rpc: RpcGateway, trade: Trade, status, height: int, report: ReconcileReport) -> Trade | None:
+async def _settle(rpc: RpcGateway, trade: Trade, status, height: int, report: ReconcileReport,
+                  tip_accounts: Collection[str]) -> Trade | None:
     if status is None:
         if height > trade.last_valid_block_height:
             report.expired += 1
             return await db_call(services.fail_trade)(trade_id=trade.pk, error="blockhash expired before it landed")
         report.still_pending += 1
         return None
-    effects = await rpc.transaction_effects(trade.signature, owner=trade.user.public_key, mint=trade.token_mint)
+    effects = await rpc.transaction_effects(trade.signature, owner=trade.user.public_key, mint=trade.token_mint,
+                                            tip_accounts=tip_accounts)
     if effects is None:
         report.still_pending += 1
         return None

@@ -130,12 +130,18 @@ def confirm_trade(*, trade_id: int, effects: TransactionEffects) -> Trade:
         if not trade.settled_now:
             return trade
         trade.fee_lamports = effects.fee_lamports
+        trade.tip_lamports = effects.tip_lamports
         trade.sol_change_lamports = effects.sol_change_lamports
+        # Token-account rent is a deposit, neither a cost nor a proceed: paid when a buy opens the account, back
+        # when a full exit closes it. It is recorded apart, and kept out of the cost basis and the PnL.
+        trade.rent_paid_lamports = max(effects.rent_paid_lamports, 0)
+        trade.rent_returned_lamports = max(effects.rent_returned_lamports, 0)
         if trade.side == Trade.Side.BUY:
             _apply_buy(trade, received_raw=max(effects.token_change_raw, 0))
-        else:
+        else:  # what the swap paid out: the SOL change before the fee and the tip came off it
             _apply_sell(trade, sold_raw=max(-effects.token_change_raw, 0),
-                        received=max(effects.sol_change_lamports + effects.fee_lamports, 0))
+                        received=max(effects.sol_change_lamports + effects.fee_lamports + effects.tip_lamports
+                                     - trade.rent_returned_lamports + trade.rent_paid_lamports, 0))
         trade.status = Trade.Status.CONFIRMED
         trade.resolved_at = timezone.now()
         trade.save()
@@ -156,6 +162,7 @@ def fail_trade(*, trade_id: int, error: str, effects: TransactionEffects | None 
             position.save(update_fields=["reserved_raw"])
         if effects is not None:
             trade.fee_lamports = effects.fee_lamports
+            trade.tip_lamports = effects.tip_lamports
             trade.sol_change_lamports = effects.sol_change_lamports
         trade.status = Trade.Status.FAILED
         trade.error = error[:2000]
@@ -172,7 +179,7 @@ def pending_trades(limit: int = 1000, *, created_before: datetime | None = None)
 
 
 def _apply_buy(trade: Trade, *, received_raw: int) -> None:
-    cost = trade.lamports_in + trade.fee_lamports
+    cost = trade.lamports_in + trade.fee_lamports + trade.tip_lamports  # a tip is a cost of the buy, like the fee
     trade.amount_out_raw = received_raw
     position = _locked_open_position(trade)
     position.entry_amount_raw += received_raw
@@ -209,7 +216,7 @@ def _apply_sell(trade: Trade, *, sold_raw: int, received: int) -> None:
     position.remaining_amount_raw -= sold_raw
     position.remaining_cost_lamports -= cost_part
     position.realized_amount_lamports += received
-    pnl = received - trade.fee_lamports - cost_part
+    pnl = received - trade.fee_lamports - trade.tip_lamports - cost_part
     position.realized_pnl_lamports += pnl
     if position.remaining_amount_raw == 0:
         position.is_open = False

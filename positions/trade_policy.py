@@ -2,9 +2,10 @@
 
 When the trader has protection on (a second factor, the allow-list or the large-withdrawal delay), loosening a
 trading setting (more slippage, a larger maximum trade, a larger snipe, sniping on, confirmations off, a higher
-daily spend cap, a higher code threshold) waits ``allowlist_delay_seconds``, exactly like loosening withdrawal
-protection (custody.policy); until then the old value stays in force and the change can be cancelled. Tightening
-applies at once and replaces a pending loosening of the same setting. Without protection, every change is at once.
+daily spend cap, a higher code threshold, MEV protection off) waits ``allowlist_delay_seconds``, exactly like
+loosening withdrawal protection (custody.policy); until then the old value stays in force and the change can be
+cancelled. Tightening applies at once and replaces a pending loosening of the same setting. Without protection,
+every change is at once.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ LOOSENS: dict[str, Callable[[object, object], bool]] = {
     "buy_code_slippage": _higher,
     "snipe": lambda before, after: bool(after) and not before,
     "confirm": lambda before, after: bool(before) and not after,
+    # Off exposes every large trade to sandwichers again, up to the slippage (whose loosening waits too). The tip is
+    # a cost like the priority fee, bounded at 0.01 SOL and paid to validators, so it changes at once like that fee.
+    "mev_protection": lambda before, after: bool(before) and not after,
 }
 
 
@@ -174,7 +178,9 @@ def buy_needs_code(*, telegram_user_id: int, lamports: int, config: TradingConfi
 
 def _check_operator_limits(wallet: UserWallet, key: str, value, config: TradingConfig, source: str) -> None:
     limits = config.trading
-    if key == "slippage" and value > limits.max_slippage_bps:
+    if key == "mev_protection" and value and not config.jito_block_engine_url:
+        maximum = 0  # on is beyond what this operator offers: no block engine to send protected trades to
+    elif key == "slippage" and value > limits.max_slippage_bps:
         maximum = limits.max_slippage_bps
     elif key == "daily_spend" and value is not None and value > limits.max_daily_spend_lamports:
         maximum = limits.max_daily_spend_lamports

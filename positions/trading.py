@@ -2,13 +2,16 @@
 
 Round trips before the send are kept to three sequential ones (quote with the balance checks in parallel, swap,
 send); the database work in between is local and short. A trader on a market fee level adds a fourth, the fee
-market of the quoted route's pools, cached by the gateway for a few seconds.
+market of the quoted route's pools, cached by the gateway for a few seconds. Composing the swap (SWAP_COMPOSE) reads
+the blockhash alongside Jupiter's instructions and the route's lookup tables after them (cached a few seconds too,
+and the inspector reuses them): one more when not cached.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -22,8 +25,10 @@ from custody.errors import SwapRefused, SwapWouldFail
 from custody.inspection import TOKEN_PROGRAM, InspectedSwap, SwapInspector, SwapRequest
 from custody.killswitch import Action as Switch
 from custody.killswitch import ensure_allowed
+from kernel.chain.compose import TokenAccountClose, account_to_close, composed_swap
 from kernel.chain.errors import ChainError, JupiterError, TransactionRejected
-from kernel.chain.jupiter import SOL_MINT, JupiterClient
+from kernel.chain.jito import BlockEngineClient
+from kernel.chain.jupiter import SOL_MINT, JupiterClient, SwapTransaction
 from kernel.chain.rpc import Confirmation, Holdings, Outcome, RpcGateway, TransactionEffects
 from kernel.config import TradingConfig
 from kernel.crashpoints import crashpoint
@@ -47,6 +52,7 @@ from positions.errors import (
 )
 from positions.fees import PriorityFee, priority_fee
 from positions.models import Position, Trade
+from positions.protection import UNPROTECTED, Protection, protection_for
 from positions.risk import check_buy, check_sell, daily_spend_cap_lamports, slippage_bps
 from positions.screening import screen_mint
 from wallets.crypto import Keyring
@@ -79,6 +85,10 @@ class BuyResult:
     received_raw: int
     position_id: int
     priority_fee_level: str  # a wallets.models.FeeLevel value
+    rent_paid_lamports: int = 0  # funded the new token account
+    rent_comes_back: bool = False  # a full exit will close the account and return it (composed swaps)
+    tip_lamports: int = 0  # MEV protection's tip, as the landed transaction paid it
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,14 +103,20 @@ class SellResult:
     remaining_raw: int
     position_closed: bool
     priority_fee_level: str  # a wallets.models.FeeLevel value
+    rent_returned_lamports: int = 0  # the emptied token account's rent, back in the wallet
+    tip_lamports: int = 0
+    protected: bool = False
 
 
 class TradingService:
-    """The trading engine. Owns nothing: the RPC gateway and the Jupiter client are its owner's to close."""
+    """The trading engine. Owns nothing: the RPC gateway, the Jupiter client and the block engine client are its
+    owner's to close."""
 
-    def __init__(self, *, rpc: RpcGateway, jupiter: JupiterClient, keyring: Keyring, config: TradingConfig) -> None:
+    def __init__(self, *, rpc: RpcGateway, jupiter: JupiterClient, keyring: Keyring, config: TradingConfig,
+                 block_engine: BlockEngineClient | None = None) -> None:
         self.rpc = rpc
         self.jupiter = jupiter
+        self.block_engine = block_engine  # MEV protection's way to the leader (None: not configured)
         self.keyring = keyring
         self.config = config
         self.inspector = SwapInspector(rpc, tip_accounts=config.swap_tip_accounts)
@@ -118,6 +134,7 @@ class TradingService:
         trader = await _load_trader_for_buy(telegram_user_id, lamports, self.config)
         await _say(progress, Step.QUOTING)
         settings = trader.settings
+        protection = await self._protection(settings)
         quote, mint_info, holdings, rent = await _gather_first_round(
             self.jupiter.quote(input_mint=SOL_MINT, output_mint=mint, amount=lamports,
                                slippage_bps=slippage_bps(settings, self.config)),
@@ -131,18 +148,18 @@ class TradingService:
         screening = screen_mint(mint_info, max_transfer_fee_bps=self.config.custody.max_transfer_fee_bps)
         if not screening.ok:
             raise TokenRefused(screening.refusals)
-        needed = lamports + 2 * SIGNATURE_FEE_LAMPORTS + settings.priority_fee_lamports
+        needed = lamports + 2 * SIGNATURE_FEE_LAMPORTS + settings.priority_fee_lamports + protection.tip_lamports
         if holding is None:
             needed += rent  # a new token account must be created and funded
         if balance < needed:
             raise InsufficientBalance(needed, balance)
         if isinstance(quote, BaseException):
             raise _service_error(quote)
-        fee = await self._priority_fee(settings, quote)
-        swap = await self._swap(quote, trader.wallet.public_key, fee.lamports)
+        fee = await self._priority_fee(settings, quote, protection)
+        swap = await self._swap(quote, trader.wallet.public_key, fee.lamports, protection)
         request = SwapRequest(owner=trader.wallet.public_key, side="buy", mint=mint, token_program=mint_info.program_id,
                               amount=lamports, slippage_bps=slippage_bps(settings, self.config),
-                              priority_fee_cap=settings.priority_fee_lamports)
+                              priority_fee_cap=settings.priority_fee_lamports, tip_cap=protection.tip_lamports)
         async with self._turn(trader.wallet.public_key) as turn:
             inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
             signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
@@ -155,12 +172,14 @@ class TradingService:
                 spend_cap_lamports=daily_spend_cap_lamports(settings, self.config), order_firing_id=order_firing_id)
             crashpoint("buy.recorded")
             trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="buy",
-                                     turn=turn)
+                                     turn=turn, protection=protection)
         TRADE_SECONDS.labels(side="buy").observe(time.monotonic() - started)
         return BuyResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
                          lamports_in=trade.lamports_in, fee_lamports=trade.fee_lamports,
                          received_raw=trade.amount_out_raw, position_id=trade.position_id,
-                         priority_fee_level=fee.level)
+                         priority_fee_level=fee.level, rent_paid_lamports=trade.rent_paid_lamports,
+                         rent_comes_back=self.config.swap_compose, tip_lamports=trade.tip_lamports,
+                         protected=protection.on)
 
     async def execute_sell(self, *, telegram_user_id: int, mint: str, amount: SellAmount,
                            progress: Progress | None = None, automatic: bool = False,
@@ -177,6 +196,7 @@ class TradingService:
         if raw > available:
             raise SellAmountTooLarge(raw, available, position.token_decimals, position.reserved_raw)
         await _say(progress, Step.QUOTING)
+        protection = await self._protection(trader.settings)
         quote, holdings = await _gather_first_round(
             self.jupiter.quote(input_mint=mint, output_mint=SOL_MINT, amount=raw,
                                slippage_bps=slippage_bps(trader.settings, self.config)),
@@ -190,12 +210,14 @@ class TradingService:
             raise ChainShortfall()
         if isinstance(quote, BaseException):
             raise _service_error(quote)
-        fee = await self._priority_fee(trader.settings, quote)
-        swap = await self._swap(quote, trader.wallet.public_key, fee.lamports)
+        fee = await self._priority_fee(trader.settings, quote, protection)
+        swap = await self._swap(quote, trader.wallet.public_key, fee.lamports, protection,
+                                close=account_to_close(holdings, owner=trader.wallet.public_key, mint=mint,
+                                                       selling=raw))
         request = SwapRequest(owner=trader.wallet.public_key, side="sell", mint=mint,
                               token_program=holdings.token_program(mint) or TOKEN_PROGRAM, amount=raw,
                               slippage_bps=slippage_bps(trader.settings, self.config),
-                              priority_fee_cap=trader.settings.priority_fee_lamports)
+                              priority_fee_cap=trader.settings.priority_fee_lamports, tip_cap=protection.tip_lamports)
         async with self._turn(trader.wallet.public_key) as turn:
             try:
                 inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
@@ -211,27 +233,67 @@ class TradingService:
                 order_firing_id=order_firing_id)
             crashpoint("sell.recorded")
             trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="sell",
-                                     turn=turn)
+                                     turn=turn, protection=protection)
         TRADE_SECONDS.labels(side="sell").observe(time.monotonic() - started)
         position = await db_call(Position.objects.get)(pk=trade.position_id)
         return SellResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
                           sold_raw=trade.amount_in_raw, lamports_out=trade.lamports_out,
                           fee_lamports=trade.fee_lamports, realized_pnl_lamports=trade.realized_pnl_lamports,
                           remaining_raw=position.remaining_amount_raw, position_closed=not position.is_open,
-                          priority_fee_level=fee.level)
+                          priority_fee_level=fee.level, rent_returned_lamports=trade.rent_returned_lamports,
+                          tip_lamports=trade.tip_lamports, protected=protection.on)
 
-    async def _priority_fee(self, settings, quote) -> PriorityFee:
-        """The fee this trade offers; the trader's ``priority_fee_lamports`` stays the inspector's cap either way."""
+    @property
+    def tip_accounts(self) -> frozenset[str]:
+        """Every tip account a swap may pay (configured, and the block engine's once read): what a tip is read from."""
+        return self.inspector.tip_accounts
+
+    async def known_tip_accounts(self) -> frozenset[str]:
+        """``tip_accounts``, with the block engine's read first if it is configured and answers (reconciliation
+        after a restart must see the tips of the protected trades it settles)."""
+        if self.block_engine is not None:
+            try:
+                self.inspector.add_tip_accounts(await self.block_engine.tip_accounts())
+            except ChainError as err:
+                logger.warning("The block engine's tip accounts are unknown for now (%s)", err)
+        return self.tip_accounts
+
+    @staticmethod
+    async def _tip_account(protection: Protection) -> str | None:
+        """One of the block engine's tip accounts, at random as Jito asks (spreads write locks); None unprotected."""
+        if protection.block_engine is None:
+            return None
+        return secrets.choice(await protection.block_engine.tip_accounts())
+
+    async def _protection(self, settings) -> Protection:
+        return await protection_for(settings, block_engine=self.block_engine, inspector=self.inspector)
+
+    async def _priority_fee(self, settings, quote, protection: Protection = UNPROTECTED) -> PriorityFee:
+        """The fee this trade offers; the trader's ``priority_fee_lamports`` stays the inspector's cap either way.
+        A protected trade tips the block engine instead (Jupiter's swap carries one or the other)."""
+        if protection.on:
+            return PriorityFee(0, settings.priority_fee_level)
         try:
             return await priority_fee(self.rpc, settings, quote)
         except ChainError as err:
             raise ServiceUnavailable(err) from None
 
-    async def _swap(self, quote, user_public_key: str, priority_fee: int):
+    async def _swap(self, quote, user_public_key: str, priority_fee: int, protection: Protection = UNPROTECTED, *,
+                    close: TokenAccountClose | None = None) -> SwapTransaction:
+        """The swap transaction to inspect: composed from Jupiter's instructions (SWAP_COMPOSE), with ``close``
+        closing the token account a full exit empties and, when protected, the bot's own tip to one of the block
+        engine's tip accounts; or as Jupiter's /swap builds it (which closes nothing, and adds the tip itself when
+        asked for ``jitoTipLamports``)."""
         try:
+            if self.config.swap_compose:
+                tip_account = await self._tip_account(protection)
+                return await composed_swap(self.rpc, self.jupiter, quote=quote, owner=user_public_key,
+                                           priority_fee_lamports=priority_fee, close=close, tip_account=tip_account,
+                                           tip_lamports=protection.tip_lamports if tip_account else 0)
             return await self.jupiter.swap_transaction(quote=quote, user_public_key=user_public_key,
-                                                       priority_fee_lamports=priority_fee)
-        except JupiterError as err:
+                                                       priority_fee_lamports=priority_fee,
+                                                       jito_tip_lamports=protection.tip_lamports)
+        except (JupiterError, ChainError) as err:
             raise _service_error(err) from None
 
     async def _inspect(self, swap, request: SwapRequest, quote, holdings: Holdings, trader: services.Trader, *,
@@ -257,7 +319,7 @@ class TradingService:
         return _Turn(self._turns.setdefault(owner, asyncio.Lock()))
 
     async def _land(self, pending: services.PendingTrade, signed, owner: str, mint: str, progress: Progress | None,
-                    *, side: str, turn: _Turn) -> Trade:
+                    *, side: str, turn: _Turn, protection: Protection = UNPROTECTED) -> Trade:
         """Send (and resend) until landed or expired, then apply. Whatever happens, the pending row already exists
         for reconciliation. The wallet's turn ends with the first send: the next trade of it may be inspected."""
         async def sent() -> None:
@@ -268,7 +330,8 @@ class TradingService:
         await _say(progress, Step.SENDING)
         try:
             confirmation = await self.rpc.land(signed, last_valid_block_height=pending.last_valid_block_height,
-                                               on_sent=sent, on_resent=lambda: crashpoint(f"{side}.resent"))
+                                               on_sent=sent, on_resent=lambda: crashpoint(f"{side}.resent"),
+                                               block_engine=protection.block_engine)
             effects = await self._effects(pending.signature, owner, mint, confirmation)
         except TransactionRejected as rejected:
             await db_call(services.fail_trade)(trade_id=pending.trade_id, error=rejected.reason)
@@ -288,7 +351,8 @@ class TradingService:
             return None
         for delay in (0, 0.05, 0.1, 0.2, 0.4, 0.8):
             await asyncio.sleep(delay)
-            effects = await self.rpc.transaction_effects(signature, owner=owner, mint=mint)
+            effects = await self.rpc.transaction_effects(signature, owner=owner, mint=mint,
+                                                         tip_accounts=self.tip_accounts)
             if effects is not None:
                 return effects
         raise TradeFailed(TradeFailed.Reason.DETAILS_PENDING, signature)

@@ -97,7 +97,7 @@ def settings(*, pending: list[str] = ()) -> Markup:
             for setting in setting_words.SETTINGS if not setting.toggle]
     toggles = [Button(f"Toggle {setting.label.lower()}", callback_data=_data(Press.TOGGLE, setting.key))
                for setting in setting_words.SETTINGS if setting.toggle]
-    rows = [keys[i:i + 2] for i in range(0, len(keys), 2)] + [toggles]
+    rows = [keys[i:i + 2] for i in range(0, len(keys), 2)] + [toggles[i:i + 2] for i in range(0, len(toggles), 2)]
     rows += [[_cancel_pending_button(key)] for key in pending]
     return Markup(rows)
 

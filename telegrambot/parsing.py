@@ -16,7 +16,7 @@ from positions.amounts import SellAmount
 from positions.errors import InvalidAmount
 from positions.order_placing import TriggerKind, TriggerSpec
 from telegrambot.refusals import refusal
-from wallets.models import FeeLevel
+from wallets.models import MAX_TIP_LAMPORTS, MIN_TIP_LAMPORTS, FeeLevel
 
 EXAMPLE_MINT = "DezXAZ8z7PnrnRJjz3wXBoRgixCa6xjnB7YaB1pPB263"
 _BASE58 = re.compile(r"^[1-9A-HJ-NP-Za-km-z]{32,44}$")
@@ -170,6 +170,20 @@ def parse_priority_fee(text: str) -> int:
         raise ParseError(f"The priority fee {err.problem}. Type it in SOL, like 0.0001 (or 0 for none).") from None
     if lamports > 10_000_000:
         raise ParseError("A priority fee above 0.01 SOL is almost certainly a typo. Type at most 0.01, like 0.0001.")
+    return lamports
+
+
+def parse_tip(text: str) -> int:
+    """MEV protection's tip: from Jito's minimum (1,000 lamports) to 0.01 SOL."""
+    try:
+        lamports = sol_to_lamports(parse_decimal(_bounded(text)))
+    except AmountError as err:
+        raise ParseError(f"The tip {err.problem}. Type it in SOL, like 0.0001.") from None
+    if lamports < MIN_TIP_LAMPORTS:
+        raise ParseError("The block engine takes no tip under 0.000001 SOL (1,000 lamports). Type at least "
+                         "0.000001, like 0.0001.")
+    if lamports > MAX_TIP_LAMPORTS:
+        raise ParseError("A tip above 0.01 SOL is almost certainly a typo. Type at most 0.01, like 0.0001.")
     return lamports
 
 

@@ -73,6 +73,9 @@ fixed("wrapped_sol_mint", "That is wrapped SOL itself; paste the mint address of
 fixed("already_selling", "Everything in this position is already being sold. Wait for that sale to finish.")
 fixed("sell_amount_too_small", "That amount is smaller than the token's smallest unit, so there is nothing to sell. "
                                 "Use a larger amount, a percentage like 50%, or 'all'.")
+fixed("mev_protection_unavailable", "MEV protection is on in your settings, but the operator no longer offers it "
+                                    "(no block engine is configured), so nothing was sent. Turn it off with /set mev "
+                                    "off to trade through the public network.")
 fixed("chain_shortfall", "Your wallet holds fewer tokens on chain than this position records, so the sale was "
                           "stopped. The operators have been alerted; nothing was changed.")
 fixed("duplicate_trade", "An identical trade was sent a moment ago and is still on its way, so this one was not "
@@ -178,7 +181,7 @@ def _token_refused(err: TokenRefused) -> str:
 
 
 # The chain and the swap API (kernel.chain.errors).
-for _code in ("chain_error", "chain_unavailable", "rpc_error_unknown"):
+for _code in ("chain_error", "chain_unavailable", "rpc_error_unknown", "block_engine_unavailable"):
     fixed(_code, "The Solana network did not answer as expected; nothing was changed. Please try again shortly.")
 
 
@@ -227,6 +230,7 @@ SWAP_FINDINGS = {  # what the refused transaction would have done, by SwapRefuse
     "another_signer": "it needs another signer besides you ({signer})",
     "not_sole_signer": "your wallet is not its only signer and fee payer",
     "priority_fee_above_cap": "its priority fee of {fee} lamports is above your cap of {cap} lamports",
+    "tip_above_cap": "it tips the block engine {tip} lamports, more than your MEV tip of {cap} lamports",
     "transfers_above_need": "it moves {lamports} lamports out of your wallet, more than the trade needs",
     "takes_more_tokens": "it would take more tokens than you sell",
     "sol_short": "less SOL would arrive than the quote's minimum",
@@ -289,6 +293,9 @@ def _setting_refused(err: SettingRefused) -> str:
     if err.setting == "daily_spend":
         return (f"The daily spend cap cannot be above the operator's {sol(err.maximum)}. Type at most "
                 f"{plain(lamports_to_sol(err.maximum))}, like 1. Nothing was changed.")
+    if err.setting == "mev_protection":
+        return ("MEV protection is not available here: the operator has not configured a block engine to send "
+                "protected trades to. Your trades go through the public network as before. Nothing was changed.")
     return f"That value is above the operator's maximum for {err.setting}. Nothing was changed."
 
 

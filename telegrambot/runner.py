@@ -17,6 +17,7 @@ from custody.money_out import MoneyOut
 from custody.selectors import due_withdrawals
 from kernel.chain.budget import RequestBudget
 from kernel.chain.errors import ChainError
+from kernel.chain.jito import BlockEngineClient
 from kernel.chain.jupiter import JupiterClient
 from kernel.chain.launches import watch_program_logs
 from kernel.chain.rpc import RpcGateway
@@ -56,7 +57,10 @@ class BotRunner:
         self.jupiter = JupiterClient(config.jupiter_api_url, api_key=config.jupiter_api_key,
                                      timeout=config.rpc_timeout_seconds, budget=budget)
         keyring = Keyring(config.require_encryption_keys())
-        trading = TradingService(rpc=self.rpc, jupiter=self.jupiter, keyring=keyring, config=config)
+        self.block_engine = (BlockEngineClient(config.jito_block_engine_url, timeout=config.rpc_timeout_seconds)
+                             if config.jito_block_engine_url else None)
+        trading = TradingService(rpc=self.rpc, jupiter=self.jupiter, keyring=keyring, config=config,
+                                 block_engine=self.block_engine)
         money_out = MoneyOut(rpc=self.rpc, keyring=keyring, policy=config.custody)
         self.deps = BotDeps(config=config, trading=trading, money_out=money_out, rpc=self.rpc, jupiter=self.jupiter,
                             keyring=keyring, key_message_seconds=key_message_seconds,
@@ -230,6 +234,8 @@ class BotRunner:
             await application.shutdown()
         await self.rpc.close()
         await self.jupiter.close()
+        if self.block_engine is not None:
+            await self.block_engine.close()
         await close_db_connections()
         logger.info("Shutting down...")
 
@@ -267,8 +273,9 @@ async def _reconcile_job(context: ContextTypes.DEFAULT_TYPE) -> None:
             logger.warning("Could not tell a user how their pending %s was settled", settled.kind)
 
     try:
-        await reconcile_pending(context.application.bot_data["deps"].rpc, notify=tell,
-                                min_age_seconds=context.job.data)
+        deps = context.application.bot_data["deps"]
+        await reconcile_pending(deps.rpc, notify=tell, min_age_seconds=context.job.data,
+                                tip_accounts=await deps.trading.known_tip_accounts())
     except ChainError as err:
         logger.warning("Reconciliation postponed: %s", err)
 

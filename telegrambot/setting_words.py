@@ -59,8 +59,14 @@ SETTINGS = (
                  lambda text, label: parsing.parse_slippage_bps_or_off(text, name=label),
                  "With /2fa on, buys at a slippage above this percent ask for a code. Send a percent (e.g. 3), "
                  "or 'off'."),
+    SettingWords("jito_tip", "MEV tip", ("tip", "mevtip", "jitotip", "jito_tip"),
+                 lambda text, label: parsing.parse_tip(text),
+                 "Send the tip each MEV-protected trade pays the block engine, in SOL, from 0.000001 to 0.01 "
+                 "(e.g. 0.0001). It is paid instead of the priority fee."),
     SettingWords("snipe", "Sniping", ("snipe",), lambda text, label: parsing.parse_on_off(text, name=label)),
     SettingWords("confirm", "Confirm trades", ("confirm", "confirmtrades", "confirm_trades"),
+                 lambda text, label: parsing.parse_on_off(text, name=label)),
+    SettingWords("mev_protection", "MEV protection", ("mev", "mevprotection", "mev_protection"),
                  lambda text, label: parsing.parse_on_off(text, name=label)),
 )
 BY_KEY = {setting.key: setting for setting in SETTINGS}

@@ -119,9 +119,12 @@ def token_card(*, mint: str, decimals: int, price_sol: Decimal | None, held_raw:
 
 
 def _fee_line(settings: UserSettings | None) -> str:
-    """The priority fee a buy would offer: the trader's fixed amount, or their market level and its ceiling."""
+    """The priority fee a buy would offer: the trader's fixed amount, or their market level and its ceiling; with MEV
+    protection on, the tip it pays the block engine instead."""
     if settings is None:
         return ""
+    if settings.mev_protection:
+        return f"MEV protection: on, tip {sol(settings.jito_tip_lamports)} instead of a priority fee (/settings)\n"
     level = settings.priority_fee_level
     if level == FeeLevel.FIXED:
         return f"Priority fee: {sol(settings.priority_fee_lamports)}\n"
@@ -147,25 +150,39 @@ def progress(step: str) -> str:
 
 
 def buy_done(result: BuyResult) -> str:
+    back = "returned when you sell it all" if result.rent_comes_back else "kept in the account after you sell"
+    rent = (f"Also {sol(result.rent_paid_lamports)} rent for the token account, {back}.\n"
+            if result.rent_paid_lamports else "")
     return (f"✅ <b>Bought</b> {tokens(result.received_raw, result.decimals)} of {code(result.mint)}\n"
-            f"Spent {sol(result.lamports_in)} + {sol(result.fee_lamports)} network fee{_at_level(result)}.\n"
-            f"{tx_link(result.signature)}")
+            f"Spent {sol(result.lamports_in)} + {sol(result.fee_lamports)} network fee{_at_level(result)}"
+            f"{_tip(result, ' + ')}.\n"
+            f"{rent}{tx_link(result.signature)}")
 
 
 def sell_done(result: SellResult) -> str:
     state = "Position closed." if result.position_closed else \
         f"Still holding {tokens(result.remaining_raw, result.decimals)}."
+    rent = (f"The token account is closed: its {sol(result.rent_returned_lamports)} rent is back in your wallet.\n"
+            if result.rent_returned_lamports else "")
     return (f"✅ <b>Sold</b> {tokens(result.sold_raw, result.decimals)} of {code(result.mint)}\n"
-            f"Received {sol(result.lamports_out)} (network fee {sol(result.fee_lamports)}{_at_level(result)}).\n"
+            f"Received {sol(result.lamports_out)} (network fee {sol(result.fee_lamports)}{_at_level(result)}"
+            f"{_tip(result, ', ')}).\n"
             f"Realized PnL: {signed_sol(result.realized_pnl_lamports)}. {state}\n"
-            f"{tx_link(result.signature)}")
+            f"{rent}{tx_link(result.signature)}")
 
 
 def _at_level(result: BuyResult | SellResult) -> str:
     """The fee level a trade used, when it was the market's rather than the trader's fixed fee."""
-    if result.priority_fee_level == FeeLevel.FIXED:
+    if result.priority_fee_level == FeeLevel.FIXED or result.protected:
         return ""
     return f", {FEE_LEVEL_WORDS[result.priority_fee_level]}"
+
+
+def _tip(result: BuyResult | SellResult, joiner: str) -> str:
+    """MEV protection's tip, a cost of the trade like the network fee."""
+    if not result.protected and not result.tip_lamports:
+        return ""
+    return f"{joiner}{sol(result.tip_lamports)} MEV tip (sent privately)"
 
 
 FEE_LEVEL_WORDS = {FeeLevel.FIXED: "fixed", FeeLevel.FAST: "fast", FeeLevel.TURBO: "turbo"}
@@ -451,6 +468,7 @@ def settings(view) -> str:
              f"Sniping: {'on' if values.snipe_enabled else 'off'} · amount {sol(values.snipe_amount_lamports)}",
              f"Priority fee: {sol(values.priority_fee_lamports)}{_fee_cap(values)}",
              f"Fee level: {setting_value('fee_level', values.priority_fee_level)}",
+             f"MEV protection: {'on' if values.mev_protection else 'off'} · tip {sol(values.jito_tip_lamports)}",
              f"Confirm trades: {'on' if values.confirm_trades else 'off'}",
              f"Code for buys: {_buy_code(values, view.two_factor)}"]
     if view.pending:

@@ -38,6 +38,13 @@ class FeeLevel(models.TextChoices):
     TURBO = "turbo", "Turbo (95th percentile of the market)"
 
 
+# MEV protection's tip (the block engine's auction needs one): Jito's minimum, a sensible default, and a bound that
+# keeps a typo (or a hostile swap API, which the inspector holds to the trader's setting) from costing much.
+MIN_TIP_LAMPORTS = 1_000
+DEFAULT_TIP_LAMPORTS = 100_000  # 0.0001 SOL
+MAX_TIP_LAMPORTS = 10_000_000  # 0.01 SOL
+
+
 class UserSettings(models.Model):
     """Per-user trading settings, created with the wallet from the config defaults. Money in lamports."""
 
@@ -55,6 +62,12 @@ class UserSettings(models.Model):
         help_text="Lamports per trade: the fee at the fixed level, the most any level may pay otherwise.")
     priority_fee_level = models.CharField(max_length=5, choices=FeeLevel.choices, default=FeeLevel.FIXED)
     confirm_trades = models.BooleanField(default=False)
+    mev_protection = models.BooleanField(
+        default=False, help_text="Trades go to the block engine (JITO_BLOCK_ENGINE_URL) as a bundle with a tip, out of "
+                                 "sandwichers' sight, instead of the public RPC.")
+    jito_tip_lamports = models.BigIntegerField(
+        default=DEFAULT_TIP_LAMPORTS, help_text="Lamports each protected trade tips the block engine (and the most "
+                                                "a swap may pay a tip account).")
     daily_spend_limit_lamports = models.BigIntegerField(
         null=True, blank=True, help_text="SOL the user's buys may spend in 24 hours. Empty = the operator's cap.")
     buy_code_above_lamports = models.BigIntegerField(
@@ -81,6 +94,9 @@ class UserSettings(models.Model):
                                    name="settings_priority_fee_level_known"),
             models.CheckConstraint(condition=models.Q(daily_spend_limit_lamports__isnull=True)
                                    | models.Q(daily_spend_limit_lamports__gt=0), name="settings_daily_spend_positive"),
+            models.CheckConstraint(condition=models.Q(jito_tip_lamports__gte=MIN_TIP_LAMPORTS,
+                                                      jito_tip_lamports__lte=MAX_TIP_LAMPORTS),
+                                   name="settings_jito_tip_range"),
             models.CheckConstraint(condition=models.Q(buy_code_above_lamports__isnull=True)
                                    | models.Q(buy_code_above_lamports__gte=0), name="settings_buy_code_non_negative"),
         ]

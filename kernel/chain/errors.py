@@ -32,6 +32,12 @@ class UnknownRpcError(ChainUnavailable):
         self.rpc_code = rpc_code
 
 
+class BlockEngineUnavailable(ChainUnavailable):
+    """The block engine (MEV protection) could not be reached, or refused a request (e.g. a bundle without a tip)."""
+
+    code = "block_engine_unavailable"
+
+
 class TransactionRejected(ChainError):
     """The node refused the transaction before it landed (preflight failure, bad blockhash)."""
 

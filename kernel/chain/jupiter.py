@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import functools
 import logging
 from collections.abc import Sequence
@@ -12,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import httpx
+from solders.instruction import AccountMeta, Instruction
+from solders.pubkey import Pubkey
 from solders.transaction import VersionedTransaction
 
 from kernel.chain.budget import RequestBudget
@@ -23,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 SOL_MINT = "So11111111111111111111111111111111111111112"
 PRICE_BATCH = 50  # Jupiter's price v3 answers at most 50 ids per request
+MAX_COMPUTE_UNIT_LIMIT = 1_400_000  # the runtime's most per transaction
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,21 @@ class Quote:
 class SwapTransaction:
     transaction: VersionedTransaction
     last_valid_block_height: int
+
+
+@dataclass(frozen=True)
+class SwapInstructions:
+    """Jupiter's /swap-instructions answer: the swap as instructions, for the bot to compose its own transaction.
+    There is no blockhash in it (so no last valid block height): the composer takes one from the RPC node."""
+
+    compute_budget: tuple[Instruction, ...]  # Jupiter's own; the composer sets the bot's instead
+    setup: tuple[Instruction, ...]  # e.g. the output token account's CreateIdempotent
+    swap: Instruction
+    cleanup: Instruction | None  # e.g. unwrapping wrapped SOL
+    other: tuple[Instruction, ...]  # only a Jito tip Jupiter was asked for (the bot never asks)
+    lookup_tables: tuple[str, ...]
+    compute_unit_limit: int
+    prioritization_fee_lamports: int
 
 
 class JupiterClient:
@@ -74,9 +93,30 @@ class JupiterClient:
         except (KeyError, TypeError, ValueError):
             raise JupiterError("quote response is missing fields", status=502) from None
 
-    async def swap_transaction(self, *, quote: Quote, user_public_key: str,
-                               priority_fee_lamports: int) -> SwapTransaction:
+    async def swap_transaction(self, *, quote: Quote, user_public_key: str, priority_fee_lamports: int,
+                               jito_tip_lamports: int = 0) -> SwapTransaction:
+        """With ``jito_tip_lamports`` (MEV protection) Jupiter adds a SOL transfer of that much to a Jito tip account
+        instead of setting a priority fee."""
         body = await self._request("POST", "/swap/v1/swap", json={
+            "quoteResponse": quote.raw,
+            "userPublicKey": user_public_key,
+            "wrapAndUnwrapSol": True,
+            "dynamicComputeUnitLimit": True,
+            "prioritizationFeeLamports": ({"jitoTipLamports": jito_tip_lamports} if jito_tip_lamports
+                                          else priority_fee_lamports),
+        })
+        if body.get("simulationError"):
+            raise JupiterError(f"swap simulation failed: {body['simulationError']}", error_code="SIMULATION_ERROR",
+                               status=400)
+        try:
+            transaction = VersionedTransaction.from_bytes(base64.b64decode(body["swapTransaction"]))
+            return SwapTransaction(transaction, int(body["lastValidBlockHeight"]))
+        except (KeyError, TypeError, ValueError):
+            raise JupiterError("swap response is not a transaction", status=502) from None
+
+    async def swap_instructions(self, *, quote: Quote, user_public_key: str,
+                                priority_fee_lamports: int) -> SwapInstructions:
+        body = await self._request("POST", "/swap/v1/swap-instructions", json={
             "quoteResponse": quote.raw,
             "userPublicKey": user_public_key,
             "wrapAndUnwrapSol": True,
@@ -87,10 +127,21 @@ class JupiterClient:
             raise JupiterError(f"swap simulation failed: {body['simulationError']}", error_code="SIMULATION_ERROR",
                                status=400)
         try:
-            transaction = VersionedTransaction.from_bytes(base64.b64decode(body["swapTransaction"]))
-            return SwapTransaction(transaction, int(body["lastValidBlockHeight"]))
-        except (KeyError, TypeError, ValueError):
-            raise JupiterError("swap response is not a transaction", status=502) from None
+            limit = int(body["computeUnitLimit"])
+            if not 0 < limit <= MAX_COMPUTE_UNIT_LIMIT:
+                raise ValueError(limit)
+            cleanup = body.get("cleanupInstruction")
+            return SwapInstructions(
+                compute_budget=tuple(_instruction(ix) for ix in body.get("computeBudgetInstructions") or []),
+                setup=tuple(_instruction(ix) for ix in body.get("setupInstructions") or []),
+                swap=_instruction(body["swapInstruction"]),
+                cleanup=_instruction(cleanup) if cleanup else None,
+                other=tuple(_instruction(ix) for ix in body.get("otherInstructions") or []),
+                lookup_tables=tuple(str(Pubkey.from_string(key)) for key in body["addressLookupTableAddresses"]),
+                compute_unit_limit=limit,
+                prioritization_fee_lamports=int(body.get("prioritizationFeeLamports") or 0))
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise JupiterError("swap-instructions response is malformed", status=502) from None
 
     async def usd_prices(self, mints: Sequence[str], *, background: bool = False) -> dict[str, Decimal]:
         """USD price per mint, in batches of 50 requested in parallel. Unknown mints are absent."""
@@ -179,6 +230,20 @@ def _error(response: httpx.Response, path: str) -> JupiterError:
         body = {}
     message = str(body.get("error") or body.get("message") or f"HTTP {response.status_code}")[:300]
     return JupiterError(f"{path}: {message}", error_code=str(body.get("errorCode", "")), status=response.status_code)
+
+
+def _instruction(body: dict) -> Instruction:
+    """One instruction as Jupiter writes it: ``{programId, accounts: [{pubkey, isSigner, isWritable}], data}``
+    (base58 keys, base64 data)."""
+    accounts = [AccountMeta(Pubkey.from_string(meta["pubkey"]), _flag(meta["isSigner"]), _flag(meta["isWritable"]))
+                for meta in body["accounts"]]
+    return Instruction(Pubkey.from_string(body["programId"]), base64.b64decode(body["data"], validate=True), accounts)
+
+
+def _flag(value: object) -> bool:
+    if not isinstance(value, bool):  # "false" would be truthy: only JSON's own true and false are read
+        raise ValueError(value)
+    return value
 
 
 def _decimal(value: object) -> Decimal:

@@ -7,7 +7,7 @@ import functools
 import itertools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any, TypeVar
@@ -35,6 +35,7 @@ from solders.transaction_status import (
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
 from kernel.chain.errors import ChainError, ChainUnavailable, TransactionRejected, UnknownRpcError
+from kernel.chain.jito import BlockEngineClient
 from kernel.chain.retry import RetryPolicy, is_transient, is_transient_http
 from kernel.metrics import RPC_REQUESTS
 
@@ -65,6 +66,11 @@ class TransactionEffects:
     sol_change_lamports: int
     token_change_raw: int
     error: str
+    # Of sol_change_lamports: the rent that funded the owner's token account for the mint when this transaction
+    # created it, and the rent that came back when it closed it (a deposit, not a cost or a proceed of the trade).
+    rent_paid_lamports: int = 0
+    rent_returned_lamports: int = 0
+    tip_lamports: int = 0  # what the block engine's tip accounts received (MEV protection), part of the SOL change
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,10 @@ LOOKUP_TABLE_PROGRAM_ID = "AddressLookupTab1e1111111111111111111111111"
 MULTIPLE_ACCOUNTS_LIMIT = 100  # mainnet's limit of keys per getMultipleAccounts
 PRIORITY_FEE_TTL_SECONDS = 5.0  # the market moves slot by slot, but a trade a second need not ask each time
 PRIORITY_FEE_CACHE_SIZE = 256  # distinct account sets remembered (the pools traded lately)
+# A lookup table's entries never change index, but a table can be extended, deactivated or closed: kept briefly, so
+# a trade's composer and its inspector read it once between them, and a burst of trades on one pool reads it once.
+LOOKUP_TABLE_TTL_SECONDS = 10.0
+LOOKUP_TABLE_CACHE_SIZE = 1024
 
 
 @dataclass(frozen=True)
@@ -95,6 +105,7 @@ class TokenHolding:
     delegate: str | None
     close_authority: str | None
     program: str = str(TOKEN_PROGRAM_ID)
+    withheld_fee: int = 0  # Token-2022 transfer fees withheld in the account: while any are, it cannot be closed
 
 
 @dataclass(frozen=True)
@@ -136,7 +147,7 @@ def parse_token_account(account: Account | None) -> TokenHolding | None:
         return None
     return TokenHolding(mint=str(parsed.mint), owner=str(parsed.owner), amount=parsed.amount,
                         delegate=_optional_key(parsed.delegate), close_authority=_optional_key(parsed.close_authority),
-                        program=str(account.owner))
+                        program=str(account.owner), withheld_fee=_withheld_fee(data))
 
 
 class RpcGateway:
@@ -165,6 +176,7 @@ class RpcGateway:
                               transient=is_transient_http)
         self._rent_cache: dict[int, int] = {}
         self._fee_cache: dict[tuple[str, ...], tuple[float, tuple[int, ...]]] = {}
+        self._table_cache: dict[str, tuple[float, tuple[str, ...]]] = {}
 
     async def close(self, *, quiet: bool = False) -> None:
         if not quiet:
@@ -271,14 +283,22 @@ class RpcGateway:
         return Holdings(sol=balance, tokens=tokens)
 
     async def lookup_tables(self, addresses: Sequence[str]) -> dict[str, tuple[str, ...]]:
-        """The addresses held by each address lookup table (absent: no such table)."""
-        chunks = [list(addresses[i:i + MULTIPLE_ACCOUNTS_LIMIT])
-                  for i in range(0, len(addresses), MULTIPLE_ACCOUNTS_LIMIT)]
+        """The addresses held by each address lookup table (absent: no such table). A table read in the last
+        ``LOOKUP_TABLE_TTL_SECONDS`` is answered from memory."""
+        now = time.monotonic()
+        tables = {}
+        for address in dict.fromkeys(addresses):
+            cached = self._table_cache.get(address)
+            if cached is not None and now - cached[0] < LOOKUP_TABLE_TTL_SECONDS:
+                tables[address] = cached[1]
+        missing = [address for address in dict.fromkeys(addresses) if address not in tables]
+        chunks = [missing[i:i + MULTIPLE_ACCOUNTS_LIMIT] for i in range(0, len(missing), MULTIPLE_ACCOUNTS_LIMIT)]
         keys = [[Pubkey.from_string(key) for key in chunk] for chunk in chunks]  # a bad address fails before any read
         responses = await asyncio.gather(*[
             self._read("getMultipleAccounts", functools.partial(AsyncClient.get_multiple_accounts, pubkeys=chunk_keys))
             for chunk_keys in keys])
-        tables = {}
+        if len(self._table_cache) >= LOOKUP_TABLE_CACHE_SIZE:
+            self._table_cache.clear()  # bounded, as the fee cache: the next reads refill what is still traded
         for chunk, response in zip(chunks, responses, strict=True):
             for address, account in zip(chunk, response.value, strict=True):
                 if account is None or str(account.owner) != LOOKUP_TABLE_PROGRAM_ID:
@@ -288,6 +308,7 @@ class RpcGateway:
                 except ValueError:
                     continue
                 tables[address] = tuple(str(key) for key in table.addresses)
+                self._table_cache[address] = (now, tables[address])
         return tables
 
     async def simulate(self, transaction: VersionedTransaction, *, accounts: Sequence[str]) -> Simulation:
@@ -313,14 +334,16 @@ class RpcGateway:
                                     lambda c: c.get_signature_statuses(keys, search_transaction_history=True))
         return list(response.value)
 
-    async def transaction_effects(self, signature: str, *, owner: str, mint: str) -> TransactionEffects | None:
-        """Read what a landed transaction moved for ``owner``; None if the node does not know it (yet)."""
+    async def transaction_effects(self, signature: str, *, owner: str, mint: str,
+                                  tip_accounts: Collection[str] = ()) -> TransactionEffects | None:
+        """Read what a landed transaction moved for ``owner`` (and paid to any of ``tip_accounts``); None if the
+        node does not know it (yet)."""
         response = await self._read("getTransaction", lambda c: c.get_transaction(
             Signature.from_string(signature), encoding="json", commitment=Confirmed,
             max_supported_transaction_version=0))
         if response.value is None:
             return None
-        return _effects(response.value.transaction, owner=owner, mint=mint)
+        return _effects(response.value.transaction, owner=owner, mint=mint, tip_accounts=tip_accounts)
 
     # Writes.
 
@@ -345,7 +368,7 @@ class RpcGateway:
     async def land(self, transaction: VersionedTransaction, *, last_valid_block_height: int,
                    on_sent: Callable[[], Awaitable[None]] | None = None,
                    on_resent: Callable[[], None] | None = None,
-                   deadline_seconds: float = 90.0) -> Confirmation:
+                   deadline_seconds: float = 90.0, block_engine: BlockEngineClient | None = None) -> Confirmation:
         """Send a signed transaction and see it through: confirmed, failed, or expired with nothing moved.
 
         The first send runs preflight (see ``_first_send``): a refusal raises ``TransactionRejected`` (nothing was
@@ -353,7 +376,14 @@ class RpcGateway:
         sent again every ``rebroadcast_seconds`` (no preflight, no retries by the node; ``on_resent`` is called after
         each round): leaders drop transactions under congestion, and only a resend can land a dropped one. The same
         bytes are the same transaction, so it lands once at most. Raises ``ChainError`` when the outcome could not
-        be learnt (the node kept failing)."""
+        be learnt (the node kept failing).
+
+        With ``block_engine`` (MEV protection) the transaction never goes to a public endpoint, where sandwichers
+        watch: see ``_land_privately``."""
+        if block_engine is not None:
+            return await self._land_privately(transaction, block_engine, on_sent=on_sent, on_resent=on_resent,
+                                              last_valid_block_height=last_valid_block_height,
+                                              deadline_seconds=deadline_seconds)
         signature = str(transaction.signatures[0])
         try:
             await self._first_send(transaction)
@@ -383,8 +413,45 @@ class RpcGateway:
                         transaction.signatures[0])
             await self.send(transaction, skip_preflight=True)
 
+    async def _land_privately(self, transaction: VersionedTransaction, block_engine: BlockEngineClient, *,
+                              last_valid_block_height: int, on_sent: Callable[[], Awaitable[None]] | None,
+                              on_resent: Callable[[], None] | None, deadline_seconds: float) -> Confirmation:
+        """``land`` through a block engine, with the same guarantees. Preflight is a simulation on the RPC (a
+        sendTransaction there would publish it); a failure raises ``TransactionRejected`` and nothing is sent, as
+        does the engine's refusal of the bundle. Then the same bytes go again as the same bundle every
+        ``rebroadcast_seconds`` (bundles lose auctions as transactions are dropped) until the RPC reports the
+        signature confirmed, or the blockhash expired with it unlanded. A resend that fails is no news. As in
+        ``_first_send``, a node that has not seen the blockhash yet cannot judge the transaction: it goes anyway."""
+        signature, payload = str(transaction.signatures[0]), bytes(transaction)
+        try:
+            response = await self._read("simulateTransaction", lambda c: c.simulate_transaction(
+                transaction, sig_verify=True, commitment=Confirmed))
+        except RPCException as err:
+            raise _rejection(err) from None
+        except ChainError as err:
+            logger.warning("Preflight of %s unanswered (%s); the block engine simulates it too", signature, err)
+        else:
+            if response.value.err is not None:
+                rejected = TransactionRejected(f"Transaction simulation failed: {_error_text(response.value.err)}",
+                                               list(response.value.logs or []))
+                if not rejected.is_blockhash_not_found:
+                    raise rejected
+                logger.info("Node has not seen the blockhash of %s yet; bundling it unchecked", signature)
+        try:
+            await block_engine.send_bundle([payload])
+        except TransactionRejected:
+            raise
+        except ChainError as err:
+            logger.warning("Bundle of %s unconfirmed (%s); confirming anyway", signature, err)
+        if on_sent is not None:
+            await on_sent()
+        return await self._confirm(signature, last_valid_block_height=last_valid_block_height,
+                                   resend=payload if self.rebroadcast_seconds > 0 else None, on_resent=on_resent,
+                                   deadline_seconds=deadline_seconds, via=block_engine)
+
     async def _confirm(self, signature: str, *, last_valid_block_height: int, resend: bytes | None,
-                       on_resent: Callable[[], None] | None, deadline_seconds: float) -> Confirmation:
+                       on_resent: Callable[[], None] | None, deadline_seconds: float,
+                       via: BlockEngineClient | None = None) -> Confirmation:
         """Wait until the transaction is confirmed, failed, or its blockhash has expired without it landing,
         resending ``resend`` on the way. Only the block height passing the last valid one (read at the commitment
         the blockhash came from) proves it will never land; what a resend meets is no news about it."""
@@ -400,7 +467,7 @@ class RpcGateway:
             wait = CONFIRM_SCHEDULE[min(attempt, len(CONFIRM_SCHEDULE) - 1)]
             if resend is not None:
                 if time.monotonic() - last_sent >= self.rebroadcast_seconds:
-                    await self._resend(signature, resend)
+                    await self._resend(signature, resend, via)
                     last_sent = time.monotonic()
                     if on_resent is not None:
                         on_resent()
@@ -408,8 +475,15 @@ class RpcGateway:
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
-    async def _resend(self, signature: str, payload: bytes) -> None:
-        await self._copies(signature, payload, self._endpoints())
+    async def _resend(self, signature: str, payload: bytes, via: BlockEngineClient | None = None) -> None:
+        if via is None:
+            await self._copies(signature, payload, self._endpoints())
+            return
+        try:
+            await via.send_bundle([payload])
+        # As for a copy: whatever a resend meets (even a refusal) must never fail a bundle that may still land.
+        except Exception as err:
+            logger.info("Bundle resend of %s not taken (%s); still confirming", signature, err)
 
     def _endpoints(self) -> list[AsyncClient]:
         return [node.client for node in self._nodes] + self._send_only
@@ -570,15 +644,21 @@ def _error_text(err: object) -> str:
     return "" if err is None else str(err)
 
 
-MINT_ACCOUNT_TYPE_OFFSET = 165  # Token-2022: base mint (82 bytes) padded to a token account's size, then the type
+ACCOUNT_TYPE_OFFSET = 165  # Token-2022: base mint (82 bytes) or token account padded to 165 bytes, then the type
+ACCOUNT_TYPE_MINT, ACCOUNT_TYPE_ACCOUNT = 1, 2
+TRANSFER_FEE_AMOUNT = 2  # the token account extension holding the transfer fees withheld in it (u64)
 
 
 def mint_extensions(data: bytes) -> tuple[tuple[int, bytes], ...]:
     """The Token-2022 extensions of a mint account (type-length-value entries after the account-type byte)."""
-    if len(data) <= MINT_ACCOUNT_TYPE_OFFSET or data[MINT_ACCOUNT_TYPE_OFFSET] != 1:
+    return _extensions(data, ACCOUNT_TYPE_MINT)
+
+
+def _extensions(data: bytes, account_type: int) -> tuple[tuple[int, bytes], ...]:
+    if len(data) <= ACCOUNT_TYPE_OFFSET or data[ACCOUNT_TYPE_OFFSET] != account_type:
         return ()
     entries = []
-    offset = MINT_ACCOUNT_TYPE_OFFSET + 1
+    offset = ACCOUNT_TYPE_OFFSET + 1
     while offset + 4 <= len(data):
         kind = int.from_bytes(data[offset:offset + 2], "little")
         length = int.from_bytes(data[offset + 2:offset + 4], "little")
@@ -589,11 +669,18 @@ def mint_extensions(data: bytes) -> tuple[tuple[int, bytes], ...]:
     return tuple(entries)
 
 
+def _withheld_fee(data: bytes) -> int:
+    """Transfer fees withheld in a Token-2022 token account (its TransferFeeAmount extension), else 0."""
+    value = dict(_extensions(data, ACCOUNT_TYPE_ACCOUNT)).get(TRANSFER_FEE_AMOUNT, b"")
+    return int.from_bytes(value[:8], "little")
+
+
 def _optional_key(key: Pubkey | None) -> str | None:
     return None if key is None else str(key)
 
 
-def _effects(encoded: EncodedTransactionWithStatusMeta, *, owner: str, mint: str) -> TransactionEffects:
+def _effects(encoded: EncodedTransactionWithStatusMeta, *, owner: str, mint: str,
+             tip_accounts: Collection[str] = ()) -> TransactionEffects:
     meta, transaction = encoded.meta, encoded.transaction
     if meta is None or not isinstance(transaction, UiTransaction):  # read with encoding="json": never on a node
         raise ChainUnavailable("getTransaction answered without the transaction's message or metadata")
@@ -604,12 +691,21 @@ def _effects(encoded: EncodedTransactionWithStatusMeta, *, owner: str, mint: str
     if owner in keys:
         index = keys.index(owner)
         sol_change = meta.post_balances[index] - meta.pre_balances[index]
+    before = _token_accounts(meta.pre_token_balances, owner, mint)
+    after = _token_accounts(meta.post_token_balances, owner, mint)
+    # A token account is listed only while it exists: one only after was created here, one only before was closed.
+    rent_paid = sum(meta.post_balances[i] - meta.pre_balances[i] for i in after - before)
+    rent_returned = sum(meta.pre_balances[i] - meta.post_balances[i] for i in before - after)
     return TransactionEffects(
         fee_lamports=meta.fee,
         sol_change_lamports=sol_change,
         token_change_raw=_token_total(meta.post_token_balances, owner, mint) -
         _token_total(meta.pre_token_balances, owner, mint),
         error=_error_text(meta.err),
+        rent_paid_lamports=rent_paid,
+        rent_returned_lamports=rent_returned,
+        tip_lamports=sum(max(meta.post_balances[index] - meta.pre_balances[index], 0)
+                         for index, key in enumerate(keys) if key in tip_accounts),
     )
 
 
@@ -618,6 +714,11 @@ def _parsed_token_amount(keyed: RpcKeyedAccountJsonParsed) -> tuple[str, int]:
     parsed: Any = keyed.account.data.parsed  # the node's JSON, shaped by the token program
     info = parsed["info"]
     return info["mint"], int(info["tokenAmount"]["amount"])
+
+
+def _token_accounts(balances: Sequence[UiTransactionTokenBalance] | None, owner: str, mint: str) -> set[int]:
+    """Indexes of the owner's token accounts for ``mint`` listed in a transaction's token balances."""
+    return {b.account_index for b in balances or [] if str(b.mint) == mint and str(b.owner) == owner}
 
 
 def _token_total(balances: Sequence[UiTransactionTokenBalance] | None, owner: str, mint: str) -> int:

@@ -33,6 +33,7 @@ from custody.inspection import (
     check_effects,
     check_message,
     check_quote,
+    closes_to_owner,
     decode,
 )
 from kernel.chain.jupiter import Quote
@@ -127,13 +128,19 @@ def test_it_refuses_more_sol_to_the_traders_own_account_than_the_trade_needs():
     assert refused(jupiter_buy(extra=[extra])).check == "sol_transfer"
 
 
-def test_it_allows_a_tip_to_a_configured_tip_account_only():
+def test_it_allows_a_tip_to_a_known_tip_account_only_and_within_the_traders_tip():
     tip_account = Keypair().pubkey()
     tipped = jupiter_buy(extra=[transfer(TransferParams(from_pubkey=OWNER.pubkey(), to_pubkey=tip_account,
                                                         lamports=10_000))])
     assert refused(tipped).check == "sol_transfer"
     decoded = decode(tipped, {str(TABLE): [str(key) for key in POOL]})
-    check_message(decoded, buy_request(), rent_per_account=RENT, tip_accounts=frozenset({str(tip_account)}))
+    tips = frozenset({str(tip_account)})
+    check_message(decoded, buy_request(tip_cap=10_000), rent_per_account=RENT, tip_accounts=tips)
+    for unprotected_or_lower in (buy_request(), buy_request(tip_cap=9_999)):  # no tip at all, or a smaller one
+        with pytest.raises(SwapRefused) as caught:
+            check_message(decoded, unprotected_or_lower, rent_per_account=RENT, tip_accounts=tips)
+        assert (caught.value.check, caught.value.finding) == ("tip", "tip_above_cap")
+    assert "more than your MEV tip of 9999 lamports" in refusal(caught.value)
 
 
 def test_it_refuses_an_approve_to_a_stranger():
@@ -290,3 +297,53 @@ def test_a_sell_that_takes_more_tokens_or_pays_too_little_is_refused():
     with pytest.raises(SwapRefused) as caught:
         effects(short, tokens=held, request=sell_request(), min_out=50_000_000, creations=0)
     assert caught.value.check == "output"
+
+
+# A full exit: the bot's own CloseAccount returns the emptied token account's rent to the trader.
+
+def full_exit(*, dest: Pubkey | None = None) -> VersionedTransaction:
+    """A sell of the whole balance, with a CloseAccount of the token account after the route."""
+    owner = OWNER.pubkey()
+    instructions = [set_compute_unit_limit(200_000), set_compute_unit_price(500_000), route(),
+                    close_account(CloseAccountParams(program_id=TOKEN_PROGRAM_ID, account=TOKEN_ATA, dest=dest or owner,
+                                                     owner=owner))]
+    message = MessageV0.try_compile(owner, instructions, [AddressLookupTableAccount(TABLE, POOL)], BLOCKHASH)
+    return VersionedTransaction(message, [NullSigner(owner)])
+
+
+def test_a_close_to_the_trader_on_a_full_exit_is_allowed_and_its_effects_pass():
+    request = buy_request(side="sell", amount=3_000_000)
+    decoded = decode(full_exit(), {str(TABLE): [str(key) for key in POOL]})
+    assert check_message(decoded, request, rent_per_account=RENT) == 0
+    closed = closes_to_owner(decoded, request)
+    assert closed == {str(TOKEN_ATA)}
+    owner = str(OWNER.pubkey())
+    held = {str(TOKEN_ATA): TokenHolding(mint=str(MINT), owner=owner, amount=3_000_000, delegate=None,
+                                         close_authority=None)}
+    after = {owner: Account(10**9 + 50_000_000 + 2_039_280), str(TOKEN_ATA): None}  # sold, and the rent is back
+    check_effects(request, holdings=Holdings(sol=10**9, tokens=held), after=after, min_out=50_000_000,
+                  account_creations=0, rent_per_account=RENT, closed=closed)
+    # Without the message's own close to the trader, an account gone is an account taken.
+    with pytest.raises(SwapRefused) as caught:
+        check_effects(request, holdings=Holdings(sol=10**9, tokens=held), after=after, min_out=50_000_000,
+                      account_creations=0, rent_per_account=RENT)
+    assert caught.value.check == "account_taken"
+
+
+def test_a_close_on_a_full_exit_to_anyone_else_is_still_refused():
+    error = refused(full_exit(dest=STRANGER), buy_request(side="sell", amount=3_000_000))
+    assert error.check == "close_account"
+
+
+def test_a_closed_account_still_counts_every_token_it_held_against_the_sale():
+    request = buy_request(side="sell", amount=1_000_000)  # a part of the 3,000,000 held, but the account closes
+    decoded = decode(full_exit(), {str(TABLE): [str(key) for key in POOL]})
+    owner = str(OWNER.pubkey())
+    held = {str(TOKEN_ATA): TokenHolding(mint=str(MINT), owner=owner, amount=3_000_000, delegate=None,
+                                         close_authority=None)}
+    with pytest.raises(SwapRefused) as caught:
+        check_effects(request, holdings=Holdings(sol=10**9, tokens=held), after={owner: Account(2 * 10**9),
+                                                                                 str(TOKEN_ATA): None},
+                      min_out=50_000_000, account_creations=0, rent_per_account=RENT,
+                      closed=closes_to_owner(decoded, request))
+    assert caught.value.check == "token_out"

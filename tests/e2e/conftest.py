@@ -10,6 +10,7 @@ import pytest_asyncio
 from asgiref.sync import sync_to_async
 
 from custody.services import get_or_create_user_wallet
+from kernel.chain.jito import BlockEngineClient
 from kernel.chain.jupiter import JupiterClient
 from kernel.chain.rpc import RpcGateway
 from kernel.config import TradingConfig, load_config
@@ -22,11 +23,19 @@ _chat_ids = itertools.count(800_000)
 
 
 @pytest.fixture
-def trading_config(localnet) -> TradingConfig:
+def swap_compose() -> str:
+    """SWAP_COMPOSE for the engine and the bot (the default, composed swaps). A test or module parametrized on
+    ``swap_compose`` (``["true", "false"]``) runs on both paths: composed, and Jupiter's /swap transaction."""
+    return "true"
+
+
+@pytest.fixture
+def trading_config(localnet, swap_compose) -> TradingConfig:
     return load_config({
         "SOLANA_RPC_URL": localnet.rpc_url, "JUPITER_API_URL": localnet.jupiter_url, "SOLANA_WS_URL": localnet.ws_url,
         "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "MAX_POSITION_SIZE_SOL": "5", "MAX_DAILY_LOSS_SOL": "3",
         "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000", "DEFAULT_SLIPPAGE_BPS": "100", "SNIPE_MIN_LIQUIDITY_SOL": "10",
+        "SWAP_COMPOSE": swap_compose, "JITO_BLOCK_ENGINE_URL": localnet.block_engine_url,
     })
 
 
@@ -35,11 +44,13 @@ async def engine(trading_config):
     rpc = RpcGateway(trading_config.solana_rpc_url, timeout=5.0, backoff=0.05,
                      rebroadcast_seconds=trading_config.rebroadcast_seconds)
     jupiter = JupiterClient(trading_config.jupiter_api_url, timeout=5.0, backoff=0.05)
+    block_engine = BlockEngineClient(trading_config.jito_block_engine_url)
     service = TradingService(rpc=rpc, jupiter=jupiter, keyring=Keyring(trading_config.wallet_encryption_keys),
-                             config=trading_config)
+                             config=trading_config, block_engine=block_engine)
     yield service
     await rpc.close()
     await jupiter.close()
+    await block_engine.close()
 
 
 class Trader:
@@ -83,14 +94,15 @@ async def trader(engine, localnet, transactional_db) -> Trader:
 
 
 @pytest.fixture
-def bot_config(localnet, telegram) -> TradingConfig:
+def bot_config(localnet, telegram, swap_compose) -> TradingConfig:
     return load_config({
         "SOLANA_RPC_URL": localnet.rpc_url, "JUPITER_API_URL": localnet.jupiter_url, "SOLANA_WS_URL": localnet.ws_url,
         "SNIPE_MIN_LIQUIDITY_SOL": "10", "TELEGRAM_BOT_TOKEN": telegram.token, "TELEGRAM_API_BASE_URL": telegram.url,
         "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "MAX_POSITION_SIZE_SOL": "5", "MAX_DAILY_LOSS_SOL": "3",
         "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000", "ADMIN_TELEGRAM_IDS": "900001",
         "TELEGRAM_WEBHOOK_SECRET": "test-webhook-secret", "TELEGRAM_WEBHOOK_URL": "http://127.0.0.1:9/telegram/webhook/",
-        "MONITOR_INTERVAL_SECONDS": "1",
+        "MONITOR_INTERVAL_SECONDS": "1", "SWAP_COMPOSE": swap_compose,
+        "JITO_BLOCK_ENGINE_URL": localnet.block_engine_url,
     })
 
 
@@ -231,7 +243,9 @@ class BlockClock:
 async def engine_resending_every(config, *, rebroadcast_seconds: float):
     rpc = RpcGateway(config.solana_rpc_url, timeout=5.0, backoff=0.05, rebroadcast_seconds=rebroadcast_seconds)
     jupiter = JupiterClient(config.jupiter_api_url, timeout=5.0, backoff=0.05)
-    return TradingService(rpc=rpc, jupiter=jupiter, keyring=Keyring(config.wallet_encryption_keys), config=config)
+    block_engine = BlockEngineClient(config.jito_block_engine_url) if config.jito_block_engine_url else None
+    return TradingService(rpc=rpc, jupiter=jupiter, keyring=Keyring(config.wallet_encryption_keys), config=config,
+                          block_engine=block_engine)
 
 
 @pytest_asyncio.fixture
@@ -240,3 +254,5 @@ async def resending(trading_config):
     yield engine
     await engine.rpc.close()
     await engine.jupiter.close()
+    if engine.block_engine is not None:
+        await engine.block_engine.close()

@@ -51,8 +51,11 @@ async def test_buy_then_sell_500_of_1000_then_all(bot, chat_factory, localnet):
     assert "Sold" in sold["text"], sold["text"]
     position = await Position.objects.aget(pk=position.pk)
     assert position.is_open and position.remaining_amount_raw == held - 500 * 10**jup.decimals
+    assert "rent for the token account, returned when you sell it all" in bought["text"]
+    assert "rent" not in sold["text"]
     closed = await chat.final(await chat.say(f"/sell {jup.mint} all"))
     assert "Position closed" in closed["text"]
+    assert "The token account is closed: its 0.00203928 SOL rent is back in your wallet" in closed["text"]
     assert not (await Position.objects.aget(pk=position.pk)).is_open
 
 

@@ -38,6 +38,7 @@ async def sending_once(trading_config):
     yield engine
     await engine.rpc.close()
     await engine.jupiter.close()
+    await engine.block_engine.close()
 
 
 async def _buy_under_drops(engine, localnet) -> tuple[int, int, list[Trader]]:

@@ -23,7 +23,8 @@ from telegrambot.texts import refusal
 from tests.e2e.conftest import make_trader
 from wallets.models import UserSettings, UserWallet
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# Both ways of building the swap: composed from Jupiter's instructions (the default), and Jupiter's own /swap.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.parametrize("swap_compose", ["true", "false"])]
 SOL = 10**9
 
 

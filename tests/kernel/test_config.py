@@ -224,6 +224,22 @@ def test_swap_inspection_settings():
         load_config({"SWAP_SIMULATION": "never"})
 
 
+def test_swaps_are_composed_unless_switched_off():
+    assert load_config({}).swap_compose is True
+    assert load_config({"SWAP_COMPOSE": "false"}).swap_compose is False
+    with pytest.raises(ConfigError, match="SWAP_COMPOSE"):
+        load_config({"SWAP_COMPOSE": "sometimes"})
+
+
+def test_the_block_engine_is_optional_and_private():
+    assert load_config({}).jito_block_engine_url is None
+    for url in ("https://mainnet.block-engine.jito.wtf", "http://127.0.0.1:8899"):
+        assert load_config({"JITO_BLOCK_ENGINE_URL": url}).jito_block_engine_url == url
+    with pytest.raises(ConfigError) as caught:
+        load_config({"JITO_BLOCK_ENGINE_URL": "http://block-engine.example.com"})
+    assert "JITO_BLOCK_ENGINE_URL" in str(caught.value) and "https://" in str(caught.value)
+
+
 def test_trading_guards_have_defaults_and_refuse_a_default_slippage_above_the_maximum():
     limits = load_config({}).trading
     assert limits.max_daily_spend_lamports == 10 * 10**9 and limits.max_slippage_bps == 1500

@@ -56,7 +56,7 @@ def test_every_kind_is_known_and_a_typo_is_refused(localnet):
         localnet.jupiter.build_swap(pool, localnet.jupiter.attacker.pubkey(), sol_in=True, amount=1, out=1,
                                     threshold=1, priority_fee=0, blockhash=localnet.chain.latest_blockhash()[0],
                                     attack="drain")
-    assert len(ATTACKS) == 10
+    assert len(ATTACKS) == 11
 
 
 async def test_the_attack_is_reset_after_each_test_and_honest_swaps_stay_honest(http, localnet):

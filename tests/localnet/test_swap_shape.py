@@ -201,3 +201,123 @@ async def test_a_forged_route_gets_the_live_price_not_what_its_data_claims(clien
                                               blockhash=localnet.chain.latest_blockhash()[0])
     await client.send_raw_transaction(bytes(sign_as(user, transaction)))
     assert localnet.chain.token_balance(user.pubkey(), token.mint) == live < reserve
+
+
+# /swap/v1/swap-instructions: the same swap, as Jupiter's instruction groups.
+
+async def swap_instructions(http, user: Pubkey, input_mint: str, output_mint: str, amount: int, *,
+                            priority: int = 0) -> tuple[dict, dict]:
+    quote = (await http.get("/swap/v1/quote", params={"inputMint": input_mint, "outputMint": output_mint,
+                                                      "amount": str(amount), "slippageBps": "100"})).json()
+    reply = await http.post("/swap/v1/swap-instructions", json={"quoteResponse": quote, "userPublicKey": str(user),
+                                                                "prioritizationFeeLamports": priority})
+    assert reply.status_code == 200, reply.text
+    return quote, reply.json()
+
+
+def as_instruction(body: dict):
+    from solders.instruction import AccountMeta, Instruction
+
+    return Instruction(Pubkey.from_string(body["programId"]), b64decode(body["data"]),
+                       [AccountMeta(Pubkey.from_string(a["pubkey"]), a["isSigner"], a["isWritable"])
+                        for a in body["accounts"]])
+
+
+@pytest.mark.parametrize("side", ["buy", "sell"])
+async def test_swap_instructions_answer_jupiters_shape_with_the_same_instructions_as_the_swap(http, localnet, side):
+    token = localnet.token("WIF")
+    pool = localnet.jupiter.pools[token.mint]
+    user = Keypair().pubkey()
+    mints = (SOL_MINT, token.mint) if side == "buy" else (token.mint, SOL_MINT)
+    amount = SOL // 10 if side == "buy" else 10**6
+    quote, body = await swap_instructions(http, user, *mints, amount, priority=20_000)
+    assert set(body) == {"tokenLedgerInstruction", "computeBudgetInstructions", "setupInstructions",
+                         "swapInstruction", "cleanupInstruction", "otherInstructions", "addressLookupTableAddresses",
+                         "prioritizationFeeLamports", "computeUnitLimit", "prioritizationType",
+                         "dynamicSlippageReport", "simulationError"}
+    assert body["tokenLedgerInstruction"] is None and body["cleanupInstruction"] is None
+    assert body["otherInstructions"] == [] and body["simulationError"] is None
+    assert body["addressLookupTableAddresses"] == [str(pool.lookup_table)]
+    assert (body["computeUnitLimit"], body["prioritizationFeeLamports"]) == (200_000, 20_000)
+    for instruction in [*body["computeBudgetInstructions"], *body["setupInstructions"], body["swapInstruction"]]:
+        assert set(instruction) == {"programId", "accounts", "data"}
+        assert all(set(meta) == {"pubkey", "isSigner", "isWritable"} for meta in instruction["accounts"])
+    # The very instructions /swap compiles into its transaction.
+    parts = localnet.jupiter.swap_parts(pool, user, sol_in=side == "buy", amount=amount, out=int(quote["outAmount"]),
+                                        threshold=int(quote["otherAmountThreshold"]), priority_fee=20_000)
+    groups = [*body["computeBudgetInstructions"], *body["setupInstructions"], body["swapInstruction"]]
+    assert [as_instruction(ix) for ix in groups] == parts.instructions()
+    assert [Pubkey.from_string(ix["programId"]) for ix in body["computeBudgetInstructions"]] == [COMPUTE_BUDGET] * 2
+    assert [Pubkey.from_string(ix["programId"]) for ix in body["setupInstructions"]] == \
+        ([ASSOCIATED_TOKEN_PROGRAM_ID] if side == "buy" else [])
+    assert Pubkey.from_string(body["swapInstruction"]["programId"]) == JUPITER_PROGRAM_ID
+
+
+async def test_swap_instructions_composed_by_the_client_land_like_the_swap(http, client, localnet):
+    from solders.address_lookup_table_account import AddressLookupTableAccount
+    from solders.hash import Hash
+    from solders.message import MessageV0
+
+    token = localnet.token("NINE")
+    pool = localnet.jupiter.pools[token.mint]
+    user = localnet.funded_keypair(sol=2)
+    quote, body = await swap_instructions(http, user.pubkey(), SOL_MINT, token.mint, SOL // 2)
+    table = AddressLookupTableAccount(pool.lookup_table, localnet.chain.lookup_table(pool.lookup_table))
+    instructions = [as_instruction(ix) for ix in [*body["computeBudgetInstructions"], *body["setupInstructions"],
+                                                  body["swapInstruction"]]]
+    message = MessageV0.try_compile(user.pubkey(), instructions, [table],
+                                    Hash.from_string(localnet.chain.latest_blockhash()[0]))
+    transaction = VersionedTransaction(message, [user])
+    await client.send_raw_transaction(bytes(transaction))
+    assert localnet.chain.token_balance(user.pubkey(), token.mint) == int(quote["outAmount"])
+
+
+@pytest.mark.parametrize("attack", ["drain_transfer", "close_to_stranger", "inflated_priority_fee", "second_signer"])
+async def test_swap_instructions_carry_the_venues_attack(http, localnet, attack):
+    token = localnet.token("WIF")
+    user = Keypair().pubkey()
+    localnet.jupiter.attack = attack
+    _, body = await swap_instructions(http, user, token.mint, SOL_MINT, 10**6, priority=1000)
+    attacker = str(localnet.jupiter.attacker.pubkey())
+    if attack in ("drain_transfer", "close_to_stranger"):  # after the route, where Jupiter's cleanup goes
+        assert attacker in [meta["pubkey"] for meta in body["cleanupInstruction"]["accounts"]]
+    elif attack == "inflated_priority_fee":  # where a client that sets its own compute budget would still sign it
+        assert [Pubkey.from_string(ix["programId"]) for ix in body["setupInstructions"]] == [COMPUTE_BUDGET]
+    else:
+        signer = [m for m in body["swapInstruction"]["accounts"] if m["isSigner"] and m["pubkey"] == attacker]
+        assert signer
+
+
+async def test_swap_instructions_count_toward_the_rate_limit(localnet):
+    """Jupiter's one window per API key covers every endpoint: a quote and a swap-instructions use it up."""
+    knobs = localnet.knobs
+    knobs.jupiter_rpm, key = 2, str(Keypair().pubkey())
+    try:
+        async with httpx.AsyncClient(base_url=localnet.jupiter_url, headers={"x-api-key": key}) as keyed:
+            _, body = await swap_instructions(keyed, Keypair().pubkey(), SOL_MINT, localnet.token("WIF").mint,
+                                              SOL // 100)
+            assert body["swapInstruction"]
+            refused = await keyed.post("/swap/v1/swap-instructions", json={})
+    finally:
+        knobs.jupiter_rpm = None
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) >= 1
+
+
+async def test_the_jupiter_client_reads_swap_instructions_as_solders_instructions(localnet):
+    from kernel.chain.jupiter import JupiterClient
+
+    token = localnet.token("WIF")
+    pool = localnet.jupiter.pools[token.mint]
+    user = Keypair().pubkey()
+    jupiter = JupiterClient(localnet.jupiter_url)
+    try:
+        quote = await jupiter.quote(input_mint=SOL_MINT, output_mint=token.mint, amount=SOL // 10, slippage_bps=100)
+        answer = await jupiter.swap_instructions(quote=quote, user_public_key=str(user), priority_fee_lamports=7_000)
+    finally:
+        await jupiter.close()
+    parts = localnet.jupiter.swap_parts(pool, user, sol_in=True, amount=SOL // 10, out=quote.out_amount,
+                                        threshold=quote.min_out_amount, priority_fee=7_000)
+    assert list(answer.compute_budget) == parts.compute_budget and list(answer.setup) == parts.setup
+    assert answer.swap == parts.route and answer.cleanup is None and answer.other == ()
+    assert answer.lookup_tables == (str(pool.lookup_table),)
+    assert (answer.compute_unit_limit, answer.prioritization_fee_lamports) == (200_000, 7_000)

@@ -9,6 +9,7 @@ from tests.e2e.conftest import (  # noqa: F401
     chat_factory,
     clock,
     engine,
+    swap_compose,
     trader,
     trading_config,
 )

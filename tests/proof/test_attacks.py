@@ -1,6 +1,8 @@
 """Proof: a hostile swap API cannot move a trader's funds. Every attack localnet's hostile venue knows is run through
 every path that signs a swap (a buy, a sell, a stop-loss sale, a snipe, and the bot itself): the transaction is
-refused before signing, nothing moves, the trader is told, an audit row and a metric record it.
+refused before signing, nothing moves, the trader is told, an audit row and a metric record it. Each on both ways
+of building the swap: the bot's own transaction composed from /swap-instructions (SWAP_COMPOSE, the default; the
+attack rides in Jupiter's instructions) and the transaction /swap builds.
 
 ``make proof`` records the "attacks" row: how many attacks were tried, and refused.
 """
@@ -69,7 +71,7 @@ def _refusals() -> float:
 
 _CHECKS = ("quote_mismatch", "lookup_table", "malformed", "signer", "unknown_program", "system_instruction",
            "sol_transfer", "close_account", "approve", "set_authority", "token_instruction", "account_taken",
-           "priority_fee", "other_token", "sol_out", "output", "token_out", "over_budget")
+           "priority_fee", "other_token", "sol_out", "output", "token_out", "over_budget", "tip")
 
 
 async def _snapshot(trader, localnet, mint: str) -> tuple:
@@ -88,10 +90,11 @@ async def _assert_refused_and_nothing_moved(trader, localnet, mint: str, before:
     assert _refusals() > metric_before
 
 
+@pytest.mark.parametrize("swap_compose", ["true", "false"])  # the bot's composed transaction, and Jupiter's /swap
 @pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("attack", ATTACKS)
 async def test_a_hostile_swap_is_refused_before_signing(engine, localnet, transactional_db, hostile, figures,
-                                                         attack, path):
+                                                         attack, path, swap_compose):
     tried, refused = figures
     tried[path] += 1
     trader = await make_trader(engine, localnet, sol=20)
@@ -100,6 +103,7 @@ async def test_a_hostile_swap_is_refused_before_signing(engine, localnet, transa
     if path in ("sell", "monitor_sale"):
         await engine.execute_buy(telegram_user_id=trader.id, mint=token.mint, lamports=SOL)  # honest
     metric_before = _refusals()
+    composed_before = localnet.jupiter.requests["/swap/v1/swap-instructions"]
     if path == "snipe":
         message, mint, before = await _snipe(engine, localnet, trader, hostile, attack)
     else:
@@ -107,6 +111,7 @@ async def test_a_hostile_swap_is_refused_before_signing(engine, localnet, transa
         hostile(attack)
         message, mint = await _run(path, engine, localnet, trader, token), token.mint
     await _assert_refused_and_nothing_moved(trader, localnet, mint, before, message, metric_before)
+    assert (localnet.jupiter.requests["/swap/v1/swap-instructions"] > composed_before) == (swap_compose == "true")
     refused[path] += 1
 
 

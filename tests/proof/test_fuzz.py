@@ -244,7 +244,8 @@ def test_addresses(text):
 _SETTING_BOUNDS = {"slippage": (1, 5000), "max_trade": (1, BIGINT_MAX), "daily_loss": (1, BIGINT_MAX),
                    "snipe_amount": (1, BIGINT_MAX), "priority_fee": (0, 10_000_000),
                    "stop_loss": (Decimal("0.1"), Decimal(99)), "take_profit": (Decimal("0.1"), Decimal(10_000)),
-                   "daily_spend": (1, BIGINT_MAX), "buy_code_above": (0, BIGINT_MAX), "buy_code_slippage": (1, 5000)}
+                   "daily_spend": (1, BIGINT_MAX), "buy_code_above": (0, BIGINT_MAX), "buy_code_slippage": (1, 5000),
+                   "jito_tip": (1_000, 10_000_000)}
 
 
 @PARSER_SETTINGS
@@ -258,7 +259,7 @@ def test_every_setting_value_accepted_fits_its_column(key, text):
         return
     column = UserSettings._meta.get_field(SETTING_FIELDS[key])
     column.clean(value, None)  # the column's own validators: integer range, max_digits, decimal places
-    if key in ("snipe", "confirm"):
+    if key in ("snipe", "confirm", "mev_protection"):
         assert type(value) is bool
         return
     if key == "fee_level":

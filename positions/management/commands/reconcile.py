@@ -5,6 +5,7 @@ import asyncio
 from django.core.management.base import BaseCommand, CommandError
 
 from kernel.chain.errors import ChainError
+from kernel.chain.jito import BlockEngineClient
 from kernel.chain.rpc import RpcGateway
 from kernel.config import get_config
 from positions.reconcile import audit_wallets, reconcile_pending
@@ -36,8 +37,21 @@ class Command(BaseCommand):
         config = get_config()
         rpc = RpcGateway(config.solana_rpc_url, fallback_urls=config.solana_fallback_urls)
         try:
-            report = await reconcile_pending(rpc)
+            report = await reconcile_pending(rpc, tip_accounts=await _tip_accounts(config))
             differences = [] if skip_audit else await audit_wallets(rpc)
             return report, differences
         finally:
             await rpc.close()
+
+
+async def _tip_accounts(config) -> tuple[str, ...]:
+    """The configured tip accounts and the block engine's, so protected trades settled here record their tip."""
+    if not config.jito_block_engine_url:
+        return config.swap_tip_accounts
+    block_engine = BlockEngineClient(config.jito_block_engine_url)
+    try:
+        return (*config.swap_tip_accounts, *await block_engine.tip_accounts())
+    except ChainError:
+        return config.swap_tip_accounts  # the SOL change is exact either way; only the tip column stays 0
+    finally:
+        await block_engine.close()
