@@ -707,3 +707,16 @@ def _sol_price(num: int, den: int, order) -> str:
 
 def _sell_words(amount: str) -> str:
     return "all" if amount in ("", "all") else escape(amount)
+
+
+ASK_ORDER = {
+    "l": ("Type the limit order for this token, for example:\n"
+          "<code>buy 0.5 at -20%</code> — buy 0.5 SOL when the price falls 20%\n"
+          "<code>buy 0.5 at mcap 50k</code> — or when its market cap falls to 50,000 SOL\n"
+          "<code>sell 50% at 2x</code> — sell half when the price doubles from your entry\n"
+          "<code>sell all at 0.001 for 24h</code> — at a price in SOL per token, for a day"),
+    "t": ("Type how far below its highest the price may fall before everything is sold, like <code>15%</code> "
+          "(or <code>15% from 0.001</code> to start trailing once the price reaches 0.001 SOL per token)."),
+    "d": ("Type the total, the number of parts and how often, like <code>1 10 every 30m</code>: 0.1 SOL now and "
+          "every 30 minutes, 10 times (intervals: 30m, 1h, 1d)."),
+}

@@ -1,4 +1,4 @@
-"""Orders typed as commands: /limit, /trail, /dca, and /orders with its Cancel buttons."""
+"""Orders: /limit, /trail and /dca typed, or asked for by a token card's buttons; /orders with its Cancel buttons."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from kernel.db import db_call
 from positions.order_errors import OrderNotFound
 from positions.order_placing import place_dca, place_limit_buy, place_limit_sell, place_trailing_stop
 from positions.order_services import cancel_order, live_orders
-from telegrambot import keyboards, texts
+from telegrambot import conversation, keyboards, texts
 from telegrambot.handlers.common import NotYours, deps, guarded, reply
-from telegrambot.parsing import parse_dca_args, parse_limit_args, parse_trail_args
+from telegrambot.parsing import looks_like_address, parse_dca_args, parse_limit_args, parse_trail_args
 
 MAX_LISTED = 30  # a line each: well inside one message
 
@@ -19,34 +19,58 @@ MAX_LISTED = 30  # a line each: well inside one message
 @guarded
 async def limit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Place a limit buy or sell."""
-    args = parse_limit_args(context.args or [])
-    bot, user_id = deps(context), update.effective_user.id
-    if args.side == "buy":
-        order = await place_limit_buy(bot.trading, telegram_user_id=user_id, mint=args.mint, lamports=args.lamports,
-                                      trigger=args.trigger, expires_in=args.expires_in, now=bot.clock.now())
-    else:
-        order = await place_limit_sell(bot.trading, telegram_user_id=user_id, mint=args.mint, amount=args.amount,
-                                       trigger=args.trigger, expires_in=args.expires_in, now=bot.clock.now())
-    await reply(update, texts.order_placed(order))
+    await _place(update, context, "l", context.args or [])
 
 
 @guarded
 async def trail(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Place a trailing stop on an open position."""
-    args = parse_trail_args(context.args or [])
-    order = await place_trailing_stop(deps(context).trading, telegram_user_id=update.effective_user.id,
-                                      mint=args.mint, percent=args.percent, activation_sol=args.activation_sol)
-    await reply(update, texts.order_placed(order))
+    await _place(update, context, "t", context.args or [])
 
 
 @guarded
 async def dca(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Place a DCA buy: a total in parts, one every interval."""
-    args = parse_dca_args(context.args or [])
-    bot = deps(context)
-    order = await place_dca(bot.trading, telegram_user_id=update.effective_user.id, mint=args.mint,
-                            lamports=args.lamports, parts=args.parts, interval_seconds=args.interval_seconds,
-                            now=bot.clock.now())
+    await _place(update, context, "d", context.args or [])
+
+
+async def ask_order(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str, mint: str) -> None:
+    """A token card's Limit, Trailing or DCA button: ask for the rest of the order, to be typed next."""
+    if code not in keyboards.ORDER_BUTTONS or not looks_like_address(mint):
+        await reply(update, texts.EXPIRED_BUTTON)
+        return
+    await conversation.ask(update.effective_user.id, "order", f"{code}:{mint}")
+    await reply(update, texts.ASK_ORDER[code])
+
+
+async def answer_order(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, text: str) -> None:
+    """The answer to a token card's order question: the command's words after the mint."""
+    code, _, mint = str(question).partition(":")
+    if code not in keyboards.ORDER_BUTTONS or not looks_like_address(mint):
+        await reply(update, texts.EXPIRED_BUTTON)
+        return
+    await _place(update, context, code, [mint, *text.split()])
+
+
+async def _place(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str, words: list[str]) -> None:
+    bot, user_id = deps(context), update.effective_user.id
+    if code == "l":
+        args = parse_limit_args(words)
+        if args.side == "buy":
+            order = await place_limit_buy(bot.trading, telegram_user_id=user_id, mint=args.mint,
+                                          lamports=args.lamports, trigger=args.trigger, expires_in=args.expires_in,
+                                          now=bot.clock.now())
+        else:
+            order = await place_limit_sell(bot.trading, telegram_user_id=user_id, mint=args.mint, amount=args.amount,
+                                           trigger=args.trigger, expires_in=args.expires_in, now=bot.clock.now())
+    elif code == "t":
+        trailing = parse_trail_args(words)
+        order = await place_trailing_stop(bot.trading, telegram_user_id=user_id, mint=trailing.mint,
+                                          percent=trailing.percent, activation_sol=trailing.activation_sol)
+    else:
+        plan = parse_dca_args(words)
+        order = await place_dca(bot.trading, telegram_user_id=user_id, mint=plan.mint, lamports=plan.lamports,
+                                parts=plan.parts, interval_seconds=plan.interval_seconds, now=bot.clock.now())
     await reply(update, texts.order_placed(order))
 
 

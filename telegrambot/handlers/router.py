@@ -129,6 +129,7 @@ _BUTTONS = {
     keyboards.Press.PAGE: lambda u, c, page: portfolio.show_positions(
         u, c, page=int(page) if page.isdigit() and len(page) < 7 else 1),
     keyboards.Press.CANCEL_ORDER: orders.cancel_button,
+    keyboards.Press.ORDER: orders.ask_order,
 }
 
 
@@ -146,6 +147,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if question is not None and question.kind == "setting":
         await settings.save(update, context, question.value, text)
+        return
+    if question is not None and question.kind == "order":
+        await orders.answer_order(update, context, question.value, text)
         return
     if question is not None and question.kind == "buy_mint":
         await trade.start_buy(update, context, mint=question.value, lamports=parse_sol(text))

@@ -104,3 +104,29 @@ async def test_the_bot_fires_a_limit_sell_and_tells_the_trader(bot, chat_factory
 async def test_the_order_commands_are_registered(bot, telegram):
     names = {c["command"] for c in telegram.commands}
     assert {"limit", "trail", "dca", "orders"} <= names
+
+
+async def test_the_token_card_asks_for_an_order_and_places_it(bot, chat_factory, localnet):
+    chat = chat_factory()
+    await _started(chat, localnet)
+    token = fresh_token(localnet)
+    card = await chat.say(token.mint)
+    assert {"Limit", "Trailing", "DCA"} <= set(buttons(card))
+    asked = await chat.press(card, buttons(card)["Limit"])
+    assert "buy 0.5 at -20%" in asked["text"]
+    placed = await chat.say("buy 0.2 at -20%")
+    assert "Limit buy placed" in placed["text"]
+    await chat.press(card, buttons(card)["DCA"])
+    refused = await chat.say("1 1 every 1h")
+    assert "The number of parts must be a whole number from 2" in refused["text"]
+    await chat.press(card, buttons(card)["DCA"])
+    assert "DCA buy placed" in (await chat.say("0.3 3 every 1h"))["text"]
+    assert await Order.objects.filter(user__telegram_user_id=chat.user_id, status="active").acount() == 2
+
+
+async def test_a_forged_order_button_is_refused(bot, chat_factory, localnet):
+    chat = chat_factory()
+    await _started(chat, localnet)
+    menu = await chat.say("/start")
+    reply = await chat.press(menu, "or:x:" + localnet.token("BONK").mint, forge=True)
+    assert texts.EXPIRED_BUTTON in reply["text"]
