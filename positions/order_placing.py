@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from enum import Enum
+from fractions import Fraction
 
 from kernel.chain.errors import ChainError, JupiterError
 from kernel.db import db_call
@@ -118,7 +119,7 @@ def _trigger_price(trigger: TriggerSpec, *, decimals: int, supply: int = 0, pric
     if trigger.kind is TriggerKind.FALL:
         if price_now is None:
             raise TriggerUnusable(TriggerUnusable.Reason.NO_PRICE)
-        return rational.scaled(price_now, (100 - trigger.value) / 100)
+        return rational.scaled(price_now, Fraction(100 - trigger.value, 100))
     if entry is None or entry[0] <= 0:
         raise TriggerUnusable(TriggerUnusable.Reason.NO_ENTRY_PRICE)
     return rational.scaled(entry, trigger.value)

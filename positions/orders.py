@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from fractions import Fraction
 
 from django.db import connection
 from django.utils import timezone
@@ -324,7 +325,7 @@ class OrderEngine:
 
 def stop_price(watched: Watched) -> Rational:
     """A trailing stop's trigger: its peak × (100 − percent) / 100."""
-    return rational.scaled(watched.peak, (100 - watched.trail_percent) / 100)
+    return rational.scaled(watched.peak, Fraction(100 - watched.trail_percent, 100))
 
 
 def _permanent(kind: str, err: UserFacingError) -> bool:

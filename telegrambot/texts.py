@@ -626,6 +626,8 @@ CANCELLED = "Cancelled; nothing was changed."
 # Orders (/limit, /trail, /dca, /orders) and what the monitor tells of them.
 
 NO_ORDERS = ("You have no active orders. Place one with /limit, /trail or /dca (/help shows how).")
+ORDER_TRADES_FAILED = ("Its trade did not go through on chain, three times in a row (the price moved past your "
+                       "slippage, or the network dropped it); nothing was bought or sold.")
 ORDER_KINDS = {"limit_buy": "Limit buy", "limit_sell": "Limit sell", "trailing_stop": "Trailing stop",
                "dca_buy": "DCA buy"}
 
@@ -679,7 +681,7 @@ def order_event(event) -> str:
     if order.status == "expired":
         return f"⌛ <b>{kind} expired</b> without firing: {order_summary(order)}."
     if order.status == "failed":
-        reason = refusal(event.error) if event.error is not None else order.failure_reason
+        reason = refusal(event.error) if event.error is not None else ORDER_TRADES_FAILED
         return (f"⚠️ <b>{kind} stopped</b>: {order_summary(order)}.\nWhy: {escape(reason)}\n"
                 "Nothing more will be tried for it. /orders lists your orders.")
     head = (f"🔁 <b>DCA part {order.parts_done} of {order.parts}</b> bought for {code(short(order.token_mint))}."
