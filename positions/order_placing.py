@@ -119,7 +119,8 @@ def _trigger_price(trigger: TriggerSpec, *, decimals: int, supply: int = 0, pric
     if trigger.kind is TriggerKind.FALL:
         if price_now is None:
             raise TriggerUnusable(TriggerUnusable.Reason.NO_PRICE)
-        return rational.scaled(price_now, Fraction(100 - trigger.value, 100))
+        # Fraction first: Decimal arithmetic would round a long typed value at 28 digits
+        return rational.scaled(price_now, (100 - Fraction(trigger.value)) / 100)
     if entry is None or entry[0] <= 0:
         raise TriggerUnusable(TriggerUnusable.Reason.NO_ENTRY_PRICE)
     return rational.scaled(entry, trigger.value)

@@ -325,7 +325,7 @@ class OrderEngine:
 
 def stop_price(watched: Watched) -> Rational:
     """A trailing stop's trigger: its peak × (100 − percent) / 100."""
-    return rational.scaled(watched.peak, Fraction(100 - watched.trail_percent, 100))
+    return rational.scaled(watched.peak, (100 - Fraction(watched.trail_percent)) / 100)
 
 
 def _permanent(kind: str, err: UserFacingError) -> bool:
