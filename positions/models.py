@@ -110,6 +110,9 @@ class Trade(models.Model):
     cost_basis_lamports = models.BigIntegerField(default=0, help_text="Sell: cost basis of the part sold.")
     realized_pnl_lamports = models.BigIntegerField(default=0)
     last_valid_block_height = models.BigIntegerField()
+    signed_transaction = models.BinaryField(null=True, blank=True, editable=False,
+                                            help_text="The signed bytes as sent (public once sent, no secret): a "
+                                                      "restarted bot resends them until the blockhash expires.")
     error = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     resolved_at = models.DateTimeField(null=True, blank=True)

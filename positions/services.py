@@ -50,7 +50,7 @@ def open_position(wallet: UserWallet, mint: str) -> Position:
 
 def record_pending_buy(*, wallet: UserWallet, mint: str, decimals: int, lamports_in: int, quoted_out: int,
                        min_out: int, signature: str, last_valid_block_height: int,
-                       spend_cap_lamports: int | None = None) -> PendingTrade:
+                       spend_cap_lamports: int | None = None, signed: bytes | None = None) -> PendingTrade:
     """With ``spend_cap_lamports``, the daily spend cap is checked again here, under the wallet's row lock and in the
     transaction that writes the pending row: two buys at once (a snipe and a manual buy, two workers) both passed
     the first check, and only this one sees what the other spent."""
@@ -61,7 +61,8 @@ def record_pending_buy(*, wallet: UserWallet, mint: str, decimals: int, lamports
                 check_daily_spend(wallet=wallet, lamports=lamports_in, cap=spend_cap_lamports, now=timezone.now())
             trade = Trade.objects.create(user=wallet, token_mint=mint, token_decimals=decimals, side=Trade.Side.BUY,
                                          signature=signature, lamports_in=lamports_in, quoted_out=quoted_out,
-                                         min_out=min_out, last_valid_block_height=last_valid_block_height)
+                                         min_out=min_out, last_valid_block_height=last_valid_block_height,
+                                         signed_transaction=signed)
     except IntegrityError:
         _refuse_duplicate(signature)
         raise
@@ -78,7 +79,7 @@ def _refuse_duplicate(signature: str) -> None:
 
 
 def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: int, min_out: int, signature: str,
-                        last_valid_block_height: int) -> PendingTrade:
+                        last_valid_block_height: int, signed: bytes | None = None) -> PendingTrade:
     """Lock the position, reserve ``raw`` and write the pending trade, all at once.
 
     Reserving together with the pending row means a reservation can never outlive its trade (a crash leaves both
@@ -86,14 +87,15 @@ def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: 
     """
     try:
         return _reserve_and_record_sell(wallet=wallet, mint=mint, raw=raw, quoted_out=quoted_out, min_out=min_out,
-                                        signature=signature, last_valid_block_height=last_valid_block_height)
+                                        signature=signature, last_valid_block_height=last_valid_block_height,
+                                        signed=signed)
     except IntegrityError:
         _refuse_duplicate(signature)
         raise
 
 
 def _reserve_and_record_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: int, min_out: int,
-                             signature: str, last_valid_block_height: int) -> PendingTrade:
+                             signature: str, last_valid_block_height: int, signed: bytes | None) -> PendingTrade:
     with transaction.atomic():
         position = (Position.objects.select_for_update()
                     .filter(user=wallet, token_mint=mint, is_open=True).first())
@@ -107,7 +109,7 @@ def _reserve_and_record_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_
         trade = Trade.objects.create(user=wallet, position=position, token_mint=mint,
                                      token_decimals=position.token_decimals, side=Trade.Side.SELL,
                                      signature=signature, amount_in_raw=raw, quoted_out=quoted_out, min_out=min_out,
-                                     last_valid_block_height=last_valid_block_height)
+                                     last_valid_block_height=last_valid_block_height, signed_transaction=signed)
     return PendingTrade(trade.pk, signature, last_valid_block_height)
 
 

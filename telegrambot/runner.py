@@ -36,6 +36,7 @@ from wallets.crypto import Keyring
 
 logger = logging.getLogger("telegrambot.runner")
 RECONCILE_INTERVAL_SECONDS = 30
+RECONCILE_AT_START = "reconcile-at-start"
 SENDER_GRACE_SECONDS = 20  # a running bot reports its own trades; the periodic job leaves it this long to do so
 SWEEP_INTERVAL_SECONDS = 5
 WITHDRAWALS_INTERVAL_SECONDS = 15
@@ -68,8 +69,9 @@ class BotRunner:
             deps=self.deps, token=config.require_telegram_token(),
             base_url=_bot_url(config.telegram_api_base_url), base_file_url=_file_url(config.telegram_api_base_url),
             updater=updater)
-        # At start everything pending is an orphan of a crash; afterwards, young ones are still their sender's.
-        self.application.job_queue.run_once(_reconcile_job, when=0, data=0, name="reconcile-at-start")
+        # At start everything pending is an orphan of a crash (and one not yet landed is sent again until it lands
+        # or expires); afterwards, young ones are still their sender's.
+        self.application.job_queue.run_once(_reconcile_job, when=0, data=0, name=RECONCILE_AT_START)
         self.application.job_queue.run_repeating(_reconcile_job, interval=RECONCILE_INTERVAL_SECONDS,
                                                  first=RECONCILE_INTERVAL_SECONDS, data=SENDER_GRACE_SECONDS,
                                                  name="reconcile")
@@ -266,7 +268,8 @@ async def _reconcile_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         deps = context.application.bot_data["deps"]
         await reconcile_pending(deps.rpc, notify=tell, min_age_seconds=context.job.data,
-                                tip_accounts=await deps.trading.known_tip_accounts())
+                                tip_accounts=await deps.trading.known_tip_accounts(),
+                                resume=context.job.name == RECONCILE_AT_START)
     except ChainError as err:
         logger.warning("Reconciliation postponed: %s", err)
 
