@@ -80,13 +80,15 @@ class Localnet:
         self._clock: SlotClock | None = None
 
     @classmethod
-    def start(cls, *, seed: bool = True, **kwargs) -> Localnet:
+    def start(cls, *, tokens: bool = True, **kwargs) -> Localnet:
+        """Start the servers (and the slot clock if ``slot_ms`` is set); ``tokens``: list the default tokens. The
+        other keyword arguments are the ports and the knobs (``seed`` among them: the random draws' seed)."""
         localnet = cls(**kwargs)
         for server in localnet._servers():
             server.start()
         if localnet.knobs.slot_ms:
             localnet.start_slot_clock(localnet.knobs.slot_ms)
-        if seed:
+        if tokens:
             localnet.seed()
         return localnet
 

@@ -31,11 +31,11 @@ SOL = 10**9
 
 @pytest.fixture
 def hostile():
-    """Start a localnet with the given knobs (unseeded unless ``seed=True``); stopped after the test."""
+    """Start a localnet with the given knobs (no tokens unless ``tokens=True``); stopped after the test."""
     started = []
 
-    def start(*, seed: bool = False, **knobs) -> Localnet:
-        network = Localnet.start(seed=seed, **knobs)
+    def start(*, tokens: bool = False, **knobs) -> Localnet:
+        network = Localnet.start(tokens=tokens, **knobs)
         started.append(network)
         return network
 
@@ -327,3 +327,16 @@ async def test_an_underpriced_transaction_is_dropped_per_attempt_and_a_well_pric
         network.knobs.underpriced_drop_rate = 1.0
         paid = (await client.send_raw_transaction(_transfer(payer, blockhash, unit_price=10_000))).value
         assert (await client.get_signature_statuses([paid])).value[0].err is None
+
+
+def test_the_random_seed_is_a_knob_and_the_tokens_are_listed_either_way(hostile):
+    """``seed`` once meant both "list the tokens" and "the draws' seed": ``python -m localnet`` without --seed
+    started with no tokens, and with it the draws were never seeded."""
+    first, second = hostile(tokens=True, seed=7), hostile(seed=7)
+    assert first.knobs.seed == second.knobs.seed == 7 and "BONK" in first.tokens and not second.tokens
+    assert [first.knobs.random.random() for _ in range(3)] == [second.knobs.random.random() for _ in range(3)]
+    console = Localnet.start_on(seed=None)  # as the console starts it with no --seed
+    try:
+        assert "BONK" in console.tokens and console.knobs.seed is None
+    finally:
+        console.stop()
