@@ -15,6 +15,7 @@ from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 from localnet.block_engine import BlockEngine
 from localnet.chain import Chain, Token2022Extensions
 from localnet.hostile import Journal, Knobs, SlotClock
+from localnet.price_walk import PriceWalk
 from localnet.rpc import RpcServer
 from localnet.sandwich import Sandwich, Sandwicher
 from localnet.telegram import TelegramServer
@@ -78,9 +79,12 @@ class Localnet:
         self.tokens: dict[str, Token] = {}
         self._faucet = Keypair()
         self._clock: SlotClock | None = None
+        self.price_walk: PriceWalk | None = None
+        self.telegram.chat_room.directory = self.token_directory
 
     @classmethod
-    def start(cls, *, seed: bool = True, **kwargs) -> Localnet:
+    def start(cls, *, seed: bool = True, price_walk: bool = False, **kwargs) -> Localnet:
+        """``price_walk``: the seeded tokens' prices move on their own (``localnet.price_walk``), for the sandbox."""
         localnet = cls(**kwargs)
         for server in localnet._servers():
             server.start()
@@ -88,6 +92,8 @@ class Localnet:
             localnet.start_slot_clock(localnet.knobs.slot_ms)
         if seed:
             localnet.seed()
+        if price_walk:
+            localnet.start_price_walk()
         return localnet
 
     @classmethod
@@ -95,6 +101,8 @@ class Localnet:
         return cls.start(rpc_port=rpc_port, jupiter_port=jupiter_port, telegram_port=telegram_port, **knobs)
 
     def stop(self) -> None:
+        if self.price_walk is not None:
+            self.price_walk.stop()
         self.stop_slot_clock()
         for server in self._servers():
             server.stop()
@@ -113,6 +121,27 @@ class Localnet:
             self._clock.stop()
             self._clock = None
         self.knobs.slot_ms = None
+
+    def start_price_walk(self, **options) -> PriceWalk:
+        """A random walk with an occasional pump or rug over the seeded tokens (``localnet.price_walk``)."""
+        if self.price_walk is not None:
+            self.price_walk.stop()
+        symbols = tuple(symbol for symbol, *_ in DEFAULT_TOKENS if symbol in self.tokens)
+        options.setdefault("seed", self.knobs.seed)
+        self.price_walk = PriceWalk(self, symbols=symbols, **options).start()
+        return self.price_walk
+
+    def token_directory(self) -> list[dict]:
+        """The listed tokens with their pool price in SOL per whole token (display only), for the sandbox page."""
+        listed = []
+        for token in self.tokens.values():
+            if token.mint not in self.jupiter.pools:
+                continue
+            sol_reserve, token_reserve = self.jupiter.reserves(token.mint)
+            price = Decimal(sol_reserve) * 10**token.decimals / (Decimal(token_reserve) * SOL) if token_reserve else 0
+            listed.append({"symbol": token.symbol, "mint": token.mint, "decimals": token.decimals,
+                           "price_sol": f"{Decimal(f'{price:.6g}'):f}"})
+        return listed
 
     def __enter__(self) -> Localnet:
         return self

@@ -21,8 +21,10 @@ import secrets
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+from localnet.chatroom import ChatRoom
 from localnet.http import Request, Response, Server
 
 BOT_USER = {"id": 7_000_001, "is_bot": True, "first_name": "Localnet Bot", "username": "localnet_bot"}
@@ -51,6 +53,10 @@ class TelegramServer(Server):
         self.deliver_twice = False  # every update is delivered twice (a webhook retry)
         self._replies: dict[int, list[dict]] = {}
         self._read: dict[int, int] = {}
+        # Told of every message, edit and deletion in any chat, and of the command menu:
+        # listener(kind, message, text, parse_mode) with kind "message", "edit", "delete" or "commands".
+        self.listeners: list[Callable[[str, dict, str | None, str | None], None]] = []
+        self.chat_room = ChatRoom(self)  # the person's side over HTTP (/chat/…), for the sandbox's web chat page
 
     @property
     def base_url(self) -> str:
@@ -70,6 +76,8 @@ class TelegramServer(Server):
         return _error(status, "Internal Server Error" if status >= 500 else "Bad Request")
 
     def handle(self, request: Request) -> Response:
+        if request.path.startswith("/chat/"):
+            return self.chat_room.handle(request)
         match = re.fullmatch(r"/bot([^/]+)/(\w+)", request.path)
         if match is None:
             return _error(404, "Not Found")
@@ -125,17 +133,21 @@ class TelegramServer(Server):
         message["edit_date"] = int(time.time())
         _set_markup(message, markup)
         self._record("editMessageText", message)
+        self._announce("edit", message, params.get("text", ""), params.get("parse_mode"))
         return message
 
     def _editMessageReplyMarkup(self, params):
         message = self._bot_message(params)
         _set_markup(message, _markup(params.get("reply_markup")))
+        self._announce("edit", message)
         return message
 
     def _deleteMessage(self, params):
         chat = self._chats.get(int(params["chat_id"]), {})
-        if chat.pop(int(params["message_id"]), None) is None:
+        message = chat.pop(int(params["message_id"]), None)
+        if message is None:
             raise _ApiError(400, "Bad Request: message to delete not found")
+        self._announce("delete", message)
         return True
 
     def _answerCallbackQuery(self, params):
@@ -151,6 +163,7 @@ class TelegramServer(Server):
 
     def _setMyCommands(self, params):
         self.commands = json.loads(params["commands"]) if isinstance(params["commands"], str) else params["commands"]
+        self._announce("commands", {"commands": self.commands})
         return True
 
     def _getMyCommands(self, params):
@@ -179,6 +192,7 @@ class TelegramServer(Server):
         _set_markup(message, _markup(params.get("reply_markup")))
         self._chats.setdefault(chat_id, {})[message["message_id"]] = message
         self._record(method, message)
+        self._announce("message", message, text, params.get("parse_mode"))
         return message
 
     def _bot_message(self, params: dict) -> dict:
@@ -193,6 +207,10 @@ class TelegramServer(Server):
             event = {"method": method, **json.loads(json.dumps(message)), "chat_id": message["chat"]["id"]}
             self._replies.setdefault(message["chat"]["id"], []).append(event)
             self._cond.notify_all()
+
+    def _announce(self, kind: str, message: dict, text: str | None = None, parse_mode: str | None = None) -> None:
+        for listener in list(self.listeners):
+            listener(kind, message, text, parse_mode)
 
     # The driver: users typing and pressing.
 
@@ -343,6 +361,7 @@ class TelegramServer(Server):
         if "text" in fields:
             message.update(_command_entities(fields["text"], "entities"))
         self._chats.setdefault(chat_id, {})[message["message_id"]] = message
+        self._announce("message", message, fields.get("text", fields.get("caption")))
         return message
 
     def _chat(self, chat_id: int) -> dict:
