@@ -81,6 +81,7 @@ class Localnet:
         self._clock: SlotClock | None = None
         self.price_walk: PriceWalk | None = None
         self.telegram.chat_room.directory = self.token_directory
+        self.telegram.chat_room.mover = self.move_price
 
     @classmethod
     def start(cls, *, seed: bool = True, price_walk: bool = False, **kwargs) -> Localnet:
@@ -126,10 +127,20 @@ class Localnet:
         """A random walk with an occasional pump or rug over the seeded tokens (``localnet.price_walk``)."""
         if self.price_walk is not None:
             self.price_walk.stop()
-        symbols = tuple(symbol for symbol, *_ in DEFAULT_TOKENS if symbol in self.tokens)
         options.setdefault("seed", self.knobs.seed)
-        self.price_walk = PriceWalk(self, symbols=symbols, **options).start()
+        self.price_walk = PriceWalk(self, symbols=self._walking_symbols(), **options).start()
         return self.price_walk
+
+    def move_price(self, symbol: str, kind: str) -> None:
+        """Pump or rug one of the walking tokens now (the sandbox page's buttons), whether or not the walk runs."""
+        if kind not in ("pump", "rug") or symbol not in self._walking_symbols():
+            raise ValueError(f"pump or rug one of {', '.join(self._walking_symbols())}")
+        if self.price_walk is None:
+            self.price_walk = PriceWalk(self, symbols=self._walking_symbols(), seed=self.knobs.seed)  # not started
+        self.price_walk.pump(symbol) if kind == "pump" else self.price_walk.rug(symbol)
+
+    def _walking_symbols(self) -> tuple[str, ...]:
+        return tuple(symbol for symbol, *_ in DEFAULT_TOKENS if symbol in self.tokens)
 
     def token_directory(self) -> list[dict]:
         """The listed tokens with their pool price in SOL per whole token (display only), for the sandbox page."""
@@ -139,8 +150,9 @@ class Localnet:
                 continue
             sol_reserve, token_reserve = self.jupiter.reserves(token.mint)
             price = Decimal(sol_reserve) * 10**token.decimals / (Decimal(token_reserve) * SOL) if token_reserve else 0
+            shown = f"{Decimal(f'{price:.6g}'):f}" if price >= Decimal("1e-12") else f"{price:.3e}"
             listed.append({"symbol": token.symbol, "mint": token.mint, "decimals": token.decimals,
-                           "price_sol": f"{Decimal(f'{price:.6g}'):f}"})
+                           "price_sol": shown, "movable": token.symbol in self._walking_symbols()})
         return listed
 
     def __enter__(self) -> Localnet:

@@ -2,7 +2,9 @@
 
 The Bot API (``/bot<token>/…``) is the bot's side. This is Telegram's app side, on the same server and guarded by
 the same token: ``POST /chat/<token>/<chat_id>/say`` types a message, ``POST …/press`` presses a button of a message
-the bot sent, and ``GET …/events?after=N&timeout=S`` long-polls everything that happened in that private chat since
+the bot sent, and ``POST …/move`` pumps or rugs a token
+(``{"symbol", "kind": "pump" | "rug"}``), ``GET …/tokens`` lists them with prices, and
+``GET …/events?after=N&timeout=S`` long-polls everything that happened in that private chat since
 event ``N`` (the person's messages, the bot's messages with the HTML it sent, edits, deletions, the command menu).
 A page served by another process (the Django sandbox app) can so show the chat live without importing localnet.
 """
@@ -28,6 +30,7 @@ class ChatRoom:
         self.telegram = telegram
         # Who offers the token list the page shows (set by Localnet: symbol, mint, decimals, price).
         self.directory: Callable[[], list[dict]] | None = None
+        self.mover: Callable[[str, str], None] | None = None  # pump or rug a token now (set by Localnet)
         self._cond = threading.Condition()
         self._events: list[dict] = []
         self._html: dict[tuple[int, int], str] = {}  # (chat, message) -> the HTML it shows, kept across markup edits
@@ -91,8 +94,11 @@ class ChatRoom:
                 return self._say(chat_id, body)
             if action == "press" and request.method == "POST":
                 return self._press(chat_id, body)
+            if action == "move" and request.method == "POST" and self.mover is not None:
+                self.mover(str(body.get("symbol", "")), str(body.get("kind", "")))
+                return Response.json({"ok": True})
         except (ValueError, TypeError, json.JSONDecodeError) as err:
-            return _refuse(400, f"bad request: {err}")
+            return _refuse(400, str(err))
         return _refuse(404, "Not Found")
 
     def _say(self, chat_id: int, body: dict) -> Response:

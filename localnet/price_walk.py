@@ -30,7 +30,7 @@ class Move:
 class PriceWalk:
     """A background thread of swaps. ``tick()`` makes one round of moves (tests call it directly)."""
 
-    def __init__(self, localnet, *, symbols: tuple[str, ...], interval_seconds: float = 1.5, step_bps: int = 150,
+    def __init__(self, localnet, *, symbols: tuple[str, ...], interval_seconds: float = 1.5, step_bps: int = 50,
                  event_chance: float = 0.02, seed: int | None = None) -> None:
         self.localnet = localnet
         self.symbols = symbols
@@ -41,6 +41,7 @@ class PriceWalk:
         self._random = random.Random(seed)
         self._trader = localnet.funded_keypair(sol=10)
         self._stop = threading.Event()
+        self._lock = threading.Lock()  # one move at a time: the walk's thread and the sandbox page's buttons
         self._thread: threading.Thread | None = None
 
     def start(self) -> PriceWalk:
@@ -63,13 +64,14 @@ class PriceWalk:
         return moves
 
     def pump(self, symbol: str) -> Move:
-        move = self._event(symbol, kind="pump")
-        self._swap(move)
-        return move
+        return self._now(self._event(symbol, kind="pump"))
 
     def rug(self, symbol: str) -> Move:
-        move = self._event(symbol, kind="rug")
+        return self._now(self._event(symbol, kind="rug"))
+
+    def _now(self, move: Move) -> Move:
         self._swap(move)
+        self.moves.append(move)
         return move
 
     def _run(self) -> None:
@@ -98,9 +100,10 @@ class PriceWalk:
             return
         mint = self.localnet.token(move.symbol).mint
         trader = self._trader.pubkey()
-        if move.side == "buy":
-            if self.localnet.chain.sol_balance(trader) < move.amount_raw + 10**9:  # the walker never runs dry
-                self.localnet.chain.airdrop(trader, move.amount_raw + 10 * 10**9)
-            self.localnet.swap_as(self._trader, SOL_MINT, mint, move.amount_raw)
-        else:
-            self.localnet.swap_as(self._trader, mint, SOL_MINT, move.amount_raw)
+        with self._lock:
+            if move.side == "buy":
+                if self.localnet.chain.sol_balance(trader) < move.amount_raw + 10**9:  # the walker never runs dry
+                    self.localnet.chain.airdrop(trader, move.amount_raw + 10 * 10**9)
+                self.localnet.swap_as(self._trader, SOL_MINT, mint, move.amount_raw)
+            else:
+                self.localnet.swap_as(self._trader, mint, SOL_MINT, move.amount_raw)

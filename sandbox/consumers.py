@@ -59,6 +59,12 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.room.press(int(content.get("message_id", 0)), str(content.get("data", "")))
             elif kind == "airdrop":
                 await self._airdrop(AIRDROP_SOL)
+            elif kind == "move":
+                symbol, move = str(content.get("symbol", "")), str(content.get("kind", ""))
+                await self.room.move(symbol, move)
+                happened = "📈 Someone pumped" if move == "pump" else "📉 Someone rugged"
+                await self.send_json({"type": "notice", "text": f"{happened} {symbol}."})
+                await self.send_json({"type": "tokens", "tokens": await self.room.tokens()})
         except (StandInError, ValueError) as err:
             await self.send_json({"type": "notice", "text": f"Not sent: {err}"})
 

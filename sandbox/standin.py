@@ -37,6 +37,10 @@ class ChatRoomClient:
     async def press(self, message_id: int, data: str) -> None:
         await self._call("POST", "press", json={"message_id": message_id, "data": data})
 
+    async def move(self, symbol: str, kind: str) -> None:
+        """Pump or rug a token on localnet now (another trader's big swap)."""
+        await self._call("POST", "move", json={"symbol": symbol, "kind": kind})
+
     async def tokens(self) -> list[dict]:
         return (await self._call("GET", "tokens"))["tokens"]
 

@@ -112,3 +112,21 @@ async def test_deleted_messages_leave_the_page(page, bot):
     await bot.application.bot.delete_message(page.user_id, sent.message_id)
     await page.until(lambda e: e["type"] == "delete" and e["message_id"] == sent.message_id)
     await asyncio.sleep(0)
+
+
+async def test_a_stop_loss_fires_on_the_page_when_the_price_is_rugged(page, localnet):
+    from localnet.price_walk import PriceWalk
+
+    token = localnet.create_token(f"SBX{page.user_id}", decimals=6, pool_sol_lamports=500 * 10**9,
+                                  pool_tokens_raw=10**12)  # this test's own: its rug moves no other test's price
+    await page.send(type="say", text="/start")
+    await page.until(lambda e: e["type"] == "notice" and "airdropped" in e["text"])
+    await page.send(type="say", text=f"/buy {token.mint} 0.5")
+    await page.until(bot_says("Bought"), timeout=60)
+    await page.send(type="say", text=f"/sl {token.mint} 10%")
+    await page.until(lambda e: e["type"] == "message" and e["from_bot"] and "10%" in e["html"])
+    walk = PriceWalk(localnet, symbols=(token.symbol,), seed=1)
+    while localnet.pool(token.symbol)[0] > 400 * 10**9:  # each rug dumps 20-60% of the pool's tokens
+        walk.rug(token.symbol)
+    fired = await page.until(bot_says("Stop loss"), timeout=60)
+    assert "Sold" in fired["html"]

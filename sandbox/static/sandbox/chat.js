@@ -142,6 +142,7 @@
     const list = document.getElementById("tokens");
     const rows = tokens.map((token) => {
       const item = document.createElement("li");
+      item.className = "token-row";
       const button = document.createElement("button");
       button.type = "button";
       button.className = "token";
@@ -158,9 +159,28 @@
       button.append(symbol, price, mint);
       button.addEventListener("click", () => { input.value = token.mint; input.focus(); });
       item.appendChild(button);
+      if (token.movable) item.appendChild(moves(token.symbol));
       return item;
     });
     list.replaceChildren(...rows);
+  }
+
+  function moves(symbol) {
+    const box = document.createElement("span");
+    box.className = "moves";
+    for (const [kind, label, title] of [["pump", "▲", "Pump it: someone buys big"],
+                                         ["rug", "▼", "Rug it: someone dumps a lot"]]) {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = `move ${kind}`;
+      button.dataset.kind = kind;
+      button.dataset.symbol = symbol;
+      button.title = title;
+      button.textContent = label;
+      button.addEventListener("click", () => send({ type: "move", symbol, kind }));
+      box.appendChild(button);
+    }
+    return box;
   }
 
   function scrollDown() {
