@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -40,6 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-price-walk", action="store_true", help="prices move only when someone trades")
     parser.add_argument("--seed", type=int, default=None, help="make the price walk repeatable")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped like Ctrl-C: the children and localnet stop with it
     workdir = (BASE_DIR / args.dir).resolve()
     shutil.rmtree(workdir, ignore_errors=True)  # a new chain each run: its database starts afresh with it
     workdir.mkdir(parents=True)
@@ -105,7 +105,7 @@ def _manage(env: dict[str, str], workdir: Path, *command: str, extra: dict[str, 
 def _spawn(env: dict[str, str], workdir: Path, name: str, *command: str) -> subprocess.Popen:
     log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 - the child writes to it for its whole life
     child = subprocess.Popen([sys.executable, "manage.py", *command], cwd=BASE_DIR, env=env, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+                             stderr=subprocess.STDOUT)  # in this process group: Ctrl-C reaches it too
     child.name = name  # type: ignore[attr-defined]
     child.log_path = workdir / f"{name}.log"  # type: ignore[attr-defined]
     return child
@@ -149,13 +149,16 @@ Sandbox ready: the real bot on a local Solana network. Nothing here touches a re
 
 
 def _wait_for_exit(children: list[subprocess.Popen]) -> None:
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    while not stop.wait(0.5):
+    while True:
+        time.sleep(0.5)
         for child in children:
             if child.poll() is not None:
                 print(f"The {child.name} process exited {child.returncode}; see {child.log_path}", file=sys.stderr)
                 return
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _stop(child: subprocess.Popen) -> None:
