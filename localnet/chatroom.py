@@ -5,7 +5,8 @@ the same token: ``POST /chat/<token>/<chat_id>/say`` types a message, ``POST …
 the bot sent, and ``POST …/move`` pumps or rugs a token
 (``{"symbol", "kind": "pump" | "rug"}``), ``GET …/tokens`` lists them with prices, and
 ``GET …/events?after=N&timeout=S`` long-polls everything that happened in that private chat since
-event ``N`` (the person's messages, the bot's messages with the HTML it sent, edits, deletions, the command menu).
+event ``N`` (the person's messages, the bot's messages with the HTML it sent, edits, deletions, the command menu,
+the toasts and alerts a button's answer shows).
 A page served by another process (the Django sandbox app) can so show the chat live without importing localnet.
 """
 
@@ -44,6 +45,8 @@ class ChatRoom:
         with self._cond:
             if kind == "commands":
                 event = {"kind": kind, "commands": message.get("commands", [])}
+            elif kind == "answer":
+                event = {"kind": kind, "text": text or "", "show_alert": message.get("show_alert", False)}
             elif kind == "delete":
                 event = {"kind": kind, "message_id": message_id}
                 self._html.pop((chat_id, message_id), None)

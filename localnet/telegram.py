@@ -48,13 +48,15 @@ class TelegramServer(Server):
         self._chats: dict[int, dict[int, dict]] = {}
         self._chat_info: dict[int, dict] = {}  # groups, supergroups and channels by id; any other id is private
         self._queries: dict[str, float] = {}  # unanswered callback query id -> when it was pressed
+        self._query_chats: dict[str, int] = {}  # and in which chat
         self.late_callback_seconds: float | None = None  # answers later than this are refused as too old
         self.fail_callback_answers = False  # every answer is refused as too old
         self.deliver_twice = False  # every update is delivered twice (a webhook retry)
         self._replies: dict[int, list[dict]] = {}
         self._read: dict[int, int] = {}
         # Told of every message, edit and deletion in any chat, and of the command menu:
-        # listener(kind, message, text, parse_mode) with kind "message", "edit", "delete" or "commands".
+        # listener(kind, message, text, parse_mode) with kind "message", "edit", "delete", "commands" or "answer"
+        # (a button's answer with a text: Telegram's toast or alert).
         self.listeners: list[Callable[[str, dict, str | None, str | None], None]] = []
         self.chat_room = ChatRoom(self)  # the person's side over HTTP (/chat/…), for the sandbox's web chat page
 
@@ -159,6 +161,10 @@ class TelegramServer(Server):
             raise _ApiError(400, QUERY_TOO_OLD)
         if len(params.get("text") or "") > 200:
             raise _ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        chat_id = self._query_chats.pop(str(params.get("callback_query_id", "")), None)
+        if params.get("text") and chat_id is not None:  # what Telegram shows as a toast, or an alert
+            self._announce("answer", {"chat": {"id": chat_id}, "show_alert": params.get("show_alert") in
+                                      (True, "true", "True")}, params["text"])
         return True
 
     def _setMyCommands(self, params):
@@ -273,6 +279,7 @@ class TelegramServer(Server):
         query_id = str(next(self._callback_ids))
         with self._cond:
             self._queries[query_id] = time.monotonic()
+            self._query_chats[query_id] = message["chat"]["id"]
         query = {"id": query_id, "from": _user(user_id), "message": stored,
                  "chat_instance": str(message["chat"]["id"]), "data": data}
         return self._push({"callback_query": query})
@@ -348,6 +355,7 @@ class TelegramServer(Server):
             self.webhook = {"url": "", "secret_token": ""}
             self._upstreams = None
             self._queries.clear()
+            self._query_chats.clear()
             self.late_callback_seconds = None
             self.fail_callback_answers = False
             self.deliver_twice = False

@@ -117,6 +117,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
 def present(event: dict) -> dict:
     """A stand-in event as the page draws it: the bot's HTML made safe, the buttons, who said it."""
+    if event["kind"] == "answer":
+        return {"type": "toast", "text": event["text"], "alert": event["show_alert"], "seq": event["seq"]}
     if event["kind"] == "delete":
         return {"type": "delete", "message_id": event["message_id"], "seq": event["seq"]}
     message = event["message"]

@@ -97,6 +97,15 @@ def test_a_person_starts_buys_and_opens_the_dashboard(sandbox, browser):
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "sandbox-chat.png"))
 
+    browser.find_element(By.ID, "menu-button").click()  # the command menu, from the bot's setMyCommands
+    commands = [item.text for item in browser.find_elements(By.CSS_SELECTOR, "#menu .menu-item")]
+    assert any(text.startswith("/buy") for text in commands) and any(t.startswith("/settings") for t in commands)
+    browser.find_element(By.ID, "menu-button").click()
+    price = browser.find_element(By.CSS_SELECTOR, "button.token[data-symbol=WIF] .price").text
+    browser.find_element(By.CSS_SELECTOR, "button.move.rug[data-symbol=WIF]").click()
+    wait.until(lambda d: "rugged WIF" in d.find_element(By.ID, "messages").text)
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "button.token[data-symbol=WIF] .price").text != price)
+
     code = wait.until(lambda d: re.fullmatch(r"\d{6}", d.find_element(By.ID, "staff-code").text))
     admin = browser.find_element(By.ID, "admin-link").get_attribute("href")
     browser.get(admin)  # the dashboard sends a person who is not signed in to the login page

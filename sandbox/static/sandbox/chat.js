@@ -41,6 +41,7 @@
     else if (event.type === "commands") drawMenu(event.commands);
     else if (event.type === "tokens") drawTokens(event.tokens);
     else if (event.type === "notice") notice(event.text);
+    else if (event.type === "toast") toast(event.text, event.alert);
   }
 
   function draw(event) {
@@ -116,6 +117,22 @@
     row.textContent = text;
     messages.appendChild(row);
     scrollDown();
+  }
+
+  function toast(text, alert) {
+    const box = document.createElement("div");
+    box.className = alert ? "toast alert" : "toast";
+    box.textContent = text;
+    if (alert) {
+      const ok = document.createElement("button");
+      ok.type = "button";
+      ok.textContent = "OK";
+      ok.addEventListener("click", () => box.remove());
+      box.appendChild(ok);
+    } else {
+      setTimeout(() => box.remove(), 3000);
+    }
+    chat.appendChild(box);
   }
 
   function drawMenu(commands) {
