@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -27,6 +26,7 @@ from sandbox.demo import DEMO_STAFF_PASSWORD, DEMO_STAFF_USERNAME
 BASE_DIR = Path(__file__).resolve().parent.parent
 # What the children inherit from this shell; everything the bot reads is set below, so a developer's .env or an
 # exported mainnet setting never reaches the sandbox.
+DATABASE = "sandbox.sqlite3"
 INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "TZ", "SYSTEMROOT", "VIRTUAL_ENV")
 
 
@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, _interrupt)  # stopped like Ctrl-C: the children and localnet stop with it
     workdir = (BASE_DIR / args.dir).resolve()
-    shutil.rmtree(workdir, ignore_errors=True)  # a new chain each run: its database starts afresh with it
-    workdir.mkdir(parents=True)
+    workdir.mkdir(parents=True, exist_ok=True)
+    for name in (DATABASE, f"{DATABASE}-journal", f"{DATABASE}-wal", f"{DATABASE}-shm", "setup.log"):
+        (workdir / name).unlink(missing_ok=True)  # a new chain each run: its database starts afresh with it
     port = _free_port(args.port)
     localnet = Localnet.start(slot_ms=args.slot_ms)
     if not args.no_price_walk:
@@ -84,7 +85,7 @@ def _environment(localnet: Localnet, workdir: Path) -> dict[str, str]:
     env.update({
         "SANDBOX": "true", "DEBUG": "true", "TRADINGBOT_ENV_FILE": os.devnull, "PYTHONUNBUFFERED": "1",
         "DJANGO_SETTINGS_MODULE": "tradingbot.settings",
-        "DATABASE_URL": f"sqlite:///{workdir / 'sandbox.sqlite3'}",
+        "DATABASE_URL": f"sqlite:///{workdir / DATABASE}",
         "SECRET_KEY": Fernet.generate_key().decode(), "WALLET_ENCRYPTION_KEY": Fernet.generate_key().decode(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost", "BOT_METRICS_PORT": "0", "MONITOR_INTERVAL_SECONDS": "2",
     })

@@ -69,7 +69,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "notice", "text": f"Not sent: {err}"})
 
     async def _follow_chat(self) -> None:
-        menu = None
+        menu, history = None, True  # the first answer is the chat so far (a reload), not news
         while True:
             try:
                 events, commands = await self.room.events(after=self.after, timeout=POLL_SECONDS)
@@ -82,8 +82,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "commands", "commands": commands})
             for event in events:
                 self.after = event["seq"]
-                if event["kind"] != "commands":
+                if event["kind"] != "commands" and not (history and event["kind"] == "answer"):
                     await self.send_json(present(event))
+            history = False
             if not self.funded and any(e.get("message", {}).get("from_bot") for e in events):
                 await self._welcome_airdrop()
 
