@@ -1,6 +1,7 @@
 """make sandbox, in a real headless Chromium: the launcher starts localnet, the bot and the web app; a person opens
-the printed URL, types /start, presses a button, pastes a mint and buys, then signs in to the admin with the demo
-staff account. Screenshots of the chat and the dashboard go to test-artifacts/."""
+the printed URL, types /start, presses a button, pastes a mint and buys, sets a stop loss and watches it fire when
+the price is rugged, then signs in to the admin with the demo staff account. Screenshots of the chat and the
+dashboard go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -94,17 +95,25 @@ def test_a_person_starts_buys_and_opens_the_dashboard(sandbox, browser):
     assert bought.find_elements(By.CSS_SELECTOR, ".text b, .text code")
     assert not browser.find_elements(By.CSS_SELECTOR, "#messages script")
 
+    # A stop loss, then the price falls through it: two rugs of WIF (another trader dumps 20-60% of the pool's
+    # tokens each time); the bot's monitor sells and says so in the chat.
+    mint = browser.find_element(By.CSS_SELECTOR, "button.token[data-symbol=WIF]").get_attribute("data-mint")
+    _say(browser, f"/sl {mint} 10%")
+    wait.until(lambda d: _bot_row_with(d, "Stop loss for this position: 10%"))
+    price = browser.find_element(By.CSS_SELECTOR, "button.token[data-symbol=WIF] .price").text
+    for _ in range(2):
+        browser.find_element(By.CSS_SELECTOR, "button.move.rug[data-symbol=WIF]").click()
+    wait.until(lambda d: d.find_element(By.ID, "messages").text.count("rugged WIF") == 2)
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "button.token[data-symbol=WIF] .price").text != price)
+    fired = wait.until(lambda d: _bot_row_with(d, "fired"))
+    assert "Stop loss (10%)" in fired.text and "Position closed" in fired.text
+
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "sandbox-chat.png"))
 
     browser.find_element(By.ID, "menu-button").click()  # the command menu, from the bot's setMyCommands
     commands = [item.text for item in browser.find_elements(By.CSS_SELECTOR, "#menu .menu-item")]
     assert any(text.startswith("/buy") for text in commands) and any(t.startswith("/settings") for t in commands)
-    browser.find_element(By.ID, "menu-button").click()
-    price = browser.find_element(By.CSS_SELECTOR, "button.token[data-symbol=WIF] .price").text
-    browser.find_element(By.CSS_SELECTOR, "button.move.rug[data-symbol=WIF]").click()
-    wait.until(lambda d: "rugged WIF" in d.find_element(By.ID, "messages").text)
-    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "button.token[data-symbol=WIF] .price").text != price)
 
     code = wait.until(lambda d: re.fullmatch(r"\d{6}", d.find_element(By.ID, "staff-code").text))
     admin = browser.find_element(By.ID, "admin-link").get_attribute("href")

@@ -156,30 +156,39 @@
   }
 
   function drawTokens(tokens) {
+    // Prices refresh every few seconds: update the rows in place, so a click never lands on a row being replaced.
     const list = document.getElementById("tokens");
-    const rows = tokens.map((token) => {
-      const item = document.createElement("li");
-      item.className = "token-row";
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "token";
-      button.dataset.mint = token.mint;
-      button.dataset.symbol = token.symbol;
-      button.title = token.mint;
-      const symbol = document.createElement("b");
-      symbol.textContent = token.symbol;
-      const price = document.createElement("span");
-      price.className = "price";
-      price.textContent = `${token.price_sol} SOL`;
-      const mint = document.createElement("code");
-      mint.textContent = `${token.mint.slice(0, 6)}…${token.mint.slice(-4)}`;
-      button.append(symbol, price, mint);
-      button.addEventListener("click", () => { input.value = token.mint; input.focus(); });
-      item.appendChild(button);
-      if (token.movable) item.appendChild(moves(token.symbol));
-      return item;
-    });
-    list.replaceChildren(...rows);
+    for (const token of tokens) {
+      let row = list.querySelector(`li[data-mint="${CSS.escape(token.mint)}"]`);
+      if (!row) {
+        row = tokenRow(token);
+        list.appendChild(row);
+      }
+      row.querySelector(".price").textContent = `${token.price_sol} SOL`;
+    }
+  }
+
+  function tokenRow(token) {
+    const item = document.createElement("li");
+    item.className = "token-row";
+    item.dataset.mint = token.mint;
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "token";
+    button.dataset.mint = token.mint;
+    button.dataset.symbol = token.symbol;
+    button.title = token.mint;
+    const symbol = document.createElement("b");
+    symbol.textContent = token.symbol;
+    const price = document.createElement("span");
+    price.className = "price";
+    const mint = document.createElement("code");
+    mint.textContent = `${token.mint.slice(0, 6)}…${token.mint.slice(-4)}`;
+    button.append(symbol, price, mint);
+    button.addEventListener("click", () => { input.value = token.mint; input.focus(); });
+    item.appendChild(button);
+    if (token.movable) item.appendChild(moves(token.symbol));
+    return item;
   }
 
   function moves(symbol) {
