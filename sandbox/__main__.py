@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     localnet = Localnet.start(slot_ms=args.slot_ms)
     if not args.no_price_walk:
         localnet.start_price_walk(seed=args.seed)
-    children: list[subprocess.Popen] = []
+    children: list[_Child] = []
     try:
         env = _environment(localnet, workdir)
         print("Setting up the sandbox's database (migrations, demo staff account)...", flush=True)
@@ -56,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         _manage(env, workdir, "createsuperuser", "--noinput", "--username", DEMO_STAFF_USERNAME,
                 "--email", "demo@sandbox.invalid", extra={"DJANGO_SUPERUSER_PASSWORD": DEMO_STAFF_PASSWORD})
         otpauth = _manage(env, workdir, "staff_otp", "add", DEMO_STAFF_USERNAME).strip().splitlines()[-1]
-        children.append(_spawn(env, workdir, "bot", "runbot"))
-        children.append(_spawn(env, workdir, "web", "runserver", f"127.0.0.1:{port}", "--noreload"))
+        children.append(_Child.spawn(env, workdir, "bot", "runbot"))
+        children.append(_Child.spawn(env, workdir, "web", "runserver", f"127.0.0.1:{port}", "--noreload"))
         url = f"http://127.0.0.1:{port}"
         _wait_ready(localnet, f"{url}/sandbox/", children)
         _banner(url, otpauth, localnet, workdir)
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     finally:
         for child in children:
-            _stop(child)
+            child.stop()
         localnet.stop()
         print("Sandbox stopped.", file=sys.stderr)
 
@@ -103,23 +104,45 @@ def _manage(env: dict[str, str], workdir: Path, *command: str, extra: dict[str, 
     return result.stdout
 
 
-def _spawn(env: dict[str, str], workdir: Path, name: str, *command: str) -> subprocess.Popen:
-    log = open(workdir / f"{name}.log", "w")  # noqa: SIM115 - the child writes to it for its whole life
-    child = subprocess.Popen([sys.executable, "manage.py", *command], cwd=BASE_DIR, env=env, stdout=log,
-                             stderr=subprocess.STDOUT)  # in this process group: Ctrl-C reaches it too
-    child.name = name  # type: ignore[attr-defined]
-    child.log_path = workdir / f"{name}.log"  # type: ignore[attr-defined]
-    return child
+@dataclass
+class _Child:
+    """A manage.py process of the sandbox, writing to its own log."""
+
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    @classmethod
+    def spawn(cls, env: dict[str, str], workdir: Path, name: str, *command: str) -> _Child:
+        log_path = workdir / f"{name}.log"
+        with open(log_path, "w") as log:  # the child keeps its own copy of the descriptor
+            process = subprocess.Popen([sys.executable, "manage.py", *command], cwd=BASE_DIR, env=env, stdout=log,
+                                       stderr=subprocess.STDOUT)  # in this process group: Ctrl-C reaches it too
+        return cls(name, process, log_path)
+
+    def exited(self) -> str | None:
+        if self.process.poll() is None:
+            return None
+        return f"the {self.name} process exited {self.process.returncode}; see {self.log_path}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
 
 
-def _wait_ready(localnet: Localnet, page: str, children: list[subprocess.Popen], *, timeout: float = 90) -> None:
+def _wait_ready(localnet: Localnet, page: str, children: list[_Child], *, timeout: float = 90) -> None:
     """The web app answers and the bot is polling the stand-in."""
     deadline = time.monotonic() + timeout
     web_up = False
     while time.monotonic() < deadline:
         for child in children:
-            if child.poll() is not None:
-                raise _SetupFailed(f"the {child.name} process exited {child.returncode}; see {child.log_path}")
+            if why := child.exited():
+                raise _SetupFailed(why)
         if not web_up:
             try:
                 with urllib.request.urlopen(page, timeout=2) as response:
@@ -149,27 +172,17 @@ Sandbox ready: the real bot on a local Solana network. Nothing here touches a re
 """, flush=True)
 
 
-def _wait_for_exit(children: list[subprocess.Popen]) -> None:
+def _wait_for_exit(children: list[_Child]) -> None:
     while True:
         time.sleep(0.5)
         for child in children:
-            if child.poll() is not None:
-                print(f"The {child.name} process exited {child.returncode}; see {child.log_path}", file=sys.stderr)
+            if why := child.exited():
+                print(f"Stopping: {why}", file=sys.stderr)
                 return
 
 
 def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
-
-
-def _stop(child: subprocess.Popen) -> None:
-    if child.poll() is None:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
 
 
 def _free_port(wanted: int) -> int:
