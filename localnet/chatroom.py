@@ -22,6 +22,7 @@ from localnet.http import Request, Response
 
 MAX_TIMEOUT_SECONDS = 25
 MAX_TEXT = 4096
+_KEEP = ("message_id", "date", "edit_date", "text", "caption", "reply_markup", "sticker", "photo")
 
 
 class ChatRoom:
@@ -126,11 +127,11 @@ class ChatRoom:
 
 
 def _public(message: dict) -> dict:
-    """What the page needs of a message: no copy of the whole chat object graph."""
-    keep = ("message_id", "date", "edit_date", "text", "caption", "reply_markup", "sticker", "photo")
-    out = {key: message[key] for key in keep if key in message}
+    """What the page needs of a message, as it is now. A shallow copy is enough: the stand-in replaces a message's
+    fields (text, markup) when it changes them, never mutates them in place."""
+    out = {key: message[key] for key in _KEEP if key in message}
     out["from_bot"] = bool(message.get("from", {}).get("is_bot"))
-    return json.loads(json.dumps(out))
+    return out
 
 
 def _refuse(status: int, description: str) -> Response:
