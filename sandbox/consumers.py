@@ -40,7 +40,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             return
         self.funded = False
         await self.accept()
-        self.tasks = [asyncio.create_task(self._follow_chat()), asyncio.create_task(self._follow_tokens())]
+        self.tasks = [asyncio.create_task(self._guarded(self._follow_chat())),
+                      asyncio.create_task(self._guarded(self._follow_tokens()))]
 
     async def disconnect(self, code: int) -> None:
         for task in getattr(self, "tasks", []):
@@ -67,6 +68,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "tokens", "tokens": await self.room.tokens()})
         except (StandInError, ValueError) as err:
             await self.send_json({"type": "notice", "text": f"Not sent: {err}"})
+
+    async def _guarded(self, following) -> None:
+        """A follower that fails closes the socket, so the page reconnects and starts afresh, rather than going
+        quiet."""
+        try:
+            await following
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            logger.exception("The sandbox's chat page lost track of its chat; closing the socket")
+            await self.close(code=1011)
 
     async def _follow_chat(self) -> None:
         menu, history = None, True  # the first answer is the chat so far (a reload), not news
