@@ -1,13 +1,16 @@
 """The person's side of the Telegram stand-in, over HTTP: what the sandbox's web chat page types and reads.
 
-The Bot API (``/bot<token>/…``) is the bot's side. This is Telegram's app side, on the same server and guarded by
-the same token: ``POST /chat/<token>/<chat_id>/say`` types a message, ``POST …/press`` presses a button of a message
-the bot sent, and ``POST …/move`` pumps or rugs a token
-(``{"symbol", "kind": "pump" | "rug"}``), ``GET …/tokens`` lists them with prices, and
-``GET …/events?after=N&timeout=S`` long-polls everything that happened in that private chat since
-event ``N`` (the person's messages, the bot's messages with the HTML it sent, edits, deletions, the command menu,
-the toasts and alerts a button's answer shows).
-A page served by another process (the Django sandbox app) can so show the chat live without importing localnet.
+The Bot API (``/bot<token>/…``) is the bot's side. This is the Telegram app's side, on the same server and guarded
+by the same token, for one private chat (its id is the person's user id):
+
+- ``POST /chat/<token>/<chat_id>/say`` ``{"text"}``: the person types a message (an update for the bot);
+- ``POST …/press`` ``{"message_id", "data"}``: the person presses a button the bot's message offers;
+- ``GET …/events?after=N&timeout=S``: a long poll of everything in the chat after event ``N``: the person's
+  messages, the bot's messages with the HTML it sent, edits, deletions, the command menu, a button's toast or alert;
+- ``GET …/tokens`` and ``POST …/move`` ``{"symbol", "kind": "pump" | "rug"}``: the tokens with their prices, and
+  another trader's big swap now (both provided by Localnet).
+
+So a page served by another process (the Django sandbox app) shows the chat live without importing localnet.
 """
 
 from __future__ import annotations
