@@ -14,7 +14,7 @@ COMPILE := $(LOCK_ENV) $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allo
 	--no-emit-index-url --no-emit-find-links
 NEED_PYTHON := command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install it, or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
 
-.PHONY: run test lint migrate venv localnet lock audit clean proof
+.PHONY: run test lint migrate venv localnet sandbox lock audit clean proof
 
 $(PY):
 	@$(NEED_PYTHON)
@@ -66,6 +66,11 @@ lint: $(STAMP)
 
 localnet: $(STAMP)
 	$(PY) -m localnet
+
+# The whole bot in a browser, offline: localnet (prices walking on their own), the bot, the admin and a web chat page
+# that behaves like Telegram; its own fresh database in .sandbox/. Prints the URL and the demo staff account.
+sandbox: $(STAMP)
+	$(PY) -m sandbox $(SANDBOX_ARGS)
 
 $(TOOLS)/bin/python:
 	@$(NEED_PYTHON)

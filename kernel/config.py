@@ -128,6 +128,8 @@ class TradingConfig:
     swap_compose: bool = True
     # MEV protection: the Jito-shaped block engine protected trades are sent to as bundles (None: not offered).
     jito_block_engine_url: str | None = None
+    # The offline sandbox (make sandbox): the web chat page over localnet's Telegram stand-in; never in production.
+    sandbox: bool = False
 
     def require_encryption_keys(self) -> tuple[str, ...]:
         if not self.wallet_encryption_keys:
@@ -242,6 +244,7 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         swap_compose=reader.boolean("SWAP_COMPOSE", default=True),
         jito_block_engine_url=reader.private_url(
             "JITO_BLOCK_ENGINE_URL", example="JITO_BLOCK_ENGINE_URL=https://mainnet.block-engine.jito.wtf"),
+        sandbox=reader.boolean("SANDBOX", default=False),
     )
 
 

@@ -30,6 +30,9 @@ INSTALLED_APPS = [
     "telegrambot",
     "custody",
 ]
+SANDBOX = CONFIG.sandbox
+if SANDBOX:  # make sandbox: the web chat page over localnet (sandbox/); never in production
+    INSTALLED_APPS.append("sandbox")
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
