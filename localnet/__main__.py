@@ -8,9 +8,19 @@ import sys
 import threading
 
 from localnet import Localnet
+from localnet.hostile import MAINNET_DROP_RATE, PROFILES
 from localnet.venue import ATTACKS
 
 USER_ID = 1000
+
+
+def _apply_profile(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The profile's knobs, where the command line left them at their defaults."""
+    knobs = PROFILES[args.profile](slot_ms=args.slot_ms or 400)
+    knobs["drop_rate"] = MAINNET_DROP_RATE
+    for name, value in knobs.items():
+        if hasattr(args, name) and getattr(args, name) == parser.get_default(name):
+            setattr(args, name, value)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,6 +33,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--attack", choices=ATTACKS, default=None,
                         help="hostile swap venue: every swap it builds carries this attack")
     hostile = parser.add_argument_group("a network as hostile as mainnet (every knob off unless given)")
+    hostile.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                         help="mainnet: every knob as on a busy mainnet day (slot clock 400 ms, 30%% of sends "
+                              "dropped, a lagging node, a fee market, Jupiter's free tier, late mints, a "
+                              "sandwicher); a knob given as well wins")
     hostile.add_argument("--slot-ms", type=int, default=None,
                          help="a slot clock: a block every N ms on its own (mainnet: 400), statuses processed -> "
                               "confirmed -> finalized; without it, a block per landed transaction")
@@ -61,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     hostile.add_argument("--drop-seed", type=int, default=None,
                          help="seed of the drops, for a repeatable run (default: --seed, else 0)")
     args = parser.parse_args(argv)
+    if args.profile:
+        _apply_profile(parser, args)
     if not 0 <= args.drop_rate <= 1:
         parser.error("--drop-rate must be between 0 and 1")
     if not 0 <= args.bundle_drop_rate <= 1:

@@ -24,7 +24,7 @@ from solders.transaction_status import TransactionConfirmationStatus
 
 from kernel.chain.rpc import Outcome, RpcGateway
 from localnet import Localnet
-from localnet.hostile import FINALIZED_DEPTH
+from localnet.hostile import FINALIZED_DEPTH, Knobs
 
 SOL = 10**9
 
@@ -340,3 +340,27 @@ def test_the_random_seed_is_a_knob_and_the_tokens_are_listed_either_way(hostile)
         assert "BONK" in console.tokens and console.knobs.seed is None
     finally:
         console.stop()
+
+
+def test_the_mainnet_profile_turns_every_knob_on_and_a_knob_given_wins():
+    import subprocess
+    import sys
+
+    from kernel.config import BASE_DIR
+    from localnet.hostile import mainnet_profile
+
+    knobs = mainnet_profile(slot_ms=40)
+    assert knobs["slot_ms"] == 40 and knobs["jupiter_window_seconds"] == 6.0  # time compressed tenfold, in step
+    assert set(knobs) <= set(vars(Knobs()))  # every entry is a knob
+    console = subprocess.Popen([sys.executable, "-m", "localnet", "--quiet", "--profile", "mainnet", "--lag-slots",
+                                "3"], cwd=BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        said: list[str] = []
+        while len(said) < 20 and not any("slots behind" in line for line in said):  # the last of its lines
+            said.append(console.stderr.readline())
+    finally:
+        console.kill()
+        console.wait()
+    assert any("dropped with probability 0.3" in line for line in said), said
+    assert any("sandwiched" in line for line in said), said
+    assert any("(3 slots behind)" in line for line in said), said  # the knob given wins over the profile's 2
