@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Sum
 from django.utils import timezone
@@ -88,7 +89,8 @@ async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *, mi
                 continue
             await _settle_and_tell(rpc, trade, status, height, report, tip_accounts, notify)
     if resumable:
-        await _resume(rpc, resumable, report, tip_accounts, notify)
+        await _resume(rpc, resumable, "trade(s)", report, lambda trade, status, now: _settle_and_tell(
+            rpc, trade, status, now, report, tip_accounts, notify))
     resumable_withdrawals: list[Withdrawal] = []
     for batch in _batches(withdrawals):
         statuses = await rpc.signature_statuses([w.signature for w in batch])
@@ -99,7 +101,8 @@ async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *, mi
                 continue
             await _settle_withdrawal_and_tell(withdrawal, status, height, report, notify)
     if resumable_withdrawals:
-        await _resume_withdrawals(rpc, resumable_withdrawals, report, notify)
+        await _resume(rpc, resumable_withdrawals, "withdrawal(s)", report, lambda withdrawal, status, now:
+                      _settle_withdrawal_and_tell(withdrawal, status, now, report, notify))
     if report.confirmed or report.failed or report.expired:
         logger.info("Reconciled pending trades and withdrawals: %s", report)
     return report
@@ -118,25 +121,26 @@ async def _settle_and_tell(rpc: RpcGateway, trade: Trade, status, height: int, r
                              trade.signature, trade.token_mint))
 
 
-async def _resume(rpc: RpcGateway, trades: list[Trade], report: ReconcileReport, tip_accounts: Collection[str],
-                  notify: Notify | None) -> None:
-    """Send each orphan's bytes again until it lands or its blockhash expires, a few at a time, then settle it."""
-    logger.info("Resending %d trade(s) a previous run signed and may not have landed", len(trades))
+async def _resume(rpc: RpcGateway, items: list, what: str, report: ReconcileReport,
+                  settle: Callable[[Any, Any, int], Awaitable[None]]) -> None:
+    """Send each orphan's bytes (a trade's or a withdrawal's) again until it lands or its blockhash expires, a few
+    at a time, then ``settle`` it (item, status, block height)."""
+    logger.info("Resending %d %s a previous run signed and may not have landed", len(items), what)
     gate = asyncio.Semaphore(RESUME_AT_ONCE)
 
-    async def one(trade: Trade) -> None:
+    async def one(item) -> None:
         async with gate:
             try:
-                await rpc.resume(bytes(trade.signed_transaction), last_valid_block_height=trade.last_valid_block_height)
-                status = (await rpc.signature_statuses([trade.signature]))[0]
+                await rpc.resume(bytes(item.signed_transaction), last_valid_block_height=item.last_valid_block_height)
+                status = (await rpc.signature_statuses([item.signature]))[0]
                 height = await rpc.block_height()
             except ChainError as err:
-                logger.warning("Could not see trade %s through (%s); it stays pending", trade.signature, err)
+                logger.warning("Could not see %s through (%s); it stays pending", item.signature, err)
                 report.still_pending += 1
                 return
-            await _settle_and_tell(rpc, trade, status, height, report, tip_accounts, notify)
+            await settle(item, status, height)
 
-    await asyncio.gather(*(one(trade) for trade in trades))
+    await asyncio.gather(*(one(item) for item in items))
 
 
 async def _settle_withdrawal_and_tell(withdrawal: Withdrawal, status, height: int, report: ReconcileReport,
@@ -146,28 +150,6 @@ async def _settle_withdrawal_and_tell(withdrawal: Withdrawal, status, height: in
         await notify(Settled(withdrawal.user.telegram_user_id, "withdrawal",
                              settled.status == Withdrawal.Status.CONFIRMED, withdrawal.signature,
                              withdrawal.destination, withdrawal.lamports))
-
-
-async def _resume_withdrawals(rpc: RpcGateway, withdrawals: list[Withdrawal], report: ReconcileReport,
-                              notify: Notify | None) -> None:
-    """As ``_resume``, for withdrawals a previous run approved, signed and may not have landed."""
-    logger.info("Resending %d withdrawal(s) a previous run signed and may not have landed", len(withdrawals))
-    gate = asyncio.Semaphore(RESUME_AT_ONCE)
-
-    async def one(withdrawal: Withdrawal) -> None:
-        async with gate:
-            try:
-                await rpc.resume(bytes(withdrawal.signed_transaction),
-                                 last_valid_block_height=withdrawal.last_valid_block_height)
-                status = (await rpc.signature_statuses([withdrawal.signature]))[0]
-                height = await rpc.block_height()
-            except ChainError as err:
-                logger.warning("Could not see withdrawal %s through (%s); it stays pending", withdrawal.pk, err)
-                report.still_pending += 1
-                return
-            await _settle_withdrawal_and_tell(withdrawal, status, height, report, notify)
-
-    await asyncio.gather(*(one(withdrawal) for withdrawal in withdrawals))
 
 
 def _public(signed: bytes | None, tip_accounts: Collection[str]) -> bool:
