@@ -31,7 +31,10 @@ venv: $(STAMP)
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 
-run: migrate
+# Every missing setting is named at once, before the first migration
+run: $(STAMP)
+	@$(PY) manage.py checkconfig
+	$(PY) manage.py migrate --noinput
 	$(PY) manage.py runbot
 
 test: $(STAMP)

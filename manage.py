@@ -4,20 +4,27 @@
 import os
 import sys
 
-SERVING_COMMANDS = {"runbot", "runserver"}  # the web app checks for itself in tradingbot/asgi.py and wsgi.py
+SERVING_COMMANDS = {"runserver"}  # the web app checks for itself in tradingbot/asgi.py and wsgi.py
+BOT_COMMANDS = {"runbot", "checkconfig"}  # `make run` runs checkconfig before it migrates
 
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradingbot.settings")
-    from kernel.config import ConfigError, get_config
+    from kernel.config import ConfigError, describe_missing, get_config
 
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
     try:
         config = get_config()
-        if len(sys.argv) > 1 and sys.argv[1] in SERVING_COMMANDS:
+        if command in SERVING_COMMANDS:
             config.require_secret_key()
     except ConfigError as err:
         sys.stderr.write(f"Configuration error: {err}\n")
         sys.exit(2)
+    if command in BOT_COMMANDS:
+        missing = config.missing_to_run_bot(webhook="--webhook" in sys.argv)
+        if missing:
+            sys.stderr.write(describe_missing(missing) + "\n")
+            sys.exit(2)
 
     from django.core.management import execute_from_command_line
     from django.db.utils import OperationalError, ProgrammingError

@@ -4,7 +4,7 @@ import asyncio
 
 from django.core.management.base import BaseCommand, CommandError
 
-from kernel.config import ConfigError, get_config
+from kernel.config import describe_missing, get_config
 from kernel.metrics_server import start_metrics_server
 from telegrambot.runner import BotRunner
 
@@ -22,13 +22,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, webhook=False, host="127.0.0.1", port=8080, no_register=False, **options):
         config = get_config()
-        try:
-            config.require_telegram_token()
-            config.require_encryption_keys()
-            if webhook:
-                config.require_webhook()
-        except ConfigError as err:
-            raise CommandError(f"{err}\nSet it in .env (copy .env.example) and run again.") from None
+        missing = config.missing_to_run_bot(webhook=webhook)
+        if missing:
+            raise CommandError(describe_missing(missing).removeprefix("Configuration error: "), returncode=2)
         if not webhook:
             exporter = self._start_exporter(config.bot_metrics_port)
             try:
