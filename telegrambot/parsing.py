@@ -13,6 +13,7 @@ from kernel.errors import WordedError
 from kernel.money import AmountError, parse_decimal, sol_to_lamports
 from positions.amounts import SellAmount
 from positions.errors import InvalidAmount
+from positions.models import THRESHOLD_OFF
 from telegrambot.refusals import refusal
 from wallets.models import MAX_TIP_LAMPORTS, MIN_TIP_LAMPORTS, FeeLevel
 
@@ -154,6 +155,17 @@ def parse_percentage_or_off(text: str, *, name: str, high: Decimal) -> Decimal |
     if value != value.quantize(Decimal("0.01")):
         raise ParseError(f"{name} can have at most two decimals, like 12.5.")
     return value
+
+
+def parse_position_threshold(text: str, *, name: str, high: Decimal) -> Decimal | None:
+    """/sl and /tp on one position: a percentage; "off" turns it off on this position (THRESHOLD_OFF) whatever the
+    default; "default" (None) follows /settings again."""
+    word = text.strip().lower()
+    if word in {"default", "settings", "reset"}:
+        return None
+    if word in {"off", "none", "0", "disable"}:
+        return THRESHOLD_OFF
+    return parse_percentage_or_off(text, name=name, high=high)
 
 
 def parse_positive_sol(text: str, *, name: str) -> int:

@@ -10,6 +10,7 @@ from custody.money_out import WithdrawalRequest
 from custody.withdrawals import WithdrawalResult
 from kernel.display import plain, sol, tokens
 from kernel.errors import UserFacingError
+from positions.models import THRESHOLD_OFF
 from positions.selectors import PortfolioView, PositionView
 from positions.trading import BuyResult, SellResult, Step
 from telegrambot import refusals, setting_words
@@ -59,8 +60,8 @@ HELP = (
     "/sell &lt;mint&gt; &lt;all | amount | N%&gt; — sell all or part, e.g. /sell DezX…B263 50%\n"
     "Paste a mint address on its own to see the token with buy buttons.\n"
     "/positions — what you hold, with profit and loss\n"
-    "/sl &lt;mint&gt; &lt;N% | off&gt;, /tp &lt;mint&gt; &lt;N% | off&gt; — stop loss / take profit for one "
-    "position\n\n"
+    "/sl &lt;mint&gt; &lt;N% | off | default&gt;, /tp &lt;mint&gt; &lt;N% | off | default&gt; — stop loss / take "
+    "profit for one position\n\n"
     "<b>Wallet</b>\n"
     "/wallet — address and balances\n"
     "/withdraw &lt;address&gt; &lt;SOL | all&gt; — send SOL out (asks to confirm)\n"
@@ -600,12 +601,18 @@ def no_such_setting(typed: str, names: str) -> str:
 
 
 def threshold_usage(command: str, label: str) -> str:
-    return (f"Usage: /{command} <token mint> <percent | off>, e.g. /{command} {EXAMPLE_MINT} 20\n"
-            f"Sets the {label.lower()} of that one position; 'off' follows your /settings again.")
+    return (f"Usage: /{command} <token mint> <percent | off | default>, e.g. /{command} {EXAMPLE_MINT} 20\n"
+            f"Sets the {label.lower()} of that one position; 'off' turns it off there, 'default' follows your "
+            "/settings again.")
 
 
 def position_threshold_set(label: str, value: Decimal | None) -> str:
-    shown = "your default from /settings" if value is None else f"{plain(value)}%"
+    if value is None:
+        shown = "your default from /settings"
+    elif value == THRESHOLD_OFF:
+        shown = "off (your /settings default does not apply to it)"
+    else:
+        shown = f"{plain(value)}%"
     return f"✅ {label} for this position: {shown}."
 
 
