@@ -92,7 +92,8 @@ NO_POSITIONS = "You have no open positions. Paste a token mint address or use /b
 # Where the bot does not act: outside a private chat with the user, on an edited message, on a non-text message.
 PRIVATE_ONLY = "I only work in a private chat with you. Open a private chat with me to trade or see your wallet."
 EDITS_NOT_ACTED = "I don't act on edited messages. Send the command again as a new message."
-NOT_TEXT = "I only read text. Type a command (/help lists them) or paste a token's mint address."
+NOT_TEXT = ("I only read text, and a mint address as a photo's caption. Type a command (/help lists them) or paste "
+            "a token's mint address.")
 
 
 def token_card(*, mint: str, decimals: int, price_sol: Decimal | None, held_raw: int, supply_raw: int,

@@ -91,7 +91,7 @@ async def position_take_profit(update: Update, context: ContextTypes.DEFAULT_TYP
 
 
 async def _position_threshold(update, context, field: str, label: str, high: Decimal, command: str) -> None:
-    args = context.args or []
+    args = parsing.visible_args(context.args or [])
     if len(args) != 2:
         raise ParseError(texts.threshold_usage(command, label))
     mint = parsing.parse_address(args[0])
