@@ -11,6 +11,7 @@ from custody.withdrawals import WithdrawalResult
 from kernel.display import plain, sol, tokens
 from kernel.errors import UserFacingError
 from positions.models import THRESHOLD_OFF
+from positions.sale_estimate import SaleEstimate
 from positions.selectors import PortfolioView, PositionView
 from positions.trading import BuyResult, SellResult, Step
 from telegrambot import refusals, setting_words
@@ -134,8 +135,12 @@ ASK_BUY_CODE = ("🔐 This buy is above the level you set for a code (/settings)
                 "authenticator app to buy; anything else cancels it.")
 
 
-def confirm_sell(*, mint: str, amount: str) -> str:
-    return f"Sell <b>{escape(amount)}</b> of {code(mint)}?"
+def confirm_sell(*, mint: str, amount: str, costly: SaleEstimate | None = None) -> str:
+    question = f"Sell <b>{escape(amount)}</b> of {code(mint)}?"
+    if costly is None:
+        return question
+    return (f"⚠️ This sale would bring in about {sol(costly.proceeds_lamports)}, but the network fee is up to "
+            f"{sol(costly.fee_lamports)}: you would end up with less SOL than before.\n{question}")
 
 
 def progress(step: str) -> str:
