@@ -174,6 +174,7 @@ class SnipeLaunch(models.Model):
         db_table = "snipe_launches"
         ordering = ["-created_at"]
         verbose_name = "skipped launch"
+        verbose_name_plural = "skipped launches"
 
     def __str__(self) -> str:
         return f"skipped {self.token_mint[:6]}… for {self.users_affected} user(s)"

@@ -5,6 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from solders.keypair import Keypair
 
+from custody.admin.amounts import in_sol
 from custody.services import get_or_create_user_wallet
 from positions.models import Position, Trade
 from tests.admin.otp import staff_client
@@ -98,10 +99,10 @@ def test_saving_a_wallet_from_the_admin_keeps_its_secret(staff, wallet):
     form = {"telegram_username": "renamed", "is_frozen": "on", "settings-TOTAL_FORMS": "1",
             "settings-INITIAL_FORMS": "1", "settings-MIN_NUM_FORMS": "0", "settings-MAX_NUM_FORMS": "1",
             "settings-0-id": settings.pk, "settings-0-user": wallet.pk,
-            "settings-0-max_trade_size_lamports": settings.max_trade_size_lamports,
-            "settings-0-daily_loss_limit_lamports": settings.daily_loss_limit_lamports,
-            "settings-0-slippage_bps": 300, "settings-0-snipe_amount_lamports": settings.snipe_amount_lamports,
-            "settings-0-priority_fee_lamports": settings.priority_fee_lamports}
+            "settings-0-max_trade_size_lamports": in_sol(settings.max_trade_size_lamports),
+            "settings-0-daily_loss_limit_lamports": in_sol(settings.daily_loss_limit_lamports),
+            "settings-0-slippage_bps": "3", "settings-0-snipe_amount_lamports": in_sol(settings.snipe_amount_lamports),
+            "settings-0-priority_fee_lamports": in_sol(settings.priority_fee_lamports)}  # staff type SOL and %
     response = staff.post(url, form)
     assert response.status_code == 302, response.content.decode()[:2000]
     wallet.refresh_from_db()
