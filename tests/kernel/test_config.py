@@ -285,3 +285,12 @@ def test_make_run_checks_the_configuration_before_it_migrates():
     assert result.returncode == 0, result.stderr
     commands = [line for line in result.stdout.splitlines() if "manage.py" in line]
     assert [line.split("manage.py ")[1].split()[0] for line in commands] == ["checkconfig", "migrate", "runbot"]
+
+
+@pytest.mark.parametrize(("debug", "shown"), [("false", False), ("true", True)])
+def test_the_schedulers_routine_lines_are_quiet_unless_debug(debug, shown):
+    code = ("import django, logging; django.setup(); "
+            "print(logging.getLogger('apscheduler.executors.default').isEnabledFor(logging.INFO))")
+    result = _run(["-c", code], {"DJANGO_SETTINGS_MODULE": "tradingbot.settings", "DEBUG": debug})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(shown)
