@@ -32,7 +32,7 @@ from positions.trade_policy import apply_all_due
 from positions.trading import TradingService
 from telegrambot import texts
 from telegrambot.application import build_application
-from telegrambot.handlers.common import BotDeps, one_line
+from telegrambot.handlers.common import BotDeps, is_outage, one_line
 from telegrambot.sensitive import sweep
 from wallets.crypto import Keyring
 
@@ -264,8 +264,12 @@ async def _sweep_everything(application: Application) -> None:
     """Key material must not outlive the bot in the chat: delete every tracked message before stopping."""
     try:
         await sweep(application.bot, everything=True)
-    except Exception:
-        logger.exception("Could not delete the tracked key messages at shutdown; they are deleted at next start")
+    except Exception as err:
+        if not is_outage(err):
+            logger.exception("Could not delete the tracked key messages at shutdown; they are deleted at next start")
+            return
+        logger.warning("Could not delete the tracked key messages at shutdown (%s); they are deleted at next start",
+                       one_line(err))
 
 
 async def _sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:

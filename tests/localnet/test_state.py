@@ -118,6 +118,8 @@ def test_python_m_localnet_keeps_its_chain_across_runs(tmp_path):
 
     lines, err = run()
     assert lines[0].startswith("SOLANA_RPC_URL=") and "a new chain, kept in" in err and path.exists()
+    assert [token["symbol"] for token in state.read(path)["tokens"]] == ["BONK", "WIF", "JUP", "NINE", "WHOLE",
+                                                                         "MAXI"]  # seeded, with or without --seed
     again, err = run()
     assert again == lines and "chain restored from" in err
     fresh, _ = run("--fresh")
