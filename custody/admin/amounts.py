@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from django import forms
+from django.contrib import admin
 from django.core.exceptions import ValidationError
 
 from kernel.display import plain
@@ -64,3 +65,38 @@ def in_sol(lamports: int | None) -> str:
 
 def in_percent(bps: int | None) -> str:
     return "" if bps is None else plain(Decimal(bps) / 100)
+
+
+def sol_column(field: str, description: str):
+    """A list or read-only column showing a lamports field in SOL (``description`` names the unit)."""
+    @admin.display(description=description, ordering=field)
+    def column(self, obj) -> str:
+        return in_sol(getattr(obj, field))
+    column.__name__ = f"{field}_in_sol"
+    return column
+
+
+def percent_column(field: str, description: str, *, bps: bool = False):
+    """A list or read-only column showing a percentage (or basis points, ``bps``) as percent; empty reads "off"."""
+    @admin.display(description=description, ordering=field)
+    def column(self, obj) -> str:
+        value = getattr(obj, field)
+        if value is None:
+            return "off"
+        return in_percent(value) if bps else plain(value)
+    column.__name__ = f"{field}_in_percent"
+    return column
+
+
+class Shown:
+    """A row for a CSV export: a column the admin displays (in SOL, in percent) by that display, any other by the
+    model's field. Exports still name their columns one by one (kernel.exports)."""
+
+    def __init__(self, model_admin: admin.ModelAdmin, obj) -> None:
+        self._admin, self._obj = model_admin, obj
+
+    def __getattr__(self, name: str):
+        column = getattr(self._admin, name, None)
+        if callable(column) and hasattr(column, "short_description"):
+            return column(self._obj)
+        return getattr(self._obj, name)

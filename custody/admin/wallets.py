@@ -5,18 +5,15 @@ superuser may change them, and never above the operator's maxima (wallets/limits
 
 from __future__ import annotations
 
-from types import SimpleNamespace as _Row
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from custody import audit
-from custody.admin.amounts import PercentField, SolField, in_percent, in_sol
+from custody.admin.amounts import PercentField, Shown, SolField, percent_column, sol_column
 from custody.admin.staff import StaffAudited
 from custody.services import set_frozen
 from kernel.config import get_config
-from kernel.display import plain
 from kernel.exports import csv_response
 from wallets.limits import over_ceiling
 from wallets.models import UserSettings, UserWallet
@@ -50,33 +47,16 @@ class UserSettingsForm(forms.ModelForm):
         return cleaned
 
 
-def _sol_column(field: str, description: str):
-    @admin.display(description=description, ordering=field)
-    def column(self, obj) -> str:
-        return in_sol(getattr(obj, field))
-    return column
-
-
-def _percent_column(field: str, description: str, *, bps: bool = False):
-    @admin.display(description=description, ordering=field)
-    def column(self, obj) -> str:
-        value = getattr(obj, field)
-        if value is None:
-            return "off"
-        return in_percent(value) if bps else plain(value)
-    return column
-
-
 class SettingsColumns:
     """The risk settings as staff read them (SOL, percent), for lists, exports and read-only pages."""
 
-    max_trade_size_sol = _sol_column("max_trade_size_lamports", "Max trade size (SOL)")
-    daily_loss_limit_sol = _sol_column("daily_loss_limit_lamports", "Daily loss limit (SOL)")
-    slippage_percent = _percent_column("slippage_bps", "Slippage (%)", bps=True)
-    stop_loss_percent = _percent_column("stop_loss_percentage", "Stop loss (%)")
-    take_profit_percent = _percent_column("take_profit_percentage", "Take profit (%)")
-    snipe_amount_sol = _sol_column("snipe_amount_lamports", "Snipe amount (SOL)")
-    priority_fee_sol = _sol_column("priority_fee_lamports", "Priority fee (SOL)")
+    max_trade_size_sol = sol_column("max_trade_size_lamports", "Max trade size (SOL)")
+    daily_loss_limit_sol = sol_column("daily_loss_limit_lamports", "Daily loss limit (SOL)")
+    slippage_percent = percent_column("slippage_bps", "Slippage (%)", bps=True)
+    stop_loss_percent = percent_column("stop_loss_percentage", "Stop loss (%)")
+    take_profit_percent = percent_column("take_profit_percentage", "Take profit (%)")
+    snipe_amount_sol = sol_column("snipe_amount_lamports", "Snipe amount (SOL)")
+    priority_fee_sol = sol_column("priority_fee_lamports", "Priority fee (SOL)")
 
 
 # Each stored column and the column staff read in its place.
@@ -203,11 +183,12 @@ class UserSettingsAdmin(StaffAudited, RiskSettingsLock, admin.ModelAdmin):
     @admin.action(description="Export selected settings as CSV (SOL and percent)", permissions=["view"])
     def export_csv(self, request, queryset):
         columns = ("telegram_user_id", *SHOWN_AS.values(), "snipe_enabled", "confirm_trades")
-        rows = [_Row(telegram_user_id=settings.user.telegram_user_id, snipe_enabled=settings.snipe_enabled,
-                     confirm_trades=settings.confirm_trades,
-                     **{column: getattr(self, column)(settings) for column in SHOWN_AS.values()})
-                for settings in queryset.select_related("user").order_by("pk")]
+        rows = (Shown(self, settings) for settings in queryset.select_related("user").order_by("pk"))
         return csv_response("user-settings.csv", columns, rows)
+
+    @admin.display(description="Telegram user id")
+    def telegram_user_id(self, settings: UserSettings) -> int:
+        return settings.user.telegram_user_id
 
     def has_add_permission(self, request):
         return False

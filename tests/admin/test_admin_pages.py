@@ -81,6 +81,8 @@ def test_exports_carry_public_data_only(staff, wallet, keyring):
         assert all(secret not in body for secret in secrets)
     assert wallet.public_key in wallets_csv.content.decode()
     assert "5igsig" in trades_csv.content.decode()
+    header, row = trades_csv.content.decode().strip().splitlines()
+    assert dict(zip(header.split(","), row.split(","), strict=True))["sol_in"] == "0.000000005"  # SOL, exactly
 
 
 def test_freeze_and_unfreeze_are_recorded_in_history(staff, wallet):
@@ -121,3 +123,14 @@ def test_ledger_cannot_be_edited_or_deleted(staff, wallet):
 def test_admin_is_staff_only(client, wallet):
     response = client.get(reverse("admin:wallets_userwallet_changelist"))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_lists_and_ledger_pages_read_sol(staff, wallet):
+    Trade.objects.filter(user=wallet).update(lamports_in=250_000_000)
+    Position.objects.filter(user=wallet).update(remaining_cost_lamports=250_000_000)
+    for page in (reverse("admin:positions_trade_changelist"), reverse("admin:positions_position_changelist"),
+                 reverse("admin:positions_position_change", args=[wallet.positions.get().pk]),
+                 reverse("admin:positions_trade_change", args=[wallet.trades.get().pk])):
+        text = staff.get(page).content.decode()
+        assert "0.25" in text and "250000000" not in text, page
+        assert "(SOL)" in text or "SOL in" in text, page
