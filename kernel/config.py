@@ -182,14 +182,16 @@ class TradingConfig:
         return missing + (self._missing_webhook_settings() if webhook else [])
 
 
-def describe_missing(missing: list[ConfigError]) -> str:
-    """One message naming every missing setting: one line for one, a heading and a line each for several."""
-    if len(missing) == 1:
-        return f"Configuration error: {missing[0]}"
-    names = ", ".join(err.variable for err in missing)
-    lines = [f"Configuration error: {len(missing)} settings are not set ({names}). Set them in .env (start from "
+def describe_missing(problems: list[ConfigError]) -> str:
+    """One message naming every missing or invalid setting: one line for one, a heading and a line each for
+    several."""
+    if len(problems) == 1:
+        return f"Configuration error: {problems[0]}"
+    names = ", ".join(err.variable for err in problems)
+    state = "are not set" if all(" is not set" in str(err) for err in problems) else "are missing or invalid"
+    lines = [f"Configuration error: {len(problems)} settings {state} ({names}). Set them in .env (start from "
              ".env.example) and run again:"]
-    lines += [f"  - {err}" for err in missing]
+    lines += [f"  - {err}" for err in problems]
     return "\n".join(lines)
 
 
@@ -197,6 +199,20 @@ def describe_missing(missing: list[ConfigError]) -> str:
 def get_config() -> TradingConfig:
     """The process-wide configuration, read once."""
     return load_config(_process_environment())
+
+
+def configuration_problems() -> tuple[TradingConfig | None, list[ConfigError]]:
+    """Every invalid setting of the process environment at once, not only the first: each one found is set aside
+    (its default stands in) and the rest are read again. Returns the config read that way, with the problems."""
+    remaining = _process_environment()
+    problems: list[ConfigError] = []
+    while True:
+        try:
+            return load_config(remaining), problems
+        except ConfigError as err:
+            problems.append(err)
+            if remaining.pop(err.variable, None) is None:  # not a variable of ours: nothing left to set aside
+                return None, problems
 
 
 def new_wallet_key_from_environment() -> str | None:

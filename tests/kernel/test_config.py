@@ -294,3 +294,14 @@ def test_the_schedulers_routine_lines_are_quiet_unless_debug(debug, shown):
     result = _run(["-c", code], {"DJANGO_SETTINGS_MODULE": "tradingbot.settings", "DEBUG": debug})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(shown)
+
+
+def test_every_invalid_value_is_named_at_once_with_the_missing_ones():
+    result = _run(["manage.py", "checkconfig"], {"SECRET_KEY": None, "STOP_LOSS_PERCENTAGE": "150",
+                                                 "DEFAULT_SLIPPAGE_BPS": "abc", "TELEGRAM_BOT_TOKEN": "xyz"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    first_line, *details = result.stderr.strip().splitlines()
+    assert first_line.startswith("Configuration error: 5 settings are missing or invalid (")
+    assert sorted(line.split()[1] for line in details) == [
+        "DEFAULT_SLIPPAGE_BPS", "SECRET_KEY", "STOP_LOSS_PERCENTAGE", "TELEGRAM_BOT_TOKEN", "WALLET_ENCRYPTION_KEY"]
+    assert "xyz" not in result.stderr  # a token is described, never echoed
