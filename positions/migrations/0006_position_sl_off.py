@@ -6,8 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('positions', '0003_snipe_launches_and_retention'),
-        ('wallets', '0006_priority_fee_level'),
+        ('positions', '0005_trade_tip'),
     ]
 
     operations = [
