@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('positions', '0005_trade_tip'),
+        ('positions', '0006_trade_signed_transaction'),
     ]
 
     operations = [

@@ -6,7 +6,7 @@ from django.db import migrations
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('positions', '0006_position_sl_off'),
+        ('positions', '0007_position_sl_off'),
     ]
 
     operations = [
