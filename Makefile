@@ -31,14 +31,17 @@ venv: $(STAMP)
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 
-run: migrate
+# Every missing setting is named at once, before the first migration
+run: $(STAMP)
+	@$(PY) manage.py checkconfig
+	$(PY) manage.py migrate --noinput
 	$(PY) manage.py runbot
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The long proofs (crash anywhere x100, races, fuzzing 10,000 cases, a fault storm of 100 trades) on PostgreSQL,
-# then the throughput and /positions benchmarks, then one summary table. About 20 minutes. Every step runs even if
+# then the throughput and /positions benchmarks, then one summary table. About 12 minutes. Every step runs even if
 # one before it failed, so the table always shows what was measured; the target still fails if any step failed or
 # the table has a proof missing or FAILED.
 PROOF_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test

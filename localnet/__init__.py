@@ -59,7 +59,8 @@ class Localnet:
     sol_mint = SOL_MINT
 
     def __init__(self, *, sol_usd: Decimal = Decimal(150), rpc_port: int = 0, jupiter_port: int = 0,
-                 telegram_port: int = 0, lagging_rpc_port: int = 0, block_engine_port: int = 0, **knobs) -> None:
+                 telegram_port: int = 0, lagging_rpc_port: int = 0, block_engine_port: int = 0, ws_port: int = 0,
+                 **knobs) -> None:
         self.knobs = Knobs(**knobs)
         self.chain = Chain()
         self.journal = journal = Journal()
@@ -75,9 +76,9 @@ class Localnet:
         self.sandwicher = Sandwicher(self.chain, self.jupiter, self.knobs)
         self.rpc.sandwicher = self.lagging_rpc.sandwicher = self.sandwicher
         self.telegram = TelegramServer(port=telegram_port)
-        self.logs = LogsServer()
+        self.logs = LogsServer(port=ws_port)
         self.tokens: dict[str, Token] = {}
-        self._faucet = Keypair()
+        self.faucet = Keypair()  # mint authority of tokens created with mint_authority_revoked=False
         self._clock: SlotClock | None = None
         self.price_walk: PriceWalk | None = None
         self.telegram.chat_room.directory = self.token_directory
@@ -88,16 +89,20 @@ class Localnet:
         """Start the servers (and the slot clock if ``slot_ms`` is set); ``tokens``: list the default tokens;
         ``price_walk``: their prices move on their own (``localnet.price_walk``), for the sandbox. The other keyword
         arguments are the ports and the knobs (``seed`` among them: the random draws' seed)."""
-        localnet = cls(**kwargs)
-        for server in localnet._servers():
-            server.start()
-        if localnet.knobs.slot_ms:
-            localnet.start_slot_clock(localnet.knobs.slot_ms)
+        localnet = cls(**kwargs).serve()
         if tokens:
             localnet.seed()
         if price_walk:
             localnet.start_price_walk()
         return localnet
+
+    def serve(self) -> Localnet:
+        """Start the servers (the ports are already bound), and the slot clock if its knob is set."""
+        for server in self._servers():
+            server.start()
+        if self.knobs.slot_ms:
+            self.start_slot_clock(self.knobs.slot_ms)
+        return self
 
     @classmethod
     def start_on(cls, *, rpc_port: int = 0, jupiter_port: int = 0, telegram_port: int = 0, **knobs) -> Localnet:
@@ -214,8 +219,8 @@ class Localnet:
         ``extensions`` makes a Token-2022 mint with those extensions, through the real Token-2022 program."""
         authority = Keypair()
         program = TOKEN_2022_PROGRAM_ID if token_2022 or extensions else TOKEN_PROGRAM_ID
-        mint_authority = None if mint_authority_revoked else self._faucet.pubkey()
-        freeze = self._faucet.pubkey() if freeze_authority else None
+        mint_authority = None if mint_authority_revoked else self.faucet.pubkey()
+        freeze = self.faucet.pubkey() if freeze_authority else None
         if extensions is not None:
             mint = self.chain.create_mint_2022(decimals=decimals, mint_authority=mint_authority,
                                                freeze_authority=freeze, extensions=extensions)

@@ -349,6 +349,18 @@ class TelegramServer(Server):
             self.webhook = {"url": urls[0], "secret_token": secret_token}
             self._upstreams = itertools.cycle(urls)
 
+    def next_ids(self) -> tuple[int, int]:
+        """The next update id and message id (localnet.state keeps them across runs: a bot still polling with its
+        offset must not have the new run's updates skipped as old)."""
+        with self._cond:
+            update_id, message_id = next(self._update_ids), next(self._message_ids)
+            self.continue_ids(update_id=update_id, message_id=message_id)
+        return update_id, message_id
+
+    def continue_ids(self, *, update_id: int, message_id: int) -> None:
+        with self._cond:
+            self._update_ids, self._message_ids = itertools.count(update_id), itertools.count(message_id)
+
     def reset(self) -> None:
         with self._cond:
             self._updates.clear()

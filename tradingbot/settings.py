@@ -125,5 +125,8 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "httpcore2": {"level": "WARNING"},
+        # The job queue's scheduler logs every run of every job at INFO (the monitor's every 2 s: nearly all of a
+        # quiet bot's log). Its warnings (a job missed, a job still running) stay; DEBUG=true shows the runs.
+        "apscheduler": {"level": "INFO" if DEBUG else "WARNING"},
     },
 }
