@@ -14,7 +14,7 @@ COMPILE := $(LOCK_ENV) $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allo
 	--no-emit-index-url --no-emit-find-links
 NEED_PYTHON := command -v $(PYTHON) >/dev/null 2>&1 || { echo "Python 3.11 is needed: install it, or run: make PYTHON=/path/to/python3.11 ..."; exit 1; }
 
-.PHONY: run test lint migrate venv localnet lock audit clean proof
+.PHONY: run test lint migrate venv localnet sandbox lock audit clean proof
 
 $(PY):
 	@$(NEED_PYTHON)
@@ -31,14 +31,17 @@ venv: $(STAMP)
 migrate: $(STAMP)
 	$(PY) manage.py migrate --noinput
 
-run: migrate
+# Every missing setting is named at once, before the first migration
+run: $(STAMP)
+	@$(PY) manage.py checkconfig
+	$(PY) manage.py migrate --noinput
 	$(PY) manage.py runbot
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The long proofs (crash anywhere x100, races, fuzzing 10,000 cases, a fault storm of 100 trades) on PostgreSQL,
-# then the throughput and /positions benchmarks, then one summary table. About 20 minutes. Every step runs even if
+# then the throughput and /positions benchmarks, then one summary table. About 12 minutes. Every step runs even if
 # one before it failed, so the table always shows what was measured; the target still fails if any step failed or
 # the table has a proof missing or FAILED.
 PROOF_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
@@ -66,6 +69,11 @@ lint: $(STAMP)
 
 localnet: $(STAMP)
 	$(PY) -m localnet
+
+# The whole bot in a browser, offline: localnet (prices walking on their own), the bot, the admin and a web chat page
+# that behaves like Telegram; its own fresh database in .sandbox/. Prints the URL and the demo staff account.
+sandbox: $(STAMP)
+	$(PY) -m sandbox $(SANDBOX_ARGS)
 
 $(TOOLS)/bin/python:
 	@$(NEED_PYTHON)

@@ -32,7 +32,7 @@ def main() -> None:
     setup_django()
     from localnet import Localnet
 
-    with Localnet.start(seed=True) as localnet:
+    with Localnet.start() as localnet:
         print(f"latency added per HTTP request: {args.latency_ms} ms; {args.round_trips} round trips "
               "(buy 0.01 SOL, sell all) per mode")
         print(f"{'mode':<9} {'left locked, all trips':>22} {'returned per exit':>18} {'RPC req/trade':>14} "

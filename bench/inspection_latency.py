@@ -27,7 +27,7 @@ def main() -> None:
     setup_django()
     from localnet import Localnet
 
-    with Localnet.start(seed=True) as localnet:
+    with Localnet.start() as localnet:
         figures = asyncio.run(_run(localnet, args.swaps, args.latency_ms))
     for name, values in figures["ms"].items():
         print(f"{name:<34} median {values['median']:7.2f} ms   p99 {values['p99']:7.2f} ms   (n={values['n']})")

@@ -59,7 +59,7 @@ def main() -> None:
     setup_django()
     from localnet import Localnet
 
-    with Localnet.start(seed=True) as localnet:
+    with Localnet.start() as localnet:
         cases = asyncio.run(_run_all(localnet, args))
     _print(cases, args)
     if args.json:

@@ -1,11 +1,17 @@
 """How many trades land when sends are dropped, sent once or rebroadcast, in one run. Prints a table; asserts nothing.
 
-    .venv/bin/python -m bench.landing [--trades 200] [--users 10] [--block-ms 20] [--json PATH]
+    .venv/bin/python -m bench.landing [--trades 200] [--users 10] [--block-ms 20] [--profile mainnet|none]
+                                      [--json PATH]
 
 localnet drops each sendTransaction attempt with a probability (0%, 30%, 60%) while its blocks advance on a timer
-(one every ``--block-ms``, so a blockhash's 150 blocks pass during the run). Each case runs the same trades (buys,
+(one every ``--block-ms``, so a blockhash's 150 blocks pass during the run). On the mainnet profile (the default:
+``localnet.hostile.mainnet_profile``, time compressed to ``--block-ms`` slots) the rest of mainnet's hostility is on
+too: the bot's second node (SOLANA_RPC_URLS) lags two slots and fails some reads, a fee market skips half of the
+sends priced below it (the traders are on the "fast" fee level), and Jupiter's free tier admits 60 requests a
+(compressed) minute, which the bot's request budget spreads. Each case runs the same trades (buys,
 and sells of half a position already held) by several users at once, each user's in turn, through the real trading
-service: once with every transaction sent once, once rebroadcast every 5 blocks (2 s at mainnet's 400 ms slots).
+service: once as the old bot sent (once, to one node, at the fixed default fee of 1,000 lamports), once as it sends
+now (rebroadcast every block, to both nodes, at the market's "fast" fee).
 Per case: trades landed before expiry, failed (expired, or otherwise), blocks from the first send to the block the
 transaction landed in (p50/p99; 0: the same block), trades marked failed whose transaction landed, and lamports
 the ledger does not explain (both must be 0).
@@ -53,17 +59,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=15, help="seed of localnet's drops")
     parser.add_argument("--rebroadcast-blocks", type=int, default=1,
                         help="resend every this many blocks (default 1: every slot, as REBROADCAST_SECONDS=0.4)")
+    parser.add_argument("--profile", choices=("mainnet", "none"), default="mainnet",
+                        help="the rest of mainnet's hostility besides drops (default mainnet)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     setup_django()
     from localnet import Localnet
+    from localnet.hostile import mainnet_profile
 
-    with Localnet.start(seed=True) as localnet:
+    knobs = mainnet_profile(slot_ms=args.block_ms) if args.profile == "mainnet" else {}
+    knobs.pop("slot_ms", None)  # each case starts the clock once its users are funded
+    knobs.pop("sandwich_min_lamports", None)  # MEV is bench.mev's: these buys are small anyway
+    with Localnet.start(**knobs) as localnet:
         cases = asyncio.run(_run_all(localnet, args))
     _print(cases, args)
     if args.json:
         write_figures(args.json, "landing", full=args.trades >= 200, trades=args.trades, users=args.users,
-                      block_ms=args.block_ms, result=_verdict(cases, args.trades), summary=_summary(cases),
+                      block_ms=args.block_ms, profile=args.profile, result=_verdict(cases, args.trades),
+                      summary=_summary(cases),
                       runs=[_figures(case) for case in cases])
 
 
@@ -98,6 +111,7 @@ async def _run_all(localnet, args) -> list[Case]:
 
 
 async def _run(localnet, case: Case, args) -> None:
+    from kernel.chain.budget import RequestBudget
     from kernel.chain.jupiter import JupiterClient
     from kernel.chain.rpc import RpcGateway
     from kernel.config import load_config
@@ -109,10 +123,15 @@ async def _run(localnet, case: Case, args) -> None:
                           "WALLET_ENCRYPTION_KEY": TEST_WALLET_KEY, "DEFAULT_PRIORITY_FEE_LAMPORTS": "1000",
                           "MAX_POSITION_SIZE_SOL": "5", "MAX_DAILY_SPEND_SOL": "1000"})
     resend_seconds = args.rebroadcast_blocks * args.block_ms / 1000 if case.rebroadcast else 0
-    rpc = RpcGateway(config.solana_rpc_url, rebroadcast_seconds=resend_seconds)
-    jupiter = JupiterClient(config.jupiter_api_url)
+    mainnet = args.profile == "mainnet"
+    # The old bot: one send, one node, the fixed default fee. The new: resends, a second node, the market's fee.
+    rpc = RpcGateway(config.solana_rpc_url, rebroadcast_seconds=resend_seconds,
+                     fallback_urls=[localnet.lagging_rpc_url] if mainnet and case.rebroadcast else [])
+    budget = RequestBudget(localnet.knobs.jupiter_rpm, window_seconds=localnet.knobs.jupiter_window_seconds) \
+        if mainnet else None
+    jupiter = JupiterClient(config.jupiter_api_url, budget=budget)
     engine = TradingService(rpc=rpc, jupiter=jupiter, keyring=Keyring(config.wallet_encryption_keys), config=config)
-    users = [await _user(engine, localnet) for _ in range(args.users)]
+    users = [await _user(engine, localnet, market_fee=mainnet and case.rebroadcast) for _ in range(args.users)]
     shares = [args.trades // args.users + (index < args.trades % args.users) for index in range(args.users)]
     localnet.start_slot_clock(args.block_ms)  # slots on their own, as on mainnet: none made by the trades
     started = time.monotonic()
@@ -127,13 +146,16 @@ async def _run(localnet, case: Case, args) -> None:
     await _check_ledger(localnet, case, users)
 
 
-async def _user(engine, localnet):
+async def _user(engine, localnet, *, market_fee: bool):
     from asgiref.sync import sync_to_async
 
     from custody.services import get_or_create_user_wallet
+    from wallets.models import UserSettings
 
     user_id = next(_user_ids)
     wallet = (await sync_to_async(get_or_create_user_wallet)(user_id, f"b{user_id}", config=engine.config)).wallet
+    if market_fee:  # "fast": the market's 75th percentile, at most 0.00001 SOL (the market asks 1,600 lamports)
+        await UserSettings.objects.filter(user=wallet).aupdate(priority_fee_level="fast", priority_fee_lamports=10_000)
     localnet.chain.airdrop(wallet.public_key, FUNDING)
     return user_id, wallet
 
@@ -189,7 +211,8 @@ async def _check_ledger(localnet, case: Case, users) -> None:
 
 
 def _print(cases: list[Case], args) -> None:
-    print(f"{args.trades} trades per case by {args.users} users at once; one block every {args.block_ms} ms "
+    print(f"profile: {args.profile}; "
+          f"{args.trades} trades per case by {args.users} users at once; one block every {args.block_ms} ms "
           f"(a blockhash lives 150 blocks = {150 * args.block_ms / 1000:g} s); rebroadcast every "
           f"{args.rebroadcast_blocks} block(s)")
     header = (f"{'drops':>5}  {'sending':<11}  {'landed':>6}  {'failed':>6}  {'of which expired':>16}  "

@@ -57,7 +57,7 @@ def main() -> None:
     setup_django()
     from localnet import Localnet
 
-    with Localnet.start(seed=True, sandwich_min_lamports=SOL) as localnet:
+    with Localnet.start(sandwich_min_lamports=SOL) as localnet:
         cases = [asyncio.run(_run(localnet, Case(protected), args)) for protected in (False, True)]
     _print(cases, args)
     if args.json:

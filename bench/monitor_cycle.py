@@ -22,7 +22,7 @@ def main() -> None:
     setup_django()
     from localnet import Localnet
 
-    with Localnet.start(seed=False) as localnet:
+    with Localnet.start(tokens=False) as localnet:
         asyncio.run(_run(localnet, args.positions, args.mints))
 
 

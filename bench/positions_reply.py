@@ -46,7 +46,7 @@ def main() -> None:
     started = time.perf_counter()
     with ExitStack() as stack:
         setup_django(stack.enter_context(scratch_database("bench_positions")) if args.postgres else None)
-        localnet = stack.enter_context(Localnet.start(seed=False))
+        localnet = stack.enter_context(Localnet.start(tokens=False))
         rows = asyncio.run(_run(localnet, sizes, args.requests))
     seconds = round(time.perf_counter() - started, 1)
     database = "PostgreSQL" if args.postgres else "SQLite"

@@ -35,7 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200)
     args = parser.parse_args()
-    with Localnet.start(seed=True) as localnet:
+    with Localnet.start() as localnet:
         timings = asyncio.run(_measure(localnet, args.requests))
     for name, values in timings.items():
         p99 = sorted(values)[int(len(values) * 0.99) - 1]

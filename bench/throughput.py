@@ -86,7 +86,7 @@ def _bound(cases: list[dict]) -> str:
 
 def _run_case(users: int, trades_per_user: int) -> dict:
     started = time.perf_counter()
-    with Localnet.start(seed=True) as localnet, scratch_database(f"bench_throughput_{users}") as database_url:
+    with Localnet.start() as localnet, scratch_database(f"bench_throughput_{users}") as database_url:
         env = _bot_environment(localnet, database_url)
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=BASE, env=env, check=True)
         with tempfile.TemporaryFile("w+") as log:

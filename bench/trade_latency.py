@@ -25,7 +25,7 @@ def main() -> None:
     setup_django()
     from localnet import Localnet
 
-    with Localnet.start(seed=True) as localnet:
+    with Localnet.start() as localnet:
         asyncio.run(_run(localnet, args.latency_ms, args.buys))
 
 

@@ -197,6 +197,7 @@ class AllowedAddress(models.Model):
     class Meta:
         db_table = "allowed_addresses"
         ordering = ["created_at"]
+        verbose_name_plural = "allowed addresses"
         constraints = [models.UniqueConstraint(fields=["user", "address"], name="allowlist_address_once")]
 
     def __str__(self) -> str:

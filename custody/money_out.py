@@ -177,7 +177,7 @@ class MoneyOut:
             return DueOutcome(withdrawal, refusal=refusal)
         blockhash, last_valid = await self.rpc.latest_blockhash()
         signed, signature = sign(wallet, plan, blockhash, self.keyring)
-        if not await db_call(start_scheduled)(withdrawal_id, signature, last_valid, now):
+        if not await db_call(start_scheduled)(withdrawal_id, signed, last_valid, now):
             return DueOutcome(withdrawal)  # cancelled or held in the meantime: never sent
         try:
             result = await self._land(withdrawal_id, plan, signed, signature, last_valid)

@@ -136,7 +136,8 @@ def commit_withdrawal(wallet: UserWallet, withdrawal_id: int, plan: WithdrawalPl
         withdrawal.status = Withdrawal.Status.PENDING
         withdrawal.signature = signature
         withdrawal.last_valid_block_height = last_valid
-        withdrawal.save(update_fields=["status", "signature", "last_valid_block_height"])
+        withdrawal.signed_transaction = bytes(signed)
+        withdrawal.save(update_fields=["status", "signature", "last_valid_block_height", "signed_transaction"])
         audit.record(audit.Action.WITHDRAWAL_APPROVED, actor=_actor(wallet), source=source, user=wallet,
                      withdrawal=withdrawal.pk, destination=plan.destination, lamports=plan.lamports,
                      signature=signature)
@@ -154,7 +155,8 @@ def is_due(withdrawal: Withdrawal, now: datetime) -> bool:
             and withdrawal.execute_after is not None and withdrawal.execute_after <= now)
 
 
-def start_scheduled(withdrawal_id: int, signature: str, last_valid: int, now: datetime) -> bool:
+def start_scheduled(withdrawal_id: int, signed: VersionedTransaction, last_valid: int, now: datetime) -> bool:
+    signature = str(signed.signatures[0])
     with transaction.atomic():
         withdrawal = Withdrawal.objects.select_for_update().get(pk=withdrawal_id)
         if not is_due(withdrawal, now):
@@ -162,7 +164,8 @@ def start_scheduled(withdrawal_id: int, signature: str, last_valid: int, now: da
         withdrawal.status = Withdrawal.Status.PENDING
         withdrawal.signature = signature
         withdrawal.last_valid_block_height = last_valid
-        withdrawal.save(update_fields=["status", "signature", "last_valid_block_height"])
+        withdrawal.signed_transaction = bytes(signed)
+        withdrawal.save(update_fields=["status", "signature", "last_valid_block_height", "signed_transaction"])
     audit.record(audit.Action.WITHDRAWAL_APPROVED, actor="bot (delay over)", source=audit.BOT,
                  user=withdrawal.user_id, withdrawal=withdrawal_id, signature=signature)
     return True

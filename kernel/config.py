@@ -128,6 +128,8 @@ class TradingConfig:
     swap_compose: bool = True
     # MEV protection: the Jito-shaped block engine protected trades are sent to as bundles (None: not offered).
     jito_block_engine_url: str | None = None
+    # The offline sandbox (make sandbox): the web chat page over localnet's Telegram stand-in; never in production.
+    sandbox: bool = False
 
     def require_encryption_keys(self) -> tuple[str, ...]:
         if not self.wallet_encryption_keys:
@@ -136,14 +138,22 @@ class TradingConfig:
         return self.wallet_encryption_keys
 
     def require_webhook(self) -> tuple[str, str]:
-        if not self.telegram_webhook_url:
-            raise ConfigError("TELEGRAM_WEBHOOK_URL", "is not set (the public HTTPS address Telegram posts updates "
-                              "to, ending in /telegram/webhook/)", "TELEGRAM_WEBHOOK_URL=https://bot.example.com"
-                              "/telegram/webhook/")
-        if not self.telegram_webhook_secret:
-            raise ConfigError("TELEGRAM_WEBHOOK_SECRET", "is not set (every worker checks it on each update)",
-                              "TELEGRAM_WEBHOOK_SECRET=<1-256 letters, digits, _ or ->")
+        missing = self._missing_webhook_settings()
+        if missing:
+            raise missing[0]
+        assert self.telegram_webhook_url and self.telegram_webhook_secret
         return self.telegram_webhook_url, self.telegram_webhook_secret
+
+    def _missing_webhook_settings(self) -> list[ConfigError]:
+        missing = []
+        if not self.telegram_webhook_url:
+            missing.append(ConfigError("TELEGRAM_WEBHOOK_URL", "is not set (the public HTTPS address Telegram posts "
+                                       "updates to, ending in /telegram/webhook/)",
+                                       "TELEGRAM_WEBHOOK_URL=https://bot.example.com/telegram/webhook/"))
+        if not self.telegram_webhook_secret:
+            missing.append(ConfigError("TELEGRAM_WEBHOOK_SECRET", "is not set (every worker checks it on each update)",
+                                       "TELEGRAM_WEBHOOK_SECRET=<1-256 letters, digits, _ or ->"))
+        return missing
 
     def require_secret_key(self) -> str:
         """A serving process (the bot, the web app) does not start without a SECRET_KEY unless DEBUG is on: a key
@@ -160,11 +170,49 @@ class TradingConfig:
                               "TELEGRAM_BOT_TOKEN=123456789:AAH... in .env")
         return self.telegram_bot_token
 
+    def missing_to_run_bot(self, *, webhook: bool = False) -> list[ConfigError]:
+        """Every setting the bot still needs, all at once: a first run names them together, before anything (a
+        migration, a connection) happens, instead of one per attempt."""
+        missing = []
+        for check in (self.require_secret_key, self.require_telegram_token, self.require_encryption_keys):
+            try:
+                check()
+            except ConfigError as err:
+                missing.append(err)
+        return missing + (self._missing_webhook_settings() if webhook else [])
+
+
+def describe_missing(problems: list[ConfigError]) -> str:
+    """One message naming every missing or invalid setting: one line for one, a heading and a line each for
+    several."""
+    if len(problems) == 1:
+        return f"Configuration error: {problems[0]}"
+    names = ", ".join(err.variable for err in problems)
+    state = "are not set" if all(" is not set" in str(err) for err in problems) else "are missing or invalid"
+    lines = [f"Configuration error: {len(problems)} settings {state} ({names}). Set them in .env (start from "
+             ".env.example) and run again:"]
+    lines += [f"  - {err}" for err in problems]
+    return "\n".join(lines)
+
 
 @cache
 def get_config() -> TradingConfig:
     """The process-wide configuration, read once."""
     return load_config(_process_environment())
+
+
+def configuration_problems() -> tuple[TradingConfig | None, list[ConfigError]]:
+    """Every invalid setting of the process environment at once, not only the first: each one found is set aside
+    (its default stands in) and the rest are read again. Returns the config read that way, with the problems."""
+    remaining = _process_environment()
+    problems: list[ConfigError] = []
+    while True:
+        try:
+            return load_config(remaining), problems
+        except ConfigError as err:
+            problems.append(err)
+            if remaining.pop(err.variable, None) is None:  # not a variable of ours: nothing left to set aside
+                return None, problems
 
 
 def new_wallet_key_from_environment() -> str | None:
@@ -242,6 +290,7 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         swap_compose=reader.boolean("SWAP_COMPOSE", default=True),
         jito_block_engine_url=reader.private_url(
             "JITO_BLOCK_ENGINE_URL", example="JITO_BLOCK_ENGINE_URL=https://mainnet.block-engine.jito.wtf"),
+        sandbox=reader.boolean("SANDBOX", default=False),
     )
 
 

@@ -15,6 +15,7 @@ from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 from localnet.block_engine import BlockEngine
 from localnet.chain import Chain, Token2022Extensions
 from localnet.hostile import Journal, Knobs, SlotClock
+from localnet.price_walk import PriceWalk
 from localnet.rpc import RpcServer
 from localnet.sandwich import Sandwich, Sandwicher
 from localnet.telegram import TelegramServer
@@ -58,7 +59,8 @@ class Localnet:
     sol_mint = SOL_MINT
 
     def __init__(self, *, sol_usd: Decimal = Decimal(150), rpc_port: int = 0, jupiter_port: int = 0,
-                 telegram_port: int = 0, lagging_rpc_port: int = 0, block_engine_port: int = 0, **knobs) -> None:
+                 telegram_port: int = 0, lagging_rpc_port: int = 0, block_engine_port: int = 0, ws_port: int = 0,
+                 **knobs) -> None:
         self.knobs = Knobs(**knobs)
         self.chain = Chain()
         self.journal = journal = Journal()
@@ -74,27 +76,41 @@ class Localnet:
         self.sandwicher = Sandwicher(self.chain, self.jupiter, self.knobs)
         self.rpc.sandwicher = self.lagging_rpc.sandwicher = self.sandwicher
         self.telegram = TelegramServer(port=telegram_port)
-        self.logs = LogsServer()
+        self.logs = LogsServer(port=ws_port)
         self.tokens: dict[str, Token] = {}
-        self._faucet = Keypair()
+        self.faucet = Keypair()  # mint authority of tokens created with mint_authority_revoked=False
         self._clock: SlotClock | None = None
+        self.price_walk: PriceWalk | None = None
+        self.telegram.chat_room.directory = self.token_directory
+        self.telegram.chat_room.mover = self.move_price
 
     @classmethod
-    def start(cls, *, seed: bool = True, **kwargs) -> Localnet:
-        localnet = cls(**kwargs)
-        for server in localnet._servers():
-            server.start()
-        if localnet.knobs.slot_ms:
-            localnet.start_slot_clock(localnet.knobs.slot_ms)
-        if seed:
+    def start(cls, *, tokens: bool = True, price_walk: bool = False, **kwargs) -> Localnet:
+        """Start the servers (and the slot clock if ``slot_ms`` is set); ``tokens``: list the default tokens;
+        ``price_walk``: their prices move on their own (``localnet.price_walk``), for the sandbox. The other keyword
+        arguments are the ports and the knobs (``seed`` among them: the random draws' seed)."""
+        localnet = cls(**kwargs).serve()
+        if tokens:
             localnet.seed()
+        if price_walk:
+            localnet.start_price_walk()
         return localnet
+
+    def serve(self) -> Localnet:
+        """Start the servers (the ports are already bound), and the slot clock if its knob is set."""
+        for server in self._servers():
+            server.start()
+        if self.knobs.slot_ms:
+            self.start_slot_clock(self.knobs.slot_ms)
+        return self
 
     @classmethod
     def start_on(cls, *, rpc_port: int = 0, jupiter_port: int = 0, telegram_port: int = 0, **knobs) -> Localnet:
         return cls.start(rpc_port=rpc_port, jupiter_port=jupiter_port, telegram_port=telegram_port, **knobs)
 
     def stop(self) -> None:
+        if self.price_walk is not None:
+            self.price_walk.stop()
         self.stop_slot_clock()
         for server in self._servers():
             server.stop()
@@ -113,6 +129,38 @@ class Localnet:
             self._clock.stop()
             self._clock = None
         self.knobs.slot_ms = None
+
+    def start_price_walk(self, **options) -> PriceWalk:
+        """A random walk with an occasional pump or rug over the seeded tokens (``localnet.price_walk``)."""
+        if self.price_walk is not None:
+            self.price_walk.stop()
+        options.setdefault("seed", self.knobs.seed)
+        self.price_walk = PriceWalk(self, symbols=self._walking_symbols(), **options).start()
+        return self.price_walk
+
+    def move_price(self, symbol: str, kind: str) -> None:
+        """Pump or rug one of the walking tokens now (the sandbox page's buttons), whether or not the walk runs."""
+        if kind not in ("pump", "rug") or symbol not in self._walking_symbols():
+            raise ValueError(f"pump or rug one of {', '.join(self._walking_symbols())}")
+        if self.price_walk is None:
+            self.price_walk = PriceWalk(self, symbols=self._walking_symbols(), seed=self.knobs.seed)  # not started
+        self.price_walk.pump(symbol) if kind == "pump" else self.price_walk.rug(symbol)
+
+    def _walking_symbols(self) -> tuple[str, ...]:
+        return tuple(symbol for symbol, *_ in DEFAULT_TOKENS if symbol in self.tokens)
+
+    def token_directory(self) -> list[dict]:
+        """The listed tokens with their pool price in SOL per whole token (display only), for the sandbox page."""
+        listed = []
+        for token in self.tokens.values():
+            if token.mint not in self.jupiter.pools:
+                continue
+            sol_reserve, token_reserve = self.jupiter.reserves(token.mint)
+            price = Decimal(sol_reserve) * 10**token.decimals / (Decimal(token_reserve) * SOL) if token_reserve else 0
+            shown = f"{Decimal(f'{price:.6g}'):f}" if price >= Decimal("1e-12") else f"{price:.3e}"
+            listed.append({"symbol": token.symbol, "mint": token.mint, "decimals": token.decimals,
+                           "price_sol": shown, "movable": token.symbol in self._walking_symbols()})
+        return listed
 
     def __enter__(self) -> Localnet:
         return self
@@ -171,8 +219,8 @@ class Localnet:
         ``extensions`` makes a Token-2022 mint with those extensions, through the real Token-2022 program."""
         authority = Keypair()
         program = TOKEN_2022_PROGRAM_ID if token_2022 or extensions else TOKEN_PROGRAM_ID
-        mint_authority = None if mint_authority_revoked else self._faucet.pubkey()
-        freeze = self._faucet.pubkey() if freeze_authority else None
+        mint_authority = None if mint_authority_revoked else self.faucet.pubkey()
+        freeze = self.faucet.pubkey() if freeze_authority else None
         if extensions is not None:
             mint = self.chain.create_mint_2022(decimals=decimals, mint_authority=mint_authority,
                                                freeze_authority=freeze, extensions=extensions)

@@ -4,13 +4,25 @@ point the bot at them, then chat with the bot as a user from this terminal."""
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import threading
+from pathlib import Path
 
-from localnet import Localnet
+from localnet import Localnet, state
+from localnet.hostile import MAINNET_DROP_RATE, PROFILES
 from localnet.venue import ATTACKS
 
 USER_ID = 1000
+
+
+def _apply_profile(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """The profile's knobs, where the command line left them at their defaults."""
+    knobs = PROFILES[args.profile](slot_ms=args.slot_ms or 400)
+    knobs["drop_rate"] = MAINNET_DROP_RATE
+    for name, value in knobs.items():
+        if hasattr(args, name) and getattr(args, name) == parser.get_default(name):
+            setattr(args, name, value)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,9 +32,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--telegram-port", type=int, default=0)
     parser.add_argument("--block-engine-port", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="print the environment lines only; no chat console")
+    parser.add_argument("--state", type=Path, default=state.DEFAULT_PATH, metavar="FILE",
+                        help="keep the chain (accounts, tokens, pools), the ports and the bot token in FILE between "
+                             "runs (default: .localnet/state.json)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="start a new chain, replacing the state file (then start the bot on a new database too)")
+    parser.add_argument("--no-state", action="store_true", help="a new chain that is not kept")
     parser.add_argument("--attack", choices=ATTACKS, default=None,
                         help="hostile swap venue: every swap it builds carries this attack")
     hostile = parser.add_argument_group("a network as hostile as mainnet (every knob off unless given)")
+    hostile.add_argument("--profile", choices=sorted(PROFILES), default=None,
+                         help="mainnet: every knob as on a busy mainnet day (slot clock 400 ms, 30%% of sends "
+                              "dropped, a lagging node, a fee market, Jupiter's free tier, late mints, a "
+                              "sandwicher); a knob given as well wins")
     hostile.add_argument("--slot-ms", type=int, default=None,
                          help="a slot clock: a block every N ms on its own (mainnet: 400), statuses processed -> "
                               "confirmed -> finalized; without it, a block per landed transaction")
@@ -61,19 +83,34 @@ def main(argv: list[str] | None = None) -> None:
     hostile.add_argument("--drop-seed", type=int, default=None,
                          help="seed of the drops, for a repeatable run (default: --seed, else 0)")
     args = parser.parse_args(argv)
+    if args.profile:
+        _apply_profile(parser, args)
     if not 0 <= args.drop_rate <= 1:
         parser.error("--drop-rate must be between 0 and 1")
     if not 0 <= args.bundle_drop_rate <= 1:
         parser.error("--bundle-drop-rate must be between 0 and 1")
-    localnet = Localnet.start_on(rpc_port=args.rpc_port, jupiter_port=args.jupiter_port,
-                                 telegram_port=args.telegram_port, lagging_rpc_port=args.lagging_rpc_port,
-                                 block_engine_port=args.block_engine_port,
-                                 sandwich_min_lamports=args.sandwich_min_lamports,
-                                 bundle_drop_rate=args.bundle_drop_rate,
-                                 slot_ms=args.slot_ms, strict_limits=args.strict_limits, lag_slots=args.lag_slots,
-                                 lag_error_rate=args.lag_error_rate, priority_fee_level=args.priority_fee_level,
-                                 underpriced_drop_rate=args.underpriced_drop_rate, jupiter_rpm=args.jupiter_rpm,
-                                 launch_confirm_slots=args.launch_confirm_slots, seed=args.seed)
+    ports = {"rpc": args.rpc_port, "jupiter": args.jupiter_port, "telegram": args.telegram_port,
+             "lagging_rpc": args.lagging_rpc_port, "block_engine": args.block_engine_port}
+    knobs = {"sandwich_min_lamports": args.sandwich_min_lamports, "bundle_drop_rate": args.bundle_drop_rate,
+             "slot_ms": args.slot_ms, "strict_limits": args.strict_limits, "lag_slots": args.lag_slots,
+             "lag_error_rate": args.lag_error_rate, "priority_fee_level": args.priority_fee_level,
+             "underpriced_drop_rate": args.underpriced_drop_rate, "jupiter_rpm": args.jupiter_rpm,
+             "launch_confirm_slots": args.launch_confirm_slots, "seed": args.seed}
+    autosave = None
+    if args.no_state:
+        localnet = Localnet(**{f"{name}_port": port for name, port in ports.items()}, **knobs).serve()
+        localnet.seed()
+    else:
+        try:
+            started = state.start(args.state, fresh=args.fresh, ports=ports, **knobs)
+        except (state.StateError, OSError) as err:
+            parser.exit(2, f"localnet: {err}\n")
+        localnet = started.localnet
+        autosave = state.Autosave(localnet, args.state).start()
+        print(f"# chain restored from {args.state} (slot {localnet.chain.slot}, {started.accounts} accounts); "
+              "--fresh starts a new one" if started.restored else
+              f"# a new chain, kept in {args.state} for the next run", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # stopped by a supervisor: save and stop as on Ctrl-C
     localnet.jupiter.attack = args.attack
     localnet.chain.set_drop_rate(args.drop_rate, seed=args.drop_seed if args.drop_seed is not None else args.seed or 0)
     if args.drop_rate:
@@ -85,17 +122,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.attack:
         print(f"# HOSTILE swap venue: every swap carries {args.attack!r}; the attacker is "
               f"{localnet.jupiter.attacker.pubkey()}", file=sys.stderr, flush=True)
-    print("\n".join(localnet.env_lines()), flush=True)
-    print(f"# lagging RPC node ({args.lag_slots} slots behind): {localnet.lagging_rpc_url}", file=sys.stderr,
-          flush=True)
-    if not args.quiet:
-        print("\n# Seeded tokens:", flush=True)
-        for token in localnet.tokens.values():
-            print(f"#   {token.symbol:6} {token.mint} (decimals {token.decimals})", flush=True)
-        print("\n# Put the lines above in .env (plus WALLET_ENCRYPTION_KEY), run `make run` in another terminal,\n"
-              "# then type here as Telegram user 1000. `/press N` presses button N of the last message;\n"
-              "# `/airdrop ADDRESS SOL` funds a wallet; Ctrl-C stops.\n", flush=True)
     try:
+        _announce(localnet, args)
         if args.quiet:
             threading.Event().wait()
         else:
@@ -103,8 +131,29 @@ def main(argv: list[str] | None = None) -> None:
     except (KeyboardInterrupt, EOFError):
         pass
     finally:
+        if autosave is not None:
+            autosave.stop()
         localnet.stop()
-        print("\nlocalnet stopped.", file=sys.stderr)
+        print("\nlocalnet stopped." + (f" Its chain is kept in {args.state}." if autosave else ""), file=sys.stderr)
+
+
+def _announce(localnet: Localnet, args: argparse.Namespace) -> None:
+    print("\n".join(localnet.env_lines()), flush=True)
+    print(f"# lagging RPC node ({args.lag_slots} slots behind): {localnet.lagging_rpc_url}", file=sys.stderr,
+          flush=True)
+    if args.quiet:
+        return
+    print("\n# Tokens:", flush=True)
+    for token in localnet.tokens.values():
+        print(f"#   {token.symbol:6} {token.mint} (decimals {token.decimals})", flush=True)
+    kept = "" if args.no_state else " (the same lines on every run: the chain is kept)"
+    print(f"\n# Put the lines above in .env{kept} with a WALLET_ENCRYPTION_KEY, run `make run` in another\n"
+          "# terminal, then type here as Telegram user 1000. `/press N` presses button N of the last message;\n"
+          "# `/airdrop ADDRESS SOL` funds a wallet; Ctrl-C stops.\n", flush=True)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def _console(localnet: Localnet) -> None:

@@ -125,7 +125,8 @@ class Chain:
 
     @property
     def lock(self) -> threading.RLock:
-        """Held, nothing else lands: what lets a sandwicher see a transaction and land around it in one go."""
+        """Held, nothing else lands: what lets a sandwicher see a transaction and land around it in one go, and
+        localnet.state read every account at one moment."""
         return self._lock
 
     # Blocks and blockhashes.

@@ -69,6 +69,25 @@ class Knobs:
         return probability > 0 and self.random.random() < probability
 
 
+MAINNET_DROP_RATE = 0.3  # sends lost by congested leaders on a busy day (50% and more reported at peaks)
+
+
+def mainnet_profile(*, slot_ms: int = 400) -> dict[str, object]:
+    """The knobs of a localnet as hostile as mainnet on a busy day, its slots ``slot_ms`` long (mainnet's 400, or
+    shorter to compress time: the swap API's rate window shrinks in step). Sends dropped at random are set apart,
+    on the chain (``chain.set_drop_rate``, ``MAINNET_DROP_RATE``), since that rate is what a run varies.
+
+    A second node two slots behind whose reads fail now and then; a fee market at 8,000 micro-lamports per compute
+    unit (1,600 lamports for a 200,000-unit swap) where half the underpriced sends are skipped; Jupiter's free tier;
+    a launch's mint two slots late at confirmed; a sandwicher on buys of 1 SOL and more."""
+    return {"slot_ms": slot_ms, "lag_slots": 2, "lag_error_rate": 0.05, "priority_fee_level": 8_000,
+            "underpriced_drop_rate": 0.5, "jupiter_rpm": 60, "jupiter_window_seconds": 60.0 * slot_ms / 400,
+            "launch_confirm_slots": 2, "sandwich_min_lamports": 10**9}
+
+
+PROFILES = {"mainnet": mainnet_profile}
+
+
 class SlotClock:
     """Produces a block every ``slot_ms`` whether or not anything happens; while it runs, a landed transaction
     joins the current slot instead of producing one."""

@@ -9,7 +9,7 @@ from localnet import Localnet
 
 @pytest.fixture(scope="session")
 def localnet():
-    network = Localnet.start(seed=True)
+    network = Localnet.start()
     yield network
     network.stop()
 

@@ -21,8 +21,10 @@ import secrets
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from urllib.parse import parse_qsl
 
+from localnet.chatroom import ChatRoom
 from localnet.http import Request, Response, Server
 
 BOT_USER = {"id": 7_000_001, "is_bot": True, "first_name": "Localnet Bot", "username": "localnet_bot"}
@@ -46,11 +48,17 @@ class TelegramServer(Server):
         self._chats: dict[int, dict[int, dict]] = {}
         self._chat_info: dict[int, dict] = {}  # groups, supergroups and channels by id; any other id is private
         self._queries: dict[str, float] = {}  # unanswered callback query id -> when it was pressed
+        self._query_chats: dict[str, int] = {}  # and in which chat
         self.late_callback_seconds: float | None = None  # answers later than this are refused as too old
         self.fail_callback_answers = False  # every answer is refused as too old
         self.deliver_twice = False  # every update is delivered twice (a webhook retry)
         self._replies: dict[int, list[dict]] = {}
         self._read: dict[int, int] = {}
+        # Told of every message, edit and deletion in any chat, and of the command menu:
+        # listener(kind, message, text, parse_mode) with kind "message", "edit", "delete", "commands" or "answer"
+        # (a button's answer with a text: Telegram's toast or alert).
+        self.listeners: list[Callable[[str, dict, str | None, str | None], None]] = []
+        self.chat_room = ChatRoom(self)  # the person's side over HTTP (/chat/…), for the sandbox's web chat page
 
     @property
     def base_url(self) -> str:
@@ -70,6 +78,8 @@ class TelegramServer(Server):
         return _error(status, "Internal Server Error" if status >= 500 else "Bad Request")
 
     def handle(self, request: Request) -> Response:
+        if request.path.startswith("/chat/"):
+            return self.chat_room.handle(request)
         match = re.fullmatch(r"/bot([^/]+)/(\w+)", request.path)
         if match is None:
             return _error(404, "Not Found")
@@ -125,17 +135,21 @@ class TelegramServer(Server):
         message["edit_date"] = int(time.time())
         _set_markup(message, markup)
         self._record("editMessageText", message)
+        self._announce("edit", message, params.get("text", ""), params.get("parse_mode"))
         return message
 
     def _editMessageReplyMarkup(self, params):
         message = self._bot_message(params)
         _set_markup(message, _markup(params.get("reply_markup")))
+        self._announce("edit", message)
         return message
 
     def _deleteMessage(self, params):
         chat = self._chats.get(int(params["chat_id"]), {})
-        if chat.pop(int(params["message_id"]), None) is None:
+        message = chat.pop(int(params["message_id"]), None)
+        if message is None:
             raise _ApiError(400, "Bad Request: message to delete not found")
+        self._announce("delete", message)
         return True
 
     def _answerCallbackQuery(self, params):
@@ -147,10 +161,15 @@ class TelegramServer(Server):
             raise _ApiError(400, QUERY_TOO_OLD)
         if len(params.get("text") or "") > 200:
             raise _ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        chat_id = self._query_chats.pop(str(params.get("callback_query_id", "")), None)
+        if params.get("text") and chat_id is not None:  # what Telegram shows as a toast, or an alert
+            self._announce("answer", {"chat": {"id": chat_id}, "show_alert": params.get("show_alert") in
+                                      (True, "true", "True")}, params["text"])
         return True
 
     def _setMyCommands(self, params):
         self.commands = json.loads(params["commands"]) if isinstance(params["commands"], str) else params["commands"]
+        self._announce("commands", {"commands": self.commands})
         return True
 
     def _getMyCommands(self, params):
@@ -179,6 +198,7 @@ class TelegramServer(Server):
         _set_markup(message, _markup(params.get("reply_markup")))
         self._chats.setdefault(chat_id, {})[message["message_id"]] = message
         self._record(method, message)
+        self._announce("message", message, text, params.get("parse_mode"))
         return message
 
     def _bot_message(self, params: dict) -> dict:
@@ -193,6 +213,10 @@ class TelegramServer(Server):
             event = {"method": method, **json.loads(json.dumps(message)), "chat_id": message["chat"]["id"]}
             self._replies.setdefault(message["chat"]["id"], []).append(event)
             self._cond.notify_all()
+
+    def _announce(self, kind: str, message: dict, text: str | None = None, parse_mode: str | None = None) -> None:
+        for listener in list(self.listeners):
+            listener(kind, message, text, parse_mode)
 
     # The driver: users typing and pressing.
 
@@ -255,6 +279,7 @@ class TelegramServer(Server):
         query_id = str(next(self._callback_ids))
         with self._cond:
             self._queries[query_id] = time.monotonic()
+            self._query_chats[query_id] = message["chat"]["id"]
         query = {"id": query_id, "from": _user(user_id), "message": stored,
                  "chat_instance": str(message["chat"]["id"]), "data": data}
         return self._push({"callback_query": query})
@@ -324,12 +349,25 @@ class TelegramServer(Server):
             self.webhook = {"url": urls[0], "secret_token": secret_token}
             self._upstreams = itertools.cycle(urls)
 
+    def next_ids(self) -> tuple[int, int]:
+        """The next update id and message id (localnet.state keeps them across runs: a bot still polling with its
+        offset must not have the new run's updates skipped as old)."""
+        with self._cond:
+            update_id, message_id = next(self._update_ids), next(self._message_ids)
+            self.continue_ids(update_id=update_id, message_id=message_id)
+        return update_id, message_id
+
+    def continue_ids(self, *, update_id: int, message_id: int) -> None:
+        with self._cond:
+            self._update_ids, self._message_ids = itertools.count(update_id), itertools.count(message_id)
+
     def reset(self) -> None:
         with self._cond:
             self._updates.clear()
             self.webhook = {"url": "", "secret_token": ""}
             self._upstreams = None
             self._queries.clear()
+            self._query_chats.clear()
             self.late_callback_seconds = None
             self.fail_callback_answers = False
             self.deliver_twice = False
@@ -343,6 +381,7 @@ class TelegramServer(Server):
         if "text" in fields:
             message.update(_command_entities(fields["text"], "entities"))
         self._chats.setdefault(chat_id, {})[message["message_id"]] = message
+        self._announce("message", message, fields.get("text", fields.get("caption")))
         return message
 
     def _chat(self, chat_id: int) -> dict:

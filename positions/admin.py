@@ -6,31 +6,53 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from custody import audit
+from custody.admin.amounts import Shown, sol_column
 from custody.admin.staff import ReadOnly
+from kernel.display import plain
 from kernel.exports import csv_response
 from positions.errors import TradingError
-from positions.models import Order, OrderFiring, Position, Snipe, SnipeLaunch, Trade
+from positions.models import THRESHOLD_OFF, Order, OrderFiring, Position, Snipe, SnipeLaunch, Trade
 from positions.order_services import cancel_order
 
-TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "side", "status", "token_mint", "signature", "lamports_in",
-                       "amount_in_raw", "amount_out_raw", "lamports_out", "fee_lamports", "rent_paid_lamports",
-                       "rent_returned_lamports", "realized_pnl_lamports", "error")
+# Amounts of SOL in SOL (exact decimals: the integers stay in the database), tokens in raw units.
+TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "side", "status", "token_mint", "signature", "sol_in",
+                       "amount_in_raw", "amount_out_raw", "sol_out", "fee_sol", "rent_paid_sol", "rent_returned_sol",
+                       "realized_pnl_sol", "error")
 
 
 class TradeInline(ReadOnly, admin.TabularInline):
     model = Trade
     extra = 0
-    fields = ("created_at", "side", "status", "lamports_in", "amount_in_raw", "amount_out_raw", "lamports_out",
-              "fee_lamports", "signature")
+    fields = ("created_at", "side", "status", "sol_in", "amount_in_raw", "amount_out_raw", "sol_out", "fee_sol",
+              "signature")
     readonly_fields = fields
+    sol_in = sol_column("lamports_in", "SOL in")
+    sol_out = sol_column("lamports_out", "SOL out")
+    fee_sol = sol_column("fee_lamports", "Network fee (SOL)")
     ordering = ("created_at",)
     show_change_link = True
 
 
 @admin.register(Position)
 class PositionAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("user", "token_mint", "remaining_amount_raw", "remaining_cost_lamports",
-                    "realized_pnl_lamports", "is_open", "opened_at", "closed_at")
+    list_display = ("user", "token_mint", "remaining_amount_raw", "remaining_cost_sol", "realized_pnl_sol", "is_open",
+                    "opened_at", "closed_at")
+    fields = ("user", "token_mint", "token_decimals", "entry_amount_raw", "entry_cost_sol", "remaining_amount_raw",
+              "remaining_cost_sol", "reserved_raw", "realized_amount_sol", "realized_pnl_sol", "stop_loss",
+              "take_profit", "is_open", "opened_at", "closed_at")
+    readonly_fields = fields
+    entry_cost_sol = sol_column("entry_cost_lamports", "Entry cost (SOL)")
+    remaining_cost_sol = sol_column("remaining_cost_lamports", "Remaining cost (SOL)")
+    realized_amount_sol = sol_column("realized_amount_lamports", "Received from sells (SOL)")
+    realized_pnl_sol = sol_column("realized_pnl_lamports", "Realized PnL (SOL)")
+
+    @admin.display(description="Stop loss (%)")
+    def stop_loss(self, position: Position) -> str:
+        return _threshold(position.stop_loss_percentage)
+
+    @admin.display(description="Take profit (%)")
+    def take_profit(self, position: Position) -> str:
+        return _threshold(position.take_profit_percentage)
     list_filter = ("is_open", "opened_at")
     search_fields = ("=token_mint", "=user__telegram_user_id", "user__telegram_username", "=user__public_key")
     list_select_related = ("user",)
@@ -39,8 +61,22 @@ class PositionAdmin(ReadOnly, admin.ModelAdmin):
 
 @admin.register(Trade)
 class TradeAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("created_at", "user", "side", "status", "token_mint", "lamports_in", "lamports_out",
-                    "realized_pnl_lamports", "signature")
+    list_display = ("created_at", "user", "side", "status", "token_mint", "sol_in", "sol_out", "realized_pnl_sol",
+                    "signature")
+    fields = ("user", "position", "token_mint", "token_decimals", "side", "status", "signature", "sol_in",
+              "amount_in_raw", "quoted_out", "min_out", "amount_out_raw", "sol_out", "fee_sol", "tip_sol", "sol_change",
+              "rent_paid_sol", "rent_returned_sol", "cost_basis_sol", "realized_pnl_sol", "last_valid_block_height",
+              "error", "created_at", "resolved_at")
+    readonly_fields = fields
+    sol_in = sol_column("lamports_in", "SOL in")
+    sol_out = sol_column("lamports_out", "SOL out")
+    fee_sol = sol_column("fee_lamports", "Network fee (SOL)")
+    tip_sol = sol_column("tip_lamports", "Block engine tip (SOL)")
+    sol_change = sol_column("sol_change_lamports", "Wallet's SOL change (SOL)")
+    rent_paid_sol = sol_column("rent_paid_lamports", "Token account rent paid (SOL)")
+    rent_returned_sol = sol_column("rent_returned_lamports", "Token account rent returned (SOL)")
+    cost_basis_sol = sol_column("cost_basis_lamports", "Cost basis of the part sold (SOL)")
+    realized_pnl_sol = sol_column("realized_pnl_lamports", "Realized PnL (SOL)")
     list_filter = ("status", "side", "created_at")
     search_fields = ("=signature", "=token_mint", "=user__telegram_user_id", "user__telegram_username")
     list_select_related = ("user",)
@@ -49,12 +85,14 @@ class TradeAdmin(ReadOnly, admin.ModelAdmin):
 
     @admin.action(description="Export selected trades as CSV", permissions=["view"])
     def export_csv(self, request, queryset):
-        return csv_response("trades.csv", TRADE_EXPORT_FIELDS, queryset.order_by("pk"))
+        rows = (Shown(self, trade) for trade in queryset.order_by("pk"))
+        return csv_response("trades.csv", TRADE_EXPORT_FIELDS, rows)
 
 
 @admin.register(Snipe)
 class SnipeAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("detected_at", "user", "token_mint", "status", "reason", "lamports", "trade_signature")
+    list_display = ("detected_at", "user", "token_mint", "status", "reason", "amount_sol", "trade_signature")
+    amount_sol = sol_column("lamports", "Amount (SOL)")
     list_filter = ("status", "detected_at")
     search_fields = ("=token_mint", "=user__telegram_user_id", "user__telegram_username")
     list_select_related = ("user",)
@@ -65,10 +103,18 @@ class SnipeLaunchAdmin(ReadOnly, admin.ModelAdmin):
     """New tokens skipped for every sniper at once (failed screening, thin pool, sniping paused for everyone); the
     per-user attempts are under Snipes. Both are pruned after SNIPE_RETENTION_DAYS, bought snipes excepted."""
 
-    list_display = ("detected_at", "token_mint", "reason", "users_affected", "lamports", "launch_signature")
+    list_display = ("detected_at", "token_mint", "reason", "users_affected", "amount_sol", "launch_signature")
+    amount_sol = sol_column("lamports", "Would have spent (SOL)")
     list_filter = ("detected_at",)
     search_fields = ("=token_mint", "=launch_signature", "reason")
     date_hierarchy = "detected_at"
+
+
+def _threshold(value) -> str:
+    """A position's own stop loss or take profit: empty follows the user's setting, 0 is off for this position."""
+    if value is None:
+        return "the user's setting"
+    return "off" if value == THRESHOLD_OFF else plain(value)
 
 
 class OrderFiringInline(ReadOnly, admin.TabularInline):

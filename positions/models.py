@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.db import models
 from django.db.models import F, Q
 
 from kernel.fields import U64Field, u64_range_constraints
 from kernel.money import lamports_to_sol, raw_to_tokens
 from wallets.models import UserWallet
+
+THRESHOLD_OFF = Decimal(0)  # a position's stop loss or take profit of 0: none on this position, whatever the default
+
+
+def own_or_default(own: Decimal | None, default: Decimal | None) -> Decimal | None:
+    """The threshold in force on a position: its own (0 meaning off), else the user's setting."""
+    if own is None:
+        return default
+    return None if own == THRESHOLD_OFF else own
 
 
 class Position(models.Model):
@@ -21,10 +32,13 @@ class Position(models.Model):
     reserved_raw = U64Field(default=0, help_text="Raw units set aside by sells in flight.")
     realized_amount_lamports = models.BigIntegerField(default=0, help_text="Lamports received from sells.")
     realized_pnl_lamports = models.BigIntegerField(default=0)
+    # Each overrides the user's setting for this position: empty follows it, 0 (THRESHOLD_OFF) turns it off here.
     stop_loss_percentage = models.DecimalField(max_digits=7, decimal_places=2, null=True, blank=True,
-                                               help_text="Overrides the user's setting for this position.")
+                                               help_text="Overrides the user's setting for this position (empty: "
+                                                         "the user's; 0: off for this position).")
     take_profit_percentage = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True,
-                                                 help_text="Overrides the user's setting for this position.")
+                                                 help_text="Overrides the user's setting for this position (empty: "
+                                                           "the user's; 0: off for this position).")
     is_open = models.BooleanField(default=True)
     opened_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
@@ -46,6 +60,10 @@ class Position(models.Model):
                                    name="position_reserved_within_remaining"),
             models.CheckConstraint(condition=Q(is_open=True) | Q(closed_at__isnull=False),
                                    name="position_closed_has_closed_at"),
+            models.CheckConstraint(condition=Q(stop_loss_percentage__isnull=True) | Q(stop_loss_percentage__gte=0),
+                                   name="position_stop_loss_not_negative"),
+            models.CheckConstraint(condition=Q(take_profit_percentage__isnull=True) |
+                                   Q(take_profit_percentage__gte=0), name="position_take_profit_not_negative"),
             *u64_range_constraints("position", "entry_amount_raw", "remaining_amount_raw", "reserved_raw"),
         ]
 
@@ -110,6 +128,9 @@ class Trade(models.Model):
     cost_basis_lamports = models.BigIntegerField(default=0, help_text="Sell: cost basis of the part sold.")
     realized_pnl_lamports = models.BigIntegerField(default=0)
     last_valid_block_height = models.BigIntegerField()
+    signed_transaction = models.BinaryField(null=True, blank=True, editable=False,
+                                            help_text="The signed bytes as sent (public once sent, no secret): a "
+                                                      "restarted bot resends them until the blockhash expires.")
     error = models.TextField(blank=True, default="")
     order_firing = models.OneToOneField("OrderFiring", on_delete=models.PROTECT, null=True, blank=True,
                                         related_name="trade", help_text="The order firing that sent this trade.")
@@ -155,6 +176,7 @@ class SnipeLaunch(models.Model):
         db_table = "snipe_launches"
         ordering = ["-created_at"]
         verbose_name = "skipped launch"
+        verbose_name_plural = "skipped launches"
 
     def __str__(self) -> str:
         return f"skipped {self.token_mint[:6]}… for {self.users_affected} user(s)"

@@ -29,7 +29,7 @@ from kernel.errors import UserFacingError
 from kernel.metrics import MONITOR_CYCLES_DEFERRED
 from positions.amounts import SellAmount
 from positions.errors import AlreadySelling, NoOpenPosition, SellAmountTooLarge
-from positions.models import Position
+from positions.models import Position, own_or_default
 from positions.orders import OrderEngine, OrderEvent
 from positions.selectors import value_lamports
 from positions.trading import SellResult, TradingService
@@ -198,8 +198,7 @@ def _watched_positions() -> list[Watched]:
                          "user__settings__stop_loss_percentage", "user__settings__take_profit_percentage"))
     watched = []
     for pk, user_id, mint, decimals, remaining, cost, own_sl, own_tp, user_sl, user_tp in rows:
-        stop_loss = own_sl if own_sl is not None else user_sl
-        take_profit = own_tp if own_tp is not None else user_tp
+        stop_loss, take_profit = own_or_default(own_sl, user_sl), own_or_default(own_tp, user_tp)
         if stop_loss is not None or take_profit is not None:
             watched.append(Watched(pk, user_id, mint, decimals, remaining, cost, stop_loss, take_profit))
     return watched

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db.models import Sum
 from django.utils import timezone
+from solders.transaction import VersionedTransaction
 from solders.transaction_status import TransactionConfirmationStatus
 
 from custody.withdrawals import SIGNATURE_FEE_LAMPORTS, resolve_withdrawal
@@ -22,6 +25,7 @@ from wallets.models import UserWallet, Withdrawal
 
 logger = logging.getLogger(__name__)
 STATUS_BATCH = 256  # getSignatureStatuses accepts up to 256 signatures
+RESUME_AT_ONCE = 8  # orphans seen through at once after a restart
 CONFIRMED_STATUSES = (TransactionConfirmationStatus.Confirmed, TransactionConfirmationStatus.Finalized)
 
 
@@ -54,14 +58,20 @@ class WalletDifference:
 
 
 async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *, min_age_seconds: float = 0,
-                            tip_accounts: Collection[str] = ()) -> ReconcileReport:
+                            tip_accounts: Collection[str] = (), resume: bool = False) -> ReconcileReport:
     """Resolve every pending trade and withdrawal from the chain: landed → applied exactly once; expired and
     never landed → failed, with nothing applied. ``notify`` hears of each one settled here (not of those the
     sender settled itself meanwhile), so a trader told "it will be settled" learns the outcome.
 
     ``min_age_seconds`` leaves younger ones to whoever is sending them (a running bot reports those itself); at
     start-up and from ``manage.py reconcile`` everything pending is an orphan, so nothing is left. A landed trade's
-    tip is what it paid any of ``tip_accounts`` (its SOL change, which the ledger audit sums, is exact either way)."""
+    tip is what it paid any of ``tip_accounts`` (its SOL change, which the ledger audit sums, is exact either way).
+
+    ``resume`` (a bot starting up, whose predecessor died mid-trade): an orphan trade or withdrawal that has not
+    landed and whose blockhash is still valid is sent again, the same signed bytes, until it lands or expires, as
+    its sender would have done; dropped sends would otherwise doom every one a crash interrupts. A protected trade
+    (it tips one of ``tip_accounts``) is not: it must never go to a public node; it lands or expires as it was
+    sent."""
     report = ReconcileReport()
     created_before = timezone.now() - timedelta(seconds=min_age_seconds) if min_age_seconds else None
     trades = await db_call(services.pending_trades)(created_before=created_before)
@@ -69,29 +79,88 @@ async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *, mi
     if not trades and not withdrawals:
         return report
     height = await rpc.block_height()
+    resumable: list[Trade] = []
     for batch in _batches(trades):
         statuses = await rpc.signature_statuses([t.signature for t in batch])
         for trade, status in zip(batch, statuses, strict=True):
-            try:
-                settled = await _settle(rpc, trade, status, height, report, tip_accounts)
-            except ChainError as err:  # one trade's details unreadable now: the next pass settles it
-                logger.warning("Could not settle trade %s yet (%s); it stays pending", trade.signature, err)
-                report.still_pending += 1
+            if resume and status is None and height <= trade.last_valid_block_height \
+                    and _public(trade.signed_transaction, tip_accounts):
+                resumable.append(trade)
                 continue
-            if settled is not None and settled.settled_now and notify is not None:
-                await notify(Settled(trade.user.telegram_user_id, trade.side, settled.status == Trade.Status.CONFIRMED,
-                                     trade.signature, trade.token_mint))
+            await _settle_and_tell(rpc, trade, status, height, report, tip_accounts, notify)
+    if resumable:
+        await _resume(rpc, resumable, "trade(s)", report, lambda trade, status, now: _settle_and_tell(
+            rpc, trade, status, now, report, tip_accounts, notify))
+    resumable_withdrawals: list[Withdrawal] = []
     for batch in _batches(withdrawals):
         statuses = await rpc.signature_statuses([w.signature for w in batch])
         for withdrawal, status in zip(batch, statuses, strict=True):
-            settled = await _settle_withdrawal(withdrawal, status, height, report)
-            if settled is not None and notify is not None:
-                await notify(Settled(withdrawal.user.telegram_user_id, "withdrawal",
-                                     settled.status == Withdrawal.Status.CONFIRMED, withdrawal.signature,
-                                     withdrawal.destination, withdrawal.lamports))
+            if resume and status is None and height <= withdrawal.last_valid_block_height \
+                    and withdrawal.signed_transaction:
+                resumable_withdrawals.append(withdrawal)
+                continue
+            await _settle_withdrawal_and_tell(withdrawal, status, height, report, notify)
+    if resumable_withdrawals:
+        await _resume(rpc, resumable_withdrawals, "withdrawal(s)", report, lambda withdrawal, status, now:
+                      _settle_withdrawal_and_tell(withdrawal, status, now, report, notify))
     if report.confirmed or report.failed or report.expired:
         logger.info("Reconciled pending trades and withdrawals: %s", report)
     return report
+
+
+async def _settle_and_tell(rpc: RpcGateway, trade: Trade, status, height: int, report: ReconcileReport,
+                           tip_accounts: Collection[str], notify: Notify | None) -> None:
+    try:
+        settled = await _settle(rpc, trade, status, height, report, tip_accounts)
+    except ChainError as err:  # one trade's details unreadable now: the next pass settles it
+        logger.warning("Could not settle trade %s yet (%s); it stays pending", trade.signature, err)
+        report.still_pending += 1
+        return
+    if settled is not None and settled.settled_now and notify is not None:
+        await notify(Settled(trade.user.telegram_user_id, trade.side, settled.status == Trade.Status.CONFIRMED,
+                             trade.signature, trade.token_mint))
+
+
+async def _resume(rpc: RpcGateway, items: list, what: str, report: ReconcileReport,
+                  settle: Callable[[Any, Any, int], Awaitable[None]]) -> None:
+    """Send each orphan's bytes (a trade's or a withdrawal's) again until it lands or its blockhash expires, a few
+    at a time, then ``settle`` it (item, status, block height)."""
+    logger.info("Resending %d %s a previous run signed and may not have landed", len(items), what)
+    gate = asyncio.Semaphore(RESUME_AT_ONCE)
+
+    async def one(item) -> None:
+        async with gate:
+            try:
+                await rpc.resume(bytes(item.signed_transaction), last_valid_block_height=item.last_valid_block_height)
+                status = (await rpc.signature_statuses([item.signature]))[0]
+                height = await rpc.block_height()
+            except ChainError as err:
+                logger.warning("Could not see %s through (%s); it stays pending", item.signature, err)
+                report.still_pending += 1
+                return
+            await settle(item, status, height)
+
+    await asyncio.gather(*(one(item) for item in items))
+
+
+async def _settle_withdrawal_and_tell(withdrawal: Withdrawal, status, height: int, report: ReconcileReport,
+                                      notify: Notify | None) -> None:
+    settled = await _settle_withdrawal(withdrawal, status, height, report)
+    if settled is not None and notify is not None:
+        await notify(Settled(withdrawal.user.telegram_user_id, "withdrawal",
+                             settled.status == Withdrawal.Status.CONFIRMED, withdrawal.signature,
+                             withdrawal.destination, withdrawal.lamports))
+
+
+def _public(signed: bytes | None, tip_accounts: Collection[str]) -> bool:
+    """Bytes to resend, of a transaction that may go to a public node (it tips no block engine)."""
+    if not signed:
+        return False
+    try:
+        keys = {str(key) for key in VersionedTransaction.from_bytes(bytes(signed)).message.account_keys}
+    except ValueError:
+        return False
+    return not keys & set(tip_accounts)
 
 
 def _batches(items: list) -> list[list]:

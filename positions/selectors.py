@@ -11,7 +11,7 @@ from kernel.chain.errors import JupiterError
 from kernel.chain.jupiter import JupiterClient
 from kernel.db import db_call
 from kernel.money import LAMPORTS_PER_SOL, raw_to_tokens
-from positions.models import Position, Snipe, SnipeLaunch, Trade
+from positions.models import Position, Snipe, SnipeLaunch, Trade, own_or_default
 from wallets.errors import WalletNotFound
 from wallets.models import UserSettings, UserWallet
 
@@ -82,14 +82,10 @@ def _view(position: Position, price: Decimal | None) -> PositionView:
                         remaining_cost_lamports=position.remaining_cost_lamports,
                         realized_pnl_lamports=position.realized_pnl_lamports, price_sol=price, value_lamports=value,
                         opened_at=position.opened_at,
-                        stop_loss=_first_set(position.stop_loss_percentage,
-                                             position.user.settings.stop_loss_percentage),
-                        take_profit=_first_set(position.take_profit_percentage,
-                                               position.user.settings.take_profit_percentage))
-
-
-def _first_set(*values):
-    return next((value for value in values if value is not None), None)
+                        stop_loss=own_or_default(position.stop_loss_percentage,
+                                                 position.user.settings.stop_loss_percentage),
+                        take_profit=own_or_default(position.take_profit_percentage,
+                                                   position.user.settings.take_profit_percentage))
 
 
 @db_call

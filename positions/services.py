@@ -51,7 +51,8 @@ def open_position(wallet: UserWallet, mint: str) -> Position:
 
 def record_pending_buy(*, wallet: UserWallet, mint: str, decimals: int, lamports_in: int, quoted_out: int,
                        min_out: int, signature: str, last_valid_block_height: int,
-                       spend_cap_lamports: int | None = None, order_firing_id: int | None = None) -> PendingTrade:
+                       spend_cap_lamports: int | None = None, signed: bytes | None = None,
+                       order_firing_id: int | None = None) -> PendingTrade:
     """With ``spend_cap_lamports``, the daily spend cap is checked again here, under the wallet's row lock and in the
     transaction that writes the pending row: two buys at once (a snipe and a manual buy, two workers) both passed
     the first check, and only this one sees what the other spent. ``order_firing_id``: the order firing this trade
@@ -66,7 +67,7 @@ def record_pending_buy(*, wallet: UserWallet, mint: str, decimals: int, lamports
             trade = Trade.objects.create(user=wallet, token_mint=mint, token_decimals=decimals, side=Trade.Side.BUY,
                                          signature=signature, lamports_in=lamports_in, quoted_out=quoted_out,
                                          min_out=min_out, last_valid_block_height=last_valid_block_height,
-                                         order_firing_id=order_firing_id)
+                                         signed_transaction=signed, order_firing_id=order_firing_id)
     except IntegrityError:
         _refuse_duplicate(signature)
         raise
@@ -83,7 +84,8 @@ def _refuse_duplicate(signature: str) -> None:
 
 
 def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: int, min_out: int, signature: str,
-                        last_valid_block_height: int, order_firing_id: int | None = None) -> PendingTrade:
+                        last_valid_block_height: int, signed: bytes | None = None,
+                        order_firing_id: int | None = None) -> PendingTrade:
     """Lock the position, reserve ``raw`` and write the pending trade, all at once.
 
     Reserving together with the pending row means a reservation can never outlive its trade (a crash leaves both
@@ -92,14 +94,14 @@ def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: 
     try:
         return _reserve_and_record_sell(wallet=wallet, mint=mint, raw=raw, quoted_out=quoted_out, min_out=min_out,
                                         signature=signature, last_valid_block_height=last_valid_block_height,
-                                        order_firing_id=order_firing_id)
+                                        signed=signed, order_firing_id=order_firing_id)
     except IntegrityError:
         _refuse_duplicate(signature)
         raise
 
 
 def _reserve_and_record_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: int, min_out: int,
-                             signature: str, last_valid_block_height: int,
+                             signature: str, last_valid_block_height: int, signed: bytes | None,
                              order_firing_id: int | None) -> PendingTrade:
     with transaction.atomic():
         if order_firing_id is not None:
@@ -116,7 +118,7 @@ def _reserve_and_record_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_
         trade = Trade.objects.create(user=wallet, position=position, token_mint=mint,
                                      token_decimals=position.token_decimals, side=Trade.Side.SELL,
                                      signature=signature, amount_in_raw=raw, quoted_out=quoted_out, min_out=min_out,
-                                     last_valid_block_height=last_valid_block_height,
+                                     last_valid_block_height=last_valid_block_height, signed_transaction=signed,
                                      order_firing_id=order_firing_id)
     return PendingTrade(trade.pk, signature, last_valid_block_height)
 

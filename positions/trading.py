@@ -169,7 +169,8 @@ class TradingService:
                 wallet=trader.wallet, mint=mint, decimals=mint_info.decimals, lamports_in=quote.in_amount,
                 quoted_out=quote.out_amount, min_out=quote.min_out_amount, signature=str(signed.signatures[0]),
                 last_valid_block_height=swap.last_valid_block_height,
-                spend_cap_lamports=daily_spend_cap_lamports(settings, self.config), order_firing_id=order_firing_id)
+                spend_cap_lamports=daily_spend_cap_lamports(settings, self.config), signed=bytes(signed),
+                order_firing_id=order_firing_id)
             crashpoint("buy.recorded")
             trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="buy",
                                      turn=turn, protection=protection)
@@ -230,7 +231,7 @@ class TradingService:
             pending = await db_call(services.record_pending_sell)(
                 wallet=trader.wallet, mint=mint, raw=raw, quoted_out=quote.out_amount, min_out=quote.min_out_amount,
                 signature=str(signed.signatures[0]), last_valid_block_height=swap.last_valid_block_height,
-                order_firing_id=order_firing_id)
+                signed=bytes(signed), order_firing_id=order_firing_id)
             crashpoint("sell.recorded")
             trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="sell",
                                      turn=turn, protection=protection)

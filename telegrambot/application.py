@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from telegram import BotCommand, Update
 from telegram.ext import (
     AIORateLimiter,
@@ -9,14 +11,16 @@ from telegram.ext import (
     ApplicationBuilder,
     CallbackQueryHandler,
     CommandHandler,
+    ContextTypes,
     MessageHandler,
     TypeHandler,
     filters,
 )
 
 from telegrambot.handlers import admin, gate, guard, money_out, orders, portfolio, router, settings, start, trade
-from telegrambot.handlers.common import BotDeps, throttle
+from telegrambot.handlers.common import BotDeps, is_outage, one_line, throttle
 
+logger = logging.getLogger("telegrambot")
 COMMANDS = [
     BotCommand("start", "Your wallet and the main menu"),
     BotCommand("buy", "Buy a token: /buy <mint> <SOL>"),
@@ -49,6 +53,7 @@ def build_application(*, deps: BotDeps, token: str, base_url: str | None = None,
     application = builder.build()
     application.bot_data["deps"] = deps
     _add_handlers(application)
+    application.add_error_handler(_log_error)
     return application
 
 
@@ -70,6 +75,16 @@ def _add_handlers(application: Application) -> None:
     application.add_handler(MessageHandler(filters.COMMAND, router.unknown_command))
     application.add_handler(MessageHandler(filters.TEXT & ~filters.COMMAND, router.on_text))
     application.add_handler(MessageHandler(~filters.TEXT & ~filters.StatusUpdate.ALL, router.on_other))
+
+
+async def _log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The last stop of an error in a handler or a job. The Bot API being unreachable (NetworkError, and TimedOut
+    which is one) is an outage, not a bug: one line. Anything else keeps its traceback."""
+    error, where = context.error, ("a job" if update is None else "an update")
+    if is_outage(error):
+        logger.warning("Telegram Bot API unreachable while handling %s (%s)", where, one_line(error))
+        return
+    logger.error("Unhandled error while handling %s", where, exc_info=error)
 
 
 async def _register_commands(application: Application) -> None:

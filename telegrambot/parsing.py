@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +15,7 @@ from kernel.errors import WordedError
 from kernel.money import AmountError, parse_decimal, sol_to_lamports
 from positions.amounts import SellAmount
 from positions.errors import InvalidAmount
+from positions.models import THRESHOLD_OFF
 from positions.order_placing import TriggerKind, TriggerSpec
 from telegrambot.refusals import refusal
 from wallets.models import MAX_TIP_LAMPORTS, MIN_TIP_LAMPORTS, FeeLevel
@@ -51,12 +53,30 @@ class WithdrawArgs:
     lamports: int | None  # None = everything withdrawable
 
 
+# Invisible characters a copy from a browser, a wallet app or a chat drags along: Unicode's format characters (Cf:
+# zero-width space and joiners, left-to-right and right-to-left marks and overrides, the byte-order mark, soft
+# hyphen) and the few blank letters outside Cf (combining grapheme joiner, Hangul fillers). Removed, never kept.
+_ALSO_INVISIBLE = frozenset("\u034f\u115f\u1160\u3164\uffa0")
+
+
+def visible(text: str) -> str:
+    """``text`` without invisible characters, so a pasted address or amount reads as what the trader sees."""
+    return "".join(char for char in text
+                   if unicodedata.category(char) != "Cf" and char not in _ALSO_INVISIBLE)
+
+
+def visible_args(args: Sequence[str]) -> list[str]:
+    """A command's arguments without invisible characters, and without any argument that was nothing else."""
+    cleaned = (visible(arg) for arg in args)
+    return [arg for arg in cleaned if arg.strip()]
+
+
 def looks_like_address(text: str) -> bool:
-    return bool(_BASE58.match(text.strip()))
+    return bool(_BASE58.match(visible(text).strip()))
 
 
 def parse_address(text: str, *, what: str = "token mint address") -> str:
-    value = text.strip()
+    value = visible(text).strip()
     if len(value) > MAX_ARGUMENT_LENGTH or not _BASE58.match(value):
         raise ParseError(f"'{_preview(value)}' is not a valid {what}. A Solana address is 32–44 letters and "
                          f"digits (no 0, O, I or l), like {EXAMPLE_MINT}.")
@@ -78,6 +98,7 @@ def parse_sol(text: str, *, what: str = "amount of SOL") -> int:
 
 
 def parse_buy_args(args: Sequence[str]) -> BuyArgs:
+    args = visible_args(args)
     if len(args) != 2:
         raise ParseError(f"Usage: /buy <token mint> <SOL amount>\nFor example: /buy {EXAMPLE_MINT} 0.1\n"
                          "Or paste a mint address on its own to see the token and buy buttons.")
@@ -85,6 +106,7 @@ def parse_buy_args(args: Sequence[str]) -> BuyArgs:
 
 
 def parse_sell_args(args: Sequence[str]) -> SellArgs:
+    args = visible_args(args)
     if len(args) != 2:
         raise ParseError(f"Usage: /sell <token mint> <all | token amount | percent>\n"
                          f"For example: /sell {EXAMPLE_MINT} 50%  or  /sell {EXAMPLE_MINT} all")
@@ -97,11 +119,12 @@ def parse_sell_args(args: Sequence[str]) -> SellArgs:
 
 
 def parse_withdraw_args(args: Sequence[str]) -> WithdrawArgs:
+    args = visible_args(args)
     if len(args) != 2:
         raise ParseError("Usage: /withdraw <destination address> <SOL amount | all>\n"
                          "For example: /withdraw 9xQeWvG816bUx9EPjHmaT23yvVM2ZWbrrpZb9PusVFin 0.5")
     address = parse_address(args[0], what="destination wallet address")
-    if args[1].strip().lower() in {"all", "max"}:
+    if visible(args[1]).strip().lower() in {"all", "max"}:
         return WithdrawArgs(address=address, lamports=None)
     return WithdrawArgs(address=address, lamports=parse_sol(args[1], what="amount to withdraw"))
 
@@ -146,16 +169,27 @@ def parse_sol_or_off(text: str, *, name: str) -> int | None:
 
 
 def _is_off(text: str) -> bool:
-    return text.strip().lower() in {"off", "none", "disable"}
+    return visible(text).strip().lower() in {"off", "none", "disable"}
 
 
 def parse_percentage_or_off(text: str, *, name: str, high: Decimal) -> Decimal | None:
-    if text.strip().lower() in {"off", "none", "0", "disable"}:
+    if visible(text).strip().lower() in {"off", "none", "0", "disable"}:
         return None
     value = _decimal_in_range(text, name, low=Decimal("0.1"), high=high, unit="%", example="25")
     if value != value.quantize(Decimal("0.01")):
         raise ParseError(f"{name} can have at most two decimals, like 12.5.")
     return value
+
+
+def parse_position_threshold(text: str, *, name: str, high: Decimal) -> Decimal | None:
+    """/sl and /tp on one position: a percentage; "off" turns it off on this position (THRESHOLD_OFF) whatever the
+    default; "default" (None) follows /settings again."""
+    word = visible(text).strip().lower()
+    if word in {"default", "settings", "reset"}:
+        return None
+    if word in {"off", "none", "0", "disable"}:
+        return THRESHOLD_OFF
+    return parse_percentage_or_off(text, name=name, high=high)
 
 
 def parse_positive_sol(text: str, *, name: str) -> int:
@@ -198,7 +232,7 @@ def parse_fee_level(text: str) -> str:
 
 
 def parse_on_off(text: str, *, name: str) -> bool:
-    value = text.strip().lower()
+    value = visible(text).strip().lower()
     if value in {"on", "yes", "true", "1", "enable"}:
         return True
     if value in {"off", "no", "false", "0", "disable"}:
@@ -220,7 +254,7 @@ def _decimal_in_range(text: str, name: str, *, low: Decimal, high: Decimal, unit
 def _bounded(text: str) -> str:
     if len(text) > MAX_ARGUMENT_LENGTH:
         raise ParseError("That value is far too long. Type a short number, like 0.5.")
-    return text
+    return visible(text)
 
 
 def _preview(text: str) -> str:

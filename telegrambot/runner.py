@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
+from collections.abc import Callable
 from contextlib import suppress
 
 from telegram import Update
@@ -31,12 +33,13 @@ from positions.trade_policy import apply_all_due
 from positions.trading import TradingService
 from telegrambot import texts
 from telegrambot.application import build_application
-from telegrambot.handlers.common import BotDeps
+from telegrambot.handlers.common import BotDeps, is_outage, one_line
 from telegrambot.sensitive import sweep
 from wallets.crypto import Keyring
 
 logger = logging.getLogger("telegrambot.runner")
 RECONCILE_INTERVAL_SECONDS = 30
+RECONCILE_AT_START = "reconcile-at-start"
 SENDER_GRACE_SECONDS = 20  # a running bot reports its own trades; the periodic job leaves it this long to do so
 SWEEP_INTERVAL_SECONDS = 5
 WITHDRAWALS_INTERVAL_SECONDS = 15
@@ -69,8 +72,9 @@ class BotRunner:
             deps=self.deps, token=config.require_telegram_token(),
             base_url=_bot_url(config.telegram_api_base_url), base_file_url=_file_url(config.telegram_api_base_url),
             updater=updater)
-        # At start everything pending is an orphan of a crash; afterwards, young ones are still their sender's.
-        self.application.job_queue.run_once(_reconcile_job, when=0, data=0, name="reconcile-at-start")
+        # At start everything pending is an orphan of a crash (and one not yet landed is sent again until it lands
+        # or expires); afterwards, young ones are still their sender's.
+        self.application.job_queue.run_once(_reconcile_job, when=0, data=0, name=RECONCILE_AT_START)
         self.application.job_queue.run_repeating(_reconcile_job, interval=RECONCILE_INTERVAL_SECONDS,
                                                  first=RECONCILE_INTERVAL_SECONDS, data=SENDER_GRACE_SECONDS,
                                                  name="reconcile")
@@ -104,7 +108,8 @@ class BotRunner:
             await self.application.initialize()
             await self.application.post_init(self.application)
             await self.application.start()
-            await self.application.updater.start_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False)
+            await self.application.updater.start_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False,
+                                                         error_callback=PollingErrors())
             self.start_launch_watcher()
             logger.info("Bot is running (polling). Stop with Ctrl-C or SIGTERM.")
             await stop.wait()
@@ -240,12 +245,40 @@ class BotRunner:
         logger.info("Shutting down...")
 
 
+class PollingErrors:
+    """python-telegram-bot's polling error callback: during a Bot API outage PTB retries with its own back-off (1 s
+    growing to 30 s); by default it logs a full traceback at every attempt. This logs one line instead, and fewer
+    as the outage lasts: the 1st, 2nd, 4th, 8th... failure in a row. A failure after a quiet spell starts a new
+    count (PTB never waits more than 30 s between attempts, so 90 s without one means polling worked)."""
+
+    QUIET_SECONDS = 90.0
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._failures = 0
+        self._last = float("-inf")
+
+    def __call__(self, error: TelegramError) -> None:
+        now = self._clock()
+        if now - self._last > self.QUIET_SECONDS:
+            self._failures = 0
+        self._last = now
+        self._failures += 1
+        if self._failures & (self._failures - 1) == 0:  # a power of two
+            logger.warning("Telegram Bot API unreachable (%s); %d failed poll(s) in a row, retrying with back-off",
+                           one_line(error), self._failures)
+
+
 async def _sweep_everything(application: Application) -> None:
     """Key material must not outlive the bot in the chat: delete every tracked message before stopping."""
     try:
         await sweep(application.bot, everything=True)
-    except Exception:
-        logger.exception("Could not delete the tracked key messages at shutdown; they are deleted at next start")
+    except Exception as err:
+        if not is_outage(err):
+            logger.exception("Could not delete the tracked key messages at shutdown; they are deleted at next start")
+            return
+        logger.warning("Could not delete the tracked key messages at shutdown (%s); they are deleted at next start",
+                       one_line(err))
 
 
 async def _sweep_job(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -275,7 +308,8 @@ async def _reconcile_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     try:
         deps = context.application.bot_data["deps"]
         await reconcile_pending(deps.rpc, notify=tell, min_age_seconds=context.job.data,
-                                tip_accounts=await deps.trading.known_tip_accounts())
+                                tip_accounts=await deps.trading.known_tip_accounts(),
+                                resume=context.job.name == RECONCILE_AT_START)
     except ChainError as err:
         logger.warning("Reconciliation postponed: %s", err)
 

@@ -10,6 +10,8 @@ from custody.money_out import WithdrawalRequest
 from custody.withdrawals import WithdrawalResult
 from kernel.display import plain, sol, tokens
 from kernel.errors import UserFacingError
+from positions.models import THRESHOLD_OFF
+from positions.sale_estimate import SaleEstimate
 from positions.selectors import PortfolioView, PositionView
 from positions.trading import BuyResult, SellResult, Step
 from telegrambot import refusals, setting_words
@@ -59,8 +61,8 @@ HELP = (
     "/sell &lt;mint&gt; &lt;all | amount | N%&gt; — sell all or part, e.g. /sell DezX…B263 50%\n"
     "Paste a mint address on its own to see the token with buy buttons.\n"
     "/positions — what you hold, with profit and loss\n"
-    "/sl &lt;mint&gt; &lt;N% | off&gt;, /tp &lt;mint&gt; &lt;N% | off&gt; — stop loss / take profit for one "
-    "position\n\n"
+    "/sl &lt;mint&gt; &lt;N% | off | default&gt;, /tp &lt;mint&gt; &lt;N% | off | default&gt; — stop loss / take "
+    "profit for one position\n\n"
     "<b>Orders</b>\n"
     "/limit &lt;mint&gt; buy &lt;SOL&gt; at &lt;price | mcap 50k | -20%&gt; [for 24h] — buy when the price falls "
     "to it\n"
@@ -100,7 +102,8 @@ NO_POSITIONS = "You have no open positions. Paste a token mint address or use /b
 # Where the bot does not act: outside a private chat with the user, on an edited message, on a non-text message.
 PRIVATE_ONLY = "I only work in a private chat with you. Open a private chat with me to trade or see your wallet."
 EDITS_NOT_ACTED = "I don't act on edited messages. Send the command again as a new message."
-NOT_TEXT = "I only read text. Type a command (/help lists them) or paste a token's mint address."
+NOT_TEXT = ("I only read text, and a mint address as a photo's caption. Type a command (/help lists them) or paste "
+            "a token's mint address.")
 
 
 def token_card(*, mint: str, decimals: int, price_sol: Decimal | None, held_raw: int, supply_raw: int,
@@ -141,8 +144,12 @@ ASK_BUY_CODE = ("🔐 This buy is above the level you set for a code (/settings)
                 "authenticator app to buy; anything else cancels it.")
 
 
-def confirm_sell(*, mint: str, amount: str) -> str:
-    return f"Sell <b>{escape(amount)}</b> of {code(mint)}?"
+def confirm_sell(*, mint: str, amount: str, costly: SaleEstimate | None = None) -> str:
+    question = f"Sell <b>{escape(amount)}</b> of {code(mint)}?"
+    if costly is None:
+        return question
+    return (f"⚠️ This sale would bring in about {sol(costly.proceeds_lamports)}, but the network fee is up to "
+            f"{sol(costly.fee_lamports)}: you would end up with less SOL than before.\n{question}")
 
 
 def progress(step: str) -> str:
@@ -609,12 +616,18 @@ def no_such_setting(typed: str, names: str) -> str:
 
 
 def threshold_usage(command: str, label: str) -> str:
-    return (f"Usage: /{command} <token mint> <percent | off>, e.g. /{command} {EXAMPLE_MINT} 20\n"
-            f"Sets the {label.lower()} of that one position; 'off' follows your /settings again.")
+    return (f"Usage: /{command} <token mint> <percent | off | default>, e.g. /{command} {EXAMPLE_MINT} 20\n"
+            f"Sets the {label.lower()} of that one position; 'off' turns it off there, 'default' follows your "
+            "/settings again.")
 
 
 def position_threshold_set(label: str, value: Decimal | None) -> str:
-    shown = "your default from /settings" if value is None else f"{plain(value)}%"
+    if value is None:
+        shown = "your default from /settings"
+    elif value == THRESHOLD_OFF:
+        shown = "off (your /settings default does not apply to it)"
+    else:
+        shown = f"{plain(value)}%"
     return f"✅ {label} for this position: {shown}."
 
 

@@ -30,6 +30,9 @@ INSTALLED_APPS = [
     "telegrambot",
     "custody",
 ]
+SANDBOX = CONFIG.sandbox
+if SANDBOX:  # make sandbox: the web chat page over localnet (sandbox/); never in production
+    INSTALLED_APPS.append("sandbox")
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
@@ -122,5 +125,8 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
         "httpx2": {"level": "WARNING"},
         "httpcore2": {"level": "WARNING"},
+        # The job queue's scheduler logs every run of every job at INFO (the monitor's every 2 s: nearly all of a
+        # quiet bot's log). Its warnings (a job missed, a job still running) stay; DEBUG=true shows the runs.
+        "apscheduler": {"level": "INFO" if DEBUG else "WARNING"},
     },
 }

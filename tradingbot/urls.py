@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -14,3 +15,6 @@ urlpatterns = [
     path("", include("telegrambot.urls")),
     path("", include("django_prometheus.urls")),
 ]
+
+if settings.SANDBOX:  # make sandbox: the web chat page over localnet
+    urlpatterns.insert(0, path("sandbox/", include("sandbox.urls")))

@@ -21,24 +21,27 @@ MAX_TAKE_PROFIT_PERCENTAGE = Decimal(10_000)
 class Ceiling:
     field: str
     maximum: int | Decimal
-    shown: str  # the maximum as people read it, and where it comes from
+    source: str  # where the maximum comes from
+    unit: str = "percent"  # how the field reads to people: "sol" (lamports), "bps" (basis points) or "percent"
+
+    def show(self, value: int | Decimal) -> str:
+        """A value of this field as staff type it: SOL, or percent."""
+        if self.unit == "sol":
+            return sol(int(value))
+        return f"{plain(Decimal(value) / 100 if self.unit == 'bps' else Decimal(value))}%"
 
 
 def settings_ceilings(config: TradingConfig) -> list[Ceiling]:
     trade_max = config.trading.max_trade_size_lamports
     return [
-        Ceiling("max_trade_size_lamports", trade_max,
-                f"{sol(trade_max)} ({trade_max} lamports, the operator's MAX_POSITION_SIZE_SOL)"),
+        Ceiling("max_trade_size_lamports", trade_max, "the operator's MAX_POSITION_SIZE_SOL", "sol"),
         Ceiling("daily_loss_limit_lamports", config.trading.max_daily_loss_lamports,
-                f"{sol(config.trading.max_daily_loss_lamports)} ({config.trading.max_daily_loss_lamports} lamports, "
-                "the operator's MAX_DAILY_LOSS_SOL)"),
-        Ceiling("snipe_amount_lamports", trade_max,
-                f"{sol(trade_max)} ({trade_max} lamports: a snipe is a buy, capped by MAX_POSITION_SIZE_SOL)"),
-        Ceiling("slippage_bps", MAX_SLIPPAGE_BPS, f"{MAX_SLIPPAGE_BPS} bps (50%, the bot's limit)"),
-        Ceiling("priority_fee_lamports", MAX_PRIORITY_FEE_LAMPORTS,
-                f"{MAX_PRIORITY_FEE_LAMPORTS} lamports ({sol(MAX_PRIORITY_FEE_LAMPORTS)}, the bot's limit)"),
-        Ceiling("stop_loss_percentage", MAX_STOP_LOSS_PERCENTAGE, f"{plain(MAX_STOP_LOSS_PERCENTAGE)}%"),
-        Ceiling("take_profit_percentage", MAX_TAKE_PROFIT_PERCENTAGE, f"{plain(MAX_TAKE_PROFIT_PERCENTAGE)}%"),
+                "the operator's MAX_DAILY_LOSS_SOL", "sol"),
+        Ceiling("snipe_amount_lamports", trade_max, "a snipe is a buy, capped by MAX_POSITION_SIZE_SOL", "sol"),
+        Ceiling("slippage_bps", MAX_SLIPPAGE_BPS, "the bot's limit", "bps"),
+        Ceiling("priority_fee_lamports", MAX_PRIORITY_FEE_LAMPORTS, "the bot's limit", "sol"),
+        Ceiling("stop_loss_percentage", MAX_STOP_LOSS_PERCENTAGE, "the bot's limit"),
+        Ceiling("take_profit_percentage", MAX_TAKE_PROFIT_PERCENTAGE, "the bot's limit"),
     ]
 
 
@@ -48,6 +51,6 @@ def over_ceiling(values: dict, config: TradingConfig) -> dict[str, str]:
     for ceiling in settings_ceilings(config):
         value = values.get(ceiling.field)
         if value is not None and value > ceiling.maximum:
-            problems[ceiling.field] = (f"{value} is above the maximum of {ceiling.shown}. Type at most "
-                                       f"{ceiling.maximum}.")
+            problems[ceiling.field] = (f"{ceiling.show(value)} is above the maximum of {ceiling.show(ceiling.maximum)} "
+                                       f"({ceiling.source}). Type at most {ceiling.show(ceiling.maximum)}.")
     return problems

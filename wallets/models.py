@@ -129,6 +129,9 @@ class Withdrawal(models.Model):
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING, db_index=True)
     signature = models.CharField(max_length=88, unique=True, null=True, blank=True)
     last_valid_block_height = models.BigIntegerField(null=True, blank=True)
+    signed_transaction = models.BinaryField(null=True, blank=True, editable=False,
+                                            help_text="The signed bytes as sent (public once sent, no secret): a "
+                                                      "restarted bot resends them until the blockhash expires.")
     error = models.TextField(blank=True, default="")
     execute_after = models.DateTimeField(null=True, blank=True, help_text="A delayed withdrawal is sent after this.")
     held_at = models.DateTimeField(null=True, blank=True, help_text="Held by staff: not sent until released.")

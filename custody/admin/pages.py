@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from custody import audit, second_factor
+from custody.admin.amounts import sol_column
 from custody.admin.staff import ReadOnly, StaffAudited
 from custody.models import AllowedAddress, AuditEvent, KillSwitch, SecondFactor, WithdrawalPolicy
 from custody.withdrawals import cancel_withdrawal, hold_withdrawal
@@ -86,13 +87,15 @@ class KillSwitchAdmin(admin.ModelAdmin):
                          scope="user" if switch.user_id else "global")
 
 
-WITHDRAWAL_FIELDS = ("user", "status", "destination", "lamports", "fee_lamports", "execute_after", "held_at",
+WITHDRAWAL_FIELDS = ("user", "status", "destination", "amount_sol", "fee_sol", "execute_after", "held_at",
                      "held_by", "cancelled_by", "signature", "error", "created_at", "resolved_at")
 
 
 @admin.register(Withdrawal)
 class WithdrawalAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "user", "status", "lamports", "destination", "execute_after", "held_at")
+    list_display = ("created_at", "user", "status", "amount_sol", "destination", "execute_after", "held_at")
+    amount_sol = sol_column("lamports", "Amount (SOL)")
+    fee_sol = sol_column("fee_lamports", "Network fee (SOL)")
     list_filter = ("status", ("held_at", admin.EmptyFieldListFilter), "created_at")
     search_fields = ("=user__telegram_user_id", "=destination", "=signature")
     fields = WITHDRAWAL_FIELDS
@@ -187,8 +190,10 @@ class AllowedAddressAdmin(ReadOnly, admin.ModelAdmin):
 
 @admin.register(WithdrawalPolicy)
 class WithdrawalPolicyAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("user", "allowlist_enabled", "allowlist_off_at", "large_threshold_lamports",
-                    "pending_threshold_lamports", "pending_threshold_at")
+    list_display = ("user", "allowlist_enabled", "allowlist_off_at", "large_threshold_sol", "pending_threshold_sol",
+                    "pending_threshold_at")
+    large_threshold_sol = sol_column("large_threshold_lamports", "Delay withdrawals above (SOL)")
+    pending_threshold_sol = sol_column("pending_threshold_lamports", "New threshold (SOL)")
 
 
 # Who can log in to this back office, and with which permissions, is itself a staff action worth a row.

@@ -81,7 +81,7 @@ def _value(value):
 
 def _changed_fields(message) -> str:
     """The admin's change message ([{"changed": {"name": inline, "fields": [...]}}, ...]) as one line of names:
-    "changed Is frozen; changed user settings Max trade size lamports"."""
+    "changed Is frozen; changed user settings Max trade size (SOL)"."""
     if isinstance(message, str):
         return message[:200]
     parts = []

@@ -10,6 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from custody import audit
+from custody.admin.amounts import PercentField, Shown, SolField, percent_column, sol_column
 from custody.admin.staff import StaffAudited
 from custody.services import set_frozen
 from kernel.config import get_config
@@ -24,9 +25,20 @@ ONLY_SUPERUSERS = "Only a superuser can change a user's risk settings; nothing w
 
 
 class UserSettingsForm(forms.ModelForm):
+    """SOL and percent on the page, lamports and basis points in the row."""
+
+    max_trade_size_lamports = SolField(label="Max trade size (SOL)")
+    daily_loss_limit_lamports = SolField(label="Daily loss limit (SOL)", allow_zero=True)
+    slippage_bps = PercentField(label="Slippage (%)")
+    snipe_amount_lamports = SolField(label="Snipe amount (SOL)", allow_zero=True)
+    priority_fee_lamports = SolField(label="Priority fee (SOL)", allow_zero=True,
+                                     help_text="In SOL, like 0.0001: the fee at the fixed level, the most any level "
+                                               "may pay otherwise.")
+
     class Meta:
         model = UserSettings
         fields = RISK_FIELDS
+        labels = {"stop_loss_percentage": "Stop loss (%)", "take_profit_percentage": "Take profit (%)"}
 
     def clean(self):
         cleaned = super().clean()
@@ -35,11 +47,43 @@ class UserSettingsForm(forms.ModelForm):
         return cleaned
 
 
-class RiskSettingsLock:
-    """Settings pages and inlines: viewable by staff, changeable by superusers alone."""
+class SettingsColumns:
+    """The risk settings as staff read them (SOL, percent), for lists, exports and read-only pages."""
+
+    max_trade_size_sol = sol_column("max_trade_size_lamports", "Max trade size (SOL)")
+    daily_loss_limit_sol = sol_column("daily_loss_limit_lamports", "Daily loss limit (SOL)")
+    slippage_percent = percent_column("slippage_bps", "Slippage (%)", bps=True)
+    stop_loss_percent = percent_column("stop_loss_percentage", "Stop loss (%)")
+    take_profit_percent = percent_column("take_profit_percentage", "Take profit (%)")
+    snipe_amount_sol = sol_column("snipe_amount_lamports", "Snipe amount (SOL)")
+    priority_fee_sol = sol_column("priority_fee_lamports", "Priority fee (SOL)")
+
+
+# Each stored column and the column staff read in its place.
+SHOWN_AS = {"max_trade_size_lamports": "max_trade_size_sol", "daily_loss_limit_lamports": "daily_loss_limit_sol",
+            "slippage_bps": "slippage_percent", "stop_loss_percentage": "stop_loss_percent",
+            "take_profit_percentage": "take_profit_percent", "snipe_amount_lamports": "snipe_amount_sol",
+            "priority_fee_lamports": "priority_fee_sol"}
+
+
+class RiskSettingsLock(SettingsColumns):
+    """Settings pages and inlines: viewable by staff, changeable by superusers alone. Read-only, they show SOL and
+    percent; editable, the form does (UserSettingsForm)."""
 
     def has_change_permission(self, request, obj=None):
         return request.user.is_superuser and super().has_change_permission(request, obj)
+
+    def get_fields(self, request, obj=None):
+        fields = super().get_fields(request, obj)
+        if self.has_change_permission(request, obj):
+            return fields
+        return [SHOWN_AS.get(name, name) for name in fields]
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = super().get_readonly_fields(request, obj)
+        if self.has_change_permission(request, obj):
+            return readonly
+        return (*readonly, *SHOWN_AS.values())
 
 
 def refuse_risk_edit(request, wallet_id) -> None:
@@ -129,11 +173,22 @@ class UserWalletAdmin(StaffAudited, admin.ModelAdmin):
 class UserSettingsAdmin(StaffAudited, RiskSettingsLock, admin.ModelAdmin):
     form = UserSettingsForm
     fields = ("user", *RISK_FIELDS, "updated_at")
-    list_display = ("user", "max_trade_size_lamports", "daily_loss_limit_lamports", "slippage_bps",
-                    "stop_loss_percentage", "take_profit_percentage", "snipe_enabled", "confirm_trades")
+    list_display = ("user", "max_trade_size_sol", "daily_loss_limit_sol", "slippage_percent", "stop_loss_percent",
+                    "take_profit_percent", "snipe_enabled", "confirm_trades")
     list_filter = ("snipe_enabled", "confirm_trades")
     search_fields = ("=user__telegram_user_id", "user__telegram_username", "=user__public_key")
     readonly_fields = ("user", "updated_at")
+    actions = ["export_csv"]
+
+    @admin.action(description="Export selected settings as CSV (SOL and percent)", permissions=["view"])
+    def export_csv(self, request, queryset):
+        columns = ("telegram_user_id", *SHOWN_AS.values(), "snipe_enabled", "confirm_trades")
+        rows = (Shown(self, settings) for settings in queryset.select_related("user").order_by("pk"))
+        return csv_response("user-settings.csv", columns, rows)
+
+    @admin.display(description="Telegram user id")
+    def telegram_user_id(self, settings: UserSettings) -> int:
+        return settings.user.telegram_user_id
 
     def has_add_permission(self, request):
         return False

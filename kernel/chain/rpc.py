@@ -399,6 +399,17 @@ class RpcGateway:
         return await self._confirm(signature, last_valid_block_height=last_valid_block_height, resend=resend,
                                    on_resent=on_resent, deadline_seconds=deadline_seconds)
 
+    async def resume(self, payload: bytes, *, last_valid_block_height: int,
+                     deadline_seconds: float = 90.0) -> Confirmation:
+        """See through a transaction an earlier process signed and may have sent before it died: the same bytes go
+        to every endpoint again (no preflight: it may have landed already), and on until it is confirmed, failed,
+        or expired, as ``land`` does."""
+        signature = str(VersionedTransaction.from_bytes(payload).signatures[0])
+        await self._copies(signature, payload, self._endpoints())
+        resend = payload if self.rebroadcast_seconds > 0 else None
+        return await self._confirm(signature, last_valid_block_height=last_valid_block_height, resend=resend,
+                                   on_resent=None, deadline_seconds=deadline_seconds)
+
     async def _first_send(self, transaction: VersionedTransaction) -> None:
         """Send with preflight, so that a transaction bound to fail is refused before it costs a fee. A node that
         has not yet seen the transaction's blockhash (it lags the node the swap API took it from, by a slot or two)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from telegram import CallbackQuery, Chat, Message, Update
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import BadRequest, NetworkError, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from custody.money_out import MoneyOut
@@ -63,11 +63,26 @@ def guarded(handler: Handler) -> Handler:
             await reply(update, texts.refused(texts.refusal(err)))
         except ApplicationHandlerStop:
             raise
-        except Exception:
-            logger.exception("Unexpected error in %s", handler.__name__)
+        except Exception as err:
+            if is_outage(err):
+                logger.warning("Telegram Bot API unreachable in %s (%s)", handler.__name__, one_line(err))
+            else:
+                logger.exception("Unexpected error in %s", handler.__name__)
             await reply(update, texts.SERVICE_PROBLEM)
 
     return run
+
+
+def is_outage(error: BaseException) -> bool:
+    """The Bot API unreachable or failing (NetworkError, TimedOut is one): weather, not a bug. PTB's BadRequest is
+    a NetworkError too, but it means our request was wrong."""
+    return isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one short line: its class and the first line of its message (never a traceback)."""
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0][:200]}" if text else type(error).__name__
 
 
 MAX_MESSAGE = 4096
@@ -91,8 +106,8 @@ async def reply(update: Update, text: str, *, reply_markup=None) -> Message | No
     try:
         return await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=reply_markup,
                                         disable_web_page_preview=True)
-    except TelegramError:
-        logger.warning("Could not send a reply", exc_info=True)
+    except TelegramError as err:
+        logger.warning("Could not send a reply (%s)", one_line(err))
         return None
 
 
@@ -100,8 +115,8 @@ async def edit(message: Message, text: str, *, reply_markup=None) -> None:
     try:
         await message.edit_text(fit(text), parse_mode=ParseMode.HTML, reply_markup=reply_markup,
                                 disable_web_page_preview=True)
-    except TelegramError:
-        logger.warning("Could not edit a message", exc_info=True)
+    except TelegramError as err:
+        logger.warning("Could not edit a message (%s)", one_line(err))
 
 
 async def throttle(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -12,7 +12,7 @@ from telegram.ext import ContextTypes
 from telegrambot import conversation, keyboards, pending, setting_words, texts
 from telegrambot.handlers import guard, money_out, orders, portfolio, settings, start, trade
 from telegrambot.handlers.common import answer_quietly, guarded, reply
-from telegrambot.parsing import MAX_ARGUMENT_LENGTH, ParseError, looks_like_address, parse_sol
+from telegrambot.parsing import MAX_ARGUMENT_LENGTH, ParseError, looks_like_address, parse_sol, visible
 
 logger = logging.getLogger(__name__)
 MAX_TEXT = 4096
@@ -141,7 +141,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if len(text) > MAX_TEXT - 1 or len(text.strip()) > 200:
         await reply(update, texts.TOO_LONG)  # and the question is dropped: start again
         return
-    text = text.strip()
+    text = visible(text).strip()
     if question is not None and question.kind == "code":
         await guard.on_code(update, context, question, text)
         return
@@ -162,7 +162,12 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 @guarded
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A sticker, a photo (a command in its caption is not a command), a voice note…: say what the bot reads."""
+    """A sticker, a photo (a command in its caption is not a command), a voice note…: say what the bot reads. A
+    caption that is a mint address (a screenshot shared with its address) reads as the address pasted."""
+    caption = visible(update.effective_message.caption or "").strip()
+    if looks_like_address(caption):
+        await trade.show_token_card(update, context, caption)
+        return
     await reply(update, texts.NOT_TEXT)
 
 

@@ -91,11 +91,11 @@ async def position_take_profit(update: Update, context: ContextTypes.DEFAULT_TYP
 
 
 async def _position_threshold(update, context, field: str, label: str, high: Decimal, command: str) -> None:
-    args = context.args or []
+    args = parsing.visible_args(context.args or [])
     if len(args) != 2:
         raise ParseError(texts.threshold_usage(command, label))
     mint = parsing.parse_address(args[0])
-    value = parsing.parse_percentage_or_off(args[1], name=label, high=high)
+    value = parsing.parse_position_threshold(args[1], name=label, high=high)
     await db_call(set_position_threshold)(telegram_user_id=update.effective_user.id, mint=mint, field=field,
                                           value=value)
     await reply(update, texts.position_threshold_set(label, value))

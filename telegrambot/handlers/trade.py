@@ -17,6 +17,7 @@ from positions import trade_policy
 from positions.amounts import SellAmount
 from positions.errors import TradeFailed, UnknownToken
 from positions.risk import slippage_bps
+from positions.sale_estimate import estimate_sale
 from positions.screening import screen_mint
 from positions.selectors import open_position_mint
 from positions.services import load_trader
@@ -52,11 +53,16 @@ async def start_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint:
 
 
 async def start_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount) -> None:
+    """A sale whose network fee would exceed what it brings in is always asked about, confirm_trades or not."""
     settings = await _settings_now(update, context)
-    if settings.confirm_trades:
+    bot = deps(context)
+    estimate = await estimate_sale(jupiter=bot.jupiter, config=bot.config, telegram_user_id=update.effective_user.id,
+                                   mint=mint, amount=amount)
+    costly = estimate if estimate is not None and estimate.fee_exceeds_proceeds else None
+    if settings.confirm_trades or costly:
         nonce = await conversation.remember(update.effective_user.id, pending.Sell(mint, str(amount)))
-        await reply(update, texts.confirm_sell(mint=mint, amount=str(amount)),
-                    reply_markup=keyboards.confirm(nonce, "Sell"))
+        await reply(update, texts.confirm_sell(mint=mint, amount=str(amount), costly=costly),
+                    reply_markup=keyboards.confirm(nonce, "Sell anyway" if costly else "Sell"))
         return
     await run_sell(update, context, mint=mint, amount=amount)
 

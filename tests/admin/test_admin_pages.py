@@ -5,6 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 from solders.keypair import Keypair
 
+from custody.admin.amounts import in_sol
 from custody.services import get_or_create_user_wallet
 from positions.models import Position, Trade
 from tests.admin.otp import staff_client
@@ -80,6 +81,8 @@ def test_exports_carry_public_data_only(staff, wallet, keyring):
         assert all(secret not in body for secret in secrets)
     assert wallet.public_key in wallets_csv.content.decode()
     assert "5igsig" in trades_csv.content.decode()
+    header, row = trades_csv.content.decode().strip().splitlines()
+    assert dict(zip(header.split(","), row.split(","), strict=True))["sol_in"] == "0.000000005"  # SOL, exactly
 
 
 def test_freeze_and_unfreeze_are_recorded_in_history(staff, wallet):
@@ -98,10 +101,10 @@ def test_saving_a_wallet_from_the_admin_keeps_its_secret(staff, wallet):
     form = {"telegram_username": "renamed", "is_frozen": "on", "settings-TOTAL_FORMS": "1",
             "settings-INITIAL_FORMS": "1", "settings-MIN_NUM_FORMS": "0", "settings-MAX_NUM_FORMS": "1",
             "settings-0-id": settings.pk, "settings-0-user": wallet.pk,
-            "settings-0-max_trade_size_lamports": settings.max_trade_size_lamports,
-            "settings-0-daily_loss_limit_lamports": settings.daily_loss_limit_lamports,
-            "settings-0-slippage_bps": 300, "settings-0-snipe_amount_lamports": settings.snipe_amount_lamports,
-            "settings-0-priority_fee_lamports": settings.priority_fee_lamports}
+            "settings-0-max_trade_size_lamports": in_sol(settings.max_trade_size_lamports),
+            "settings-0-daily_loss_limit_lamports": in_sol(settings.daily_loss_limit_lamports),
+            "settings-0-slippage_bps": "3", "settings-0-snipe_amount_lamports": in_sol(settings.snipe_amount_lamports),
+            "settings-0-priority_fee_lamports": in_sol(settings.priority_fee_lamports)}  # staff type SOL and %
     response = staff.post(url, form)
     assert response.status_code == 302, response.content.decode()[:2000]
     wallet.refresh_from_db()
@@ -120,3 +123,14 @@ def test_ledger_cannot_be_edited_or_deleted(staff, wallet):
 def test_admin_is_staff_only(client, wallet):
     response = client.get(reverse("admin:wallets_userwallet_changelist"))
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_lists_and_ledger_pages_read_sol(staff, wallet):
+    Trade.objects.filter(user=wallet).update(lamports_in=250_000_000)
+    Position.objects.filter(user=wallet).update(remaining_cost_lamports=250_000_000)
+    for page in (reverse("admin:positions_trade_changelist"), reverse("admin:positions_position_changelist"),
+                 reverse("admin:positions_position_change", args=[wallet.positions.get().pk]),
+                 reverse("admin:positions_trade_change", args=[wallet.trades.get().pk])):
+        text = staff.get(page).content.decode()
+        assert "0.25" in text and "250000000" not in text, page
+        assert "(SOL)" in text or "SOL in" in text, page

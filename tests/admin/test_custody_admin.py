@@ -118,14 +118,14 @@ def test_staff_edits_through_inlines_passwords_and_bulk_deletes_are_audited(staf
             for name, field in inline_form.fields.items():
                 value = inline_form.initial.get(name, field.initial)
                 if value is not None and not isinstance(value, bool):
-                    data[inline_form.add_prefix(name)] = value
+                    data[inline_form.add_prefix(name)] = field.prepare_value(value)  # as the page shows it
                 elif value:
                     data[inline_form.add_prefix(name)] = "on"
-            data[inline_form.add_prefix("max_trade_size_lamports")] = 123_000_000
+            data[inline_form.add_prefix("max_trade_size_lamports")] = "0.123"  # staff type SOL
     response = staff.post(page, data)
     assert response.status_code == 302, response.context and response.context["adminform"].form.errors
     change = AuditEvent.objects.filter(action="staff_change", user=wallet).latest("id")
-    assert "Max trade size lamports" in change.detail["fields"]
+    assert "Max trade size (SOL)" in change.detail["fields"]
     before = wallet.settings.max_trade_size_lamports
     assert change.detail["changes"] == {"settings.max_trade_size_lamports": {"before": before, "after": 123_000_000}}
 

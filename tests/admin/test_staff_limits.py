@@ -6,10 +6,11 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from custody.admin.wallets import ONLY_SUPERUSERS, RISK_FIELDS
+from custody.admin.wallets import ONLY_SUPERUSERS, RISK_FIELDS, UserSettingsForm
 from custody.models import AuditEvent
 from custody.services import get_or_create_user_wallet
 from kernel.config import get_config
+from kernel.display import sol
 from tests.admin.otp import staff_client
 from wallets.models import UserSettings
 
@@ -38,9 +39,11 @@ def boss(client, django_user_model):
 
 
 def _settings_form(settings: UserSettings, **changes) -> dict:
+    """The form as staff fill it in: stored values (and ``changes``, in stored units) typed in SOL and percent."""
     values = {field: getattr(settings, field) for field in RISK_FIELDS}
     values.update(changes)
-    form = {field: ("" if value is None else value) for field, value in values.items() if not isinstance(value, bool)}
+    form = {field: ("" if value is None else UserSettingsForm.base_fields[field].prepare_value(value))
+            for field, value in values.items() if not isinstance(value, bool)}
     form.update({field: "on" for field, value in values.items() if value is True})
     return form
 
@@ -93,8 +96,9 @@ def test_a_superuser_cannot_go_above_the_operators_maxima(boss, wallet):
     response = boss.post(page, _settings_form(wallet.settings, **THE_ATTACK))
     assert response.status_code == 200  # the form again, with the reasons
     errors = response.context["adminform"].form.errors
-    assert "above the maximum of 5000 bps (50%" in errors["slippage_bps"][0]
-    assert f"{limits.max_trade_size_lamports} lamports" in errors["snipe_amount_lamports"][0]
+    assert errors["slippage_bps"][0] == "100% is above the maximum of 50% (the bot's limit). Type at most 50%."
+    assert errors["snipe_amount_lamports"][0].startswith(
+        f"1000 SOL is above the maximum of {sol(limits.max_trade_size_lamports)} (")
     assert "MAX_POSITION_SIZE_SOL" in errors["snipe_amount_lamports"][0]
     too_big_trade = boss.post(page, _settings_form(wallet.settings,
                                                    max_trade_size_lamports=limits.max_trade_size_lamports + 1))

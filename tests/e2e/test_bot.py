@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from positions.errors import UnknownToken
@@ -272,3 +274,47 @@ async def test_a_pasted_address_with_no_token_gets_the_same_words_as_a_buy_of_it
     nowhere = str(localnet.funded_keypair(sol=1).pubkey())  # a wallet, not a mint
     card = await chat.say(nowhere)
     assert card["text"] == texts.refused(texts.refusal(UnknownToken(nowhere)))
+
+
+async def test_sl_off_turns_the_positions_stop_loss_off_and_default_follows_settings_again(bot, chat_factory,
+                                                                                         localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet)
+    await UserSettings.objects.filter(user=wallet).aupdate(stop_loss_percentage=20, take_profit_percentage=50)
+    mint = localnet.token("JUP").mint
+    await chat.final(await chat.say(f"/buy {mint} 0.1"))
+    position = await Position.objects.aget(user=wallet, is_open=True)
+    assert "Stop loss for this position: off" in (await chat.say(f"/sl {mint} off"))["text"]
+    assert "Take profit for this position: off" in (await chat.say(f"/tp {mint} off"))["text"]
+    await position.arefresh_from_db()
+    assert position.stop_loss_percentage == 0 and position.take_profit_percentage == 0
+    shown = (await chat.say("/positions"))["text"]
+    assert "20%" not in shown and "50%" not in shown  # the defaults do not apply to this position
+    assert "your default from /settings" in (await chat.say(f"/sl {mint} default"))["text"]
+    assert "12.5%" in (await chat.say(f"/tp {mint} 12.5"))["text"]
+    await position.arefresh_from_db()
+    assert position.stop_loss_percentage is None and position.take_profit_percentage == Decimal("12.5")
+    assert "off | default" in (await chat.say(f"/sl {mint}"))["text"]
+
+
+async def test_a_sale_whose_fee_exceeds_its_proceeds_is_asked_about_first(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet)
+    bonk = localnet.token("BONK")
+    await chat.final(await chat.say(f"/buy {bonk.mint} 0.01"))
+    position = await Position.objects.aget(user=wallet, is_open=True)
+    held = position.remaining_amount_raw
+    question = await chat.say(f"/sell {bonk.mint} 1")  # one token: worth less than the 0.000006 SOL fee
+    assert question["text"].startswith("⚠️ This sale would bring in about") and "network fee is up to" in \
+        question["text"], question["text"]
+    assert set(buttons(question)) == {"✅ Sell anyway", "Cancel"}
+    await position.arefresh_from_db()
+    assert position.remaining_amount_raw == held  # nothing sold while it asks
+    assert (await chat.press(question, buttons(question)["Cancel"]))["text"] == texts.CANCELLED
+    question = await chat.say(f"/sell {bonk.mint} 1")
+    sold = await chat.final(await chat.press(question, buttons(question)["✅ Sell anyway"]))
+    assert "Sold" in sold["text"], sold["text"]
+    await position.arefresh_from_db()
+    assert position.remaining_amount_raw == held - 10**bonk.decimals
+    # A sale worth its fee goes ahead without a question (confirm_trades is off).
+    assert "Sold" in (await chat.final(await chat.say(f"/sell {bonk.mint} all")))["text"]

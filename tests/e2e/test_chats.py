@@ -178,3 +178,37 @@ async def test_stickers_photos_and_users_without_a_username_get_a_clear_answer(b
     await telegram.send_photo(user_id, caption="/exportkey")  # a caption is never a command
     assert (await telegram.next_reply(user_id))["text"] == texts.NOT_TEXT
     assert not await AuditEvent.objects.filter(action=AuditEvent.Action.KEY_EXPORTED).aexists()
+
+
+INVISIBLE = ["\u200b", "\u200f", "\u200e", "\u2060", "\ufeff", "\u202e", "\u00ad"]
+
+
+@pytest.mark.parametrize("mark", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+async def test_a_pasted_mint_with_an_invisible_character_reads_as_the_mint(bot, chat_factory, localnet, mark):
+    chat = chat_factory()
+    mint = localnet.token("BONK").mint
+    card = await chat.say(f"{mark}{mint[:10]}{mark}{mint[10:]}{mark}")
+    assert mint in card["text"] and texts.FREE_TEXT not in card["text"]
+
+
+async def test_a_buy_with_invisible_characters_in_the_mint_and_the_amount_goes_through(bot, chat_factory, localnet):
+    chat = chat_factory()
+    await chat.say("/start")
+    wallet = await UserWallet.objects.aget(telegram_user_id=chat.user_id)
+    localnet.chain.airdrop(wallet.public_key, 10**9)
+    mint = localnet.token("BONK").mint
+    bought = await chat.final(await chat.say(f"/buy \u200f{mint}\u200b 0.\u200b1 \u2060"))
+    assert "Bought" in bought["text"], bought["text"]
+
+
+async def test_a_photo_captioned_with_a_mint_shows_the_token_and_a_bare_photo_gets_one_line(bot, chat_factory,
+                                                                                          localnet, telegram):
+    chat = chat_factory()
+    mint = localnet.token("BONK").mint
+    await telegram.send_photo(chat.user_id, caption=f"\u200e{mint} ")
+    card = await telegram.next_reply(chat.user_id)
+    assert mint in card["text"] and card["text"] != texts.NOT_TEXT
+    await telegram.send_photo(chat.user_id)
+    assert (await telegram.next_reply(chat.user_id))["text"] == texts.NOT_TEXT
+    await telegram.send_photo(chat.user_id, caption="look at this")
+    assert (await telegram.next_reply(chat.user_id))["text"] == texts.NOT_TEXT

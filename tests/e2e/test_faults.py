@@ -155,3 +155,55 @@ async def test_crash_during_a_sell_keeps_the_reservation_until_reconciled(trader
     assert (await reconcile_pending(engine.rpc)).confirmed == 1
     position = await Position.objects.aget(pk=position.pk)
     assert not position.is_open and position.reserved_raw == 0 and trader.tokens("WIF") == 0
+
+
+async def test_a_restart_resends_an_orphan_that_never_went_out_and_it_lands_once(trader, localnet, engine):
+    """The bot died between writing the pending row and sending. Its successor, starting up, sends the same signed
+    bytes until they land: the trade the trader asked for happens (within its slippage), applied once."""
+    with pytest.raises(Crash):
+        await engine.execute_buy(telegram_user_id=trader.id, mint=localnet.token("BONK").mint, lamports=SOL // 10,
+                                 progress=crash_at(Step.SENDING))
+    trade = await Trade.objects.aget(user=trader.wallet)
+    assert trade.status == "pending" and localnet.chain.status(trade.signature) is None
+    told = []
+
+    async def tell(settled):
+        told.append(settled)
+
+    report = await reconcile_pending(engine.rpc, notify=tell, resume=True)
+    assert (report.confirmed, report.still_pending) == (1, 0)
+    assert [(s.signature, s.confirmed) for s in told] == [(trade.signature, True)]
+    position = await Position.objects.aget(user=trader.wallet, is_open=True)
+    assert position.remaining_amount_raw == trader.tokens("BONK") > 0
+    assert (await reconcile_pending(engine.rpc, resume=True)).confirmed == 0  # nothing twice
+
+
+async def test_a_restart_resends_an_orphan_whose_first_send_was_dropped(trader, localnet, engine):
+    localnet.chain.set_drop_rate(1.0)  # its first send is lost (as a congested leader loses one), then it dies
+    try:
+        with pytest.raises(Crash):
+            await engine.execute_buy(telegram_user_id=trader.id, mint=localnet.token("WIF").mint,
+                                     lamports=SOL // 10, progress=crash_at(Step.CONFIRMING))
+    finally:
+        localnet.chain.set_drop_rate(0)
+    trade = await Trade.objects.aget(user=trader.wallet)
+    assert localnet.chain.status(trade.signature) is None
+    assert (await reconcile_pending(engine.rpc, resume=True)).confirmed == 1
+    assert trader.tokens("WIF") > 0
+
+
+async def test_a_protected_orphan_is_never_resent_to_a_public_node(trader, localnet, engine):
+    from django.db.models import F
+
+    from custody.services import update_setting
+    from kernel.db import db_call
+
+    await db_call(update_setting)(telegram_user_id=trader.id, key="mev_protection", value=True)
+    with pytest.raises(Crash):
+        await engine.execute_buy(telegram_user_id=trader.id, mint=localnet.token("JUP").mint, lamports=SOL // 10,
+                                 progress=crash_at(Step.SENDING))
+    public_sends = localnet.rpc.requests["sendTransaction"]
+    report = await reconcile_pending(engine.rpc, resume=True, tip_accounts=await engine.known_tip_accounts())
+    assert report.still_pending == 1 and localnet.rpc.requests["sendTransaction"] == public_sends
+    await Trade.objects.filter(user=trader.wallet).aupdate(last_valid_block_height=F("last_valid_block_height") * 0)
+    assert (await reconcile_pending(engine.rpc, resume=True)).expired == 1  # it expires, nothing moved

@@ -270,3 +270,32 @@ async def test_a_primary_node_that_is_behind_hands_reads_to_a_caught_up_one(trad
     finally:
         localnet.knobs.lag_slots, localnet.knobs.lag_error_rate = 0, 0.0
         await rpc.close()
+
+
+async def test_a_withdrawal_signed_and_recorded_by_a_process_that_died_is_sent_by_the_next(resending, localnet):
+    """The process died right after writing the withdrawal as pending (signed) and before sending it. The next one,
+    starting up, sends the same bytes until they land, and the trader is told."""
+    from custody.withdrawals import commit_withdrawal, request_withdrawal
+    from kernel.db import db_call
+    from positions.reconcile import reconcile_pending
+
+    trader = await make_trader(resending, localnet, sol=5)
+    destination = str(localnet.funded_keypair(sol=1).pubkey())
+    money_out, now = _money_out(resending), timezone.now()
+    plan = await money_out.plan(trader.wallet, destination=destination, lamports=SOL, now=now, source="test")
+    row = await request_withdrawal(wallet=trader.wallet, plan=plan, source="test")
+    blockhash, last_valid = await resending.rpc.latest_blockhash()
+    withdrawal, signed, _ = await db_call(commit_withdrawal)(trader.wallet, row.pk, plan, blockhash, last_valid,
+                                                            resending.keyring, now, 0, "test")
+    assert signed is not None and withdrawal.status == "pending"  # ... and here the process died
+    told = []
+
+    async def tell(settled):
+        told.append(settled)
+
+    localnet.chain.set_drop_rate(0.5, seed=1)  # the first copy is dropped, as congested leaders drop them
+    with BlockClock(localnet.chain):
+        report = await reconcile_pending(resending.rpc, notify=tell, resume=True)
+    assert report.confirmed == 1 and [(s.kind, s.confirmed) for s in told] == [("withdrawal", True)]
+    assert localnet.chain.sol_balance(destination) == 2 * SOL
+    assert (await Withdrawal.objects.aget(pk=row.pk)).status == "confirmed"

@@ -7,6 +7,7 @@ import itertools
 from decimal import Decimal
 
 import pytest
+from asgiref.sync import sync_to_async
 
 from positions.models import Position, Trade
 from positions.monitor import Monitor, Rule
@@ -193,3 +194,23 @@ async def test_while_sells_are_paused_a_crossing_is_told_once_and_nothing_is_sol
     resumed = await monitor.run_cycle()
     assert len(resumed.triggers) == 1 and resumed.triggers[0].result is not None
     assert not (await Position.objects.aget(user=trader.wallet, token_mint=token.mint)).is_open
+
+
+async def test_a_position_whose_stop_loss_is_off_is_not_sold_by_the_users_default(engine, localnet, trader):
+    from positions.services import set_position_threshold
+    from telegrambot.parsing import parse_position_threshold
+
+    monitor = Monitor(engine)
+    token = fresh_token(localnet)
+    await _buy(trader, token)
+    await _set(trader, stop_loss_percentage=Decimal(20))
+    off = parse_position_threshold("off", name="Stop loss", high=Decimal(99))
+    await sync_to_async(set_position_threshold)(telegram_user_id=trader.id, mint=token.mint,
+                                                field="stop_loss_percentage", value=off)
+    dump(localnet, token)
+    report = await monitor.run_cycle()
+    assert report.triggers == [] and report.positions == 0
+    default = parse_position_threshold("default", name="Stop loss", high=Decimal(99))
+    await sync_to_async(set_position_threshold)(telegram_user_id=trader.id, mint=token.mint,
+                                                field="stop_loss_percentage", value=default)
+    assert [t.rule for t in (await monitor.run_cycle()).triggers] == [Rule.STOP_LOSS]

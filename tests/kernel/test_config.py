@@ -159,7 +159,8 @@ def _run(args, env_overrides):
 
 
 def test_without_a_secret_key_and_with_debug_off_nothing_serves():
-    result = _run(["manage.py", "runbot"], {"SECRET_KEY": None})
+    result = _run(["manage.py", "runbot"], {"SECRET_KEY": None, "WALLET_ENCRYPTION_KEY": GOOD_KEY,
+                                            "TELEGRAM_BOT_TOKEN": "123456789:" + "A" * 35})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("Configuration error: SECRET_KEY is not set")
@@ -249,3 +250,58 @@ def test_trading_guards_have_defaults_and_refuse_a_default_slippage_above_the_ma
         load_config({"MAX_SLIPPAGE_BPS": "50", "DEFAULT_SLIPPAGE_BPS": "100"})
     with pytest.raises(ConfigError, match="MAX_DAILY_SPEND_SOL"):
         load_config({"MAX_DAILY_SPEND_SOL": "0"})
+
+
+@pytest.mark.parametrize("command", [["checkconfig"], ["runbot"]])
+def test_a_first_run_names_every_missing_setting_at_once_before_touching_the_database(command, tmp_path):
+    database = tmp_path / "db.sqlite3"
+    result = _run(["manage.py", *command], {"SECRET_KEY": None, "DATABASE_URL": f"sqlite:///{database}"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr and result.stdout == ""
+    first_line, *details = result.stderr.strip().splitlines()
+    assert first_line.startswith("Configuration error: 3 settings are not set (SECRET_KEY, TELEGRAM_BOT_TOKEN, "
+                                 "WALLET_ENCRYPTION_KEY)")
+    assert [line.split()[1] for line in details] == ["SECRET_KEY", "TELEGRAM_BOT_TOKEN", "WALLET_ENCRYPTION_KEY"]
+    assert "generate_encryption_key" in details[2] and "BotFather" in details[1]
+    assert not database.exists()  # nothing was migrated or opened
+
+
+def test_webhook_mode_also_names_its_two_settings():
+    result = _run(["manage.py", "checkconfig", "--webhook"], {"WALLET_ENCRYPTION_KEY": GOOD_KEY,
+                                                             "TELEGRAM_BOT_TOKEN": "123456789:" + "A" * 35})
+    assert result.returncode == 2
+    assert "2 settings are not set (TELEGRAM_WEBHOOK_URL, TELEGRAM_WEBHOOK_SECRET)" in result.stderr
+
+
+def test_checkconfig_passes_when_everything_is_set():
+    result = _run(["manage.py", "checkconfig"], {"WALLET_ENCRYPTION_KEY": GOOD_KEY,
+                                                 "TELEGRAM_BOT_TOKEN": "123456789:" + "A" * 35})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Configuration is complete."
+
+
+def test_make_run_checks_the_configuration_before_it_migrates():
+    result = subprocess.run(["make", "-n", "run", "STAMP="], cwd=BASE_DIR, capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, result.stderr
+    commands = [line for line in result.stdout.splitlines() if "manage.py" in line]
+    assert [line.split("manage.py ")[1].split()[0] for line in commands] == ["checkconfig", "migrate", "runbot"]
+
+
+@pytest.mark.parametrize(("debug", "shown"), [("false", False), ("true", True)])
+def test_the_schedulers_routine_lines_are_quiet_unless_debug(debug, shown):
+    code = ("import django, logging; django.setup(); "
+            "print(logging.getLogger('apscheduler.executors.default').isEnabledFor(logging.INFO))")
+    result = _run(["-c", code], {"DJANGO_SETTINGS_MODULE": "tradingbot.settings", "DEBUG": debug})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(shown)
+
+
+def test_every_invalid_value_is_named_at_once_with_the_missing_ones():
+    result = _run(["manage.py", "checkconfig"], {"SECRET_KEY": None, "STOP_LOSS_PERCENTAGE": "150",
+                                                 "DEFAULT_SLIPPAGE_BPS": "abc", "TELEGRAM_BOT_TOKEN": "xyz"})
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    first_line, *details = result.stderr.strip().splitlines()
+    assert first_line.startswith("Configuration error: 5 settings are missing or invalid (")
+    assert sorted(line.split()[1] for line in details) == [
+        "DEFAULT_SLIPPAGE_BPS", "SECRET_KEY", "STOP_LOSS_PERCENTAGE", "TELEGRAM_BOT_TOKEN", "WALLET_ENCRYPTION_KEY"]
+    assert "xyz" not in result.stderr  # a token is described, never echoed

@@ -24,18 +24,18 @@ from solders.transaction_status import TransactionConfirmationStatus
 
 from kernel.chain.rpc import Outcome, RpcGateway
 from localnet import Localnet
-from localnet.hostile import FINALIZED_DEPTH
+from localnet.hostile import FINALIZED_DEPTH, Knobs
 
 SOL = 10**9
 
 
 @pytest.fixture
 def hostile():
-    """Start a localnet with the given knobs (unseeded unless ``seed=True``); stopped after the test."""
+    """Start a localnet with the given knobs (no tokens unless ``tokens=True``); stopped after the test."""
     started = []
 
-    def start(*, seed: bool = False, **knobs) -> Localnet:
-        network = Localnet.start(seed=seed, **knobs)
+    def start(*, tokens: bool = False, **knobs) -> Localnet:
+        network = Localnet.start(tokens=tokens, **knobs)
         started.append(network)
         return network
 
@@ -327,3 +327,40 @@ async def test_an_underpriced_transaction_is_dropped_per_attempt_and_a_well_pric
         network.knobs.underpriced_drop_rate = 1.0
         paid = (await client.send_raw_transaction(_transfer(payer, blockhash, unit_price=10_000))).value
         assert (await client.get_signature_statuses([paid])).value[0].err is None
+
+
+def test_the_random_seed_is_a_knob_and_the_tokens_are_listed_either_way(hostile):
+    """``seed`` once meant both "list the tokens" and "the draws' seed": ``python -m localnet`` without --seed
+    started with no tokens, and with it the draws were never seeded."""
+    first, second = hostile(tokens=True, seed=7), hostile(seed=7)
+    assert first.knobs.seed == second.knobs.seed == 7 and "BONK" in first.tokens and not second.tokens
+    assert [first.knobs.random.random() for _ in range(3)] == [second.knobs.random.random() for _ in range(3)]
+    console = Localnet.start_on(seed=None)  # as the console starts it with no --seed
+    try:
+        assert "BONK" in console.tokens and console.knobs.seed is None
+    finally:
+        console.stop()
+
+
+def test_the_mainnet_profile_turns_every_knob_on_and_a_knob_given_wins():
+    import subprocess
+    import sys
+
+    from kernel.config import BASE_DIR
+    from localnet.hostile import mainnet_profile
+
+    knobs = mainnet_profile(slot_ms=40)
+    assert knobs["slot_ms"] == 40 and knobs["jupiter_window_seconds"] == 6.0  # time compressed tenfold, in step
+    assert set(knobs) <= set(vars(Knobs()))  # every entry is a knob
+    command = [sys.executable, "-m", "localnet", "--quiet", "--no-state", "--profile", "mainnet", "--lag-slots", "3"]
+    console = subprocess.Popen(command, cwd=BASE_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        said: list[str] = []
+        while len(said) < 20 and not any("slots behind" in line for line in said):  # the last of its lines
+            said.append(console.stderr.readline())
+    finally:
+        console.kill()
+        console.wait()
+    assert any("dropped with probability 0.3" in line for line in said), said
+    assert any("sandwiched" in line for line in said), said
+    assert any("(3 slots behind)" in line for line in said), said  # the knob given wins over the profile's 2

@@ -5,34 +5,18 @@ from __future__ import annotations
 
 import base64
 import shutil
-from pathlib import Path
 
 import pytest
 
-from kernel.config import BASE_DIR
+from tests.chromium import ARTIFACTS, NEEDS_CHROMIUM, headless_chromium
 
-CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
-ARTIFACTS = BASE_DIR / "test-artifacts"
-pytestmark = [pytest.mark.django_db(transaction=True),
-              pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()),
-                                 reason="needs Debian's chromium and chromium-driver (apt-get install chromium "
-                                        "chromium-driver)")]
+pytestmark = [pytest.mark.django_db(transaction=True), NEEDS_CHROMIUM]
 
 
 @pytest.fixture
 def browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--window-size=1400,1600"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(str(DRIVER)), options=options)
-    yield driver
-    driver.quit()
+    with headless_chromium(window="1400,1600") as driver:
+        yield driver
 
 
 def test_staff_sees_drawn_charts_and_no_secret(browser, live_server, django_user_model, keyring):

@@ -1,3 +1,5 @@
+from decimal import Decimal
+
 import pytest
 
 from telegrambot import keyboards, parsing
@@ -109,3 +111,26 @@ def test_fee_levels_read_as_traders_type_them():
         "fixed", "fast", "turbo", "fixed"]  # "custom" (other bots' word) is the trader's own amount
     with pytest.raises(parsing.ParseError, match="fixed, fast or turbo"):
         parsing.parse_fee_level("ludicrous")
+
+
+def test_a_positions_threshold_can_be_off_or_follow_the_default():
+    from positions.models import THRESHOLD_OFF
+    from telegrambot.parsing import parse_position_threshold
+
+    assert parse_position_threshold("off", name="Stop loss", high=Decimal(99)) == THRESHOLD_OFF
+    assert parse_position_threshold("OFF", name="Stop loss", high=Decimal(99)) == THRESHOLD_OFF
+    assert parse_position_threshold("default", name="Stop loss", high=Decimal(99)) is None
+    assert parse_position_threshold("15%", name="Stop loss", high=Decimal(99)) == Decimal(15)
+    with pytest.raises(ParseError):
+        parse_position_threshold("0.01", name="Stop loss", high=Decimal(99))
+
+
+def test_invisible_characters_are_removed_from_addresses_amounts_and_arguments():
+    from telegrambot.parsing import parse_address, parse_sol, visible, visible_args
+
+    assert parse_address(f"\u200f{MINT}\u200b") == MINT
+    assert parse_address(f"{MINT[:5]}\u2060{MINT[5:]}\ufeff") == MINT
+    assert parse_sol("\u200e0.5\u200b") == 500_000_000
+    assert visible_args([f"\u202e{MINT}", "\u200b", "1\u00ad"]) == [MINT, "1"]
+    assert parse_buy_args([f"{MINT}\u200b", "\u200b", "0.25"]).lamports == 250_000_000
+    assert visible("a\u3164b\u034fc") == "abc"

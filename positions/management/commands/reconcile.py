@@ -41,7 +41,7 @@ class Command(BaseCommand):
             differences = [] if skip_audit else await audit_wallets(rpc)
             return report, differences
         finally:
-            await rpc.close()
+            await rpc.close(quiet=True)  # a one-shot command: its report is the output, nothing else
 
 
 async def _tip_accounts(config) -> tuple[str, ...]:

@@ -1,11 +1,16 @@
 """python manage.py runbot [--webhook [--host H] [--port P]]: run the Telegram bot until SIGTERM or Ctrl-C."""
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
+from telegram.error import InvalidToken, NetworkError
 
-from kernel.config import ConfigError, get_config
+from kernel.config import describe_missing, get_config
 from kernel.metrics_server import start_metrics_server
+from telegrambot.handlers.common import is_outage, one_line
 from telegrambot.runner import BotRunner
 
 
@@ -22,17 +27,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, webhook=False, host="127.0.0.1", port=8080, no_register=False, **options):
         config = get_config()
-        try:
-            config.require_telegram_token()
-            config.require_encryption_keys()
-            if webhook:
-                config.require_webhook()
-        except ConfigError as err:
-            raise CommandError(f"{err}\nSet it in .env (copy .env.example) and run again.") from None
+        missing = config.missing_to_run_bot(webhook=webhook)
+        if missing:
+            raise CommandError(describe_missing(missing).removeprefix("Configuration error: "), returncode=2)
         if not webhook:
             exporter = self._start_exporter(config.bot_metrics_port)
             try:
-                asyncio.run(BotRunner(config).run_polling())
+                with _bot_api_errors_as_one_line(config.telegram_api_base_url):
+                    asyncio.run(BotRunner(config).run_polling())
             finally:
                 if exporter is not None:
                     exporter.shutdown()
@@ -42,7 +44,8 @@ class Command(BaseCommand):
             self.stderr.write("Warning: REDIS_URL is not set, so buttons and questions in flight live in this worker "
                               "alone. Fine for one webhook worker; with several, set REDIS_URL (and PostgreSQL).")
         if not no_register:
-            url = asyncio.run(BotRunner(config).register_webhook())
+            with _bot_api_errors_as_one_line(config.telegram_api_base_url):
+                url = asyncio.run(BotRunner(config).register_webhook())
             self.stdout.write(f"Webhook registered: {url}")
         from daphne.cli import CommandLineInterface
 
@@ -57,3 +60,22 @@ class Command(BaseCommand):
         except OSError as err:
             raise CommandError(f"BOT_METRICS_PORT={port} cannot be used ({err.strerror}); pick a free port, or 0 to "
                                "turn the bot's metrics exporter off.") from None
+
+
+@contextmanager
+def _bot_api_errors_as_one_line(base_url: str | None) -> Iterator[None]:
+    """At start the bot cannot work without the Bot API: say so in one line (a supervisor restarts it), not in a
+    60-line traceback. Once running, an outage is retried with back-off instead (runner.PollingErrors)."""
+    try:
+        yield
+    except InvalidToken:
+        raise CommandError("The Bot API refused TELEGRAM_BOT_TOKEN (revoked, or not the token @BotFather gave you); "
+                           "set the right one in .env and start again.") from None
+    except NetworkError as err:
+        if not is_outage(err):
+            raise
+        parts = urlsplit(base_url or "https://api.telegram.org")
+        where = f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+        raise CommandError(f"Cannot reach the Telegram Bot API at {where} ({one_line(err)}); check "
+                           "TELEGRAM_API_BASE_URL (empty means Telegram's own) and the network, then start "
+                           "again.") from None

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('positions', '0005_trade_tip'),
+        ('positions', '0008_skipped_launches_plural'),
         ('wallets', '0006_priority_fee_level'),
     ]
 
