@@ -11,7 +11,10 @@ import signal
 
 # ".resent": after a round of resending the same bytes, while the first copies may or may not have landed
 POINTS = ("buy.quoted", "buy.signed", "buy.recorded", "buy.sent", "buy.resent", "buy.confirmed", "buy.applied",
-          "sell.quoted", "sell.signed", "sell.recorded", "sell.sent", "sell.resent", "sell.confirmed", "sell.applied")
+          "sell.quoted", "sell.signed", "sell.recorded", "sell.sent", "sell.resent", "sell.confirmed", "sell.applied",
+          # an order's firing row is written (the order is "firing") and its trade not started; its trade returned
+          # and the order not yet updated
+          "order.claimed", "order.fired")
 _TARGET = os.environ.get("TRADINGBOT_CRASH_AT", "")
 
 

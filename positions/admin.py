@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
 
+from custody import audit
 from custody.admin.amounts import Shown, sol_column
 from custody.admin.staff import ReadOnly
 from kernel.display import plain
 from kernel.exports import csv_response
-from positions.models import THRESHOLD_OFF, Position, Snipe, SnipeLaunch, Trade
+from positions.errors import TradingError
+from positions.models import THRESHOLD_OFF, Order, OrderFiring, Position, Snipe, SnipeLaunch, Trade
+from positions.order_services import cancel_order
 
 # Amounts of SOL in SOL (exact decimals: the integers stay in the database), tokens in raw units.
 TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "side", "status", "token_mint", "signature", "sol_in",
@@ -111,3 +115,53 @@ def _threshold(value) -> str:
     if value is None:
         return "the user's setting"
     return "off" if value == THRESHOLD_OFF else plain(value)
+
+
+class OrderFiringInline(ReadOnly, admin.TabularInline):
+    model = OrderFiring
+    extra = 0
+    fields = ("seq", "outcome", "error", "created_at", "settled_at", "trade")
+    readonly_fields = fields
+    ordering = ("seq",)
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    """Orders and their firings, read-only; staff may cancel active ones (audited, and the trader sees it in
+    /orders). An order trading right now cannot be called back."""
+
+    list_display = ("created_at", "user", "kind", "status", "token_mint", "trigger_text", "lamports", "sell_amount",
+                    "parts_done", "parts", "attempts", "failure_reason")
+    list_filter = ("status", "kind", "created_at")
+    search_fields = ("=token_mint", "=user__telegram_user_id", "user__telegram_username")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in Order._meta.fields]
+    inlines = [OrderFiringInline]
+    actions = ["cancel_orders"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        # The list's actions need it; an order's own page stays read-only.
+        return obj is None and super().has_change_permission(request)
+
+    @admin.action(description="Cancel selected active orders", permissions=["change"])
+    def cancel_orders(self, request, queryset):
+        cancelled = 0
+        for order in queryset.select_related("user"):
+            try:
+                cancel_order(telegram_user_id=order.user.telegram_user_id, order_id=order.pk, now=timezone.now())
+            except TradingError:
+                continue  # not active any more (filled, firing, cancelled): nothing to call back
+            cancelled += 1
+            audit.record(audit.Action.STAFF_CHANGE, actor=audit.staff(request), source=audit.request_source(request),
+                         user=order.user_id, model="positions.Order", order=order.pk, change="cancelled")
+            self.log_change(request, order, [{"changed": {"fields": ["status"]}}])
+        skipped = queryset.count() - cancelled
+        self.message_user(request, f"Cancelled {cancelled} order(s)" + (f"; {skipped} were not active." if skipped
+                                                                           else "."), messages.SUCCESS)

@@ -132,6 +132,8 @@ class Trade(models.Model):
                                             help_text="The signed bytes as sent (public once sent, no secret): a "
                                                       "restarted bot resends them until the blockhash expires.")
     error = models.TextField(blank=True, default="")
+    order_firing = models.OneToOneField("OrderFiring", on_delete=models.PROTECT, null=True, blank=True,
+                                        related_name="trade", help_text="The order firing that sent this trade.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     resolved_at = models.DateTimeField(null=True, blank=True)
 
@@ -206,3 +208,115 @@ class Snipe(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} {self.token_mint[:6]}… for {self.user}"
+
+
+class Order(models.Model):
+    """A trade left behind: bought or sold by the monitor when its trigger is met (or, for DCA, when a part is due).
+
+    Every trigger is an exact price in lamports per raw token unit, ``trigger_num / trigger_den`` (``positions.
+    rational``), derived once from what the trader typed (``trigger_text``, kept for display). A limit buy fires at
+    or below it, a limit sell at or above it; a trailing stop fires at ``peak × (100 − trail_percent) / 100`` or
+    below, its peak persisted so a restart does not reset it."""
+
+    class Kind(models.TextChoices):
+        LIMIT_BUY = "limit_buy", "Limit buy"
+        LIMIT_SELL = "limit_sell", "Limit sell"
+        TRAILING_STOP = "trailing_stop", "Trailing stop"
+        DCA_BUY = "dca_buy", "DCA buy"
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        FIRING = "firing", "Firing"
+        FILLED = "filled", "Filled"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    user = models.ForeignKey(UserWallet, on_delete=models.PROTECT, related_name="orders")
+    token_mint = models.CharField(max_length=44)
+    token_decimals = models.PositiveSmallIntegerField()
+    kind = models.CharField(max_length=13, choices=Kind.choices)
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    trigger_text = models.CharField(max_length=60, blank=True, default="", help_text="The trigger as typed.")
+    trigger_num = U64Field(null=True, blank=True, help_text="Trigger price: lamports per raw unit, numerator.")
+    trigger_den = U64Field(null=True, blank=True, help_text="Trigger price: lamports per raw unit, denominator.")
+    lamports = models.BigIntegerField(default=0, help_text="A buy's amount (DCA: the total of every part).")
+    sell_amount = models.CharField(max_length=40, blank=True, default="", help_text="all, N% or a token amount.")
+    trail_percent = models.DecimalField(max_digits=5, decimal_places=2, null=True, blank=True)
+    activation_num = U64Field(null=True, blank=True)
+    activation_den = U64Field(null=True, blank=True)
+    peak_num = U64Field(null=True, blank=True, help_text="Highest price seen since the trailing stop was armed.")
+    peak_den = U64Field(null=True, blank=True)
+    parts = models.PositiveIntegerField(default=0)
+    parts_done = models.PositiveIntegerField(default=0)
+    interval_seconds = models.PositiveIntegerField(default=0)
+    next_run_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0, help_text="Refusals in a row since the last fill.")
+    retry_at = models.DateTimeField(null=True, blank=True)
+    firings_started = models.PositiveIntegerField(default=0, help_text="Sequence number of the last firing.")
+    failure_reason = models.TextField(blank=True, default="")
+    version = models.PositiveBigIntegerField(default=0, help_text="Raised by every change: the monitor re-reads "
+                                                                  "only the orders whose version moved.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "orders"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(lamports__gte=0), name="order_lamports_non_negative"),
+            models.CheckConstraint(condition=Q(parts_done__lte=F("parts")) | Q(parts=0),
+                                   name="order_parts_done_within_parts"),
+            models.CheckConstraint(condition=Q(trigger_num__isnull=True, trigger_den__isnull=True)
+                                   | Q(trigger_num__isnull=False, trigger_den__gt=0),
+                                   name="order_trigger_is_a_pair"),
+            models.CheckConstraint(condition=Q(kind__in=["limit_buy", "limit_sell", "trailing_stop", "dca_buy"]),
+                                   name="order_kind_valid"),
+            models.CheckConstraint(condition=Q(status__in=["active", "firing", "filled", "cancelled", "failed",
+                                                           "expired"]), name="order_status_valid"),
+            *u64_range_constraints("order", "trigger_num", "trigger_den", "activation_num", "activation_den",
+                                   "peak_num", "peak_den"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.token_mint[:6]}… of {self.user} ({self.status})"
+
+    def save(self, *args, **kwargs) -> None:
+        """Every change raises the version. Orders are saved only on rows locked for the change (order_services),
+        so the version read is the one stored; bulk updates raise it themselves."""
+        self.version += 1
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = [*kwargs["update_fields"], "version"]
+        super().save(*args, **kwargs)
+
+    @property
+    def trigger(self) -> tuple[int, int] | None:
+        return None if self.trigger_num is None else (self.trigger_num, self.trigger_den)
+
+
+class OrderFiring(models.Model):
+    """One attempt to execute an order, written (with the order moved to ``firing``) before its trade starts: the
+    idempotency key of that trade (``Trade.order_firing`` is unique). A firing with no trade sent nothing; one with
+    a trade follows the trade's outcome."""
+
+    class Outcome(models.TextChoices):
+        OPEN = "", "Open"
+        FILLED = "filled", "Filled"
+        REFUSED = "refused", "Refused"
+        ABANDONED = "abandoned", "Abandoned (nothing sent)"
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="firings")
+    seq = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=9, choices=Outcome.choices, blank=True, default=Outcome.OPEN)
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "order_firings"
+        ordering = ["order_id", "seq"]
+        constraints = [models.UniqueConstraint(fields=["order", "seq"], name="one_firing_per_order_and_seq")]
+
+    def __str__(self) -> str:
+        return f"firing {self.seq} of order {self.order_id} ({self.outcome or 'open'})"

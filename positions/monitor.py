@@ -3,7 +3,9 @@
 Positions are grouped by mint and priced in batches (one price request per 50 mints); a position past its
 threshold is checked again against an exact sell quote, then sold in full through the ordinary sell service, so
 locks, reservations, the ledger and reconciliation are the same as for a trader's own sell. With several bot
-processes on PostgreSQL, an advisory lock lets exactly one run a cycle.
+processes on PostgreSQL, an advisory lock lets exactly one run a cycle. With an ``OrderEngine``
+(``positions.orders``), the active orders' mints are priced in the same requests and the orders evaluated in the
+same cycle.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from kernel.metrics import MONITOR_CYCLES_DEFERRED
 from positions.amounts import SellAmount
 from positions.errors import AlreadySelling, NoOpenPosition, SellAmountTooLarge
 from positions.models import Position, own_or_default
+from positions.orders import OrderEngine, OrderEvent
 from positions.selectors import value_lamports
 from positions.trading import SellResult, TradingService
 
@@ -71,6 +74,8 @@ class CycleReport:
     price_requests: int = 0
     deferred: bool = False  # put off: the swap API's request budget is kept for trades
     triggers: list[Trigger] = field(default_factory=list)
+    orders: int = 0  # active orders watched
+    order_events: list[OrderEvent] = field(default_factory=list)
 
 
 Notify = Callable[[Trigger], Awaitable[None]]
@@ -78,8 +83,9 @@ Notify = Callable[[Trigger], Awaitable[None]]
 
 class Monitor:
     def __init__(self, engine: TradingService, *, notify: Notify | None = None,
-                 retry_after_seconds: float = RETRY_AFTER_FAILURE_SECONDS) -> None:
+                 retry_after_seconds: float = RETRY_AFTER_FAILURE_SECONDS, orders: OrderEngine | None = None) -> None:
         self.engine = engine
+        self.orders = orders  # evaluated in the same cycle, priced in the same requests
         self.notify = notify
         self.retry_after_seconds = retry_after_seconds
         self._selling: set[int] = set()  # positions this process is selling right now
@@ -98,20 +104,22 @@ class Monitor:
         now = time.monotonic()
         watched = [w for w in await _watched_positions()
                    if w.position_id not in self._selling and self._resting.get(w.position_id, 0) <= now]
-        mints = sorted({w.mint for w in watched})
-        report = CycleReport(positions=len(watched), mints=len(mints))
-        if not watched:
-            return report
-        report.price_requests = -(-len(mints) // 50)
-        try:
-            prices = await self.engine.jupiter.sol_prices(mints, background=True)
-        except BudgetExhausted:
-            MONITOR_CYCLES_DEFERRED.inc()
-            report.deferred, report.price_requests = True, 0
-            return report  # trades go first; the next cycle tries again (the interval stretches)
-        except JupiterError as err:
-            logger.warning("Monitor skipped a cycle: prices unavailable (%s)", err)
-            return report
+        book = await self.orders.book() if self.orders is not None else None
+        mints = sorted({w.mint for w in watched} | (book.mints if book is not None else set()))
+        report = CycleReport(positions=len(watched), mints=len(mints),
+                             orders=len(book.orders) if book is not None else 0)
+        prices: dict[str, Decimal] = {}
+        if mints:
+            report.price_requests = -(-len(mints) // 50)
+            try:
+                prices = await self.engine.jupiter.sol_prices(mints, background=True)
+            except BudgetExhausted:
+                MONITOR_CYCLES_DEFERRED.inc()
+                report.deferred, report.price_requests = True, 0  # trades go first; the next cycle tries again
+            except JupiterError as err:
+                logger.warning("Monitor skipped a cycle's prices: unavailable (%s)", err)
+        # Without prices, only what the clock makes due runs (DCA parts); the next cycle tries the prices again.
+        orders = self.orders.run(book, prices) if book is not None else _nothing()
         candidates = [(w, rule, prices[w.mint]) for w in watched if w.mint in prices
                       for rule in [_crossed(w, prices[w.mint])] if rule is not None]
         gate = asyncio.Semaphore(MAX_CONCURRENT_SELLS)
@@ -120,7 +128,8 @@ class Monitor:
             async with gate:
                 return await self._confirm_and_sell(*item)
 
-        report.triggers = [t for t in await asyncio.gather(*[fire(c) for c in candidates]) if t is not None]
+        sells, report.order_events = await asyncio.gather(asyncio.gather(*[fire(c) for c in candidates]), orders)
+        report.triggers = [t for t in sells if t is not None]
         return report
 
     async def _confirm_and_sell(self, watched: Watched, rule: Rule, price: Decimal) -> Trigger | None:
@@ -157,6 +166,10 @@ class Monitor:
             return trigger
         finally:
             self._selling.discard(watched.position_id)
+
+
+async def _nothing() -> list:
+    return []
 
 
 def _crossed(watched: Watched, price_sol: Decimal) -> Rule | None:

@@ -16,6 +16,7 @@ from custody import audit
 from kernel.chain.rpc import TransactionEffects
 from positions.errors import DailySpendCapReached, DuplicateTrade, NoOpenPosition, SellAmountTooLarge
 from positions.models import Position, Trade
+from positions.order_services import check_firing_open
 from positions.risk import check_daily_spend, record_spend_refusal
 from wallets.errors import WalletNotFound
 from wallets.models import UserSettings, UserWallet
@@ -50,19 +51,23 @@ def open_position(wallet: UserWallet, mint: str) -> Position:
 
 def record_pending_buy(*, wallet: UserWallet, mint: str, decimals: int, lamports_in: int, quoted_out: int,
                        min_out: int, signature: str, last_valid_block_height: int,
-                       spend_cap_lamports: int | None = None, signed: bytes | None = None) -> PendingTrade:
+                       spend_cap_lamports: int | None = None, signed: bytes | None = None,
+                       order_firing_id: int | None = None) -> PendingTrade:
     """With ``spend_cap_lamports``, the daily spend cap is checked again here, under the wallet's row lock and in the
     transaction that writes the pending row: two buys at once (a snipe and a manual buy, two workers) both passed
-    the first check, and only this one sees what the other spent."""
+    the first check, and only this one sees what the other spent. ``order_firing_id``: the order firing this trade
+    executes, still open (``order_services.check_firing_open``) and given at most one trade."""
     try:
         with transaction.atomic():
+            if order_firing_id is not None:
+                check_firing_open(order_firing_id)
             if spend_cap_lamports is not None:
                 UserWallet.objects.select_for_update().filter(pk=wallet.pk).first()
                 check_daily_spend(wallet=wallet, lamports=lamports_in, cap=spend_cap_lamports, now=timezone.now())
             trade = Trade.objects.create(user=wallet, token_mint=mint, token_decimals=decimals, side=Trade.Side.BUY,
                                          signature=signature, lamports_in=lamports_in, quoted_out=quoted_out,
                                          min_out=min_out, last_valid_block_height=last_valid_block_height,
-                                         signed_transaction=signed)
+                                         signed_transaction=signed, order_firing_id=order_firing_id)
     except IntegrityError:
         _refuse_duplicate(signature)
         raise
@@ -79,7 +84,8 @@ def _refuse_duplicate(signature: str) -> None:
 
 
 def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: int, min_out: int, signature: str,
-                        last_valid_block_height: int, signed: bytes | None = None) -> PendingTrade:
+                        last_valid_block_height: int, signed: bytes | None = None,
+                        order_firing_id: int | None = None) -> PendingTrade:
     """Lock the position, reserve ``raw`` and write the pending trade, all at once.
 
     Reserving together with the pending row means a reservation can never outlive its trade (a crash leaves both
@@ -88,15 +94,18 @@ def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: 
     try:
         return _reserve_and_record_sell(wallet=wallet, mint=mint, raw=raw, quoted_out=quoted_out, min_out=min_out,
                                         signature=signature, last_valid_block_height=last_valid_block_height,
-                                        signed=signed)
+                                        signed=signed, order_firing_id=order_firing_id)
     except IntegrityError:
         _refuse_duplicate(signature)
         raise
 
 
 def _reserve_and_record_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: int, min_out: int,
-                             signature: str, last_valid_block_height: int, signed: bytes | None) -> PendingTrade:
+                             signature: str, last_valid_block_height: int, signed: bytes | None,
+                             order_firing_id: int | None) -> PendingTrade:
     with transaction.atomic():
+        if order_firing_id is not None:
+            check_firing_open(order_firing_id)
         position = (Position.objects.select_for_update()
                     .filter(user=wallet, token_mint=mint, is_open=True).first())
         if position is None:
@@ -109,7 +118,8 @@ def _reserve_and_record_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_
         trade = Trade.objects.create(user=wallet, position=position, token_mint=mint,
                                      token_decimals=position.token_decimals, side=Trade.Side.SELL,
                                      signature=signature, amount_in_raw=raw, quoted_out=quoted_out, min_out=min_out,
-                                     last_valid_block_height=last_valid_block_height, signed_transaction=signed)
+                                     last_valid_block_height=last_valid_block_height, signed_transaction=signed,
+                                     order_firing_id=order_firing_id)
     return PendingTrade(trade.pk, signature, last_valid_block_height)
 
 

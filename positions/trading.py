@@ -123,7 +123,8 @@ class TradingService:
         self._turns: dict[str, asyncio.Lock] = {}  # wallet address -> its turn to inspect and send
 
     async def execute_buy(self, *, telegram_user_id: int, mint: str, lamports: int,
-                          progress: Progress | None = None, automatic: bool = False) -> BuyResult:
+                          progress: Progress | None = None, automatic: bool = False,
+                          order_firing_id: int | None = None) -> BuyResult:
         """Buy ``mint`` for ``lamports``. ``automatic``: no trader is watching (a snipe), so the swap is always
         simulated before signing whatever SWAP_SIMULATION says."""
         started = time.monotonic()
@@ -168,7 +169,8 @@ class TradingService:
                 wallet=trader.wallet, mint=mint, decimals=mint_info.decimals, lamports_in=quote.in_amount,
                 quoted_out=quote.out_amount, min_out=quote.min_out_amount, signature=str(signed.signatures[0]),
                 last_valid_block_height=swap.last_valid_block_height,
-                spend_cap_lamports=daily_spend_cap_lamports(settings, self.config), signed=bytes(signed))
+                spend_cap_lamports=daily_spend_cap_lamports(settings, self.config), signed=bytes(signed),
+                order_firing_id=order_firing_id)
             crashpoint("buy.recorded")
             trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="buy",
                                      turn=turn, protection=protection)
@@ -181,7 +183,8 @@ class TradingService:
                          protected=protection.on)
 
     async def execute_sell(self, *, telegram_user_id: int, mint: str, amount: SellAmount,
-                           progress: Progress | None = None, automatic: bool = False) -> SellResult:
+                           progress: Progress | None = None, automatic: bool = False,
+                           order_firing_id: int | None = None) -> SellResult:
         """Sell ``amount`` of the open position in ``mint``. ``automatic``: a stop-loss / take-profit sale with no
         trader watching, always simulated before signing."""
         started = time.monotonic()
@@ -228,7 +231,7 @@ class TradingService:
             pending = await db_call(services.record_pending_sell)(
                 wallet=trader.wallet, mint=mint, raw=raw, quoted_out=quote.out_amount, min_out=quote.min_out_amount,
                 signature=str(signed.signatures[0]), last_valid_block_height=swap.last_valid_block_height,
-                signed=bytes(signed))
+                signed=bytes(signed), order_firing_id=order_firing_id)
             crashpoint("sell.recorded")
             trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="sell",
                                      turn=turn, protection=protection)

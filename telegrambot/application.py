@@ -17,7 +17,7 @@ from telegram.ext import (
     filters,
 )
 
-from telegrambot.handlers import admin, gate, guard, money_out, portfolio, router, settings, start, trade
+from telegrambot.handlers import admin, gate, guard, money_out, orders, portfolio, router, settings, start, trade
 from telegrambot.handlers.common import BotDeps, is_outage, one_line, throttle
 
 logger = logging.getLogger("telegrambot")
@@ -26,6 +26,10 @@ COMMANDS = [
     BotCommand("buy", "Buy a token: /buy <mint> <SOL>"),
     BotCommand("sell", "Sell: /sell <mint> <all | amount | N%>"),
     BotCommand("positions", "Open positions with PnL"),
+    BotCommand("limit", "Limit order: /limit <mint> buy <SOL> at <price> (or sell … at 2x)"),
+    BotCommand("trail", "Trailing stop: /trail <mint> <N%>"),
+    BotCommand("dca", "Buy in parts: /dca <mint> <SOL> <parts> every <30m>"),
+    BotCommand("orders", "Your orders, with Cancel buttons"),
     BotCommand("wallet", "Address and balances"),
     BotCommand("withdraw", "Send SOL out: /withdraw <address> <SOL | all>"),
     BotCommand("exportkey", "Show your private key"),
@@ -63,6 +67,7 @@ def _add_handlers(application: Application) -> None:
         "exportkey": money_out.export_key, "settings": settings.settings, "set": settings.set_command,
         "metrics": admin.metrics, "sl": settings.position_stop_loss, "tp": settings.position_take_profit,
         "2fa": guard.two_factor, "allowlist": guard.allowlist, "withdrawdelay": guard.withdraw_delay,
+        "limit": orders.limit, "trail": orders.trail, "dca": orders.dca, "orders": orders.orders,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))

@@ -31,7 +31,7 @@ _NONCE = re.compile(r"[A-Za-z0-9_-]{8}")  # secrets.token_urlsafe(6)
 
 @dataclass(frozen=True)
 class Question:
-    kind: str  # "code", "setting" or "buy_mint"
+    kind: str  # "code", "setting", "buy_mint" or "order"
     value: Any  # the action awaiting a code (None if its entry is not one this bot writes), a setting's key, a mint
     asked_at: float  # wall-clock seconds, so any worker can tell its age
 

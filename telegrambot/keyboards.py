@@ -32,10 +32,14 @@ class Press(StrEnum):
     CANCEL_WITHDRAWAL = "wc"
     CANCEL_PENDING = "pc"
     PAGE = "pp"
+    CANCEL_ORDER = "oc"
+    ORDER = "or"
 
 
 ARGUMENTS = {Press.MENU: 1, Press.BUY: 2, Press.BUY_CUSTOM: 1, Press.SELL: 2, Press.CONFIRM: 1, Press.CANCEL: 1,
-             Press.SETTING: 1, Press.TOGGLE: 1, Press.CANCEL_WITHDRAWAL: 1, Press.CANCEL_PENDING: 1, Press.PAGE: 1}
+             Press.SETTING: 1, Press.TOGGLE: 1, Press.CANCEL_WITHDRAWAL: 1, Press.CANCEL_PENDING: 1, Press.PAGE: 1,
+             Press.CANCEL_ORDER: 1, Press.ORDER: 2}
+ORDER_BUTTONS = {"l": "Limit", "t": "Trailing", "d": "DCA"}  # the guided order questions, by their code
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,8 @@ def main_menu() -> Markup:
 def token_card(mint: str) -> Markup:
     buys = [Button(f"Buy {sol(lamports)}", callback_data=_data(Press.BUY, mint, lamports))
             for lamports in BUY_PRESETS_LAMPORTS]
-    return Markup([buys, [Button("Buy X SOL", callback_data=_data(Press.BUY_CUSTOM, mint))]])
+    orders = [Button(label, callback_data=_data(Press.ORDER, code, mint)) for code, label in ORDER_BUTTONS.items()]
+    return Markup([buys, [Button("Buy X SOL", callback_data=_data(Press.BUY_CUSTOM, mint))], orders])
 
 
 def position_buttons(position_ids: list[int], *, first_index: int = 1, page: int = 1, pages: int = 1) -> Markup:
@@ -111,6 +116,12 @@ def _cancel_pending_button(key: str) -> Button:
 
 def cancel_withdrawal(withdrawal_id: int) -> Markup:
     return Markup([[Button("Cancel this withdrawal", callback_data=_data(Press.CANCEL_WITHDRAWAL, withdrawal_id))]])
+
+
+def order_buttons(listed: list[tuple[int, int]]) -> Markup:
+    """A Cancel button for each cancellable order in /orders, as (its number in the list, its id); two to a row."""
+    keys = [Button(f"Cancel #{index}", callback_data=_data(Press.CANCEL_ORDER, pk)) for index, pk in listed]
+    return Markup([keys[i:i + 2] for i in range(0, len(keys), 2)])
 
 
 def wallet_menu(scheduled_ids: list[int]) -> Markup:

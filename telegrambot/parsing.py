@@ -6,6 +6,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from decimal import Decimal
 
 from solders.pubkey import Pubkey
@@ -15,6 +16,7 @@ from kernel.money import AmountError, parse_decimal, sol_to_lamports
 from positions.amounts import SellAmount
 from positions.errors import InvalidAmount
 from positions.models import THRESHOLD_OFF
+from positions.order_placing import TriggerKind, TriggerSpec
 from telegrambot.refusals import refusal
 from wallets.models import MAX_TIP_LAMPORTS, MIN_TIP_LAMPORTS, FeeLevel
 
@@ -257,3 +259,162 @@ def _bounded(text: str) -> str:
 
 def _preview(text: str) -> str:
     return text if len(text) <= 24 else text[:21] + "..."
+
+
+# Orders: /limit, /trail, /dca. Each part is read on its own, so a refusal names the part that is wrong.
+
+LIMIT_USAGE = (f"Usage:\n/limit <mint> buy <SOL> at <price | mcap 50k | -20%> [for 24h]\n"
+               f"/limit <mint> sell <all | N% | tokens> at <price | mcap 1m | 2x> [for 24h]\n"
+               f"For example: /limit {EXAMPLE_MINT} buy 0.5 at -20%  or  /limit {EXAMPLE_MINT} sell 50% at 2x\n"
+               "A price is in SOL per token; mcap is the market cap in SOL (k, m, b for thousands, millions, "
+               "billions).")
+TRAIL_USAGE = (f"Usage: /trail <mint> <N%> [from <price>]\nFor example: /trail {EXAMPLE_MINT} 15%  — sells all when "
+               "the price falls 15% below its highest since now (from a price: once it has reached that price).")
+DCA_USAGE = (f"Usage: /dca <mint> <SOL total> <parts> every <interval>\nFor example: /dca {EXAMPLE_MINT} 1 10 every 30m"
+             "  — buys 0.1 SOL now and every 30 minutes, 10 times. Intervals: 30m, 1h, 1d.")
+MAX_DCA_PARTS = 100
+_MAGNITUDES = {"k": 10**3, "m": 10**6, "b": 10**9}
+_UNITS = {"m": 60, "h": 3600, "d": 86400}
+
+
+@dataclass(frozen=True)
+class LimitArgs:
+    mint: str
+    side: str  # "buy" or "sell"
+    trigger: TriggerSpec
+    lamports: int = 0  # buy
+    amount: SellAmount | None = None  # sell
+    expires_in: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class TrailArgs:
+    mint: str
+    percent: Decimal
+    activation_sol: Decimal | None
+
+
+@dataclass(frozen=True)
+class DcaArgs:
+    mint: str
+    lamports: int
+    parts: int
+    interval_seconds: int
+
+
+def parse_limit_args(args: Sequence[str]) -> LimitArgs:
+    words = [_bounded(a) for a in args]
+    if len(words) < 5 or words[3].lower() != "at":
+        raise ParseError(LIMIT_USAGE)
+    mint, side = parse_address(words[0]), words[1].lower()
+    if side not in {"buy", "sell"}:
+        raise ParseError(f"'{_preview(words[1])}' is neither buy nor sell. " + LIMIT_USAGE)
+    rest, expires_in = words[4:], None
+    if len(rest) >= 2 and rest[-2].lower() == "for":
+        expires_in = timedelta(seconds=parse_duration(rest[-1], what="expiry", longest=90 * 86400))
+        rest = rest[:-2]
+    trigger = parse_trigger(rest, side=side)
+    if side == "buy":
+        return LimitArgs(mint, side, trigger, lamports=parse_sol(words[2], what="amount of SOL to buy"),
+                         expires_in=expires_in)
+    try:
+        amount = SellAmount.parse(words[2])
+    except InvalidAmount as err:
+        raise ParseError(refusal(err)) from None
+    return LimitArgs(mint, side, trigger, amount=amount, expires_in=expires_in)
+
+
+def parse_trigger(words: Sequence[str], *, side: str) -> TriggerSpec:
+    """``0.0004`` (SOL per token), ``mcap 50k`` (SOL), ``-20%`` (buys: below the price now), ``2x`` (sells: times
+    the entry price)."""
+    text = " ".join(words)
+    if len(words) == 2 and words[0].lower() == "mcap":
+        return TriggerSpec(TriggerKind.MCAP, parse_market_cap(words[1]), text)
+    if len(words) != 1:
+        raise ParseError(f"I can't read the trigger '{_preview(text)}'. " + _trigger_hint(side))
+    word = words[0].lower()
+    if word.endswith("%"):
+        if side != "buy" or not word.startswith("-"):
+            raise ParseError("A percentage trigger is for buys, as a fall from the price now, like -20%. "
+                             + _trigger_hint(side))
+        value = _decimal_in_range(word[1:], "The fall", low=Decimal("0.1"), high=Decimal("99"), unit="%",
+                                  example="-20%")
+        return TriggerSpec(TriggerKind.FALL, value, text)
+    if word.endswith("x"):
+        if side != "sell":
+            raise ParseError("A multiple (like 2x) is for sells: times your entry price. " + _trigger_hint(side))
+        value = _decimal_in_range(word[:-1], "The multiple", low=Decimal("0.01"), high=Decimal(100_000), unit="x",
+                                  example="2")
+        return TriggerSpec(TriggerKind.MULTIPLE, value, text)
+    try:
+        return TriggerSpec(TriggerKind.PRICE, parse_decimal(word), text)
+    except AmountError as err:
+        raise ParseError(f"The price {err.problem}. " + _trigger_hint(side)) from None
+
+
+def _trigger_hint(side: str) -> str:
+    if side == "buy":
+        return "Type a price in SOL per token (like 0.0004), a market cap (mcap 50k) or a fall (-20%)."
+    return "Type a price in SOL per token (like 0.0004), a market cap (mcap 1m) or a multiple of your entry (2x)."
+
+
+def parse_market_cap(text: str) -> Decimal:
+    """A market cap in SOL: ``50000``, ``50k``, ``1.5m``, ``2b``."""
+    raw = _bounded(text).strip().lower()
+    scale = _MAGNITUDES.get(raw[-1:], 1)
+    try:
+        value = parse_decimal(raw[:-1] if scale > 1 else raw) * scale
+    except AmountError as err:
+        raise ParseError(f"The market cap {err.problem}. Type it in SOL, like 50k, 1.5m or 200000.") from None
+    if value > MAX_LAMPORTS:
+        raise ParseError("That market cap is more than all the SOL there is. Type it in SOL, like 50k or 1.5m.")
+    return value
+
+
+def parse_duration(text: str, *, what: str, shortest: int = 60, longest: int) -> int:
+    """``30m``, ``1h``, ``1.5h``, ``2d`` → seconds."""
+    raw = _bounded(text).strip().lower()
+    unit = _UNITS.get(raw[-1:])
+    try:
+        if unit is None:
+            raise AmountError("has no unit")
+        seconds = parse_decimal(raw[:-1]) * unit
+    except AmountError as err:
+        raise ParseError(f"The {what} {err.problem}. Type a number with m, h or d, like 30m, 1h or 2d.") from None
+    if not shortest <= seconds <= longest:
+        raise ParseError(f"The {what} must be between {shortest // 60} minute(s) and {longest // 86400} days. "
+                         "Type it like 30m, 1h or 2d.")
+    return int(seconds)
+
+
+def parse_trail_args(args: Sequence[str]) -> TrailArgs:
+    words = [_bounded(a) for a in args]
+    if len(words) not in (2, 4) or (len(words) == 4 and words[2].lower() != "from"):
+        raise ParseError(TRAIL_USAGE)
+    mint = parse_address(words[0])
+    percent = _decimal_in_range(words[1], "The trailing distance", low=Decimal("0.5"), high=Decimal(99), unit="%",
+                                example="15%")
+    if percent != percent.quantize(Decimal("0.01")):
+        raise ParseError("The trailing distance can have at most two decimals, like 12.5%.")
+    activation = None
+    if len(words) == 4:
+        try:
+            activation = parse_decimal(words[3])
+        except AmountError as err:
+            raise ParseError(f"The start price {err.problem}. Type it in SOL per token, like 0.0004.") from None
+    return TrailArgs(mint, percent, activation)
+
+
+def parse_dca_args(args: Sequence[str]) -> DcaArgs:
+    words = [_bounded(a) for a in args]
+    if len(words) != 5 or words[3].lower() != "every":
+        raise ParseError(DCA_USAGE)
+    mint = parse_address(words[0])
+    lamports = parse_sol(words[1], what="total amount of SOL")
+    if not (words[2].isascii() and words[2].isdigit()) or not 2 <= int(words[2]) <= MAX_DCA_PARTS:
+        raise ParseError(f"The number of parts must be a whole number from 2 to {MAX_DCA_PARTS}, like 10.")
+    parts = int(words[2])
+    if lamports // parts == 0:
+        raise ParseError("Each part would be less than a lamport. Type a larger total or fewer parts.")
+    interval = parse_duration(words[4], what="interval", longest=30 * 86400)
+    return DcaArgs(mint, lamports, parts, interval)

@@ -27,6 +27,7 @@ from positions.errors import (
     TradeTooLarge,
     UnknownToken,
 )
+from positions.order_errors import OrderNotCancellable, TooManyOrders, TriggerUnusable
 
 Wording = Callable[[UserFacingError], str]
 _WORDINGS: dict[str, Wording] = {}
@@ -400,3 +401,41 @@ _CODE: dict[CodeRefused.Reason, Callable[[dict], str]] = {
 @_words("code_refused")
 def _code_refused(err: CodeRefused) -> str:
     return _CODE[err.reason](err.facts)
+
+
+# Orders (positions.order_errors).
+fixed("order_not_found", "That order is not yours, or it no longer exists. /orders lists your orders.")
+fixed("order_firing_closed", "That order was already handled, so nothing was sent. /orders lists your orders.")
+
+
+@_words("order_not_cancellable")
+def _order_not_cancellable(err: OrderNotCancellable) -> str:
+    if err.status == "firing":
+        return "That order is trading right now and cannot be called back. You will be told how it ends."
+    return f"That order is already {err.status}, so there is nothing to cancel. /orders lists your active orders."
+
+
+@_words("too_many_orders")
+def _too_many_orders(err: TooManyOrders) -> str:
+    return (f"You already have {err.limit} active orders, the most allowed. Cancel some in /orders, then place this "
+            "one again.")
+
+
+_TRIGGER = {
+    TriggerUnusable.Reason.NO_SUPPLY: "This token has no supply, so a market cap cannot become a price. Type a price "
+                                      "in SOL per token instead, like 0.0004.",
+    TriggerUnusable.Reason.NO_PRICE: "There is no price for this token right now, so the order has nothing to start "
+                                     "from. Type a price in SOL per token instead (for /trail: add from <price>), or "
+                                     "try again in a minute.",
+    TriggerUnusable.Reason.OUT_OF_RANGE: "That price is beyond any token's. Check the number and type it in SOL per "
+                                         "token, like 0.0004.",
+    TriggerUnusable.Reason.NO_ENTRY_PRICE: "This position has no recorded entry price, so a multiple like 2x cannot "
+                                           "be worked out. Type a price in SOL per token instead.",
+    TriggerUnusable.Reason.ALREADY_MET: "The price is already past that trigger, so the order would fire at once. "
+                                        "Use /buy or /sell to trade now, or choose a trigger beyond the price now.",
+}
+
+
+@_words("order_trigger_unusable")
+def _trigger_unusable(err: TriggerUnusable) -> str:
+    return _TRIGGER[err.reason]

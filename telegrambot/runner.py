@@ -26,6 +26,7 @@ from kernel.chain.rpc import RpcGateway
 from kernel.config import TradingConfig
 from kernel.db import close_db_connections, db_call
 from positions.monitor import Monitor, Trigger
+from positions.orders import OrderEngine, OrderEvent
 from positions.reconcile import Settled, reconcile_pending
 from positions.sniping import LaunchQueue, SnipeOutcome, Sniper, prune_snipes
 from positions.trade_policy import apply_all_due
@@ -94,7 +95,8 @@ class BotRunner:
                                                  data=config.snipe_retention_days, name="prune-snipes",
                                                  job_kwargs={"max_instances": 1, "coalesce": True})
         self._watcher: asyncio.Task | None = None
-        self.monitor = Monitor(trading, notify=self._notify_trigger)
+        self.orders = OrderEngine(trading, notify=self._notify_order)
+        self.monitor = Monitor(trading, notify=self._notify_trigger, orders=self.orders)
         self.application.bot_data["monitor"] = self.monitor
         self.application.job_queue.run_repeating(_monitor_job, interval=config.monitor_interval_seconds,
                                                  first=config.monitor_interval_seconds, name="monitor",
@@ -147,6 +149,13 @@ class BotRunner:
                                                     parse_mode=ParseMode.HTML, disable_web_page_preview=True)
         except TelegramError:
             logger.warning("Could not tell user about a %s", trigger.rule.value)
+
+    async def _notify_order(self, event: OrderEvent) -> None:
+        try:
+            await self.application.bot.send_message(event.telegram_user_id, texts.order_event(event),
+                                                    parse_mode=ParseMode.HTML, disable_web_page_preview=True)
+        except TelegramError:
+            logger.warning("Could not tell a user about order %s", event.order.pk)
 
     async def run_due_withdrawals(self) -> int:
         """Send the delayed withdrawals whose time has come (not held, not cancelled) and tell their owners."""

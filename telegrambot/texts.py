@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from html import escape
 
 from custody.money_out import WithdrawalRequest
@@ -63,6 +63,15 @@ HELP = (
     "/positions — what you hold, with profit and loss\n"
     "/sl &lt;mint&gt; &lt;N% | off | default&gt;, /tp &lt;mint&gt; &lt;N% | off | default&gt; — stop loss / take "
     "profit for one position\n\n"
+    "<b>Orders</b>\n"
+    "/limit &lt;mint&gt; buy &lt;SOL&gt; at &lt;price | mcap 50k | -20%&gt; [for 24h] — buy when the price falls "
+    "to it\n"
+    "/limit &lt;mint&gt; sell &lt;all | N% | tokens&gt; at &lt;price | mcap 1m | 2x&gt; [for 24h] — sell when it "
+    "rises to it (several make a ladder)\n"
+    "/trail &lt;mint&gt; &lt;N%&gt; [from &lt;price&gt;] — sell when the price falls N% below its highest\n"
+    "/dca &lt;mint&gt; &lt;SOL total&gt; &lt;parts&gt; every &lt;30m | 1h | 1d&gt; — buy in parts\n"
+    "/orders — your orders, with Cancel buttons\n"
+    "Prices are in SOL per token; market caps in SOL.\n\n"
     "<b>Wallet</b>\n"
     "/wallet — address and balances\n"
     "/withdraw &lt;address&gt; &lt;SOL | all&gt; — send SOL out (asks to confirm)\n"
@@ -625,3 +634,104 @@ def position_threshold_set(label: str, value: Decimal | None) -> str:
 ASK_BUY_MINT = "Paste the mint address of the token to buy, or type /buy &lt;mint&gt; &lt;SOL&gt;."
 ASK_BUY_AMOUNT = "How much SOL do you want to spend? Type a number, like 0.25."
 CANCELLED = "Cancelled; nothing was changed."
+
+
+# Orders (/limit, /trail, /dca, /orders) and what the monitor tells of them.
+
+NO_ORDERS = ("You have no active orders. Place one with /limit, /trail or /dca (/help shows how).")
+ORDER_TRADES_FAILED = ("Its trade did not go through on chain, three times in a row (the price moved past your "
+                       "slippage, or the network dropped it); nothing was bought or sold.")
+ORDER_KINDS = {"limit_buy": "Limit buy", "limit_sell": "Limit sell", "trailing_stop": "Trailing stop",
+               "dca_buy": "DCA buy"}
+
+
+def order_placed(order) -> str:
+    return (f"✅ <b>{ORDER_KINDS[order.kind]} placed</b>: {order_summary(order)}\n"
+            "It runs through your usual limits and checks when it fires, and you will be told. /orders lists your "
+            "orders, with Cancel buttons.")
+
+
+def orders_list(orders) -> str:
+    if not orders:
+        return NO_ORDERS
+    lines = [f"{index}. <b>{ORDER_KINDS[o.kind]}</b>: {order_summary(o)}"
+             + (" — <i>trading now</i>" if o.status == "firing" else "")
+             for index, o in enumerate(orders, 1)]
+    return "<b>Your orders</b>\n" + "\n".join(lines)
+
+
+def order_cancelled(order) -> str:
+    return f"Cancelled: {ORDER_KINDS[order.kind].lower()} — {order_summary(order)}. Nothing was traded for it."
+
+
+def order_summary(order) -> str:
+    """One line: what the order trades, and when."""
+    mint = code(short(order.token_mint))
+    if order.kind == "limit_buy":
+        text = f"buy {sol(order.lamports)} of {mint} at {_trigger(order)} or lower"
+    elif order.kind == "limit_sell":
+        text = f"sell {_sell_words(order.sell_amount)} of {mint} at {_trigger(order)} or higher"
+    elif order.kind == "trailing_stop":
+        text = f"sell {_sell_words(order.sell_amount)} of {mint} when the price falls {plain(order.trail_percent)}% " \
+               "below its highest"
+        if order.activation_num is not None and order.peak_num is None:
+            text += f", once it reaches {_sol_price(order.activation_num, order.activation_den, order)}"
+        elif order.peak_num is not None:
+            text += f" (highest so far {_sol_price(order.peak_num, order.peak_den, order)})"
+    else:
+        part = order.lamports // order.parts if order.parts else 0
+        text = (f"buy {sol(order.lamports)} of {mint} in {order.parts} parts of about {sol(part)}, every "
+                f"{duration(order.interval_seconds)}; {order.parts_done} of {order.parts} done")
+    if order.expires_at is not None:
+        text += f"; expires {_utc(order.expires_at)}"
+    return text
+
+
+def order_event(event) -> str:
+    """A fired order (or a DCA part), one failed for good, or one expired: told to its trader."""
+    order = event.order
+    kind = ORDER_KINDS[order.kind]
+    if order.status == "expired":
+        return f"⌛ <b>{kind} expired</b> without firing: {order_summary(order)}."
+    if order.status == "failed":
+        reason = refusal(event.error) if event.error is not None else ORDER_TRADES_FAILED
+        return (f"⚠️ <b>{kind} stopped</b>: {order_summary(order)}.\nWhy: {escape(reason)}\n"
+                "Nothing more will be tried for it. /orders lists your orders.")
+    head = (f"🔁 <b>DCA part {order.parts_done} of {order.parts}</b> bought for {code(short(order.token_mint))}."
+            if order.kind == "dca_buy" else f"✅ <b>{kind} fired</b> for {code(short(order.token_mint))} "
+                                            f"({escape(order.trigger_text or '')}).")
+    if event.result is None:  # settled after a restart: the trade's own result was not kept
+        return f"{head}\nThe trade went through; see /positions."
+    done = buy_done(event.result) if order.kind in ("limit_buy", "dca_buy") else sell_done(event.result)
+    return f"{head}\n{done}"
+
+
+def _trigger(order) -> str:
+    price = _sol_price(order.trigger_num, order.trigger_den, order)
+    typed = escape(order.trigger_text or "")
+    return price if not typed or typed == price.split(" ")[0] else f"{typed} ({price})"
+
+
+def _sol_price(num: int, den: int, order) -> str:
+    """A stored price (lamports per raw unit) as SOL per whole token, to 6 significant digits (display only)."""
+    with localcontext() as context:
+        context.prec = 6
+        value = Decimal(num * 10**order.token_decimals) / Decimal(den * 10**9)
+    return f"{plain(value)} SOL/token"
+
+
+def _sell_words(amount: str) -> str:
+    return "all" if amount in ("", "all") else escape(amount)
+
+
+ASK_ORDER = {
+    "l": ("Type the limit order for this token, for example:\n"
+          "<code>buy 0.5 at -20%</code> — buy 0.5 SOL when the price falls 20%\n"
+          "<code>buy 0.5 at mcap 50k</code> — or when its market cap falls to 50,000 SOL\n"
+          "<code>sell 50% at 2x</code> — sell half when the price doubles from your entry\n"
+          "<code>sell all at 0.001 for 24h</code> — at a price in SOL per token, for a day"),
+    "t": ("Type how far below its highest the price may fall before everything is sold, like <code>15%</code> "
+          "(or <code>15% from 0.001</code> to start trailing once the price reaches 0.001 SOL per token)."),
+    "d": ("Type the total, the number of parts and how often, like <code>1 10 every 30m</code>: 0.1 SOL now and "
+          "every 30 minutes, 10 times (intervals: 30m, 1h, 1d)."),
+}

@@ -7,6 +7,7 @@ import base64
 import binascii
 import functools
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 SOL_MINT = "So11111111111111111111111111111111111111112"
 PRICE_BATCH = 50  # Jupiter's price v3 answers at most 50 ids per request
+SOL_PRICE_TTL_SECONDS = 30.0  # SOL's USD price reused to spare a request (monitor prices are confirmed by quotes)
 MAX_COMPUTE_UNIT_LIMIT = 1_400_000  # the runtime's most per transaction
 
 
@@ -75,6 +77,7 @@ class JupiterClient:
         self._http = httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout,
                                        limits=httpx.Limits(max_keepalive_connections=20, keepalive_expiry=60))
         self._retry = RetryPolicy(attempts=attempts, backoff=backoff)
+        self._sol_usd: tuple[float, Decimal] | None = None  # (monotonic time, SOL's USD price) last read
         self.budget = budget
 
     async def close(self) -> None:
@@ -160,9 +163,21 @@ class JupiterClient:
         return {mint: entry for answer in answers for mint, entry in answer.items() if isinstance(entry, dict)}
 
     async def sol_prices(self, mints: Sequence[str], *, background: bool = False) -> dict[str, Decimal]:
-        """Price of one whole token in SOL, derived from USD prices (usdPrice(token) / usdPrice(SOL))."""
-        usd = await self.usd_prices([SOL_MINT, *mints], background=background)
+        """Price of one whole token in SOL, derived from USD prices (usdPrice(token) / usdPrice(SOL)).
+
+        SOL's own price rides in a batch with room for it. When the mints fill their batches exactly (5,000 mints:
+        100 requests), SOL's price from the last SOL_PRICE_TTL_SECONDS is used instead of a 101st request."""
+        unique = [mint for mint in dict.fromkeys(mints) if mint != SOL_MINT]
+        now = time.monotonic()
+        cached = self._sol_usd if self._sol_usd is not None and now - self._sol_usd[0] < SOL_PRICE_TTL_SECONDS \
+            else None
+        ask_sol = cached is None or len(unique) % PRICE_BATCH != 0
+        usd = await self.usd_prices([SOL_MINT, *unique] if ask_sol else unique, background=background)
         sol = usd.get(SOL_MINT)
+        if sol:
+            self._sol_usd = (now, sol)
+        elif cached is not None:
+            sol = cached[1]
         if not sol:
             return {}
         return {mint: price / sol for mint, price in usd.items() if mint != SOL_MINT}

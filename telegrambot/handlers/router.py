@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from telegrambot import conversation, keyboards, pending, setting_words, texts
-from telegrambot.handlers import guard, money_out, portfolio, settings, start, trade
+from telegrambot.handlers import guard, money_out, orders, portfolio, settings, start, trade
 from telegrambot.handlers.common import answer_quietly, guarded, reply
 from telegrambot.parsing import MAX_ARGUMENT_LENGTH, ParseError, looks_like_address, parse_sol, visible
 
@@ -128,6 +128,8 @@ _BUTTONS = {
     keyboards.Press.CANCEL_PENDING: settings.cancel_pending,
     keyboards.Press.PAGE: lambda u, c, page: portfolio.show_positions(
         u, c, page=int(page) if page.isdigit() and len(page) < 7 else 1),
+    keyboards.Press.CANCEL_ORDER: orders.cancel_button,
+    keyboards.Press.ORDER: orders.ask_order,
 }
 
 
@@ -145,6 +147,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if question is not None and question.kind == "setting":
         await settings.save(update, context, question.value, text)
+        return
+    if question is not None and question.kind == "order":
+        await orders.answer_order(update, context, question.value, text)
         return
     if question is not None and question.kind == "buy_mint":
         await trade.start_buy(update, context, mint=question.value, lamports=parse_sol(text))

@@ -35,6 +35,7 @@ from positions.errors import (
     TradingFrozen,
     UnknownToken,
 )
+from positions.order_errors import OrderNotCancellable, TooManyOrders, TriggerUnusable
 from telegrambot import refusals, texts
 from telegrambot.handlers.common import guarded
 from telegrambot.parsing import ParseError
@@ -115,6 +116,9 @@ SAMPLES = {
     SwapRefused: SwapRefused("sol_transfer", "sends_to_stranger", lamports=5, destination=MINT),
     SwapWouldFail: SwapWouldFail("custom program error: 0x1771"),
     SettingRefused: SettingRefused("slippage", maximum=500),
+    OrderNotCancellable: OrderNotCancellable("firing"),
+    TooManyOrders: TooManyOrders(100),
+    TriggerUnusable: TriggerUnusable(TriggerUnusable.Reason.ALREADY_MET),
 }
 
 

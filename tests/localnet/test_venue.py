@@ -103,6 +103,22 @@ async def test_prices_in_batches_of_at_most_fifty(localnet):
         await client.close()
 
 
+async def test_fifty_mints_cost_one_price_request_once_sols_price_is_known(localnet):
+    """SOL's price rides along while a batch has room; 50 mints fill one exactly, so SOL's recent price is reused
+    (5,000 mints: 100 requests, not 101)."""
+    client = JupiterClient(localnet.jupiter_url)
+    try:
+        mints = [localnet.token("BONK").mint] * 2 + [str(i) for i in range(49)]  # 50 distinct ids
+        before = localnet.jupiter.requests["/price/v3"]
+        first = await client.sol_prices(mints)
+        assert localnet.jupiter.requests["/price/v3"] == before + 2  # SOL is not known yet: a second request
+        second = await client.sol_prices(mints)
+        assert localnet.jupiter.requests["/price/v3"] == before + 3
+        assert second[localnet.token("BONK").mint] == first[localnet.token("BONK").mint]
+    finally:
+        await client.close()
+
+
 async def test_jupiter_faults_are_seen_by_the_client(localnet):
     client = JupiterClient(localnet.jupiter_url, attempts=1, timeout=0.3)
     try:

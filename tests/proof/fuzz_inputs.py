@@ -81,7 +81,9 @@ def free_texts() -> st.SearchStrategy[str]:
 
 
 COMMANDS = ["buy", "sell", "withdraw", "set", "sl", "tp", "settings", "start", "help", "positions", "wallet",
-            "exportkey", "metrics", "2fa", "allowlist", "withdrawdelay"]
+            "exportkey", "metrics", "2fa", "allowlist", "withdrawdelay", "limit", "trail", "dca", "orders"]
+ORDER_WORDS = ["buy", "sell", "at", "for", "every", "from", "mcap", "50k", "1.5m", "2x", "-20%", "24h", "30m", "1d",
+               "all", "50%", "0.5x", "-0%", "100%", "0s", "1e3m", "mcapx"]
 
 
 def command_texts() -> st.SearchStrategy[str]:
@@ -104,6 +106,10 @@ def well_formed_commands() -> st.SearchStrategy[str]:
         st.builds("/withdraw {} {}".format, address_texts(), amount_texts()),
         st.builds("/set {} {}".format, st.sampled_from(sorted(BY_NAME)), amount_texts()),
         st.builds("/sl {} {}".format, mint, amount_texts()), st.builds("/tp {} {}".format, mint, amount_texts()),
+        st.builds("/limit {} {} {} at {}".format, mint, st.sampled_from(["buy", "sell"]), amount_texts(),
+                  st.one_of(amount_texts(), st.sampled_from(ORDER_WORDS))),
+        st.builds("/trail {} {}%".format, mint, amount_texts()),
+        st.builds("/dca {} {} {} every {}".format, mint, amount_texts(), amount_texts(), st.sampled_from(ORDER_WORDS)),
     )
 
 
@@ -140,8 +146,10 @@ def callback_data() -> st.SearchStrategy[str]:
         st.builds("s:{}:{}".format, numbers, numbers), st.builds("ok:{}".format, word),
         st.builds("no:{}".format, word), st.builds("set:{}".format, word), st.builds("tog:{}".format, word),
         st.builds("wc:{}".format, numbers), st.builds("pp:{}".format, numbers), st.builds("pc:{}".format, word),
+        st.builds("oc:{}".format, numbers), st.builds("or:{}:{}".format, st.sampled_from(["l", "t", "d", "x"]), mint),
         st.builds(lambda k, parts: ":".join([k, *parts]),
-                  st.sampled_from(["m", "b", "bx", "s", "ok", "no", "set", "tog", "wc", "pp", "pc", "x", ""]),
+                  st.sampled_from(["m", "b", "bx", "s", "ok", "no", "set", "tog", "wc", "pp", "pc", "oc", "or", "x",
+                                   ""]),
                   st.lists(st.one_of(word, numbers), max_size=4)),
     )
     return st.one_of(shaped, st.text(max_size=80), st.text(alphabet=string.printable, min_size=60, max_size=200))

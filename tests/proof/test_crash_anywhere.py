@@ -39,7 +39,9 @@ from tests.settings import TEST_WALLET_KEY
 SOL = 10**9
 USERS = (820_001, 820_002, 820_003)
 SYMBOLS = ("BONK", "WIF", "JUP")
-ROUND_KINDS = [*POINTS, "during-quote", "random-moment", "random-moment"]
+# The order points (order.claimed, order.fired) need rounds that place orders: tests/e2e/test_orders.py crashes there
+# until this proof gains such rounds.
+ROUND_KINDS = [*(p for p in POINTS if not p.startswith("order.")), "during-quote", "random-moment", "random-moment"]
 SHORT_KINDS = ["buy.recorded", "buy.resent", "sell.sent", "sell.applied", "during-quote", "random-moment"]  # ~30 s
 SLOT_MS = 40  # mainnet's 400 ms, ten times faster: a blockhash still lives 150 blocks
 DROP_RATE, RESEND_ROUND_DROP_RATE = 0.3, 0.8

@@ -41,8 +41,11 @@ from telegrambot.parsing import (
     looks_like_address,
     parse_address,
     parse_buy_args,
+    parse_dca_args,
+    parse_limit_args,
     parse_sell_args,
     parse_sol,
+    parse_trail_args,
     parse_withdraw_args,
 )
 from telegrambot.setting_words import read as parse_value
@@ -61,6 +64,7 @@ from tests.proof.fuzz_bot import (
     snapshot,
 )
 from tests.proof.fuzz_inputs import (
+    ORDER_WORDS,
     Pressed,
     Typed,
     address_texts,
@@ -207,6 +211,31 @@ def test_withdraw_args(args):
         assert parsed.lamports is None or (_whole(parsed.lamports) and 0 < parsed.lamports <= BIGINT_MAX)
 
 
+def _order_words() -> st.SearchStrategy[list[str]]:
+    return st.lists(st.one_of(address_texts(), amount_texts(), st.sampled_from(ORDER_WORDS)), max_size=8)
+
+
+@PARSER_SETTINGS
+@given(args=_order_words(), mint=address_texts())
+@_parser_case
+def test_order_args(args, mint):
+    """/limit, /trail and /dca: a typed trigger within bounds, whole lamports, or a refusal that says what to type."""
+    for words in (args, [mint, *args]):
+        limit = _refused_or(parse_limit_args, words)
+        if limit is not None:
+            assert limit.side in ("buy", "sell") and limit.trigger.value.is_finite() and limit.trigger.value > 0
+            assert limit.side == "sell" or (_whole(limit.lamports) and 0 < limit.lamports <= BIGINT_MAX)
+            assert limit.expires_in is None or limit.expires_in.total_seconds() >= 60
+        trail = _refused_or(parse_trail_args, words)
+        if trail is not None:
+            assert Decimal("0.5") <= trail.percent <= 99
+            assert trail.activation_sol is None or trail.activation_sol > 0
+        plan = _refused_or(parse_dca_args, words)
+        if plan is not None:
+            assert 2 <= plan.parts <= 100 and _whole(plan.lamports) and plan.lamports // plan.parts > 0
+            assert 60 <= plan.interval_seconds <= 30 * 86400
+
+
 @PARSER_SETTINGS
 @given(text=st.one_of(amount_texts(), st.sampled_from(["all", "max", "ALL", " 100% "])))
 @_parser_case
@@ -224,7 +253,8 @@ def test_sell_amount_parse(text):
 def test_callback_data_parses_only_into_shapes_the_bot_issues(data):
     callback = keyboards.parse(data)
     if callback is not None:
-        arity = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1, "wc": 1, "pp": 1, "pc": 1}
+        arity = {"m": 1, "b": 2, "bx": 1, "s": 2, "ok": 1, "no": 1, "set": 1, "tog": 1, "wc": 1, "pp": 1, "pc": 1,
+                 "oc": 1, "or": 2}
         assert arity[callback.kind] == len(callback.args) and all(callback.args)
         assert len(data.encode()) <= 64 and ":".join([callback.kind, *callback.args]) == data
 
