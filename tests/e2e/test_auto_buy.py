@@ -4,11 +4,15 @@
 from __future__ import annotations
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.core.management import call_command
 
+from custody import totp
 from custody.models import PendingSettingChange
 from positions.models import Position, Trade
+from telegrambot import texts
 from tests.e2e.conftest import buttons
-from tests.e2e.test_custody import _started
+from tests.e2e.test_custody import _enable_2fa, _started
 from tests.e2e.test_trade_guards import _set
 from wallets.models import UserSettings
 
@@ -156,3 +160,51 @@ async def test_turning_auto_buy_on_or_up_under_protection_waits_and_off_is_at_on
     assert not await PendingSettingChange.objects.filter(user=wallet).aexists()
     assert "saved" in (await _set(chat, "/set autobuy off"))["text"]  # off: at once
     assert (await UserSettings.objects.aget(user=wallet)).auto_buy_lamports is None
+
+
+async def test_an_auto_buy_above_the_code_level_asks_for_the_code(bot, clock, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=5)
+    await _set(chat, "/set autobuy 0.3")  # before any protection: at once
+    secret = await _enable_2fa(chat, clock)
+    assert "saved" in (await _set(chat, "/set buycode 0.2"))["text"]  # tightening: at once
+    mint = localnet.token("BONK").mint
+
+    _, asked = await _auto_buy(chat, mint)
+    assert asked["text"] == texts.ASK_BUY_CODE
+    assert not await Trade.objects.filter(user=wallet).aexists()
+    done = await chat.final(await chat.say(totp.code_at(secret, clock.now())))
+    assert "Bought" in done["text"]
+    assert (await Trade.objects.aget(user=wallet)).lamports_in == 3 * SOL // 10
+
+
+async def test_the_buys_kill_switch_pauses_an_auto_buy_as_it_does_a_buy(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=5)
+    await _set(chat, "/set autobuy 0.1")
+    mint = localnet.token("BONK").mint
+    await sync_to_async(call_command)("killswitch", "on", "buys", "--reason", "drill", "--user", str(chat.user_id))
+    _, answer = await _auto_buy(chat, mint)
+    paused = (await chat.final(answer))["text"]
+    assert "paused" in paused and paused == (await chat.final(await chat.say(f"/buy {mint} 0.1")))["text"]
+    assert not await Trade.objects.filter(user=wallet).aexists()
+    await sync_to_async(call_command)("killswitch", "off", "buys", "--user", str(chat.user_id))
+
+
+async def test_a_paste_delivered_twice_buys_once_and_an_edit_into_a_mint_buys_nothing(bot, chat_factory, localnet,
+                                                                                      telegram, handled):
+    chat = chat_factory()
+    wallet = await _started(chat, localnet, sol=5)
+    await _set(chat, "/set autobuy 0.1")
+    mint = localnet.token("BONK").mint
+    telegram.deliver_twice = True
+    update_id = await telegram.send_text(chat.user_id, mint)
+    await handled.wait(update_id, times=2)
+    assert (await telegram.next_reply(chat.user_id))["text"].startswith("⚡ Auto-buy")
+    assert "Bought" in (await chat.final(await telegram.next_reply(chat.user_id, timeout=20)))["text"]
+    assert await Trade.objects.filter(user=wallet).acount() == 1
+
+    update_id = await telegram.edit_text(chat.user_id, mint)
+    await handled.wait(update_id)
+    assert (await telegram.next_reply(chat.user_id))["text"] == texts.EDITS_NOT_ACTED
+    assert await Trade.objects.filter(user=wallet).acount() == 1
