@@ -98,7 +98,7 @@ def confirm(nonce: str, label: str) -> Markup:
 def settings(*, pending: list[str] = ()) -> Markup:
     keys = [Button(setting.label, callback_data=_data(Press.SETTING, setting.key))
             for setting in setting_words.SETTINGS if not setting.toggle]
-    toggles = [Button(f"Toggle {setting.label.lower()}", callback_data=_data(Press.TOGGLE, setting.key))
+    toggles = [Button(f"Toggle {_in_sentence(setting.label)}", callback_data=_data(Press.TOGGLE, setting.key))
                for setting in setting_words.SETTINGS if setting.toggle]
     rows = [keys[i:i + 2] for i in range(0, len(keys), 2)] + [toggles[i:i + 2] for i in range(0, len(toggles), 2)]
     rows += [[_cancel_pending_button(key)] for key in pending]
@@ -129,3 +129,8 @@ def wallet_menu(scheduled_ids: list[int]) -> Markup:
     cancel = [[Button(f"Cancel withdrawal {index}", callback_data=_data(Press.CANCEL_WITHDRAWAL, pk))]
               for index, pk in enumerate(scheduled_ids, 1)]
     return Markup(cancel + [list(row) for row in main_menu().inline_keyboard])
+
+
+def _in_sentence(label: str) -> str:
+    """A label as a sentence's word: "Sniping" -> "sniping", but an acronym stays ("MEV protection")."""
+    return label if label[1:2].isupper() else label[:1].lower() + label[1:]

@@ -154,7 +154,7 @@ async def test_mev_protection_and_its_tip_in_the_settings_and_on_the_token_card(
     wallet = await UserWallet.objects.aget(telegram_user_id=chat.user_id)
     view = await chat.say("/settings")
     assert "MEV protection: off · tip 0.0001 SOL" in view["text"]
-    assert "Toggle mev protection" in buttons(view) and "MEV tip" in buttons(view)
+    assert "Toggle MEV protection" in buttons(view) and "MEV tip" in buttons(view)
     assert "MEV protection saved" in (await chat.say("/set mev on"))["text"]
     await chat.telegram.next_reply(chat.user_id)  # the settings screen again
     assert "at most 0.01" in (await chat.say("/set tip 0.02"))["text"]
@@ -173,7 +173,7 @@ async def test_mev_protection_and_its_tip_in_the_settings_and_on_the_token_card(
     while "Bought" not in bought["text"]:
         bought = await chat.telegram.next_reply(chat.user_id, timeout=20)
     assert "0.0002 SOL MEV tip" in bought["text"]
-    pressed = await chat.press(view, buttons(view)["Toggle mev protection"])
+    pressed = await chat.press(view, buttons(view)["Toggle MEV protection"])
     assert "MEV protection saved" in pressed["text"]
     assert not (await UserSettings.objects.aget(user=wallet)).mev_protection
 
