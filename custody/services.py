@@ -97,6 +97,7 @@ SETTING_FIELDS = {
     "buy_code_slippage": "buy_code_slippage_bps",
     "mev_protection": "mev_protection",
     "jito_tip": "jito_tip_lamports",
+    "auto_buy": "auto_buy_lamports",
 }
 
 

@@ -2,10 +2,10 @@
 
 When the trader has protection on (a second factor, the allow-list or the large-withdrawal delay), loosening a
 trading setting (more slippage, a larger maximum trade, a larger snipe, sniping on, confirmations off, a higher
-daily spend cap, a higher code threshold, MEV protection off) waits ``allowlist_delay_seconds``, exactly like
-loosening withdrawal protection (custody.policy); until then the old value stays in force and the change can be
-cancelled. Tightening applies at once and replaces a pending loosening of the same setting. Without protection,
-every change is at once.
+daily spend cap, a higher code threshold, MEV protection off, auto-buy on or larger) waits
+``allowlist_delay_seconds``, exactly like loosening withdrawal protection (custody.policy); until then the old value
+stays in force and the change can be cancelled. Tightening applies at once and replaces a pending loosening of the
+same setting. Without protection, every change is at once.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from custody.models import PendingSettingChange
 from custody.policy import is_protected
 from custody.services import SETTING_FIELDS
 from kernel.config import TradingConfig
-from positions.risk import daily_spend_cap_lamports, slippage_bps, spent_last_24_hours
+from positions.risk import daily_spend_cap_lamports, max_trade_lamports, slippage_bps, spent_last_24_hours
 from wallets.errors import WalletNotFound
 from wallets.models import UserSettings, UserWallet
 
@@ -47,6 +47,8 @@ LOOSENS: dict[str, Callable[[object, object], bool]] = {
     # Off exposes every large trade to sandwichers again, up to the slippage (whose loosening waits too). The tip is
     # a cost like the priority fee, bounded at 0.01 SOL and paid to validators, so it changes at once like that fee.
     "mev_protection": lambda before, after: bool(before) and not after,
+    # Auto-buy lets a pasted text spend without a button press: on, or a larger amount, is a loosening; off is not.
+    "auto_buy": lambda before, after: after is not None and (before is None or after > before),
 }
 
 
@@ -178,7 +180,13 @@ def buy_needs_code(*, telegram_user_id: int, lamports: int, config: TradingConfi
 
 def _check_operator_limits(wallet: UserWallet, key: str, value, config: TradingConfig, source: str) -> None:
     limits = config.trading
-    if key == "mev_protection" and value and not config.jito_block_engine_url:
+    if key == "auto_buy" and value is not None:
+        # The trader's own limit, not the operator's: a paste above it would only be refused. Lowering the max trade
+        # later is not stopped by this; the buy's own size check then refuses the paste.
+        maximum = max_trade_lamports(UserSettings.objects.get(user=wallet), config)
+        if value <= maximum:
+            return
+    elif key == "mev_protection" and value and not config.jito_block_engine_url:
         maximum = 0  # on is beyond what this operator offers: no block engine to send protected trades to
     elif key == "slippage" and value > limits.max_slippage_bps:
         maximum = limits.max_slippage_bps

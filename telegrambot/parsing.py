@@ -168,6 +168,19 @@ def parse_sol_or_off(text: str, *, name: str) -> int | None:
     return lamports
 
 
+def parse_positive_sol_or_off(text: str, *, name: str) -> int | None:
+    """An amount of SOL above zero, or off (None)."""
+    if _is_off(text):
+        return None
+    try:
+        lamports = sol_to_lamports(parse_decimal(_bounded(text)))
+    except AmountError as err:
+        raise ParseError(f"{name}: the amount {err.problem}. Type SOL as a plain number, like 0.1, or off.") from None
+    if lamports > MAX_LAMPORTS:
+        raise ParseError(f"{name}: that is more than all the SOL there is. Type a plain number, like 0.1, or off.")
+    return lamports
+
+
 def _is_off(text: str) -> bool:
     return visible(text).strip().lower() in {"off", "none", "disable"}
 

@@ -293,6 +293,10 @@ def _setting_refused(err: SettingRefused) -> str:
     if err.setting == "daily_spend":
         return (f"The daily spend cap cannot be above the operator's {sol(err.maximum)}. Type at most "
                 f"{plain(lamports_to_sol(err.maximum))}, like 1. Nothing was changed.")
+    if err.setting == "auto_buy":
+        return (f"Auto-buy cannot be above your maximum trade size of {sol(err.maximum)}: every paste would be "
+                f"refused. Type at most {plain(lamports_to_sol(err.maximum))}, like 0.1, or raise /set maxtrade first. "
+                "Nothing was changed.")
     if err.setting == "mev_protection":
         return ("MEV protection is not available here: the operator has not configured a block engine to send "
                 "protected trades to. Your trades go through the public network as before. Nothing was changed.")

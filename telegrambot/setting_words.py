@@ -63,6 +63,10 @@ SETTINGS = (
                  lambda text, label: parsing.parse_tip(text),
                  "Send the tip each MEV-protected trade pays the block engine, in SOL, from 0.000001 to 0.01 "
                  "(e.g. 0.0001). It is paid instead of the priority fee."),
+    SettingWords("auto_buy", "Auto-buy", ("autobuy", "auto_buy"),
+                 lambda text, label: parsing.parse_positive_sol_or_off(text, name=label),
+                 "Send the SOL amount a pasted token address buys at once, instead of showing its card (e.g. 0.1), "
+                 "or 'off'. It is never above your max trade size."),
     SettingWords("snipe", "Sniping", ("snipe",), lambda text, label: parsing.parse_on_off(text, name=label)),
     SettingWords("confirm", "Confirm trades", ("confirm", "confirmtrades", "confirm_trades"),
                  lambda text, label: parsing.parse_on_off(text, name=label)),

@@ -80,11 +80,12 @@ HELP = (
     "/2fa on — two-step verification: withdrawals and key export ask for a code from your authenticator app\n"
     "/allowlist add &lt;address&gt; — only allow withdrawals to your own addresses (new ones wait 24 h)\n"
     "/withdrawdelay &lt;SOL | off&gt; — withdrawals above this wait 2 h and can be cancelled\n"
-    "With any of these on, loosening a trading setting (slippage, max trade, snipe, confirmations, daily spend) "
-    "waits 24 h; /set buycode &lt;SOL | off&gt; asks for a code for larger buys\n\n"
+    "With any of these on, loosening a trading setting (slippage, max trade, snipe, confirmations, daily spend, "
+    "auto-buy) waits 24 h; /set buycode &lt;SOL | off&gt; asks for a code for larger buys\n\n"
     "<b>Settings</b>\n"
     "/settings — slippage, limits, daily spend cap, stop loss, take profit, sniping, priority fee and fee level\n"
-    "/set &lt;name&gt; &lt;value&gt; — e.g. /set slippage 1.5\n\n"
+    "/set &lt;name&gt; &lt;value&gt; — e.g. /set slippage 1.5; /set autobuy &lt;SOL | off&gt; buys a pasted token "
+    "address at once\n\n"
     "/start — main menu · /help — this list"
 )
 
@@ -138,6 +139,11 @@ def confirm_buy(*, mint: str, lamports: int, slippage_bps: int, needs_code: bool
     text = (f"Buy {code(mint)} for <b>{sol(lamports)}</b> with up to {plain(Decimal(slippage_bps) / 100)}% "
             "slippage?")
     return text + ("\n🔐 After you confirm, I will ask for the code from your authenticator app." if needs_code else "")
+
+
+def auto_buy(*, mint: str, lamports: int) -> str:
+    return (f"⚡ Auto-buy: buying {code(mint)} for <b>{sol(lamports)}</b>, your auto-buy amount, with the usual "
+            "checks. To see the token card instead, turn it off with /set autobuy off.")
 
 
 ASK_BUY_CODE = ("🔐 This buy is above the level you set for a code (/settings). Type the 6-digit code from your "
@@ -477,6 +483,7 @@ def settings(view) -> str:
              f"Fee level: {setting_value('fee_level', values.priority_fee_level)}",
              f"MEV protection: {'on' if values.mev_protection else 'off'} · tip {sol(values.jito_tip_lamports)}",
              f"Confirm trades: {'on' if values.confirm_trades else 'off'}",
+             f"Auto-buy on paste: {setting_value('auto_buy', values.auto_buy_lamports)}",
              f"Code for buys: {_buy_code(values, view.two_factor)}"]
     if view.pending:
         lines += ["", "<b>Waiting for the safety delay</b> (the buttons below cancel them):"]

@@ -74,6 +74,9 @@ class UserSettings(models.Model):
         null=True, blank=True, help_text="With 2FA on, a buy above this asks for a code. Empty = off.")
     buy_code_slippage_bps = models.PositiveIntegerField(
         null=True, blank=True, help_text="With 2FA on, a buy at a slippage above this asks for a code. Empty = off.")
+    auto_buy_lamports = models.BigIntegerField(
+        null=True, blank=True, help_text="A pasted mint address buys this much at once (the ordinary buy, with all its "
+                                         "checks) instead of showing the token card. Empty = off.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -99,6 +102,8 @@ class UserSettings(models.Model):
                                    name="settings_jito_tip_range"),
             models.CheckConstraint(condition=models.Q(buy_code_above_lamports__isnull=True)
                                    | models.Q(buy_code_above_lamports__gte=0), name="settings_buy_code_non_negative"),
+            models.CheckConstraint(condition=models.Q(auto_buy_lamports__isnull=True)
+                                   | models.Q(auto_buy_lamports__gt=0), name="settings_auto_buy_positive"),
         ]
 
     def __str__(self) -> str:

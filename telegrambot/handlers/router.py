@@ -155,7 +155,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await trade.start_buy(update, context, mint=question.value, lamports=parse_sol(text))
         return
     if looks_like_address(text) and len(text) <= MAX_ARGUMENT_LENGTH:
-        await trade.show_token_card(update, context, text)
+        await trade.paste_mint(update, context, text)
         return
     await reply(update, texts.FREE_TEXT)
 
@@ -163,10 +163,10 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @guarded
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A sticker, a photo (a command in its caption is not a command), a voice note…: say what the bot reads. A
-    caption that is a mint address (a screenshot shared with its address) reads as the address pasted."""
+    caption that is a mint address (a screenshot shared with its address) reads as the address pasted (auto-buy too)."""
     caption = visible(update.effective_message.caption or "").strip()
     if looks_like_address(caption):
-        await trade.show_token_card(update, context, caption)
+        await trade.paste_mint(update, context, caption)
         return
     await reply(update, texts.NOT_TEXT)
 

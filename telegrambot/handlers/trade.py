@@ -109,6 +109,18 @@ async def _run_trade(update: Update, context: ContextTypes.DEFAULT_TYPE, trade) 
         await _finish(update, status, text)
 
 
+async def paste_mint(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str) -> None:
+    """A pasted mint address: bought at once for the trader's auto-buy amount, through the same path as
+    ``/buy <mint> <amount>`` (confirmation, code, limits, screening); without auto-buy, its token card."""
+    mint = validate_mint(mint)
+    lamports = await _auto_buy_lamports(update, context)
+    if lamports is None:
+        await show_token_card(update, context, mint)
+        return
+    await reply(update, texts.auto_buy(mint=mint, lamports=lamports))
+    await start_buy(update, context, mint=mint, lamports=lamports)
+
+
 async def show_token_card(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str) -> None:
     mint = validate_mint(mint)
     bot = deps(context)
@@ -181,6 +193,12 @@ async def _settings_now(update: Update, context: ContextTypes.DEFAULT_TYPE):
     """The settings in force now (a delayed change that has come due is applied first)."""
     return await db_call(trade_policy.settings_now)(telegram_user_id=update.effective_user.id,
                                                     now=deps(context).clock.now())
+
+
+async def _auto_buy_lamports(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int | None:
+    if await public_key_of(update.effective_user.id) is None:
+        return None  # no wallet yet: the card, which says how to start
+    return (await _settings_now(update, context)).auto_buy_lamports
 
 
 async def _buy_needs_code(update: Update, context: ContextTypes.DEFAULT_TYPE, lamports: int) -> bool:

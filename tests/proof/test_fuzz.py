@@ -275,7 +275,7 @@ _SETTING_BOUNDS = {"slippage": (1, 5000), "max_trade": (1, BIGINT_MAX), "daily_l
                    "snipe_amount": (1, BIGINT_MAX), "priority_fee": (0, 10_000_000),
                    "stop_loss": (Decimal("0.1"), Decimal(99)), "take_profit": (Decimal("0.1"), Decimal(10_000)),
                    "daily_spend": (1, BIGINT_MAX), "buy_code_above": (0, BIGINT_MAX), "buy_code_slippage": (1, 5000),
-                   "jito_tip": (1_000, 10_000_000)}
+                   "jito_tip": (1_000, 10_000_000), "auto_buy": (1, BIGINT_MAX)}
 
 
 @PARSER_SETTINGS
