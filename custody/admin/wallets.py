@@ -10,7 +10,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from custody import audit
-from custody.admin.amounts import PercentField, Shown, SolField, percent_column, sol_column
+from custody.admin.amounts import PercentField, Shown, SolField, in_sol, percent_column, sol_column
 from custody.admin.staff import StaffAudited
 from custody.services import set_frozen
 from kernel.config import get_config
@@ -57,6 +57,16 @@ class SettingsColumns:
     take_profit_percent = percent_column("take_profit_percentage", "Take profit (%)")
     snipe_amount_sol = sol_column("snipe_amount_lamports", "Snipe amount (SOL)")
     priority_fee_sol = sol_column("priority_fee_lamports", "Priority fee (SOL)")
+    jito_tip_sol = sol_column("jito_tip_lamports", "MEV tip (SOL)")
+
+    @admin.display(description="Auto-buy on paste (SOL)")
+    def auto_buy_sol(self, settings: UserSettings) -> str:
+        return in_sol(settings.auto_buy_lamports) or "off"
+
+
+# The trader's own trading options: shown to staff, changed only by the trader (turning some on is a loosening that
+# the trader's own safety delay governs).
+TRADER_OPTIONS = ("priority_fee_level", "mev_protection", "jito_tip_sol", "auto_buy_sol")
 
 
 # Each stored column and the column staff read in its place.
@@ -172,17 +182,17 @@ class UserWalletAdmin(StaffAudited, admin.ModelAdmin):
 @admin.register(UserSettings)
 class UserSettingsAdmin(StaffAudited, RiskSettingsLock, admin.ModelAdmin):
     form = UserSettingsForm
-    fields = ("user", *RISK_FIELDS, "updated_at")
+    fields = ("user", *RISK_FIELDS, *TRADER_OPTIONS, "updated_at")
     list_display = ("user", "max_trade_size_sol", "daily_loss_limit_sol", "slippage_percent", "stop_loss_percent",
-                    "take_profit_percent", "snipe_enabled", "confirm_trades")
+                    "take_profit_percent", "snipe_enabled", "confirm_trades", "mev_protection", "auto_buy_sol")
     list_filter = ("snipe_enabled", "confirm_trades")
     search_fields = ("=user__telegram_user_id", "user__telegram_username", "=user__public_key")
-    readonly_fields = ("user", "updated_at")
+    readonly_fields = ("user", *TRADER_OPTIONS, "updated_at")
     actions = ["export_csv"]
 
     @admin.action(description="Export selected settings as CSV (SOL and percent)", permissions=["view"])
     def export_csv(self, request, queryset):
-        columns = ("telegram_user_id", *SHOWN_AS.values(), "snipe_enabled", "confirm_trades")
+        columns = ("telegram_user_id", *SHOWN_AS.values(), "snipe_enabled", "confirm_trades", *TRADER_OPTIONS)
         rows = (Shown(self, settings) for settings in queryset.select_related("user").order_by("pk"))
         return csv_response("user-settings.csv", columns, rows)
 

@@ -104,3 +104,20 @@ def test_the_menu_names_allowed_addresses_and_skipped_launches(boss):
     index = boss.get(reverse("admin:index")).content.decode()
     assert "Allowed addresses" in index and "addresss" not in index
     assert "Skipped launches" in index and "launchs" not in index
+
+
+def test_staff_see_the_traders_own_options_and_cannot_change_them(boss, wallet):
+    """MEV protection, its tip, the fee level and auto-buy are the trader's to set (turning one on is a loosening
+    under the trader's own safety delay): shown to staff, in SOL, never a form field, even for a superuser."""
+    UserSettings.objects.filter(user=wallet).update(mev_protection=True, jito_tip_lamports=200_000,
+                                                    auto_buy_lamports=SOL // 10, priority_fee_level="fast")
+    page = boss.get(_page(wallet))
+    text = page.content.decode()
+    assert "MEV tip (SOL)" in text and "0.0002" in text and "Auto-buy on paste (SOL)" in text and "0.1" in text
+    assert not {"mev_protection", "jito_tip_lamports", "auto_buy_lamports", "priority_fee_level"} & set(
+        page.context["adminform"].form.fields)
+    export = boss.post(reverse("admin:wallets_usersettings_changelist"),
+                       {"action": "export_csv", "_selected_action": [wallet.settings.pk]})
+    header, row = export.content.decode().strip().splitlines()
+    assert header.endswith(",priority_fee_level,mev_protection,jito_tip_sol,auto_buy_sol")
+    assert row.endswith(",fast,True,0.0002,0.1")
