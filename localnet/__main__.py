@@ -26,6 +26,10 @@ def _apply_profile(parser: argparse.ArgumentParser, args: argparse.Namespace) ->
 
 
 def main(argv: list[str] | None = None) -> None:
+    # Ctrl-C, or SIGINT from a script, stops localnet even when a shell started it in the background (where SIGINT
+    # comes ignored, and Python then never turns it into KeyboardInterrupt); a supervisor's SIGTERM does the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
     parser = argparse.ArgumentParser(prog="python -m localnet", description=__doc__)
     parser.add_argument("--rpc-port", type=int, default=0)
     parser.add_argument("--jupiter-port", type=int, default=0)
@@ -110,7 +114,6 @@ def main(argv: list[str] | None = None) -> None:
         print(f"# chain restored from {args.state} (slot {localnet.chain.slot}, {started.accounts} accounts); "
               "--fresh starts a new one" if started.restored else
               f"# a new chain, kept in {args.state} for the next run", file=sys.stderr, flush=True)
-    signal.signal(signal.SIGTERM, _interrupt)  # stopped by a supervisor: save and stop as on Ctrl-C
     localnet.jupiter.attack = args.attack
     localnet.chain.set_drop_rate(args.drop_rate, seed=args.drop_seed if args.drop_seed is not None else args.seed or 0)
     if args.drop_rate:
