@@ -14,8 +14,9 @@ trades, or two filled firings) and none may be lost: each ends filled with exact
 with its reason, or resting after a refusal with its reason; none is left firing, no firing open, none with two
 trades.
 
-Short inside ``make test`` (eight rounds, two of them order rounds); 100 rounds with ``make proof``, trade rounds and
-order rounds by turns (every kind of each), which also insists that a bot died at every named point at least once. The figures keep apart a bot that died at its crash point by
+Short inside ``make test`` (eight rounds, two of them order rounds); with ``make proof`` 150 rounds, 100 trade
+rounds and 50 order rounds (every third), every kind of each, and it also insists that a bot died at every named
+point at least once. The figures keep apart a bot that died at its crash point by
 itself from one the test killed (a random moment, a slow quote, or a crash point the round never reached); a sell
 round where nobody holds a position buys first, so the sell points are reached. Updates the killed process had not
 handled yet are simply lost (the trader gets no answer and sends the command again); the proof counts commands and
@@ -24,6 +25,7 @@ trades so that shows.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import re
@@ -189,7 +191,7 @@ def mainnet_profile(localnet):
 
 def test_sigkill_anywhere_loses_nothing(mainnet_profile, telegram, bot_database, figures):
     localnet = mainnet_profile
-    rounds = scaled(len(SHORT_KINDS), 100)
+    rounds = scaled(len(SHORT_KINDS), 150)
     kinds = _schedule(rounds)
     rng = random.Random(20261124)
     database = bot_database
@@ -322,12 +324,12 @@ def _buy_and_wait(rng: random.Random, localnet, telegram, database: BotDatabase)
 
 
 def _schedule(rounds: int) -> list[str]:
-    """The kind of each round: in ``make test`` the short list; with ``make proof`` trade rounds and order rounds by
-    turns, so half the rounds (50 of 100) place orders."""
+    """The kind of each round: in ``make test`` the short list; with ``make proof`` every third round is an order
+    round (50 of 150), the others the trade rounds, every kind of each in turn."""
     if not FULL:
         return SHORT_KINDS[:rounds]
-    return [ROUND_KINDS[(index // 2) % len(ROUND_KINDS)] if index % 2 == 0
-            else ORDER_KINDS[(index // 2) % len(ORDER_KINDS)] for index in range(rounds)]
+    trades, orders = itertools.cycle(ROUND_KINDS), itertools.cycle(ORDER_KINDS)
+    return [next(orders) if index % 3 == 2 else next(trades) for index in range(rounds)]
 
 
 def _place_orders_and_dump(rng: random.Random, index: int, localnet, telegram, database: BotDatabase,
