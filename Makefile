@@ -40,10 +40,10 @@ run: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-# The long proofs (crash anywhere x100, races, fuzzing 10,000 cases, a fault storm of 100 trades) on PostgreSQL,
-# then the throughput and /positions benchmarks, then one summary table. About 12 minutes. Every step runs even if
-# one before it failed, so the table always shows what was measured; the target still fails if any step failed or
-# the table has a proof missing or FAILED.
+# The long proofs (crash anywhere x150, 50 of them with orders, races, fuzzing 10,000 cases, a fault storm of 100
+# trades) on PostgreSQL, then the throughput and /positions benchmarks, then one summary table. About 14 minutes.
+# Every step runs even if one before it failed, so the table always shows what was measured; the target still fails
+# if any step failed or the table has a proof missing or FAILED.
 PROOF_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 proof: $(STAMP)
 	rm -rf test-artifacts/proof

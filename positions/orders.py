@@ -7,7 +7,9 @@ quote, claimed (``order_services.claim_firing``: the firing row, before any trad
 ordinary trading service with ``automatic=True``: screening, limits, kill switches and inspection all apply.
 
 Each cycle starts with the follow pass: an open firing whose trade settled (here, or by reconciliation after a
-crash) moves its order on; one that wrote no trade sent nothing and is released to fire again.
+crash) moves its order on; one that wrote no trade sent nothing and is released to fire again: at once if it is older
+than this engine (its process died: the monitor runs in one process at a time), else once it is an orphan by age.
+Either way a released firing can never gain a trade (``order_services.check_firing_open``).
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ logger = logging.getLogger(__name__)
 LIMIT_BUY, LIMIT_SELL, DCA_BUY = Order.Kind.LIMIT_BUY.value, Order.Kind.LIMIT_SELL.value, Order.Kind.DCA_BUY.value
 MAX_CONCURRENT_FIRINGS = 8
 RETRY_BASE_SECONDS = 60  # a refused firing rests 60 s, then 120 s; the third refusal fails the order
-ORPHAN_AFTER_SECONDS = 60  # an open firing with no trade this old was left by a dead process: release it
+ORPHAN_AFTER_SECONDS = 60  # an open firing with no trade this old was left by a dead process: release it (one older
+# than the engine is released at its first cycle)
 # Refusals that waiting cannot cure: the order fails at once, with the reason.
 PERMANENT = (NoOpenPosition, SellAmountTooSmall, InvalidAmount, TokenRefused, UnknownToken,
              InvalidMint, WrappedSolMint, SwapRefused, WalletNotFound)
@@ -134,6 +137,7 @@ class OrderEngine:
         self.orphan_after_seconds = orphan_after_seconds
         self.on_point = on_point
         self.now = now
+        self.started_at = now()  # open firings older than this engine were left by a process that died
         self._in_flight: set[int] = set()  # orders this engine is firing right now
         self._cache: dict[int, Watched] = {}  # the active orders as last read, by id
 
@@ -300,7 +304,8 @@ class OrderEngine:
             if state.order_id in self._in_flight:
                 continue
             if state.trade_status is None:
-                orphaned = now - state.created_at >= timedelta(seconds=self.orphan_after_seconds)
+                orphaned = (state.created_at < self.started_at
+                            or now - state.created_at >= timedelta(seconds=self.orphan_after_seconds))
                 if orphaned and await db_call(order_services.abandon_firing)(firing_id=state.firing_id, now=now):
                     logger.warning("Released order %s: its firing %s sent nothing", state.order_id, state.firing_id)
                 continue

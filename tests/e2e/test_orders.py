@@ -277,6 +277,29 @@ async def test_a_crash_at_an_order_point_never_makes_a_second_trade(engine, loca
     assert outcomes == (["abandoned", "filled"] if point == "order.claimed" else ["filled"])
 
 
+async def test_a_restarted_engine_releases_at_once_a_firing_older_than_itself(engine, localnet, trader):
+    """A firing that wrote no trade is released by the next process's first cycle (it is older than that engine),
+    not after ORPHAN_AFTER_SECONDS; an engine that was already running waits for the orphan age (the firing may
+    still be another process's, about to write its trade)."""
+    token = fresh_token(localnet)
+    order = await place_limit_buy(engine, telegram_user_id=trader.id, mint=token.mint, lamports=SOL // 10,
+                                  trigger=TriggerSpec(TriggerKind.FALL, Decimal(30), "-30%"), expires_in=None,
+                                  now=timezone.now())
+    dump(localnet, token)
+    running, _, _ = watcher(engine)
+    crashing, _, _ = watcher(engine, on_point=crash_at("order.claimed"))
+    with pytest.raises(Crash):
+        await crashing.run_cycle()
+    await running.run_cycle()  # younger than the orphan age and than this engine: left alone
+    assert (await Order.objects.aget(pk=order.pk)).status == "firing"
+    restarted, _, told = watcher(engine)  # the default orphan age
+    for _ in range(2):
+        await restarted.run_cycle()
+    assert (await Order.objects.aget(pk=order.pk)).status == "filled" and [e.status for e in told] == ["filled"]
+    outcomes = [f.outcome async for f in OrderFiring.objects.filter(order=order).order_by("seq")]
+    assert outcomes == ["abandoned", "filled"] and await _buys(trader) == 1
+
+
 async def test_a_crash_while_the_trade_confirms_is_settled_by_reconciliation_and_the_order_follows(engine, localnet,
                                                                                                     trader):
     token = fresh_token(localnet)
