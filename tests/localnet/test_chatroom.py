@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-_chat_ids = itertools.count(880_000)
+_chat_ids = itertools.count(5_880_000)  # a range no other test chats in (the room keeps every event)
 
 
 @pytest.fixture
