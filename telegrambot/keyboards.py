@@ -34,11 +34,12 @@ class Press(StrEnum):
     PAGE = "pp"
     CANCEL_ORDER = "oc"
     ORDER = "or"
+    POSITION_ORDERS = "po"
 
 
 ARGUMENTS = {Press.MENU: 1, Press.BUY: 2, Press.BUY_CUSTOM: 1, Press.SELL: 2, Press.CONFIRM: 1, Press.CANCEL: 1,
              Press.SETTING: 1, Press.TOGGLE: 1, Press.CANCEL_WITHDRAWAL: 1, Press.CANCEL_PENDING: 1, Press.PAGE: 1,
-             Press.CANCEL_ORDER: 1, Press.ORDER: 2}
+             Press.CANCEL_ORDER: 1, Press.ORDER: 2, Press.POSITION_ORDERS: 1}
 ORDER_BUTTONS = {"l": "Limit", "t": "Trailing", "d": "DCA"}  # the guided order questions, by their code
 
 
@@ -72,13 +73,23 @@ def main_menu() -> Markup:
 def token_card(mint: str) -> Markup:
     buys = [Button(f"Buy {sol(lamports)}", callback_data=_data(Press.BUY, mint, lamports))
             for lamports in BUY_PRESETS_LAMPORTS]
-    orders = [Button(label, callback_data=_data(Press.ORDER, code, mint)) for code, label in ORDER_BUTTONS.items()]
-    return Markup([buys, [Button("Buy X SOL", callback_data=_data(Press.BUY_CUSTOM, mint))], orders])
+    return Markup([buys, [Button("Buy X SOL", callback_data=_data(Press.BUY_CUSTOM, mint))], _order_row(mint)])
+
+
+def order_kinds(mint: str) -> Markup:
+    """The guided order questions for one token (a position's Orders button)."""
+    return Markup([_order_row(mint)])
+
+
+def _order_row(mint: str) -> list[Button]:
+    return [Button(label, callback_data=_data(Press.ORDER, code, mint)) for code, label in ORDER_BUTTONS.items()]
 
 
 def position_buttons(position_ids: list[int], *, first_index: int = 1, page: int = 1, pages: int = 1) -> Markup:
-    rows = [[Button(f"#{index} Sell {pct}%", callback_data=_data(Press.SELL, position_id, pct))
-             for pct in SELL_PRESETS_PERCENT] for index, position_id in enumerate(position_ids, start=first_index)]
+    rows = [[*(Button(f"#{index} Sell {pct}%", callback_data=_data(Press.SELL, position_id, pct))
+               for pct in SELL_PRESETS_PERCENT),
+             Button(f"#{index} Orders", callback_data=_data(Press.POSITION_ORDERS, position_id))]
+            for index, position_id in enumerate(position_ids, start=first_index)]
     navigation = []
     if page > 1:
         navigation.append(Button("◀ Previous", callback_data=_data(Press.PAGE, page - 1)))

@@ -731,6 +731,11 @@ def _sell_words(amount: str) -> str:
     return "all" if amount in ("", "all") else escape(amount)
 
 
+def order_kinds(mint: str) -> str:
+    return (f"Orders for <code>{escape(mint)}</code>: a limit buy or sell, a trailing stop, or buying in parts "
+            "(DCA). /orders lists the ones you have.")
+
+
 ASK_ORDER = {
     "l": ("Type the limit order for this token, for example:\n"
           "<code>buy 0.5 at -20%</code> — buy 0.5 SOL when the price falls 20%\n"

@@ -9,6 +9,7 @@ from kernel.db import db_call
 from positions.order_errors import OrderNotFound
 from positions.order_placing import place_dca, place_limit_buy, place_limit_sell, place_trailing_stop
 from positions.order_services import cancel_order, live_orders
+from positions.selectors import open_position_mint
 from telegrambot import conversation, keyboards, texts
 from telegrambot.handlers.common import NotYours, deps, guarded, reply
 from telegrambot.parsing import looks_like_address, parse_dca_args, parse_limit_args, parse_trail_args
@@ -41,6 +42,15 @@ async def ask_order(update: Update, context: ContextTypes.DEFAULT_TYPE, code: st
         return
     await conversation.ask(update.effective_user.id, "order", f"{code}:{mint}")
     await reply(update, texts.ASK_ORDER[code])
+
+
+async def position_orders(update: Update, context: ContextTypes.DEFAULT_TYPE, position_id: str) -> None:
+    """A position's Orders button (/positions): the Limit, Trailing and DCA questions for its token. The position
+    must be the pressing user's, whatever the button says."""
+    mint = await open_position_mint(update.effective_user.id, int(position_id)) if position_id.isdigit() else None
+    if mint is None:
+        raise NotYours()
+    await reply(update, texts.order_kinds(mint), reply_markup=keyboards.order_kinds(mint))
 
 
 async def answer_order(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, text: str) -> None:

@@ -130,6 +130,7 @@ _BUTTONS = {
         u, c, page=int(page) if page.isdigit() and len(page) < 7 else 1),
     keyboards.Press.CANCEL_ORDER: orders.cancel_button,
     keyboards.Press.ORDER: orders.ask_order,
+    keyboards.Press.POSITION_ORDERS: orders.position_orders,
 }
 
 

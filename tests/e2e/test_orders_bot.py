@@ -130,3 +130,24 @@ async def test_a_forged_order_button_is_refused(bot, chat_factory, localnet):
     menu = await chat.say("/start")
     reply = await chat.press(menu, "or:x:" + localnet.token("BONK").mint, forge=True)
     assert texts.EXPIRED_BUTTON in reply["text"]
+
+
+async def test_a_positions_orders_button_offers_the_orders_for_its_token_and_only_to_its_owner(bot, chat_factory,
+                                                                                              localnet):
+    chat, stranger = chat_factory(), chat_factory()
+    await _started(chat, localnet)
+    await _started(stranger, localnet)
+    token = fresh_token(localnet)
+    bought = await chat.final(await chat.say(f"/buy {token.mint} 0.1"))
+    assert "Bought" in bought["text"]
+    listing = await chat.say("/positions")
+    assert "#1 Orders" in buttons(listing)
+    kinds = await chat.press(listing, buttons(listing)["#1 Orders"])
+    assert token.mint in kinds["text"] and {"Limit", "Trailing", "DCA"} == set(buttons(kinds))
+    asked = await chat.press(kinds, buttons(kinds)["Trailing"])
+    assert "highest" in asked["text"]
+    placed = await chat.say("15%")
+    assert "Trailing stop placed" in placed["text"] or "trailing" in placed["text"].lower()
+    menu = await stranger.say("/start")
+    refused = await stranger.press(menu, buttons(listing)["#1 Orders"], forge=True)  # someone else's position
+    assert texts.NOT_YOURS in refused["text"]
