@@ -230,6 +230,7 @@ class Notice(models.Model):
         TOTP_RESET_REQUESTED = "totp_reset_requested", "2FA reset requested by staff"
         TOTP_RESET_CANCELLED = "totp_reset_cancelled", "2FA reset cancelled"
         TOTP_RESET_APPLIED = "totp_reset_applied", "2FA reset applied"
+        ORDER_CANCELLED = "order_cancelled", "Order cancelled by staff"
 
     telegram_user_id = models.BigIntegerField()
     kind = models.CharField(max_length=32, choices=Kind.choices)

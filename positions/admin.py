@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.utils import timezone
 
-from custody import audit
+from custody import audit, notices
 from custody.admin.amounts import Shown, sol_column
 from custody.admin.staff import ReadOnly
 from kernel.display import plain
@@ -161,6 +161,8 @@ class OrderAdmin(admin.ModelAdmin):
             cancelled += 1
             audit.record(audit.Action.STAFF_CHANGE, actor=audit.staff(request), source=audit.request_source(request),
                          user=order.user_id, model="positions.Order", order=order.pk, change="cancelled")
+            notices.queue_notice(wallet=order.user, kind=notices.Kind.ORDER_CANCELLED, order=order.pk,
+                                 what=order.get_kind_display(), mint=order.token_mint, trigger=order.trigger_text)
             self.log_change(request, order, [{"changed": {"fields": ["status"]}}])
         skipped = queryset.count() - cancelled
         self.message_user(request, f"Cancelled {cancelled} order(s)" + (f"; {skipped} were not active." if skipped

@@ -377,6 +377,10 @@ def staff_notice(kind: str, detail: dict) -> str:
     if kind == "totp_reset_applied":
         return ("Two-step verification was turned off on your account, as staff requested 24 hours ago. Turn it on "
                 "again with /2fa on.")
+    if kind == "order_cancelled":
+        return (f"Staff cancelled your order #{detail['order']}: {escape(detail['what'])} of "
+                f"{escape(short(detail['mint']))} at {escape(detail['trigger'])}. Nothing was traded for it. /orders "
+                "lists the ones you still have.")
     raise ValueError(f"unknown notice kind {kind!r}")
 
 

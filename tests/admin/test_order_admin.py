@@ -2,9 +2,10 @@ import pytest
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
-from custody.models import AuditEvent
+from custody.models import AuditEvent, Notice
 from custody.services import get_or_create_user_wallet
 from positions.models import Order
+from telegrambot import texts
 from tests.admin.otp import staff_client
 
 pytestmark = pytest.mark.django_db
@@ -37,3 +38,8 @@ def test_staff_list_filter_and_cancel_active_orders_audited_and_nothing_else(sta
     assert event.actor == "staff boss" and event.user_id == wallet.pk
     assert LogEntry.objects.filter(object_id=str(active.pk)).count() == 1
     assert staff.post(reverse("admin:positions_order_delete", args=[active.pk])).status_code == 403
+    # the trader is told, once, by the bot process (custody.notices): only of the order that was cancelled
+    notice = Notice.objects.get(telegram_user_id=wallet.telegram_user_id)
+    assert notice.kind == "order_cancelled" and notice.detail["order"] == active.pk
+    told = texts.staff_notice(notice.kind, notice.detail)
+    assert f"Staff cancelled your order #{active.pk}" in told and "mcap 500" in told and "Nothing was traded" in told
