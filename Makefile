@@ -57,6 +57,8 @@ proof: $(STAMP)
 	$(PY) -m bench.landing --trades 200 --json test-artifacts/proof/landing.json || status=1; \
 	$(PY) -m bench.jupiter_budget --json test-artifacts/proof/jupiter_budget.json || status=1; \
 	$(PY) -m bench.mev --buys 20 --json test-artifacts/proof/mev.json || status=1; \
+	$(PY) -m bench.orders_cycle --json test-artifacts/proof/orders_cycle.json || status=1; \
+	$(PY) -m bench.orders_latency --json test-artifacts/proof/orders_latency.json || status=1; \
 	echo; echo "=== Proof summary (test-artifacts/proof/) ==="; \
 	$(PY) -m bench.proof_summary || status=1; \
 	exit $$status

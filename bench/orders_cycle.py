@@ -3,7 +3,11 @@ localnet's price API. Prints the cycle's wall time and the part of it that is th
 orders, arithmetic, writes: the cycle minus the price API's answers), price requests and database queries, for
 several order counts; asserts nothing.
 
-    .venv/bin/python -m bench.orders_cycle [--orders 1000,10000,100000] [--mints 5000]
+    .venv/bin/python -m bench.orders_cycle [--orders 1000,10000,100000] [--mints 5000] [--json PATH]
+
+With ``--json`` the figures go to a file and are judged by issue 17's goals (``make proof``): at the largest count,
+the bot's own work under a second and at most one price request per 50 mints; the same number of SQL queries at
+every count.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 import time
 
 from bench._django import setup_django
+from bench._figures import write_figures
 
 USERS = 200
 
@@ -21,15 +26,40 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", default="1000,10000,100000")
     parser.add_argument("--mints", type=int, default=5_000)
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     setup_django()
     from localnet import Localnet
 
-    with Localnet.start(seed=False) as localnet:
-        asyncio.run(_run(localnet, [int(n) for n in args.orders.split(",")], args.mints))
+    counts = [int(n) for n in args.orders.split(",")]
+    with Localnet.start(tokens=False) as localnet:
+        cycles = asyncio.run(_run(localnet, counts, args.mints))
+    if args.json:
+        verdict = _verdict(cycles, args.mints)
+        print(f"verdict: {verdict}")
+        write_figures(args.json, "orders_cycle", full=max(counts) >= 100_000 and args.mints >= 5_000,
+                      mints=args.mints, result=verdict, cycles=cycles, summary="; ".join(
+                          f"{c['orders']} orders on {c['mints']} mints: own work {c['own_ms']} ms of "
+                          f"{c['cycle_ms']} ms, {c['price_requests']} price requests, {c['queries']} SQL queries"
+                          for c in cycles))
 
 
-async def _run(localnet, counts: list[int], mints: int) -> None:
+def _verdict(cycles: list[dict], mints: int) -> str:
+    """The steady cycle (the second) at each count: own work < 1 s at the largest, <= one request per 50 mints,
+    and a constant number of queries."""
+    steady = [c for c in cycles if c["run"] == 2]
+    largest = max(steady, key=lambda c: c["orders"])
+    misses = []
+    if largest["own_ms"] >= 1000:
+        misses.append(f"own work {largest['own_ms']} ms at {largest['orders']} orders")
+    if largest["price_requests"] > -(-mints // 50):
+        misses.append(f"{largest['price_requests']} price requests for {mints} mints")
+    if len({c["queries"] for c in steady}) > 1:
+        misses.append("SQL queries grow with the orders: " + ", ".join(f"{c['queries']}" for c in steady))
+    return "PASS" if not misses else "FAIL: " + "; ".join(misses)
+
+
+async def _run(localnet, counts: list[int], mints: int) -> list[dict]:
     from asgiref.sync import sync_to_async
 
     from kernel.chain.jupiter import JupiterClient
@@ -65,6 +95,7 @@ async def _run(localnet, counts: list[int], mints: int) -> None:
             pricing.append(time.perf_counter() - began)
 
     jupiter.sol_prices = timed_prices
+    cycles: list[dict] = []
     created = 0
     for count in counts:
         started = time.perf_counter()
@@ -86,9 +117,14 @@ async def _run(localnet, counts: list[int], mints: int) -> None:
                   f"which the bot's own work {own * 1000:.0f} ms and the price API {sum(pricing) * 1000:.0f} ms; "
                   f"price requests {localnet.jupiter.requests['/price/v3'] - before}; database queries "
                   f"{len(queries)}; fired {len(report.order_events)}")
+            cycles.append({"orders": report.orders, "mints": report.mints, "run": run + 1,
+                           "cycle_ms": round(elapsed * 1000), "own_ms": round(own * 1000),
+                           "price_requests": localnet.jupiter.requests["/price/v3"] - before,
+                           "queries": len(queries)})
     await _peaks_cycle(monitor, queries, localnet)
     await rpc.close()
     await jupiter.close()
+    return cycles
 
 
 async def _peaks_cycle(monitor, queries: list[str], localnet) -> None:

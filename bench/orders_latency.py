@@ -3,7 +3,9 @@ runs; the time from the cycle's start to each sale's first send (the trading ser
 bot's own latency. In the running bot a crossing also waits for the next cycle: up to MONITOR_INTERVAL_SECONDS more.
 Prints p50/p99; asserts nothing.
 
-    .venv/bin/python -m bench.orders_latency [--rounds 20] [--orders 5]
+    .venv/bin/python -m bench.orders_latency [--rounds 20] [--orders 5] [--json PATH]
+
+With ``--json`` the figures go to a file (``make proof``); the result is "measured" when every crossed order fired.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import statistics
 import time
 
 from bench._django import setup_django
+from bench._figures import write_figures
 
 SOL = 10**9
 
@@ -22,15 +25,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--orders", type=int, default=5, help="limit sells crossing in each round (one per trader)")
+    parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     setup_django()
     from localnet import Localnet
 
-    with Localnet.start(seed=False) as localnet:
-        asyncio.run(_run(localnet, args.rounds, args.orders))
+    with Localnet.start(tokens=False) as localnet:
+        latencies, missed = asyncio.run(_run(localnet, args.rounds, args.orders))
+    if args.json:
+        p50, p99 = statistics.median(latencies) * 1000, _p99(latencies) * 1000
+        write_figures(args.json, "orders_latency", full=args.rounds >= 20, rounds=args.rounds, orders=args.orders,
+                      p50_ms=round(p50), p99_ms=round(p99), missed=missed,
+                      result="measured" if not missed else f"FAILED: {missed} crossed orders did not fire",
+                      summary=f"{len(latencies)} limit sells, {args.orders} crossing at once: cycle start to first "
+                              f"send p50 {p50:.0f} ms, p99 {p99:.0f} ms (plus up to one monitor interval)")
 
 
-async def _run(localnet, rounds: int, per_round: int) -> None:
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+async def _run(localnet, rounds: int, per_round: int) -> tuple[list[float], int]:
     from decimal import Decimal
 
     from asgiref.sync import sync_to_async
@@ -64,6 +80,7 @@ async def _run(localnet, rounds: int, per_round: int) -> None:
     trading.execute_sell = timed_sell
     monitor = Monitor(trading, orders=OrderEngine(trading))
     latencies: list[float] = []
+    missed = 0
     for round_ in range(rounds):
         token = localnet.create_token(f"LAT{round_}", decimals=6, pool_sol_lamports=500 * SOL, pool_tokens_raw=10**12)
         for n in range(per_round):
@@ -82,13 +99,15 @@ async def _run(localnet, rounds: int, per_round: int) -> None:
         fired = sum(1 for e in report.order_events if e.status == "filled")
         if fired != per_round:
             print(f"round {round_ + 1}: {fired} of {per_round} fired")
+            missed += per_round - fired
     latencies.sort()
-    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    p99 = _p99(latencies)
     print(f"{len(latencies)} limit sells over {rounds} rounds ({per_round} crossing at once): cycle start to first "
           f"send p50 {statistics.median(latencies) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, "
           f"max {latencies[-1] * 1000:.0f} ms")
     await rpc.close()
     await jupiter.close()
+    return latencies, missed
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import pathlib
 # The names the producers record under (tests/proof/test_*.py, bench.throughput, bench.positions_reply), in the
 # order make proof runs them.
 EXPECTED = ("attacks", "crash_anywhere", "faults", "fuzzing", "races", "worker_races", "throughput",
-            "positions_scaling", "inspection_latency", "landing", "jupiter_budget", "mev")
+            "positions_scaling", "inspection_latency", "landing", "jupiter_budget", "mev",
+            "orders_cycle", "orders_latency")
 COLUMNS = ("proof", "size", "database", "cases / rounds", "result", "key figures")
 KNOWN = {"name", "full", "database", "cases", "rounds", "result", "summary"}
 MAX_FIGURES_CHARS = 400

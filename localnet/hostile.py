@@ -63,6 +63,8 @@ class Knobs:
     random: random.Random = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if isinstance(self.seed, bool):  # once Localnet.start's token flag had this name
+            raise TypeError("seed is the random draws' seed, a number; Localnet.start(tokens=False) lists no tokens")
         self.random = random.Random(self.seed)
 
     def chance(self, probability: float) -> bool:

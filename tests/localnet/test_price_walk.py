@@ -15,7 +15,7 @@ from localnet import Localnet
 
 @pytest.fixture(scope="module")
 def walking():
-    network = Localnet.start(seed=True)
+    network = Localnet.start()
     network.knobs.seed = 7
     yield network
     network.stop()
