@@ -223,6 +223,7 @@ class Order(models.Model):
         LIMIT_SELL = "limit_sell", "Limit sell"
         TRAILING_STOP = "trailing_stop", "Trailing stop"
         DCA_BUY = "dca_buy", "DCA buy"
+        DCA_SELL = "dca_sell", "DCA sell"
 
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -271,7 +272,8 @@ class Order(models.Model):
             models.CheckConstraint(condition=Q(trigger_num__isnull=True, trigger_den__isnull=True)
                                    | Q(trigger_num__isnull=False, trigger_den__gt=0),
                                    name="order_trigger_is_a_pair"),
-            models.CheckConstraint(condition=Q(kind__in=["limit_buy", "limit_sell", "trailing_stop", "dca_buy"]),
+            models.CheckConstraint(condition=Q(kind__in=["limit_buy", "limit_sell", "trailing_stop", "dca_buy",
+                                                           "dca_sell"]),
                                    name="order_kind_valid"),
             models.CheckConstraint(condition=Q(status__in=["active", "firing", "filled", "cancelled", "failed",
                                                            "expired"]), name="order_status_valid"),

@@ -107,6 +107,17 @@ async def place_dca(trading: TradingService, *, telegram_user_id: int, mint: str
         lamports=lamports, parts=parts, interval_seconds=interval_seconds, next_run_at=now)
 
 
+async def place_dca_sell(trading: TradingService, *, telegram_user_id: int, mint: str, parts: int,
+                         interval_seconds: int, now: datetime) -> Order:
+    """Sell the whole open position in ``mint`` in ``parts`` parts, the first now (at the next monitor cycle), then
+    every interval: each part an equal share of what is left, the last one all of it."""
+    mint = validate_mint(mint)
+    position = await _position(telegram_user_id, mint)  # NoOpenPosition: nothing to sell
+    return await db_call(order_services.place_order)(
+        telegram_user_id=telegram_user_id, kind=Order.Kind.DCA_SELL, mint=mint, decimals=position.token_decimals,
+        sell_amount="all", parts=parts, interval_seconds=interval_seconds, next_run_at=now)
+
+
 def _trigger_price(trigger: TriggerSpec, *, decimals: int, supply: int = 0, price_now: Rational | None = None,
                    entry: Rational | None = None) -> Rational:
     if trigger.kind is TriggerKind.PRICE:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -25,6 +25,7 @@ from wallets.errors import WalletNotFound
 from wallets.models import UserWallet
 
 MAX_ACTIVE_ORDERS_PER_USER = 100
+DCA_KINDS = (Order.Kind.DCA_BUY, Order.Kind.DCA_SELL)
 MAX_ATTEMPTS = 3  # refusals in a row before an order fails for good
 
 
@@ -86,14 +87,14 @@ def claim_firing(*, order_id: int, now: datetime) -> Claim | None:
             _close(order, Order.Status.EXPIRED, now)
             return None
         if (order.retry_at is not None and order.retry_at > now) or (
-                order.kind == Order.Kind.DCA_BUY and order.next_run_at is not None and order.next_run_at > now):
+                order.kind in DCA_KINDS and order.next_run_at is not None and order.next_run_at > now):
             return None
         seq = order.firings_started + 1
         firing = OrderFiring.objects.create(order=order, seq=seq)
         order.firings_started, order.status = seq, Order.Status.FIRING
         order.save(update_fields=["firings_started", "status"])
     return Claim(order_id=order.pk, firing_id=firing.pk, seq=seq, lamports=_firing_lamports(order),
-                 sell_amount=order.sell_amount)
+                 sell_amount=_firing_sell_amount(order))
 
 
 def check_firing_open(firing_id: int) -> None:
@@ -113,7 +114,7 @@ def settle_filled(*, firing_id: int, now: datetime) -> Order | None:
             return None
         _settle(firing, OrderFiring.Outcome.FILLED, now)
         order.attempts, order.retry_at = 0, None
-        if order.kind == Order.Kind.DCA_BUY:
+        if order.kind in DCA_KINDS:
             order.parts_done += 1
             order.next_run_at = now + timedelta(seconds=order.interval_seconds)
             if order.parts_done < order.parts:
@@ -199,6 +200,18 @@ def live_orders(telegram_user_id: int) -> list[Order]:
     """A trader's active and firing orders, oldest first (as /orders numbers them)."""
     return list(Order.objects.filter(user__telegram_user_id=telegram_user_id,
                                      status__in=[Order.Status.ACTIVE, Order.Status.FIRING]).order_by("pk"))
+
+
+def _firing_sell_amount(order: Order) -> str:
+    """A sale's amount for this firing. A DCA sell sells an equal share of what is left at each part (a third, then
+    a half, then all, in three parts), so the parts stay even whatever the trader sold meanwhile, and the last one
+    empties the position."""
+    if order.kind != Order.Kind.DCA_SELL:
+        return order.sell_amount
+    left = order.parts - order.parts_done
+    if left <= 1:
+        return "all"
+    return f"{(Decimal(100) / left).quantize(Decimal('1e-18'), rounding=ROUND_DOWN)}%"  # rounds down a raw unit at most
 
 
 def _firing_lamports(order: Order) -> int:

@@ -54,7 +54,8 @@ from wallets.errors import WalletNotFound
 from wallets.models import UserWallet
 
 logger = logging.getLogger(__name__)
-LIMIT_BUY, LIMIT_SELL, DCA_BUY = Order.Kind.LIMIT_BUY.value, Order.Kind.LIMIT_SELL.value, Order.Kind.DCA_BUY.value
+LIMIT_BUY, LIMIT_SELL = Order.Kind.LIMIT_BUY.value, Order.Kind.LIMIT_SELL.value
+DCA_KINDS = (Order.Kind.DCA_BUY.value, Order.Kind.DCA_SELL.value)  # fired by the clock, not by a price
 MAX_CONCURRENT_FIRINGS = 8
 RETRY_BASE_SECONDS = 60  # a refused firing rests 60 s, then 120 s; the third refusal fails the order
 ORPHAN_AFTER_SECONDS = 60  # an open firing with no trade this old was left by a dead process: release it (one older
@@ -97,7 +98,7 @@ class Book:
 
     def __post_init__(self) -> None:
         for w in self.orders:
-            if w.kind == DCA_BUY:
+            if w.kind in DCA_KINDS:
                 self.clocked.append(w)
             else:
                 self.by_mint.setdefault(w.mint, []).append(w)
@@ -276,7 +277,7 @@ class OrderEngine:
     async def _confirmed(self, watched: Watched) -> bool:
         """Check the trigger against an exact quote for the amount the order would trade (as the stop loss does):
         the batch price is an estimate, the quote is what the swap would give."""
-        if watched.kind == Order.Kind.DCA_BUY:
+        if watched.kind in DCA_KINDS:
             return True
         try:
             if watched.kind == Order.Kind.LIMIT_BUY:
@@ -334,7 +335,7 @@ def stop_price(watched: Watched) -> Rational:
 
 
 def _permanent(kind: str, err: UserFacingError) -> bool:
-    return isinstance(err, PERMANENT) or (kind == Order.Kind.DCA_BUY and isinstance(err, DCA_STOPS))
+    return isinstance(err, PERMANENT) or (kind in DCA_KINDS and isinstance(err, DCA_STOPS))
 
 
 FULL_READ_OVER = 2_000  # changed orders above which one full read beats a read by ids

@@ -284,7 +284,8 @@ LIMIT_USAGE = (f"Usage:\n/limit <mint> buy <SOL> at <price | mcap 50k | -20%> [f
 TRAIL_USAGE = (f"Usage: /trail <mint> <N%> [from <price>]\nFor example: /trail {EXAMPLE_MINT} 15%  — sells all when "
                "the price falls 15% below its highest since now (from a price: once it has reached that price).")
 DCA_USAGE = (f"Usage: /dca <mint> <SOL total> <parts> every <interval>\nFor example: /dca {EXAMPLE_MINT} 1 10 every 30m"
-             "  — buys 0.1 SOL now and every 30 minutes, 10 times. Intervals: 30m, 1h, 1d.")
+             "  — buys 0.1 SOL now and every 30 minutes, 10 times. Intervals: 30m, 1h, 1d.\n"
+             "Or /dca <mint> sell all <parts> every <interval> to sell your position in parts.")
 MAX_DCA_PARTS = 100
 _MAGNITUDES = {"k": 10**3, "m": 10**6, "b": 10**9}
 _UNITS = {"m": 60, "h": 3600, "d": 86400}
@@ -310,9 +311,10 @@ class TrailArgs:
 @dataclass(frozen=True)
 class DcaArgs:
     mint: str
-    lamports: int
+    lamports: int  # a buy's total (0 for a sell)
     parts: int
     interval_seconds: int
+    side: str = "buy"
 
 
 def parse_limit_args(args: Sequence[str]) -> LimitArgs:
@@ -419,15 +421,31 @@ def parse_trail_args(args: Sequence[str]) -> TrailArgs:
 
 
 def parse_dca_args(args: Sequence[str]) -> DcaArgs:
+    """``<mint> <SOL total> <parts> every <interval>`` (a buy) or ``<mint> sell all <parts> every <interval>``."""
     words = [_bounded(a) for a in args]
+    if len(words) == 6 and words[1].lower() == "sell":
+        if words[2].lower() != "all":
+            raise ParseError("A DCA sell sells your whole position in parts: type all, like "
+                             f"/dca {EXAMPLE_MINT} sell all 4 every 1h (or use /limit or /sell for part of it).")
+        words = [words[0], *words[2:]]  # as a buy's: mint, (amount), parts, every, interval
+        side = "sell"
+    else:
+        side = "buy"
     if len(words) != 5 or words[3].lower() != "every":
         raise ParseError(DCA_USAGE)
     mint = parse_address(words[0])
+    if side == "sell":
+        return DcaArgs(mint, 0, _dca_parts(words[2]), parse_duration(words[4], what="interval", longest=30 * 86400),
+                       side="sell")
     lamports = parse_sol(words[1], what="total amount of SOL")
-    if not (words[2].isascii() and words[2].isdigit()) or not 2 <= int(words[2]) <= MAX_DCA_PARTS:
-        raise ParseError(f"The number of parts must be a whole number from 2 to {MAX_DCA_PARTS}, like 10.")
-    parts = int(words[2])
+    parts = _dca_parts(words[2])
     if lamports // parts == 0:
         raise ParseError("Each part would be less than a lamport. Type a larger total or fewer parts.")
     interval = parse_duration(words[4], what="interval", longest=30 * 86400)
     return DcaArgs(mint, lamports, parts, interval)
+
+
+def _dca_parts(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or not 2 <= int(text) <= MAX_DCA_PARTS:
+        raise ParseError(f"The number of parts must be a whole number from 2 to {MAX_DCA_PARTS}, like 10.")
+    return int(text)

@@ -69,7 +69,8 @@ HELP = (
     "/limit &lt;mint&gt; sell &lt;all | N% | tokens&gt; at &lt;price | mcap 1m | 2x&gt; [for 24h] — sell when it "
     "rises to it (several make a ladder)\n"
     "/trail &lt;mint&gt; &lt;N%&gt; [from &lt;price&gt;] — sell when the price falls N% below its highest\n"
-    "/dca &lt;mint&gt; &lt;SOL total&gt; &lt;parts&gt; every &lt;30m | 1h | 1d&gt; — buy in parts\n"
+    "/dca &lt;mint&gt; &lt;SOL total&gt; &lt;parts&gt; every &lt;30m | 1h | 1d&gt; — buy in parts "
+    "(or /dca &lt;mint&gt; sell all &lt;parts&gt; every &lt;interval&gt;)\n"
     "/orders — your orders, with Cancel buttons\n"
     "Prices are in SOL per token; market caps in SOL.\n\n"
     "<b>Wallet</b>\n"
@@ -653,7 +654,7 @@ NO_ORDERS = ("You have no active orders. Place one with /limit, /trail or /dca (
 ORDER_TRADES_FAILED = ("Its trade did not go through on chain, three times in a row (the price moved past your "
                        "slippage, or the network dropped it); nothing was bought or sold.")
 ORDER_KINDS = {"limit_buy": "Limit buy", "limit_sell": "Limit sell", "trailing_stop": "Trailing stop",
-               "dca_buy": "DCA buy"}
+               "dca_buy": "DCA buy", "dca_sell": "DCA sell"}
 
 
 def order_placed(order) -> str:
@@ -689,6 +690,9 @@ def order_summary(order) -> str:
             text += f", once it reaches {_sol_price(order.activation_num, order.activation_den, order)}"
         elif order.peak_num is not None:
             text += f" (highest so far {_sol_price(order.peak_num, order.peak_den, order)})"
+    elif order.kind == "dca_sell":
+        text = (f"sell all of {mint} in {order.parts} parts, every {duration(order.interval_seconds)}; "
+                f"{order.parts_done} of {order.parts} done")
     else:
         part = order.lamports // order.parts if order.parts else 0
         text = (f"buy {sol(order.lamports)} of {mint} in {order.parts} parts of about {sol(part)}, every "
@@ -708,9 +712,11 @@ def order_event(event) -> str:
         reason = refusal(event.error) if event.error is not None else ORDER_TRADES_FAILED
         return (f"⚠️ <b>{kind} stopped</b>: {order_summary(order)}.\nWhy: {escape(reason)}\n"
                 "Nothing more will be tried for it. /orders lists your orders.")
-    head = (f"🔁 <b>DCA part {order.parts_done} of {order.parts}</b> bought for {code(short(order.token_mint))}."
-            if order.kind == "dca_buy" else f"✅ <b>{kind} fired</b> for {code(short(order.token_mint))} "
-                                            f"({escape(order.trigger_text or '')}).")
+    if order.kind in ("dca_buy", "dca_sell"):
+        verb = "bought" if order.kind == "dca_buy" else "sold"
+        head = f"🔁 <b>DCA part {order.parts_done} of {order.parts}</b> {verb} for {code(short(order.token_mint))}."
+    else:
+        head = f"✅ <b>{kind} fired</b> for {code(short(order.token_mint))} ({escape(order.trigger_text or '')})."
     if event.result is None:  # settled after a restart: the trade's own result was not kept
         return f"{head}\nThe trade went through; see /positions."
     done = buy_done(event.result) if order.kind in ("limit_buy", "dca_buy") else sell_done(event.result)
@@ -749,5 +755,6 @@ ASK_ORDER = {
     "t": ("Type how far below its highest the price may fall before everything is sold, like <code>15%</code> "
           "(or <code>15% from 0.001</code> to start trailing once the price reaches 0.001 SOL per token)."),
     "d": ("Type the total, the number of parts and how often, like <code>1 10 every 30m</code>: 0.1 SOL now and "
-          "every 30 minutes, 10 times (intervals: 30m, 1h, 1d)."),
+          "every 30 minutes, 10 times (intervals: 30m, 1h, 1d). To sell what you hold in parts instead: "
+          "<code>sell all 4 every 1h</code>."),
 }

@@ -7,7 +7,13 @@ from telegram.ext import ContextTypes
 
 from kernel.db import db_call
 from positions.order_errors import OrderNotFound
-from positions.order_placing import place_dca, place_limit_buy, place_limit_sell, place_trailing_stop
+from positions.order_placing import (
+    place_dca,
+    place_dca_sell,
+    place_limit_buy,
+    place_limit_sell,
+    place_trailing_stop,
+)
 from positions.order_services import cancel_order, live_orders
 from positions.selectors import open_position_mint
 from telegrambot import conversation, keyboards, texts
@@ -31,7 +37,7 @@ async def trail(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 @guarded
 async def dca(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Place a DCA buy: a total in parts, one every interval."""
+    """Place a DCA buy (a total in parts, one every interval) or a DCA sell (the position in parts)."""
     await _place(update, context, "d", context.args or [])
 
 
@@ -79,8 +85,12 @@ async def _place(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str, 
                                           percent=trailing.percent, activation_sol=trailing.activation_sol)
     else:
         plan = parse_dca_args(words)
-        order = await place_dca(bot.trading, telegram_user_id=user_id, mint=plan.mint, lamports=plan.lamports,
-                                parts=plan.parts, interval_seconds=plan.interval_seconds, now=bot.clock.now())
+        if plan.side == "sell":
+            order = await place_dca_sell(bot.trading, telegram_user_id=user_id, mint=plan.mint, parts=plan.parts,
+                                         interval_seconds=plan.interval_seconds, now=bot.clock.now())
+        else:
+            order = await place_dca(bot.trading, telegram_user_id=user_id, mint=plan.mint, lamports=plan.lamports,
+                                    parts=plan.parts, interval_seconds=plan.interval_seconds, now=bot.clock.now())
     await reply(update, texts.order_placed(order))
 
 

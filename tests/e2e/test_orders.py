@@ -20,6 +20,7 @@ from positions.order_placing import (
     TriggerKind,
     TriggerSpec,
     place_dca,
+    place_dca_sell,
     place_limit_buy,
     place_limit_sell,
     place_trailing_stop,
@@ -177,6 +178,43 @@ async def test_a_dca_buys_each_part_once_on_schedule_and_survives_a_restart(engi
     spent = [t.lamports_in async for t in Trade.objects.filter(user=trader.wallet, side="buy")]
     assert sum(spent) == SOL // 10
     assert (await Order.objects.aget(pk=order.pk)).status == "filled"
+
+
+async def test_a_dca_sell_sells_the_position_in_even_parts_on_schedule_and_closes_it(engine, localnet, trader):
+    token = fresh_token(localnet)
+    clock = Clock()
+    await trader.engine.execute_buy(telegram_user_id=trader.id, mint=token.mint, lamports=SOL // 10)
+    held = localnet.chain.token_balance(trader.wallet.public_key, token.mint)
+    order = await place_dca_sell(engine, telegram_user_id=trader.id, mint=token.mint, parts=3, interval_seconds=3600,
+                                 now=clock())
+    monitor, _, told = watcher(engine, now=clock)
+    assert [e.order.parts_done for e in (await monitor.run_cycle()).order_events] == [1]
+    assert (await monitor.run_cycle()).order_events == []  # not due for an hour
+    clock.advance(minutes=61)
+    restarted, _, _ = watcher(engine, now=clock)
+    assert [e.order.parts_done for e in (await restarted.run_cycle()).order_events] == [2]
+    clock.advance(minutes=61)
+    events = (await restarted.run_cycle()).order_events
+    assert [(e.order.parts_done, e.status) for e in events] == [(3, "filled")]
+    sold = [t.amount_in_raw async for t in Trade.objects.filter(user=trader.wallet, side="sell").order_by("pk")]
+    assert sum(sold) == held and len(sold) == 3
+    assert max(sold) - min(sold) <= 2  # a third, a half of the rest, then the rest: even to a raw unit or two
+    assert localnet.chain.token_balance(trader.wallet.public_key, token.mint) == 0
+    assert not await Position.objects.filter(user=trader.wallet, token_mint=token.mint, is_open=True).aexists()
+    assert (await Order.objects.aget(pk=order.pk)).status == "filled"
+
+
+async def test_a_dca_sell_of_a_position_sold_meanwhile_stops_with_the_reason(engine, localnet, trader):
+    token = fresh_token(localnet)
+    clock = Clock()
+    await trader.engine.execute_buy(telegram_user_id=trader.id, mint=token.mint, lamports=SOL // 10)
+    order = await place_dca_sell(engine, telegram_user_id=trader.id, mint=token.mint, parts=2, interval_seconds=60,
+                                 now=clock())
+    await trader.engine.execute_sell(telegram_user_id=trader.id, mint=token.mint, amount=SellAmount.all())
+    monitor, _, _ = watcher(engine, now=clock)
+    events = (await monitor.run_cycle()).order_events
+    assert [e.status for e in events] == ["failed"] and events[0].error.code == "no_open_position"
+    assert (await Order.objects.aget(pk=order.pk)).status == "failed"
 
 
 async def test_a_dca_stops_with_the_reason_when_the_traders_limits_refuse(engine, localnet, trader):

@@ -36,6 +36,8 @@ def fresh_token(localnet):
     ("/trail {mint} 150%", "The trailing distance must be between"),
     ("/trail {mint} 15% from nowhere", "The start price is not a plain number"),
     ("/dca {mint} 1 10 each 1h", "Usage: /dca"),
+    ("/dca {mint} sell 50% 4 every 1h", "A DCA sell sells your whole position in parts"),
+    ("/dca {mint} sell all 1 every 1h", "The number of parts must be a whole number from 2"),
     ("/dca {mint} 1 1 every 1h", "The number of parts must be a whole number from 2"),
     ("/dca {mint} 1 10 every 10s", "The interval has no unit"),
     ("/dca {mint} 1 10 every 90d", "The interval must be between"),
@@ -151,3 +153,15 @@ async def test_a_positions_orders_button_offers_the_orders_for_its_token_and_onl
     menu = await stranger.say("/start")
     refused = await stranger.press(menu, buttons(listing)["#1 Orders"], forge=True)  # someone else's position
     assert texts.NOT_YOURS in refused["text"]
+
+
+async def test_a_dca_sell_is_placed_listed_and_refused_without_a_position(bot, chat_factory, localnet):
+    chat = chat_factory()
+    await _started(chat, localnet)
+    token = fresh_token(localnet)
+    refused = await chat.say(f"/dca {token.mint} sell all 4 every 1h")
+    assert "You have no open position" in refused["text"] or "no open position" in refused["text"].lower()
+    assert "Bought" in (await chat.final(await chat.say(f"/buy {token.mint} 0.1")))["text"]
+    placed = await chat.say(f"/dca {token.mint} sell all 4 every 1h")
+    assert "DCA sell placed" in placed["text"] and "in 4 parts, every 1 h" in placed["text"]
+    assert "DCA sell" in (await chat.say("/orders"))["text"]

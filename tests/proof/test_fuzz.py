@@ -232,7 +232,8 @@ def test_order_args(args, mint):
             assert trail.activation_sol is None or trail.activation_sol > 0
         plan = _refused_or(parse_dca_args, words)
         if plan is not None:
-            assert 2 <= plan.parts <= 100 and _whole(plan.lamports) and plan.lamports // plan.parts > 0
+            assert 2 <= plan.parts <= 100 and _whole(plan.lamports)
+            assert plan.lamports // plan.parts > 0 if plan.side == "buy" else plan.lamports == 0
             assert 60 <= plan.interval_seconds <= 30 * 86400
 
 
