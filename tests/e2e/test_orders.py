@@ -187,7 +187,7 @@ async def test_a_dca_sell_sells_the_position_in_even_parts_on_schedule_and_close
     held = localnet.chain.token_balance(trader.wallet.public_key, token.mint)
     order = await place_dca_sell(engine, telegram_user_id=trader.id, mint=token.mint, parts=3, interval_seconds=3600,
                                  now=clock())
-    monitor, _, told = watcher(engine, now=clock)
+    monitor, _, _ = watcher(engine, now=clock)
     assert [e.order.parts_done for e in (await monitor.run_cycle()).order_events] == [1]
     assert (await monitor.run_cycle()).order_events == []  # not due for an hour
     clock.advance(minutes=61)
