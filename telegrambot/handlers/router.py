@@ -164,10 +164,11 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 @guarded
 async def on_other(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A sticker, a photo (a command in its caption is not a command), a voice note…: say what the bot reads. A
-    caption that is a mint address (a screenshot shared with its address) reads as the address pasted (auto-buy too)."""
+    caption that is a mint address (a screenshot shared with its address) shows that token's card. It never
+    auto-buys: a photo is often forwarded from someone else, and only a mint the trader pasted spends on its own."""
     caption = visible(update.effective_message.caption or "").strip()
     if looks_like_address(caption):
-        await trade.paste_mint(update, context, caption)
+        await trade.show_token_card(update, context, caption)
         return
     await reply(update, texts.NOT_TEXT)
 

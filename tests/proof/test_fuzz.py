@@ -437,7 +437,7 @@ async def _answers_specifically(world, action: Typed | Pressed | Shaped) -> tupl
     shown = f"{action.user} sent {sent[:300]!r}; replies {[r[:300] for r in replies]}"
     assert not world.errors, f"{shown}: the bot logged {world.errors}"
     if isinstance(action, Shaped) and action.shape != "bare":
-        _never_acts(action, replies, world.answers(calls), shown)
+        _never_acts(action, sent, replies, world.answers(calls), shown)
         assert after == before, f"{shown}: a {action.shape} changed the database: {changes(before, after)}"
         return True, False
     assert replies, f"{shown}: no reply"
@@ -453,7 +453,7 @@ async def _answers_specifically(world, action: Typed | Pressed | Shaped) -> tupl
     return refused, not same_but_requests(before, after)
 
 
-def _never_acts(action: Shaped, replies: list[str], answers: list[str], shown: str) -> None:
+def _never_acts(action: Shaped, sent: str, replies: list[str], answers: list[str], shown: str) -> None:
     """What the bot may say to an input that must not act: one line at most (none in a channel), in that chat."""
     shown = f"{shown} ({action.shape})"
     if action.shape in ("channel", "channel_edit"):
@@ -464,7 +464,7 @@ def _never_acts(action: Shaped, replies: list[str], answers: list[str], shown: s
         assert replies in ([], [texts.PRIVATE_ONLY]), f"{shown}: more than the one line in a group"
     elif action.shape == "edited":
         assert replies == [texts.EDITS_NOT_ACTED], shown
-    elif action.shape == "photo" and looks_like_address(action.text[:1024]):
+    elif action.shape == "photo" and looks_like_address(sent[:1024]):  # what was sent (a placeholder filled in)
         assert len(replies) == 1, shown  # a mint as a caption reads as the mint pasted: a token card, or why not
     else:
         assert replies == [texts.NOT_TEXT], shown
