@@ -41,7 +41,8 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The long proofs (crash anywhere x150, 50 of them with orders, races, fuzzing 10,000 cases, a fault storm of 100
-# trades) on PostgreSQL, then the throughput and /positions benchmarks, then one summary table. About 14 minutes.
+# trades) on PostgreSQL, then the benchmarks (throughput, /positions, inspection, landing, Jupiter's budget, MEV,
+# orders), then one summary table. About 20 minutes.
 # Every step runs even if one before it failed, so the table always shows what was measured; the target still fails
 # if any step failed or the table has a proof missing or FAILED.
 PROOF_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
