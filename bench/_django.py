@@ -16,3 +16,24 @@ def setup_django(database_url: str | None = None) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+
+
+async def count_queries(queries: list[str], on: bool) -> None:
+    """Start (``on``) or stop appending every SQL statement the database connection of ``kernel.db``'s thread runs
+    to ``queries``."""
+    from kernel.db import db_call
+
+    @db_call
+    def switch() -> None:
+        from django.db import connection
+
+        def wrapper(execute, sql, params, many, context):
+            queries.append(sql)
+            return execute(sql, params, many, context)
+
+        if on:
+            connection.execute_wrappers.append(wrapper)
+        else:
+            connection.execute_wrappers.clear()
+
+    await switch()

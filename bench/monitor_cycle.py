@@ -11,7 +11,7 @@ import asyncio
 import time
 from decimal import Decimal
 
-from bench._django import setup_django
+from bench._django import count_queries, setup_django
 
 
 def main() -> None:
@@ -33,7 +33,6 @@ async def _run(localnet, positions: int, mints: int) -> None:
     from kernel.chain.jupiter import JupiterClient
     from kernel.chain.rpc import RpcGateway
     from kernel.config import load_config
-    from kernel.db import db_call
     from positions.models import Position
     from positions.monitor import Monitor
     from positions.trading import TradingService
@@ -64,28 +63,15 @@ async def _run(localnet, positions: int, mints: int) -> None:
                                      config=config))
     queries: list[str] = []
 
-    @db_call
-    def count_queries(on: bool) -> None:
-        from django.db import connection
-
-        def wrapper(execute, sql, params, many, context):
-            queries.append(sql)
-            return execute(sql, params, many, context)
-
-        if on:
-            connection.execute_wrappers.append(wrapper)
-        else:
-            connection.execute_wrappers.clear()
-
     await monitor.run_cycle()  # warm: connections, caches
     for run in range(3):
         queries.clear()
         before = localnet.jupiter.requests["/price/v3"]
-        await count_queries(True)
+        await count_queries(queries, True)
         started = time.perf_counter()
         report = await monitor.run_cycle()
         elapsed = (time.perf_counter() - started) * 1000
-        await count_queries(False)
+        await count_queries(queries, False)
         print(f"cycle {run + 1}: {report.positions} positions on {report.mints} mints in {elapsed:.0f} ms; "
               f"price requests {localnet.jupiter.requests['/price/v3'] - before} "
               f"(batches of 50: {-(-report.mints // 50)}); database queries {len(queries)}; "

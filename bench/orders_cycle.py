@@ -16,7 +16,7 @@ import argparse
 import asyncio
 import time
 
-from bench._django import setup_django
+from bench._django import count_queries, setup_django
 from bench._figures import write_figures
 
 USERS = 200
@@ -107,11 +107,11 @@ async def _run(localnet, counts: list[int], mints: int) -> list[dict]:
             queries.clear()
             pricing.clear()
             before = localnet.jupiter.requests["/price/v3"]
-            await _count_queries(queries, True)
+            await count_queries(queries, True)
             began = time.perf_counter()
             report = await monitor.run_cycle()
             elapsed = time.perf_counter() - began
-            await _count_queries(queries, False)
+            await count_queries(queries, False)
             own = elapsed - sum(pricing)
             print(f"{report.orders:>7} orders on {report.mints} mints, cycle {run + 1}: {elapsed * 1000:.0f} ms, of "
                   f"which the bot's own work {own * 1000:.0f} ms and the price API {sum(pricing) * 1000:.0f} ms; "
@@ -136,21 +136,21 @@ async def _peaks_cycle(monitor, queries: list[str], localnet) -> None:
 
     trailing = await sync_to_async(Order.objects.filter(kind="trailing_stop", status="active").update)(
         peak_num=1, peak_den=10**9, version=F("version") + 1)  # as every writer does: the cycle re-reads them
-    await _count_queries(queries, True)
+    await count_queries(queries, True)
     queries.clear()
     began = time.perf_counter()
     report = await monitor.run_cycle()
     elapsed = time.perf_counter() - began
-    await _count_queries(queries, False)
+    await count_queries(queries, False)
     print(f"a cycle re-reading {trailing} changed trailing stops and raising their peaks: {elapsed * 1000:.0f} ms, "
           f"database queries {len(queries)} (the changed rows in one read, the new peaks in one executemany); "
           f"fired {len(report.order_events)}")
     queries.clear()
-    await _count_queries(queries, True)
+    await count_queries(queries, True)
     began = time.perf_counter()
     await monitor.run_cycle()
     elapsed = time.perf_counter() - began
-    await _count_queries(queries, False)
+    await count_queries(queries, False)
     print(f"the next cycle (the engine's own writes already known): {elapsed * 1000:.0f} ms, database queries "
           f"{len(queries)}")
 
@@ -178,25 +178,6 @@ def _fill(wallets: list, tokens: list, first: int, count: int) -> None:
                                     "sell_amount": "all"}}[kind]
         rows.append(Order(user=wallet, token_mint=token.mint, token_decimals=6, kind=kind, **fields))
     Order.objects.bulk_create(rows, batch_size=5_000)
-
-
-async def _count_queries(queries: list[str], on: bool) -> None:
-    from kernel.db import db_call
-
-    @db_call
-    def switch() -> None:
-        from django.db import connection
-
-        def wrapper(execute, sql, params, many, context):
-            queries.append(sql)
-            return execute(sql, params, many, context)
-
-        if on:
-            connection.execute_wrappers.append(wrapper)
-        else:
-            connection.execute_wrappers.clear()
-
-    await switch()
 
 
 if __name__ == "__main__":
