@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
-from kernel.money import AmountError, parse_decimal, sol_to_lamports
+from kernel.money import AmountError, lamports_to_sol, parse_decimal, sol_to_lamports
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 logger = logging.getLogger(__name__)
@@ -130,6 +130,14 @@ class TradingConfig:
     jito_block_engine_url: str | None = None
     # The offline sandbox (make sandbox): the web chat page over localnet's Telegram stand-in; never in production.
     sandbox: bool = False
+    # Paper trading: PAPER_TRADING runs the whole bot on paper (no trade is ever signed or sent, /paper off is
+    # refused); otherwise each trader chooses with /paper on|off. A paper book starts with PAPER_START_SOL.
+    paper_trading: bool = False
+    paper_start_lamports: int = 10_000_000_000
+
+    @property
+    def paper_start_sol(self) -> Decimal:
+        return lamports_to_sol(self.paper_start_lamports)
 
     def require_encryption_keys(self) -> tuple[str, ...]:
         if not self.wallet_encryption_keys:
@@ -291,7 +299,17 @@ def load_config(environment: Mapping[str, str]) -> TradingConfig:
         jito_block_engine_url=reader.private_url(
             "JITO_BLOCK_ENGINE_URL", example="JITO_BLOCK_ENGINE_URL=https://mainnet.block-engine.jito.wtf"),
         sandbox=reader.boolean("SANDBOX", default=False),
+        paper_trading=reader.boolean("PAPER_TRADING", default=False),
+        paper_start_lamports=_paper_start(reader),
     )
+
+
+def _paper_start(reader: _Reader) -> int:
+    lamports = sol_to_lamports(reader.sol("PAPER_START_SOL", default="10"))
+    if lamports <= 0:
+        raise ConfigError("PAPER_START_SOL", "must be more than 0 (the virtual SOL a paper book starts with)",
+                          "PAPER_START_SOL=10")
+    return lamports
 
 
 def _custody(reader: _Reader) -> CustodyPolicy:

@@ -16,6 +16,8 @@ JUPITER_REQUESTS = Counter("trading_bot_jupiter_requests", "Swap API requests se
 SWAPS_REFUSED = Counter("trading_bot_swaps_refused", "Swap transactions refused before signing, by the check "
                         "that refused them", ["check"])
 TRADES = Counter("trading_bot_trades", "Trades that ended, by outcome", ["status", "side"])
+PAPER_TRADES = Counter("trading_bot_paper_trades", "Paper trades filled (never signed or sent; not in "
+                       "trading_bot_trades)", ["side"])
 TRADE_SECONDS = Histogram("trading_bot_trade_latency_seconds", "From trade start to confirmed", ["side"],
                           buckets=(0.25, 0.5, 1, 2, 4, 8, 15, 30, 60, 120))
 SNIPE_LAUNCHES_DROPPED = Counter("trading_bot_snipe_launches_dropped",

@@ -169,3 +169,19 @@ class TokenRefused(TradingError):
 
 class DuplicateTrade(TradingError):
     code = "duplicate_trade"
+
+
+class PaperBalanceTooLow(TradingError):
+    """A paper trade needs more virtual SOL than the paper book holds."""
+
+    code = "paper_balance_too_low"
+
+    def __init__(self, needed: int, available: int) -> None:
+        self.needed, self.available = needed, available
+        super().__init__()
+
+
+class RealTradingOff(TradingError):
+    """A real trade on a bot the operator runs on paper only (PAPER_TRADING=true): nothing may be signed or sent."""
+
+    code = "real_trading_off"

@@ -40,6 +40,8 @@ class Position(models.Model):
                                                  help_text="Overrides the user's setting for this position (empty: "
                                                            "the user's; 0: off for this position).")
     is_open = models.BooleanField(default=True)
+    paper = models.BooleanField(default=False, db_index=True,
+                                help_text="Bought on paper: no token is held on chain for it.")
     opened_at = models.DateTimeField(auto_now_add=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
@@ -47,8 +49,8 @@ class Position(models.Model):
         db_table = "positions"
         ordering = ["-opened_at"]
         constraints = [
-            models.UniqueConstraint(fields=["user", "token_mint"], condition=Q(is_open=True),
-                                    name="one_open_position_per_user_and_mint"),
+            models.UniqueConstraint(fields=["user", "token_mint", "paper"], condition=Q(is_open=True),
+                                    name="one_open_position_per_user_mint_and_book"),
             models.CheckConstraint(condition=Q(entry_cost_lamports__gte=0), name="position_entry_cost_non_negative"),
             models.CheckConstraint(condition=Q(remaining_cost_lamports__gte=0),
                                    name="position_remaining_cost_non_negative"),
@@ -69,7 +71,8 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         state = "open" if self.is_open else "closed"
-        return f"{self.token_mint[:6]}… of {self.user} ({state})"
+        book = ", paper" if self.paper else ""
+        return f"{self.token_mint[:6]}… of {self.user} ({state}{book})"
 
     @property
     def remaining_amount_tokens(self):
@@ -104,6 +107,9 @@ class Trade(models.Model):
     token_decimals = models.PositiveSmallIntegerField()
     side = models.CharField(max_length=4, choices=Side.choices)
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.PENDING, db_index=True)
+    paper = models.BooleanField(default=False, db_index=True,
+                                help_text="A paper trade: quoted and checked, never signed or sent; its figures are "
+                                          "the quote's, its signature a paper reference.")
     signature = models.CharField(max_length=88, unique=True)
     # Buy: lamports in, tokens out. Sell: tokens in, lamports out. Quoted values are what Jupiter promised;
     # the others are read from the confirmed transaction.
@@ -152,11 +158,14 @@ class Trade(models.Model):
             models.CheckConstraint(condition=Q(side__in=["buy", "sell"]), name="trade_side_valid"),
             models.CheckConstraint(condition=Q(status__in=["pending", "confirmed", "failed"]),
                                    name="trade_status_valid"),
+            models.CheckConstraint(condition=Q(paper=False) | Q(signed_transaction__isnull=True),
+                                   name="trade_paper_never_signed"),
             *u64_range_constraints("trade", "amount_in_raw", "quoted_out", "min_out", "amount_out_raw"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.side} {self.token_mint[:6]}… {self.status} ({self.signature[:8]}…)"
+        book = "paper " if self.paper else ""
+        return f"{book}{self.side} {self.token_mint[:6]}… {self.status} ({self.signature[:8]}…)"
 
 
 class SnipeLaunch(models.Model):
@@ -238,6 +247,7 @@ class Order(models.Model):
     token_decimals = models.PositiveSmallIntegerField()
     kind = models.CharField(max_length=13, choices=Kind.choices)
     status = models.CharField(max_length=9, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    paper = models.BooleanField(default=False, help_text="Placed on paper: fires paper trades.")
     trigger_text = models.CharField(max_length=60, blank=True, default="", help_text="The trigger as typed.")
     trigger_num = U64Field(null=True, blank=True, help_text="Trigger price: lamports per raw unit, numerator.")
     trigger_den = U64Field(null=True, blank=True, help_text="Trigger price: lamports per raw unit, denominator.")
@@ -322,3 +332,28 @@ class OrderFiring(models.Model):
 
     def __str__(self) -> str:
         return f"firing {self.seq} of order {self.order_id} ({self.outcome or 'open'})"
+
+
+class PaperAccount(models.Model):
+    """A trader's paper book: the virtual SOL their paper trades spend and receive (PAPER_START_SOL at the start).
+    It moves only with a paper trade, in the transaction that records it, so it always equals the start plus the
+    SOL change of every paper trade since the last reset; it never goes below zero."""
+
+    user = models.OneToOneField(UserWallet, on_delete=models.CASCADE, related_name="paper_account")
+    balance_lamports = models.BigIntegerField(help_text="Virtual SOL available to paper trades.")
+    start_lamports = models.BigIntegerField(help_text="Virtual SOL the book started with (at the last reset).")
+    started_at = models.DateTimeField(help_text="When the book started (or was last reset).")
+
+    class Meta:
+        db_table = "paper_accounts"
+        constraints = [
+            models.CheckConstraint(condition=Q(balance_lamports__gte=0), name="paper_balance_non_negative"),
+            models.CheckConstraint(condition=Q(start_lamports__gt=0), name="paper_start_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Paper book of {self.user}"
+
+    @property
+    def balance_sol(self):
+        return lamports_to_sol(self.balance_lamports)

@@ -55,6 +55,7 @@ class Watched:
     cost_lamports: int
     stop_loss: Decimal | None
     take_profit: Decimal | None
+    paper: bool = False  # a paper position: its exit is a paper sale
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,8 @@ class Monitor:
                 return None  # the batch price said yes, the real exit price says no
             try:
                 result = await self.engine.execute_sell(telegram_user_id=watched.telegram_user_id,
-                                                        mint=watched.mint, amount=SellAmount.all(), automatic=True)
+                                                        mint=watched.mint, amount=SellAmount.all(), automatic=True,
+                                                        paper=watched.paper)
                 trigger = Trigger(watched, rule, price, result=result)
                 self._told_paused.discard(watched.position_id)
             except (NoOpenPosition, SellAmountTooLarge, AlreadySelling):
@@ -195,12 +197,12 @@ def _watched_positions() -> list[Watched]:
     rows = (Position.objects.filter(is_open=True, user__is_frozen=False, reserved_raw=0)
             .values_list("id", "user__telegram_user_id", "token_mint", "token_decimals", "remaining_amount_raw",
                          "remaining_cost_lamports", "stop_loss_percentage", "take_profit_percentage",
-                         "user__settings__stop_loss_percentage", "user__settings__take_profit_percentage"))
+                         "user__settings__stop_loss_percentage", "user__settings__take_profit_percentage", "paper"))
     watched = []
-    for pk, user_id, mint, decimals, remaining, cost, own_sl, own_tp, user_sl, user_tp in rows:
+    for pk, user_id, mint, decimals, remaining, cost, own_sl, own_tp, user_sl, user_tp, paper in rows:
         stop_loss, take_profit = own_or_default(own_sl, user_sl), own_or_default(own_tp, user_tp)
         if stop_loss is not None or take_profit is not None:
-            watched.append(Watched(pk, user_id, mint, decimals, remaining, cost, stop_loss, take_profit))
+            watched.append(Watched(pk, user_id, mint, decimals, remaining, cost, stop_loss, take_profit, paper))
     return watched
 
 

@@ -14,6 +14,7 @@ from kernel.chain.errors import ChainError, JupiterError
 from kernel.db import db_call
 from kernel.money import LAMPORTS_PER_SOL
 from positions import order_services, rational
+from positions import paper as paper_book
 from positions.amounts import SellAmount
 from positions.errors import InvalidAmount, ServiceUnavailable, TokenRefused, TradeTooLarge, UnknownToken
 from positions.models import Order, Position
@@ -44,7 +45,7 @@ async def place_limit_buy(trading: TradingService, *, telegram_user_id: int, min
     mint = validate_mint(mint)
     if lamports <= 0:
         raise InvalidAmount(InvalidAmount.Kind.BUY_NOT_POSITIVE)
-    info = await _buyable_mint(trading, telegram_user_id, mint, lamports)
+    info, paper = await _buyable_mint(trading, telegram_user_id, mint, lamports)
     price_now = await _price_now(trading, mint, info.decimals)
     price = _trigger_price(trigger, decimals=info.decimals, supply=info.supply, price_now=price_now)
     if price_now is not None and rational.at_least(price, price_now) and trigger.kind is not TriggerKind.FALL:
@@ -52,13 +53,13 @@ async def place_limit_buy(trading: TradingService, *, telegram_user_id: int, min
     return await db_call(order_services.place_order)(
         telegram_user_id=telegram_user_id, kind=Order.Kind.LIMIT_BUY, mint=mint, decimals=info.decimals,
         trigger=_stored(price), trigger_text=trigger.text, lamports=lamports,
-        expires_at=now + expires_in if expires_in else None)
+        expires_at=now + expires_in if expires_in else None, paper=paper)
 
 
 async def place_limit_sell(trading: TradingService, *, telegram_user_id: int, mint: str, amount: SellAmount,
                            trigger: TriggerSpec, expires_in: timedelta | None, now: datetime) -> Order:
     mint = validate_mint(mint)
-    position = await _position(telegram_user_id, mint)
+    position = await _position(trading, telegram_user_id, mint)
     amount.to_raw(remaining_raw=position.remaining_amount_raw, decimals=position.token_decimals)  # readable now
     supply = 0
     if trigger.kind is TriggerKind.MCAP:
@@ -72,7 +73,7 @@ async def place_limit_sell(trading: TradingService, *, telegram_user_id: int, mi
     return await db_call(order_services.place_order)(
         telegram_user_id=telegram_user_id, kind=Order.Kind.LIMIT_SELL, mint=mint, decimals=position.token_decimals,
         trigger=_stored(price), trigger_text=trigger.text, sell_amount=str(amount),
-        expires_at=now + expires_in if expires_in else None)
+        expires_at=now + expires_in if expires_in else None, paper=position.paper)
 
 
 async def place_trailing_stop(trading: TradingService, *, telegram_user_id: int, mint: str, percent: Decimal,
@@ -80,7 +81,7 @@ async def place_trailing_stop(trading: TradingService, *, telegram_user_id: int,
     """Sell when the price falls ``percent`` below its highest since now (or since it first reached the activation
     price, when one is given)."""
     mint = validate_mint(mint)
-    position = await _position(telegram_user_id, mint)
+    position = await _position(trading, telegram_user_id, mint)
     activation = _stored(rational.per_raw_unit(activation_sol, position.token_decimals)) if activation_sol else None
     peak = None
     if activation is None:
@@ -91,7 +92,7 @@ async def place_trailing_stop(trading: TradingService, *, telegram_user_id: int,
     return await db_call(order_services.place_order)(
         telegram_user_id=telegram_user_id, kind=Order.Kind.TRAILING_STOP, mint=mint, decimals=position.token_decimals,
         trigger_text=f"-{percent}%", sell_amount=str(amount or SellAmount.all()), trail_percent=percent,
-        activation=activation, peak=peak)
+        activation=activation, peak=peak, paper=position.paper)
 
 
 async def place_dca(trading: TradingService, *, telegram_user_id: int, mint: str, lamports: int, parts: int,
@@ -101,10 +102,10 @@ async def place_dca(trading: TradingService, *, telegram_user_id: int, mint: str
     part = lamports // parts
     if part <= 0:
         raise InvalidAmount(InvalidAmount.Kind.BUY_NOT_POSITIVE)
-    info = await _buyable_mint(trading, telegram_user_id, mint, lamports - part * (parts - 1))
+    info, paper = await _buyable_mint(trading, telegram_user_id, mint, lamports - part * (parts - 1))
     return await db_call(order_services.place_order)(
         telegram_user_id=telegram_user_id, kind=Order.Kind.DCA_BUY, mint=mint, decimals=info.decimals,
-        lamports=lamports, parts=parts, interval_seconds=interval_seconds, next_run_at=now)
+        lamports=lamports, parts=parts, interval_seconds=interval_seconds, next_run_at=now, paper=paper)
 
 
 async def place_dca_sell(trading: TradingService, *, telegram_user_id: int, mint: str, parts: int,
@@ -112,10 +113,10 @@ async def place_dca_sell(trading: TradingService, *, telegram_user_id: int, mint
     """Sell the whole open position in ``mint`` in ``parts`` parts, the first now (at the next monitor cycle), then
     every interval: each part an equal share of what is left, the last one all of it."""
     mint = validate_mint(mint)
-    position = await _position(telegram_user_id, mint)  # NoOpenPosition: nothing to sell
+    position = await _position(trading, telegram_user_id, mint)  # NoOpenPosition: nothing to sell
     return await db_call(order_services.place_order)(
         telegram_user_id=telegram_user_id, kind=Order.Kind.DCA_SELL, mint=mint, decimals=position.token_decimals,
-        sell_amount="all", parts=parts, interval_seconds=interval_seconds, next_run_at=now)
+        sell_amount="all", parts=parts, interval_seconds=interval_seconds, next_run_at=now, paper=position.paper)
 
 
 def _trigger_price(trigger: TriggerSpec, *, decimals: int, supply: int = 0, price_now: Rational | None = None,
@@ -156,7 +157,8 @@ async def _mint_info(trading: TradingService, mint: str):
 
 async def _buyable_mint(trading: TradingService, telegram_user_id: int, mint: str, largest_lamports: int):
     """The mint, screened now as a buy would be, with the trader's size limit checked (a refusal at once beats one
-    hours later); the buy itself checks everything again when it fires."""
+    hours later), and whether the order is a paper one (the trader's mode now); the buy itself checks everything
+    again when it fires."""
     info = await _mint_info(trading, mint)
     screening = screen_mint(info, max_transfer_fee_bps=trading.config.custody.max_transfer_fee_bps)
     if not screening.ok:
@@ -165,7 +167,7 @@ async def _buyable_mint(trading: TradingService, telegram_user_id: int, mint: st
     limit = max_trade_lamports(trader.settings, trading.config)
     if largest_lamports > limit:
         raise TradeTooLarge(largest_lamports, limit)
-    return info
+    return info, paper_book.is_paper(trader.settings, trading.config)
 
 
 async def _price_now(trading: TradingService, mint: str, decimals: int) -> Rational | None:
@@ -177,5 +179,7 @@ async def _price_now(trading: TradingService, mint: str, decimals: int) -> Ratio
 
 
 @db_call
-def _position(telegram_user_id: int, mint: str) -> Position:
-    return open_position(load_trader(telegram_user_id).wallet, mint)
+def _position(trading: TradingService, telegram_user_id: int, mint: str) -> Position:
+    """The open position in the trader's book of the moment (paper or real)."""
+    trader = load_trader(telegram_user_id)
+    return open_position(trader.wallet, mint, paper=paper_book.is_paper(trader.settings, trading.config))

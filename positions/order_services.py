@@ -56,7 +56,7 @@ def place_order(*, telegram_user_id: int, kind: str, mint: str, decimals: int, t
                 trigger_text: str = "", lamports: int = 0, sell_amount: str = "", trail_percent: Decimal | None = None,
                 activation: Rational | None = None, peak: Rational | None = None, parts: int = 0,
                 interval_seconds: int = 0, next_run_at: datetime | None = None,
-                expires_at: datetime | None = None) -> Order:
+                expires_at: datetime | None = None, paper: bool = False) -> Order:
     with transaction.atomic():
         # The wallet's row lock serialises one trader's placements, so the cap holds with several workers.
         wallet = UserWallet.objects.select_for_update().filter(telegram_user_id=telegram_user_id).first()
@@ -71,7 +71,7 @@ def place_order(*, telegram_user_id: int, kind: str, mint: str, decimals: int, t
             lamports=lamports, sell_amount=sell_amount, trail_percent=trail_percent,
             activation_num=activation[0] if activation else None, activation_den=activation[1] if activation else None,
             peak_num=peak[0] if peak else None, peak_den=peak[1] if peak else None, parts=parts,
-            interval_seconds=interval_seconds, next_run_at=next_run_at, expires_at=expires_at)
+            interval_seconds=interval_seconds, next_run_at=next_run_at, expires_at=expires_at, paper=paper)
 
 
 def claim_firing(*, order_id: int, now: datetime) -> Claim | None:

@@ -87,6 +87,7 @@ class Watched:
     retry_at: datetime | None
     telegram_user_id: int = 0  # looked up only for the orders that fire
     version: int = 0
+    paper: bool = False  # placed on paper: fires paper trades
 
 
 @dataclass
@@ -258,10 +259,10 @@ class OrderEngine:
         if watched.kind in (Order.Kind.LIMIT_BUY, Order.Kind.DCA_BUY):
             return await self.trading.execute_buy(telegram_user_id=watched.telegram_user_id, mint=watched.mint,
                                                   lamports=claim.lamports, automatic=True,
-                                                  order_firing_id=claim.firing_id)
+                                                  order_firing_id=claim.firing_id, paper=watched.paper)
         return await self.trading.execute_sell(telegram_user_id=watched.telegram_user_id, mint=watched.mint,
                                                amount=SellAmount.parse(claim.sell_amount or "all"), automatic=True,
-                                               order_firing_id=claim.firing_id)
+                                               order_firing_id=claim.firing_id, paper=watched.paper)
 
     async def _refused(self, watched: Watched, claim: order_services.Claim, err: UserFacingError, *,
                        permanent: bool) -> OrderEvent | None:
@@ -341,7 +342,7 @@ def _permanent(kind: str, err: UserFacingError) -> bool:
 FULL_READ_OVER = 2_000  # changed orders above which one full read beats a read by ids
 _COLUMNS = ("id", "version", "user_id", "token_mint", "token_decimals", "kind", "trigger_num", "trigger_den",
             "lamports", "sell_amount", "trail_percent", "activation_num", "activation_den", "peak_num", "peak_den",
-            "next_run_at", "expires_at", "retry_at")
+            "next_run_at", "expires_at", "retry_at", "paper")
 
 
 @db_call
@@ -371,10 +372,10 @@ def _active_orders(cache: dict[int, Watched]) -> dict[int, Watched]:
 
 def _watched(row: tuple) -> Watched:
     (pk, version, user_id, mint, decimals, kind, tn, td, lamports, sell_amount, trail, an, ad, pn, pd, next_run,
-     expires, retry) = row
+     expires, retry, paper) = row
     return Watched(pk, user_id, mint, decimals, kind, None if tn is None else (tn, td), lamports, sell_amount, trail,
                    None if an is None else (an, ad), None if pn is None else (pn, pd), next_run, expires, retry,
-                   version=version)
+                   version=version, paper=paper)
 
 
 async def _add_telegram_ids(watched: list[Watched]) -> None:
@@ -390,7 +391,8 @@ def _telegram_ids(user_ids: set[int]) -> dict[int, int]:
 @db_call
 def _sell_raw(watched: Watched) -> int | None:
     position = (Position.objects.filter(user__telegram_user_id=watched.telegram_user_id, token_mint=watched.mint,
-                                        is_open=True).only("remaining_amount_raw", "reserved_raw", "token_decimals")
+                                        is_open=True, paper=watched.paper)
+                .only("remaining_amount_raw", "reserved_raw", "token_decimals")
                 .first())
     if position is None:
         return None

@@ -244,11 +244,14 @@ async def audit_wallets(rpc: RpcGateway) -> list[WalletDifference]:
 def _ledger_view():
     wallets = list(UserWallet.objects.order_by("pk"))
     held: dict[int, dict[str, int]] = defaultdict(dict)
-    for position in Position.objects.filter(is_open=True).only("user_id", "token_mint", "remaining_amount_raw"):
+    # Paper rows hold nothing on chain and moved no lamport: never part of what the chain must explain.
+    for position in (Position.objects.filter(is_open=True, paper=False)
+                     .only("user_id", "token_mint", "remaining_amount_raw")):
         held[position.user_id][position.token_mint] = position.remaining_amount_raw
     sol_flow: dict[int, int] = defaultdict(int)
     for model, pending in ((Trade, Trade.Status.PENDING), (Withdrawal, Withdrawal.Status.PENDING)):
-        for user_id, total in (model.objects.exclude(status=pending).values("user_id")
+        rows = model.objects.filter(paper=False) if model is Trade else model.objects.all()
+        for user_id, total in (rows.exclude(status=pending).values("user_id")
                                .annotate(total=Sum("sol_change_lamports")).values_list("user_id", "total")):
             sol_flow[user_id] += total
     return wallets, held, sol_flow

@@ -43,44 +43,46 @@ def day_start(now: datetime) -> datetime:
     return datetime.combine(now.astimezone(UTC).date(), time.min, tzinfo=UTC)
 
 
-def realized_loss_today(wallet: UserWallet, now: datetime) -> int:
+def realized_loss_today(wallet: UserWallet, now: datetime, *, paper: bool = False) -> int:
     """Lamports lost on sells confirmed since 00:00 UTC (losing sells only: gains do not buy back the limit)."""
-    total = (Trade.objects.filter(user=wallet, side=Trade.Side.SELL, status=Trade.Status.CONFIRMED,
+    total = (Trade.objects.filter(user=wallet, side=Trade.Side.SELL, status=Trade.Status.CONFIRMED, paper=paper,
                                   resolved_at__gte=day_start(now), realized_pnl_lamports__lt=0)
              .aggregate(total=Sum("realized_pnl_lamports"))["total"])
     return -(total or 0)
 
 
-def spent_last_24_hours(wallet: UserWallet, now: datetime) -> int:
+def spent_last_24_hours(wallet: UserWallet, now: datetime, *, paper: bool = False) -> int:
     """Lamports put into buys over the last 24 hours, confirmed or still pending (a pending buy may yet land);
     failed buys spent nothing. A rolling window, so a cap cannot be spent twice across midnight."""
-    total = (Trade.objects.filter(user=wallet, side=Trade.Side.BUY, created_at__gte=now - SPEND_WINDOW,
+    total = (Trade.objects.filter(user=wallet, side=Trade.Side.BUY, created_at__gte=now - SPEND_WINDOW, paper=paper,
                                   status__in=[Trade.Status.PENDING, Trade.Status.CONFIRMED])
              .aggregate(total=Sum("lamports_in"))["total"])
     return total or 0
 
 
 def check_buy(*, wallet: UserWallet, settings: UserSettings, lamports: int, config: TradingConfig,
-              now: datetime) -> None:
-    """Raise the first rule a buy breaks; the balance is checked later, against the chain."""
+              now: datetime, paper: bool = False) -> None:
+    """Raise the first rule a buy breaks; the balance is checked later, against the chain (or the paper book).
+    A paper book has the same limits as the real one, counted over its own trades."""
     if wallet.is_frozen:
         raise TradingFrozen()
     limit = max_trade_lamports(settings, config)
     if lamports > limit:
         raise _refused(wallet, TradeTooLarge(lamports, limit), "max trade size", lamports=lamports, limit=limit)
     try:
-        check_daily_spend(wallet=wallet, lamports=lamports, cap=daily_spend_cap_lamports(settings, config), now=now)
+        check_daily_spend(wallet=wallet, lamports=lamports, cap=daily_spend_cap_lamports(settings, config), now=now,
+                          paper=paper)
     except DailySpendCapReached as refused:
         raise record_spend_refusal(wallet, refused) from None
     loss_limit = daily_loss_limit_lamports(settings, config)
-    lost = realized_loss_today(wallet, now)
+    lost = realized_loss_today(wallet, now, paper=paper)
     if lost >= loss_limit:
         raise DailyLossLimitReached(lost, loss_limit, day_start(now) + timedelta(days=1))
 
 
-def check_daily_spend(*, wallet: UserWallet, lamports: int, cap: int, now: datetime) -> None:
+def check_daily_spend(*, wallet: UserWallet, lamports: int, cap: int, now: datetime, paper: bool = False) -> None:
     """Raise DailySpendCapReached (not audited: inside a transaction the audit row would roll back with it)."""
-    spent = spent_last_24_hours(wallet, now)
+    spent = spent_last_24_hours(wallet, now, paper=paper)
     if spent + lamports > cap:
         raise DailySpendCapReached(lamports=lamports, cap=cap, spent=spent)
 

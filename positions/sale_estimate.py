@@ -30,10 +30,10 @@ class SaleEstimate:
 
 
 async def estimate_sale(*, jupiter: JupiterClient, config: TradingConfig, telegram_user_id: int, mint: str,
-                        amount: SellAmount) -> SaleEstimate | None:
+                        amount: SellAmount, paper: bool = False) -> SaleEstimate | None:
     """The sale priced by one quote; None when it cannot be priced (no open position, an unusable amount, the
     swap API away): the sale itself then says why, in its own words."""
-    position = await _open_position(telegram_user_id, mint)
+    position = await _open_position(telegram_user_id, mint, paper)
     if position is None:
         return None
     available = position.remaining_amount_raw - position.reserved_raw
@@ -54,6 +54,7 @@ async def estimate_sale(*, jupiter: JupiterClient, config: TradingConfig, telegr
 
 
 @db_call
-def _open_position(telegram_user_id: int, mint: str) -> Position | None:
-    return (Position.objects.filter(user__telegram_user_id=telegram_user_id, token_mint=mint, is_open=True)
+def _open_position(telegram_user_id: int, mint: str, paper: bool) -> Position | None:
+    return (Position.objects.filter(user__telegram_user_id=telegram_user_id, token_mint=mint, is_open=True,
+                                    paper=paper)
             .select_related("user__settings").first())

@@ -49,8 +49,9 @@ class PortfolioView:
     prices_available: bool
 
 
-async def list_positions(*, wallet: UserWallet, jupiter: JupiterClient) -> PortfolioView:
-    positions, realized = await _open_positions_and_realized(wallet.pk)
+async def list_positions(*, wallet: UserWallet, jupiter: JupiterClient, paper: bool = False) -> PortfolioView:
+    """The open positions of one book (the real one, or with ``paper`` the paper one), valued now."""
+    positions, realized = await _open_positions_and_realized(wallet.pk, paper)
     prices: dict[str, Decimal] = {}
     prices_available = True
     if positions:
@@ -68,10 +69,10 @@ def value_lamports(raw: int, decimals: int, price_sol: Decimal) -> int:
 
 
 @db_call
-def _open_positions_and_realized(wallet_id: int) -> tuple[list[Position], int]:
-    positions = list(Position.objects.filter(user_id=wallet_id, is_open=True).select_related("user__settings")
-                     .order_by("opened_at"))
-    realized = Position.objects.filter(user_id=wallet_id).aggregate(total=Sum("realized_pnl_lamports"))["total"]
+def _open_positions_and_realized(wallet_id: int, paper: bool) -> tuple[list[Position], int]:
+    book = Position.objects.filter(user_id=wallet_id, paper=paper)
+    positions = list(book.filter(is_open=True).select_related("user__settings").order_by("opened_at"))
+    realized = book.aggregate(total=Sum("realized_pnl_lamports"))["total"]
     return positions, realized or 0
 
 
@@ -136,7 +137,8 @@ def token_decimals(wallet_id: int) -> dict[str, int]:
 
 
 @db_call
-def open_position_mint(telegram_user_id: int, position_id: int) -> str | None:
-    """The mint of one of the trader's own open positions (a Sell button names the position); None otherwise."""
+def open_position_mint(telegram_user_id: int, position_id: int) -> tuple[str, bool] | None:
+    """The mint of one of the trader's own open positions (a Sell button names the position), and whether it is a
+    paper one; None otherwise."""
     return (Position.objects.filter(pk=position_id, user__telegram_user_id=telegram_user_id, is_open=True)
-            .values_list("token_mint", flat=True).first())
+            .values_list("token_mint", "paper").first())

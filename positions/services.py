@@ -42,8 +42,8 @@ def load_trader(telegram_user_id: int) -> Trader:
     return Trader(wallet=wallet, settings=wallet.settings)
 
 
-def open_position(wallet: UserWallet, mint: str) -> Position:
-    position = Position.objects.filter(user=wallet, token_mint=mint, is_open=True).first()
+def open_position(wallet: UserWallet, mint: str, *, paper: bool = False) -> Position:
+    position = Position.objects.filter(user=wallet, token_mint=mint, is_open=True, paper=paper).first()
     if position is None:
         raise NoOpenPosition(mint)
     return position
@@ -52,7 +52,7 @@ def open_position(wallet: UserWallet, mint: str) -> Position:
 def record_pending_buy(*, wallet: UserWallet, mint: str, decimals: int, lamports_in: int, quoted_out: int,
                        min_out: int, signature: str, last_valid_block_height: int,
                        spend_cap_lamports: int | None = None, signed: bytes | None = None,
-                       order_firing_id: int | None = None) -> PendingTrade:
+                       order_firing_id: int | None = None, paper: bool = False) -> PendingTrade:
     """With ``spend_cap_lamports``, the daily spend cap is checked again here, under the wallet's row lock and in the
     transaction that writes the pending row: two buys at once (a snipe and a manual buy, two workers) both passed
     the first check, and only this one sees what the other spent. ``order_firing_id``: the order firing this trade
@@ -63,11 +63,12 @@ def record_pending_buy(*, wallet: UserWallet, mint: str, decimals: int, lamports
                 check_firing_open(order_firing_id)
             if spend_cap_lamports is not None:
                 UserWallet.objects.select_for_update().filter(pk=wallet.pk).first()
-                check_daily_spend(wallet=wallet, lamports=lamports_in, cap=spend_cap_lamports, now=timezone.now())
+                check_daily_spend(wallet=wallet, lamports=lamports_in, cap=spend_cap_lamports, now=timezone.now(),
+                                  paper=paper)
             trade = Trade.objects.create(user=wallet, token_mint=mint, token_decimals=decimals, side=Trade.Side.BUY,
                                          signature=signature, lamports_in=lamports_in, quoted_out=quoted_out,
                                          min_out=min_out, last_valid_block_height=last_valid_block_height,
-                                         signed_transaction=signed, order_firing_id=order_firing_id)
+                                         signed_transaction=signed, order_firing_id=order_firing_id, paper=paper)
     except IntegrityError:
         _refuse_duplicate(signature)
         raise
@@ -85,7 +86,7 @@ def _refuse_duplicate(signature: str) -> None:
 
 def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: int, min_out: int, signature: str,
                         last_valid_block_height: int, signed: bytes | None = None,
-                        order_firing_id: int | None = None) -> PendingTrade:
+                        order_firing_id: int | None = None, paper: bool = False) -> PendingTrade:
     """Lock the position, reserve ``raw`` and write the pending trade, all at once.
 
     Reserving together with the pending row means a reservation can never outlive its trade (a crash leaves both
@@ -94,7 +95,7 @@ def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: 
     try:
         return _reserve_and_record_sell(wallet=wallet, mint=mint, raw=raw, quoted_out=quoted_out, min_out=min_out,
                                         signature=signature, last_valid_block_height=last_valid_block_height,
-                                        signed=signed, order_firing_id=order_firing_id)
+                                        signed=signed, order_firing_id=order_firing_id, paper=paper)
     except IntegrityError:
         _refuse_duplicate(signature)
         raise
@@ -102,12 +103,12 @@ def record_pending_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: 
 
 def _reserve_and_record_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_out: int, min_out: int,
                              signature: str, last_valid_block_height: int, signed: bytes | None,
-                             order_firing_id: int | None) -> PendingTrade:
+                             order_firing_id: int | None, paper: bool) -> PendingTrade:
     with transaction.atomic():
         if order_firing_id is not None:
             check_firing_open(order_firing_id)
         position = (Position.objects.select_for_update()
-                    .filter(user=wallet, token_mint=mint, is_open=True).first())
+                    .filter(user=wallet, token_mint=mint, is_open=True, paper=paper).first())
         if position is None:
             raise NoOpenPosition(mint)
         available = position.remaining_amount_raw - position.reserved_raw
@@ -119,7 +120,7 @@ def _reserve_and_record_sell(*, wallet: UserWallet, mint: str, raw: int, quoted_
                                      token_decimals=position.token_decimals, side=Trade.Side.SELL,
                                      signature=signature, amount_in_raw=raw, quoted_out=quoted_out, min_out=min_out,
                                      last_valid_block_height=last_valid_block_height, signed_transaction=signed,
-                                     order_firing_id=order_firing_id)
+                                     order_firing_id=order_firing_id, paper=paper)
     return PendingTrade(trade.pk, signature, last_valid_block_height)
 
 
@@ -174,7 +175,9 @@ def fail_trade(*, trade_id: int, error: str, effects: TransactionEffects | None 
 
 
 def pending_trades(limit: int = 1000, *, created_before: datetime | None = None) -> list[Trade]:
-    trades = Trade.objects.filter(status=Trade.Status.PENDING)
+    """Real trades awaiting the chain's word (a paper trade is recorded and filled in one transaction: never
+    pending, never sent)."""
+    trades = Trade.objects.filter(status=Trade.Status.PENDING, paper=False)
     if created_before is not None:
         trades = trades.filter(created_at__lt=created_before)
     return list(trades.select_related("user").order_by("pk")[:limit])
@@ -195,14 +198,14 @@ def _apply_buy(trade: Trade, *, received_raw: int) -> None:
 def _locked_open_position(trade: Trade) -> Position:
     """The open position to average into, created if needed; concurrent first buys end in one position."""
     query = Position.objects.select_for_update().filter(user_id=trade.user_id, token_mint=trade.token_mint,
-                                                        is_open=True)
+                                                        is_open=True, paper=trade.paper)
     position = query.first()
     if position is not None:
         return position
     try:
         with transaction.atomic():
             return Position.objects.create(user_id=trade.user_id, token_mint=trade.token_mint,
-                                           token_decimals=trade.token_decimals)
+                                           token_decimals=trade.token_decimals, paper=trade.paper)
     except IntegrityError:  # another buy of the same mint created it a moment ago
         return query.get()
 
@@ -231,13 +234,15 @@ def _apply_sell(trade: Trade, *, sold_raw: int, received: int) -> None:
     trade.realized_pnl_lamports = pnl
 
 
-def set_position_threshold(*, telegram_user_id: int, mint: str, field: str, value) -> Position:
-    """Override the user's stop loss or take profit for one open position (``value`` None: follow the user's)."""
+def set_position_threshold(*, telegram_user_id: int, mint: str, field: str, value, paper: bool = False) -> Position:
+    """Override the user's stop loss or take profit for one open position (``value`` None: follow the user's);
+    ``paper``: the position of the paper book."""
     if field not in ("stop_loss_percentage", "take_profit_percentage"):
         raise ValueError(field)
     with transaction.atomic():
         position = (Position.objects.select_for_update()
-                    .filter(user__telegram_user_id=telegram_user_id, token_mint=mint, is_open=True).first())
+                    .filter(user__telegram_user_id=telegram_user_id, token_mint=mint, is_open=True, paper=paper)
+                    .first())
         if position is None:
             raise NoOpenPosition(mint)
         setattr(position, field, value)

@@ -41,10 +41,11 @@ class DayStats:
         return row
 
 
-def daily_stats(*, end: date, days: int) -> list[DayStats]:
+def daily_stats(*, end: date, days: int, paper: bool = False) -> list[DayStats]:
+    """Real trading's figures; with ``paper``, the paper books' instead (never the two mixed)."""
     start = end - timedelta(days=days - 1)
     trades = {row["day"]: row for row in (
-        Trade.objects.filter(created_at__date__gte=start, created_at__date__lte=end)
+        Trade.objects.filter(created_at__date__gte=start, created_at__date__lte=end, paper=paper)
         .annotate(day=TruncDate("created_at")).values("day")
         .annotate(trades=Count("pk"), confirmed=Count("pk", filter=Q(status=Trade.Status.CONFIRMED)),
                   failed=Count("pk", filter=Q(status=Trade.Status.FAILED)),
@@ -69,9 +70,10 @@ def daily_stats(*, end: date, days: int) -> list[DayStats]:
     return result
 
 
-def open_positions_count() -> int:
-    """Open positions over every user: the one count the dashboard, /metrics and the Prometheus gauge show."""
-    return Position.objects.filter(is_open=True).count()
+def open_positions_count(*, paper: bool = False) -> int:
+    """Open real positions over every user: the one count the dashboard, /metrics and the Prometheus gauge show
+    (``paper``: the paper ones instead)."""
+    return Position.objects.filter(is_open=True, paper=paper).count()
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class BotCounts:
 
 def bot_counts() -> BotCounts:
     """The figures of the admins' /metrics: trades by outcome, open positions, users."""
-    trades = Trade.objects.aggregate(succeeded=Count("pk", filter=Q(status=Trade.Status.CONFIRMED)),
+    trades = Trade.objects.filter(paper=False).aggregate(succeeded=Count("pk", filter=Q(status=Trade.Status.CONFIRMED)),
                                      failed=Count("pk", filter=Q(status=Trade.Status.FAILED)))
     return BotCounts(succeeded=trades["succeeded"], failed=trades["failed"], open_positions=open_positions_count(),
                      users=UserWallet.objects.count())

@@ -33,7 +33,8 @@ from kernel.chain.rpc import Confirmation, Holdings, Outcome, RpcGateway, Transa
 from kernel.config import TradingConfig
 from kernel.crashpoints import crashpoint
 from kernel.db import db_call
-from kernel.metrics import SWAPS_REFUSED, TRADE_SECONDS, TRADES
+from kernel.metrics import PAPER_TRADES, SWAPS_REFUSED, TRADE_SECONDS, TRADES
+from positions import paper as paper_book
 from positions import services
 from positions.amounts import SellAmount
 from positions.errors import (
@@ -42,6 +43,8 @@ from positions.errors import (
     InsufficientBalance,
     InvalidAmount,
     InvalidMint,
+    PaperBalanceTooLow,
+    RealTradingOff,
     SellAmountTooLarge,
     ServiceUnavailable,
     TokenRefused,
@@ -89,6 +92,8 @@ class BuyResult:
     rent_comes_back: bool = False  # a full exit will close the account and return it (composed swaps)
     tip_lamports: int = 0  # MEV protection's tip, as the landed transaction paid it
     protected: bool = False
+    paper: bool = False  # filled on paper at the quote: never signed, never sent
+    simulated: bool = False  # the swap was simulated before signing (or, on paper, instead of sending)
 
 
 @dataclass(frozen=True)
@@ -106,6 +111,8 @@ class SellResult:
     rent_returned_lamports: int = 0  # the emptied token account's rent, back in the wallet
     tip_lamports: int = 0
     protected: bool = False
+    paper: bool = False
+    simulated: bool = False
 
 
 class TradingService:
@@ -124,14 +131,16 @@ class TradingService:
 
     async def execute_buy(self, *, telegram_user_id: int, mint: str, lamports: int,
                           progress: Progress | None = None, automatic: bool = False,
-                          order_firing_id: int | None = None) -> BuyResult:
+                          order_firing_id: int | None = None, paper: bool | None = None) -> BuyResult:
         """Buy ``mint`` for ``lamports``. ``automatic``: no trader is watching (a snipe), so the swap is always
-        simulated before signing whatever SWAP_SIMULATION says."""
+        simulated before signing whatever SWAP_SIMULATION says. ``paper``: in the paper book (None: the trader's
+        mode); a paper buy is quoted, built and inspected like a real one, then filled at the quote: never signed
+        or sent."""
         started = time.monotonic()
         mint = validate_mint(mint)
         if lamports <= 0:
             raise InvalidAmount(InvalidAmount.Kind.BUY_NOT_POSITIVE)
-        trader = await _load_trader_for_buy(telegram_user_id, lamports, self.config)
+        trader, book = await _load_trader_for_buy(telegram_user_id, lamports, self.config, mint, paper)
         await _say(progress, Step.QUOTING)
         settings = trader.settings
         protection = await self._protection(settings)
@@ -141,7 +150,6 @@ class TradingService:
             self.rpc.mint_info(mint), self.rpc.holdings(trader.wallet.public_key),  # the inspector's "before"
             self.rpc.rent_exempt_minimum(TOKEN_ACCOUNT_SIZE),  # cached after the first call
         )
-        balance, holding = holdings.sol, holdings.token_amount(mint)
         crashpoint("buy.quoted")
         if mint_info is None:
             raise UnknownToken(mint)
@@ -149,10 +157,14 @@ class TradingService:
         if not screening.ok:
             raise TokenRefused(screening.refusals)
         needed = lamports + 2 * SIGNATURE_FEE_LAMPORTS + settings.priority_fee_lamports + protection.tip_lamports
-        if holding is None:
-            needed += rent  # a new token account must be created and funded
-        if balance < needed:
-            raise InsufficientBalance(needed, balance)
+        # A new token account must be created and funded; the real wallet's decides, or the paper book's.
+        real_needed = needed + (rent if holdings.token_amount(mint) is None else 0)
+        paper_needed = needed + (0 if book.has_token_account else rent)
+        if book.paper:
+            if book.balance < paper_needed:
+                raise PaperBalanceTooLow(paper_needed, book.balance)
+        elif holdings.sol < real_needed:
+            raise InsufficientBalance(real_needed, holdings.sol)
         if isinstance(quote, BaseException):
             raise _service_error(quote)
         fee = await self._priority_fee(settings, quote, protection)
@@ -161,7 +173,13 @@ class TradingService:
                               amount=lamports, slippage_bps=slippage_bps(settings, self.config),
                               priority_fee_cap=settings.priority_fee_lamports, tip_cap=protection.tip_lamports)
         async with self._turn(trader.wallet.public_key) as turn:
-            inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
+            # On paper, simulated only when the real wallet could pay for the real swap (or the simulation fails).
+            inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic,
+                                            may_simulate=not book.paper or holdings.sol >= real_needed)
+            if book.paper:
+                turn.end()
+                return await self._fill_paper_buy(trader, mint, mint_info.decimals, quote, fee, protection, rent,
+                                                  inspected, order_firing_id, started)
             signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
                                                 keyring=self.keyring)
             crashpoint("buy.signed")
@@ -180,16 +198,18 @@ class TradingService:
                          received_raw=trade.amount_out_raw, position_id=trade.position_id,
                          priority_fee_level=fee.level, rent_paid_lamports=trade.rent_paid_lamports,
                          rent_comes_back=self.config.swap_compose, tip_lamports=trade.tip_lamports,
-                         protected=protection.on)
+                         protected=protection.on, simulated=inspected.simulated)
 
     async def execute_sell(self, *, telegram_user_id: int, mint: str, amount: SellAmount,
                            progress: Progress | None = None, automatic: bool = False,
-                           order_firing_id: int | None = None) -> SellResult:
+                           order_firing_id: int | None = None, paper: bool | None = None) -> SellResult:
         """Sell ``amount`` of the open position in ``mint``. ``automatic``: a stop-loss / take-profit sale with no
-        trader watching, always simulated before signing."""
+        trader watching, always simulated before signing. ``paper``: the paper book's position (None: the trader's
+        mode), filled at the quote, never signed or sent."""
         started = time.monotonic()
         mint = validate_mint(mint)
-        trader, position = await _load_trader_and_position(telegram_user_id, mint)
+        trader, position = await _load_trader_and_position(telegram_user_id, mint, self.config, paper)
+        paper = position.paper
         available = position.remaining_amount_raw - position.reserved_raw
         if available == 0:
             raise AlreadySelling()
@@ -204,7 +224,7 @@ class TradingService:
             self.rpc.holdings(trader.wallet.public_key))  # the chain's balance, and the inspector's "before"
         on_chain = holdings.token_amount(mint) or 0
         crashpoint("sell.quoted")
-        if on_chain < raw:
+        if not paper and on_chain < raw:
             await _explain_shortfall(trader, mint)
             logger.error("Ledger/chain mismatch: position %s expects %d raw units, the chain holds %d",
                          position.pk, raw, on_chain)
@@ -221,10 +241,16 @@ class TradingService:
                               priority_fee_cap=trader.settings.priority_fee_lamports, tip_cap=protection.tip_lamports)
         async with self._turn(trader.wallet.public_key) as turn:
             try:
-                inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic)
+                inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic,
+                                                may_simulate=not paper or on_chain >= raw)
             except SwapWouldFail:
-                await _explain_failed_sale(trader, mint, raw)  # another sale (a monitor's, a worker's) took them
+                if not paper:
+                    await _explain_failed_sale(trader, mint, raw)  # another sale (a monitor's, a worker's) took them
                 raise
+            if paper:
+                turn.end()
+                return await self._fill_paper_sell(trader, mint, raw, quote, fee, protection, inspected,
+                                                   order_firing_id, started)
             signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
                                                 keyring=self.keyring)
             crashpoint("sell.signed")
@@ -242,7 +268,49 @@ class TradingService:
                           fee_lamports=trade.fee_lamports, realized_pnl_lamports=trade.realized_pnl_lamports,
                           remaining_raw=position.remaining_amount_raw, position_closed=not position.is_open,
                           priority_fee_level=fee.level, rent_returned_lamports=trade.rent_returned_lamports,
-                          tip_lamports=trade.tip_lamports, protected=protection.on)
+                          tip_lamports=trade.tip_lamports, protected=protection.on, simulated=inspected.simulated)
+
+    async def _fill_paper_buy(self, trader: services.Trader, mint: str, decimals: int, quote, fee: PriorityFee,
+                              protection: Protection, rent: int, inspected: InspectedSwap,
+                              order_firing_id: int | None, started: float) -> BuyResult:
+        """The paper end of a buy: filled at the quote in the paper book. Nothing here signs or sends."""
+        trade = await db_call(paper_book.fill_buy)(
+            wallet=trader.wallet, mint=mint, decimals=decimals, lamports_in=quote.in_amount,
+            quoted_out=quote.out_amount, min_out=quote.min_out_amount, costs=self._paper_costs(fee, protection, rent),
+            config=self.config, spend_cap_lamports=daily_spend_cap_lamports(trader.settings, self.config),
+            order_firing_id=order_firing_id)
+        PAPER_TRADES.labels(side="buy").inc()
+        TRADE_SECONDS.labels(side="paper_buy").observe(time.monotonic() - started)
+        return BuyResult(signature=trade.signature, mint=mint, decimals=decimals, lamports_in=trade.lamports_in,
+                         fee_lamports=trade.fee_lamports, received_raw=trade.amount_out_raw,
+                         position_id=trade.position_id, priority_fee_level=fee.level,
+                         rent_paid_lamports=trade.rent_paid_lamports, rent_comes_back=self.config.swap_compose,
+                         tip_lamports=trade.tip_lamports, protected=protection.on, paper=True,
+                         simulated=inspected.simulated)
+
+    async def _fill_paper_sell(self, trader: services.Trader, mint: str, raw: int, quote, fee: PriorityFee,
+                               protection: Protection, inspected: InspectedSwap, order_firing_id: int | None,
+                               started: float) -> SellResult:
+        """The paper end of a sale: filled at the quote in the paper book. Nothing here signs or sends."""
+        trade = await db_call(paper_book.fill_sell)(
+            wallet=trader.wallet, mint=mint, raw=raw, quoted_out=quote.out_amount, min_out=quote.min_out_amount,
+            costs=self._paper_costs(fee, protection), config=self.config, order_firing_id=order_firing_id)
+        PAPER_TRADES.labels(side="sell").inc()
+        TRADE_SECONDS.labels(side="paper_sell").observe(time.monotonic() - started)
+        position = await db_call(Position.objects.get)(pk=trade.position_id)
+        return SellResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
+                          sold_raw=trade.amount_in_raw, lamports_out=trade.lamports_out,
+                          fee_lamports=trade.fee_lamports, realized_pnl_lamports=trade.realized_pnl_lamports,
+                          remaining_raw=position.remaining_amount_raw, position_closed=not position.is_open,
+                          priority_fee_level=fee.level, rent_returned_lamports=trade.rent_returned_lamports,
+                          tip_lamports=trade.tip_lamports, protected=protection.on, paper=True,
+                          simulated=inspected.simulated)
+
+    @staticmethod
+    def _paper_costs(fee: PriorityFee, protection: Protection, rent: int = 0) -> paper_book.Costs:
+        """What the real swap would have paid: the signature fee and its priority fee, or its tip when protected."""
+        return paper_book.Costs(fee_lamports=SIGNATURE_FEE_LAMPORTS + fee.lamports,
+                                tip_lamports=protection.tip_lamports if protection.on else 0, rent_lamports=rent)
 
     @property
     def tip_accounts(self) -> frozenset[str]:
@@ -298,9 +366,9 @@ class TradingService:
             raise _service_error(err) from None
 
     async def _inspect(self, swap, request: SwapRequest, quote, holdings: Holdings, trader: services.Trader, *,
-                       automatic: bool) -> InspectedSwap:
+                       automatic: bool, may_simulate: bool = True) -> InspectedSwap:
         """Nothing is signed that the inspector did not clear; a refusal is audited, counted and logged."""
-        simulate = automatic or self.config.swap_simulation == "all"
+        simulate = may_simulate and (automatic or self.config.swap_simulation == "all")
         try:
             return await self.inspector.inspect(swap.transaction, request, quote=quote, holdings=holdings,
                                                 simulate=simulate)
@@ -433,12 +501,38 @@ def _service_error(err: BaseException) -> TradingError:
     return TradingError()
 
 
+@dataclass(frozen=True)
+class _Book:
+    """Which book a trade is for; for a paper buy, the paper book's balance and whether it has the token account."""
+
+    paper: bool
+    balance: int = 0
+    has_token_account: bool = False
+
+
+def _which_book(trader: services.Trader, config: TradingConfig, requested: bool | None) -> bool:
+    """The trader's mode unless the caller says (a monitor selling a real position of a trader now on paper); a real
+    trade is refused outright on a bot the operator runs on paper."""
+    if requested is None:
+        return paper_book.is_paper(trader.settings, config)
+    if not requested and config.paper_trading:
+        raise RealTradingOff()
+    return requested
+
+
 @db_call
-def _load_trader_for_buy(telegram_user_id: int, lamports: int, config: TradingConfig) -> services.Trader:
+def _load_trader_for_buy(telegram_user_id: int, lamports: int, config: TradingConfig, mint: str,
+                         paper: bool | None) -> tuple[services.Trader, _Book]:
     ensure_allowed(Switch.BUYS, telegram_user_id)
     trader = services.load_trader(telegram_user_id)
-    check_buy(wallet=trader.wallet, settings=trader.settings, lamports=lamports, config=config, now=timezone.now())
-    return trader
+    paper = _which_book(trader, config, paper)
+    check_buy(wallet=trader.wallet, settings=trader.settings, lamports=lamports, config=config, now=timezone.now(),
+              paper=paper)
+    if not paper:
+        return trader, _Book(paper=False)
+    return trader, _Book(paper=True, balance=paper_book.book(trader.wallet, config).balance_lamports,
+                         has_token_account=paper_book.holds_token_account(trader.wallet, mint,
+                                                                          compose=config.swap_compose))
 
 
 @db_call
@@ -462,8 +556,9 @@ def _explain_failed_sale(trader: services.Trader, mint: str, raw: int) -> None:
 
 
 @db_call
-def _load_trader_and_position(telegram_user_id: int, mint: str) -> tuple[services.Trader, Position]:
+def _load_trader_and_position(telegram_user_id: int, mint: str, config: TradingConfig,
+                              paper: bool | None) -> tuple[services.Trader, Position]:
     ensure_allowed(Switch.SELLS, telegram_user_id)
     trader = services.load_trader(telegram_user_id)
     check_sell(wallet=trader.wallet)
-    return trader, services.open_position(trader.wallet, mint)
+    return trader, services.open_position(trader.wallet, mint, paper=_which_book(trader, config, paper))

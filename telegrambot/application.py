@@ -17,7 +17,19 @@ from telegram.ext import (
     filters,
 )
 
-from telegrambot.handlers import admin, gate, guard, money_out, orders, portfolio, router, settings, start, trade
+from telegrambot.handlers import (
+    admin,
+    gate,
+    guard,
+    money_out,
+    orders,
+    paper,
+    portfolio,
+    router,
+    settings,
+    start,
+    trade,
+)
 from telegrambot.handlers.common import BotDeps, is_outage, one_line, throttle
 
 logger = logging.getLogger("telegrambot")
@@ -37,6 +49,7 @@ COMMANDS = [
     BotCommand("allowlist", "Addresses withdrawals may go to"),
     BotCommand("withdrawdelay", "Delay withdrawals above an amount"),
     BotCommand("settings", "Slippage, limits, stop loss, take profit, sniping"),
+    BotCommand("paper", "Paper trading: try every feature with virtual SOL"),
     BotCommand("help", "All commands"),
 ]
 
@@ -58,9 +71,10 @@ def build_application(*, deps: BotDeps, token: str, base_url: str | None = None,
 
 
 def _add_handlers(application: Application) -> None:
-    application.add_handler(TypeHandler(Update, gate.drop_duplicates), group=-3)
-    application.add_handler(TypeHandler(object, throttle), group=-2)
-    application.add_handler(TypeHandler(Update, gate.private_only), group=-1)
+    application.add_handler(TypeHandler(Update, gate.drop_duplicates), group=-4)
+    application.add_handler(TypeHandler(object, throttle), group=-3)
+    application.add_handler(TypeHandler(Update, gate.private_only), group=-2)
+    application.add_handler(TypeHandler(Update, paper.load_mode), group=-1)
     commands = {
         "start": start.start, "help": start.help_command, "buy": trade.buy, "sell": trade.sell,
         "positions": portfolio.positions, "wallet": portfolio.wallet, "withdraw": money_out.withdraw,
@@ -68,6 +82,7 @@ def _add_handlers(application: Application) -> None:
         "metrics": admin.metrics, "sl": settings.position_stop_loss, "tp": settings.position_take_profit,
         "2fa": guard.two_factor, "allowlist": guard.allowlist, "withdrawdelay": guard.withdraw_delay,
         "limit": orders.limit, "trail": orders.trail, "dca": orders.dca, "orders": orders.orders,
+        "paper": paper.paper_command,
     }
     for name, callback in commands.items():
         application.add_handler(CommandHandler(name, callback))

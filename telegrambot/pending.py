@@ -10,7 +10,7 @@ and amount the database keeps.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from typing import ClassVar
 
 from positions.amounts import SellAmount
@@ -23,6 +23,7 @@ class Buy:
     kind: ClassVar[str] = "buy"
     mint: str
     lamports: int
+    paper: bool = False  # the book it was asked in: a confirmation never changes book (entries from before: real)
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,7 @@ class Sell:
     kind: ClassVar[str] = "sell"
     mint: str
     amount: str  # a SellAmount as the trader typed it ("all", "25%", "1000")
+    paper: bool = False
 
     @property
     def sell_amount(self) -> SellAmount:
@@ -61,15 +63,22 @@ class TwoFactorOff:
 
 
 @dataclass(frozen=True)
+class PaperOff:
+    """Back from paper to real money, confirmed after seeing the paper results."""
+
+    kind: ClassVar[str] = "paper_off"
+
+
+@dataclass(frozen=True)
 class Unreadable:
     """An entry was there but this release would not have written it (an older shape, or planted): never acted on,
     and the user is told the button has expired."""
 
 
-Action = Buy | Sell | Withdraw | ExportKey | TwoFactorSetup | TwoFactorOff
+Action = Buy | Sell | Withdraw | ExportKey | TwoFactorSetup | TwoFactorOff | PaperOff
 KINDS: dict[str, type[Action]] = {cls.kind: cls for cls in (Buy, Sell, Withdraw, ExportKey, TwoFactorSetup,
-                                                             TwoFactorOff)}
-_TYPES = {"int": int, "str": str}  # the field annotations (strings, under postponed evaluation)
+                                                             TwoFactorOff, PaperOff)}
+_TYPES = {"int": int, "str": str, "bool": bool}  # the field annotations (strings, under postponed evaluation)
 
 
 def dump(action: Action) -> dict:
@@ -85,6 +94,8 @@ def load(stored: object) -> Action | None:
         return None
     values = {}
     for spec in fields(cls):
+        if spec.name not in stored and spec.default is not MISSING:
+            continue  # written before the field existed: its default is what it meant then
         value = stored.get(spec.name)
         if type(value) is not _TYPES[spec.type]:
             return None

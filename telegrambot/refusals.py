@@ -20,6 +20,7 @@ from positions.errors import (
     InvalidAmount,
     InvalidMint,
     NoOpenPosition,
+    PaperBalanceTooLow,
     SellAmountTooLarge,
     ServiceUnavailable,
     TokenRefused,
@@ -118,6 +119,19 @@ def _daily_spend_cap(err: DailySpendCapReached) -> str:
 def _insufficient_balance(err: InsufficientBalance) -> str:
     return (f"Not enough SOL: this trade needs {sol(err.needed)} including network fees and account "
             f"rent, and your wallet holds {sol(err.available)}. Deposit SOL or buy a smaller amount.")
+
+
+@_words("paper_balance_too_low")
+def _paper_balance_too_low(err: PaperBalanceTooLow) -> str:
+    return (f"Not enough paper SOL: this paper trade needs {sol(err.needed)} including network fees and account "
+            f"rent, and your paper balance is {sol(err.available)}. Buy a smaller amount, or sell a paper position "
+            "first (/positions).")
+
+
+@_words("real_trading_off")
+def _real_trading_off(err: UserFacingError) -> str:
+    return ("This bot runs on paper only (its operator set PAPER_TRADING): no real trade is signed or sent. Your "
+            "paper trades work as usual; see /paper.")
 
 
 @_words("no_open_position")

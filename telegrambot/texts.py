@@ -11,6 +11,8 @@ from custody.withdrawals import WithdrawalResult
 from kernel.display import plain, sol, tokens
 from kernel.errors import UserFacingError
 from positions.models import THRESHOLD_OFF
+from positions.paper import SIGNATURE_PREFIX as PAPER_PREFIX
+from positions.paper import PaperResults
 from positions.sale_estimate import SaleEstimate
 from positions.selectors import PortfolioView, PositionView
 from positions.trading import BuyResult, SellResult, Step
@@ -39,11 +41,62 @@ def code(text: str) -> str:
 
 
 def tx_link(signature: str) -> str:
+    if signature.startswith(PAPER_PREFIX):  # a paper trade's reference: there is no transaction to view
+        return "📝 Paper trade: nothing was signed or sent."
     return f'<a href="{EXPLORER_TX.format(signature)}">View transaction</a>'
 
 
-def welcome(*, public_key: str, balance_lamports: int | None, created: bool) -> str:
+# On every screen while the trader is on paper (``handlers.common.reply`` and ``edit`` put it first).
+PAPER_BANNER = "📝 <b>PAPER MODE</b> · virtual SOL, nothing is sent · /paper\n\n"
+PAPER_USAGE = ("Usage: /paper (your paper results), /paper on (trade with virtual SOL at real prices) or "
+               "/paper off (back to real SOL; asks first).")
+PAPER_ALREADY_ON = "Paper trading is already on. /paper shows your paper results; /paper off goes back to real SOL."
+PAPER_ALREADY_OFF = "Paper trading is already off: your trades use real SOL. /paper on turns it on."
+PAPER_ONLY_BOT = ("This bot runs on paper only (its operator set PAPER_TRADING): real trading cannot be turned on "
+                  "here. /paper shows your paper results.")
+PAPER_OFF = ("💰 <b>Paper trading is off.</b> From now on your trades spend <b>real SOL</b> from your wallet. "
+             "Your paper positions and orders are kept (they come back with /paper on).")
+
+
+def _paper_book(results: PaperResults) -> str:
+    lines = [f"Paper balance: <b>{sol(results.balance_lamports)}</b> (started with {sol(results.start_lamports)})",
+             f"Paper trades: {results.trades} · Realized PnL: {signed_sol(results.realized_pnl_lamports)}",
+             f"Open paper positions: {results.open_positions} (cost {sol(results.open_cost_lamports)})"
+             + (f" · Active paper orders: {results.active_orders}" if results.active_orders else "")]
+    return "\n".join(lines)
+
+
+def paper_status(*, on: bool, results: PaperResults, operator: bool) -> str:
+    if on:
+        how = ("The whole bot runs on paper (set by its operator)." if operator else
+               "/paper off goes back to real SOL.")
+        return f"<b>Paper trading is on.</b> {how}\n\n{_paper_book(results)}"
+    return ("<b>Paper trading is off</b>: your trades use real SOL.\n\n"
+            "/paper on lets you try every feature (buys, sells, stop loss, take profit, orders) at real prices "
+            "with virtual SOL: each trade is quoted and checked like a real one, but never signed or sent.\n\n"
+            + _paper_book(results))
+
+
+def paper_on(results: PaperResults) -> str:
+    return ("📝 <b>Paper trading is on.</b> Trades are quoted and checked at real prices, then filled with virtual "
+            "SOL: nothing is signed or sent, and your real wallet is untouched. Stop loss, take profit and orders "
+            "work as they do for real.\n\n" + _paper_book(results) + "\n\n/paper off goes back to real SOL.")
+
+
+def confirm_paper_off(results: PaperResults) -> str:
+    return ("<b>Back to real money?</b> Your paper results so far:\n\n" + _paper_book(results) + "\n\n"
+            "After this, buys and sells spend <b>real SOL</b> from your wallet. Paper positions and orders are kept "
+            "for when you come back (/paper on), and their stop losses and orders go on firing on paper.")
+
+
+def welcome(*, public_key: str, balance_lamports: int | None, created: bool, paper_balance: int | None = None) -> str:
     greeting = "Welcome! Your trading wallet is ready." if created else "Welcome back!"
+    if paper_balance is not None:
+        return (f"<b>{greeting}</b>\n\n"
+                f"You are trading on paper: <b>{sol(paper_balance)}</b> of virtual SOL, at real prices. Nothing is "
+                "signed or sent. Paste a token's mint address to trade it, or use the buttons below.\n\n"
+                f"Your real wallet (deposit address, tap to copy):\n{code(public_key)}\n"
+                f"Balance: {_balance(balance_lamports)}")
     return (f"<b>{greeting}</b>\n\n"
             f"Deposit address (tap to copy):\n{code(public_key)}\n\n"
             f"Balance: {_balance(balance_lamports)}\n\n"
@@ -77,6 +130,9 @@ HELP = (
     "/wallet — address and balances\n"
     "/withdraw &lt;address&gt; &lt;SOL | all&gt; — send SOL out (asks to confirm)\n"
     "/exportkey — show your private key (asks to confirm; deleted after 60 s)\n\n"
+    "<b>Paper trading</b>\n"
+    "/paper on — try everything at real prices with virtual SOL: nothing is signed or sent · /paper off — back to "
+    "real SOL (shows your paper results and asks first) · /paper — your paper results\n\n"
     "<b>Protection</b>\n"
     "/2fa on — two-step verification: withdrawals and key export ask for a code from your authenticator app\n"
     "/allowlist add &lt;address&gt; — only allow withdrawals to your own addresses (new ones wait 24 h)\n"
@@ -136,9 +192,10 @@ def _fee_line(settings: UserSettings | None) -> str:
     return f"Priority fee: {FEE_LEVEL_WORDS[level]}, at most {sol(settings.priority_fee_lamports)} (/settings)\n"
 
 
-def confirm_buy(*, mint: str, lamports: int, slippage_bps: int, needs_code: bool = False) -> str:
-    text = (f"Buy {code(mint)} for <b>{sol(lamports)}</b> with up to {plain(Decimal(slippage_bps) / 100)}% "
-            "slippage?")
+def confirm_buy(*, mint: str, lamports: int, slippage_bps: int, needs_code: bool = False,
+                paper: bool = False) -> str:
+    text = (f"{'Paper-buy' if paper else 'Buy'} {code(mint)} for <b>{sol(lamports)}</b>"
+            f"{' (virtual SOL)' if paper else ''} with up to {plain(Decimal(slippage_bps) / 100)}% slippage?")
     return text + ("\n🔐 After you confirm, I will ask for the code from your authenticator app." if needs_code else "")
 
 
@@ -151,8 +208,8 @@ ASK_BUY_CODE = ("🔐 This buy is above the level you set for a code (/settings)
                 "authenticator app to buy; anything else cancels it.")
 
 
-def confirm_sell(*, mint: str, amount: str, costly: SaleEstimate | None = None) -> str:
-    question = f"Sell <b>{escape(amount)}</b> of {code(mint)}?"
+def confirm_sell(*, mint: str, amount: str, costly: SaleEstimate | None = None, paper: bool = False) -> str:
+    question = f"{'Paper-sell' if paper else 'Sell'} <b>{escape(amount)}</b> of {code(mint)}?"
     if costly is None:
         return question
     return (f"⚠️ This sale would bring in about {sol(costly.proceeds_lamports)}, but the network fee is up to "
@@ -167,7 +224,8 @@ def buy_done(result: BuyResult) -> str:
     back = "returned when you sell it all" if result.rent_comes_back else "kept in the account after you sell"
     rent = (f"Also {sol(result.rent_paid_lamports)} rent for the token account, {back}.\n"
             if result.rent_paid_lamports else "")
-    return (f"✅ <b>Bought</b> {tokens(result.received_raw, result.decimals)} of {code(result.mint)}\n"
+    return (f"✅ <b>{'Paper-bought' if result.paper else 'Bought'}</b> {tokens(result.received_raw, result.decimals)} "
+            f"of {code(result.mint)}{_paper_fill(result)}\n"
             f"Spent {sol(result.lamports_in)} + {sol(result.fee_lamports)} network fee{_at_level(result)}"
             f"{_tip(result, ' + ')}.\n"
             f"{rent}{tx_link(result.signature)}")
@@ -178,11 +236,23 @@ def sell_done(result: SellResult) -> str:
         f"Still holding {tokens(result.remaining_raw, result.decimals)}."
     rent = (f"The token account is closed: its {sol(result.rent_returned_lamports)} rent is back in your wallet.\n"
             if result.rent_returned_lamports else "")
-    return (f"✅ <b>Sold</b> {tokens(result.sold_raw, result.decimals)} of {code(result.mint)}\n"
+    if result.paper and result.rent_returned_lamports:
+        rent = f"The token account's {sol(result.rent_returned_lamports)} rent is back in your paper balance.\n"
+    return (f"✅ <b>{'Paper-sold' if result.paper else 'Sold'}</b> {tokens(result.sold_raw, result.decimals)} of "
+            f"{code(result.mint)}{_paper_fill(result)}\n"
             f"Received {sol(result.lamports_out)} (network fee {sol(result.fee_lamports)}{_at_level(result)}"
             f"{_tip(result, ', ')}).\n"
             f"Realized PnL: {signed_sol(result.realized_pnl_lamports)}. {state}\n"
             f"{rent}{tx_link(result.signature)}")
+
+
+def _paper_fill(result: BuyResult | SellResult) -> str:
+    """How a paper trade was filled: at the real quote, the swap built and checked (simulated when the wallet could
+    pay for it), never sent."""
+    if not result.paper:
+        return ""
+    checked = "built, checked and simulated" if result.simulated else "built and checked"
+    return f"\n<i>On paper: filled at the real quote; the swap was {checked}, never signed or sent.</i>"
 
 
 def _at_level(result: BuyResult | SellResult) -> str:
@@ -226,13 +296,15 @@ def refused(message: str) -> str:
 
 
 def positions(view: PortfolioView, snipes=None, *, shown: list[PositionView] | None = None,
-              first_index: int = 1, page: int = 1, pages: int = 1) -> str:
+              first_index: int = 1, page: int = 1, pages: int = 1, paper_balance: int | None = None) -> str:
+    """One book's positions: the real one, or the paper one (``paper_balance`` given) with its virtual SOL."""
     snipes_text = recent_snipes(snipes)
+    book = f"Paper balance: <b>{sol(paper_balance)}</b>" if paper_balance is not None else ""
     if not view.positions:
         text = NO_POSITIONS + f"\n\nRealized PnL (all time): {signed_sol(view.realized_pnl_lamports)}"
-        return "\n\n".join(filter(None, [text, snipes_text]))
+        return "\n\n".join(filter(None, [text, book, snipes_text]))
     shown = view.positions if shown is None else shown
-    title = "<b>Your positions</b>"
+    title = "<b>Your paper positions</b>" if paper_balance is not None else "<b>Your positions</b>"
     if pages > 1:
         last = first_index + len(shown) - 1
         title += f" — {first_index}–{last} of {len(view.positions)} (page {page} of {pages})"
@@ -246,7 +318,7 @@ def positions(view: PortfolioView, snipes=None, *, shown: list[PositionView] | N
     if not view.prices_available:
         lines.append("Prices are unavailable right now; values will return shortly.")
     lines.append(f"Realized PnL (all time): {signed_sol(view.realized_pnl_lamports)}")
-    return "\n\n".join(filter(None, [*lines, snipes_text]))
+    return "\n\n".join(filter(None, [*lines, book, snipes_text]))
 
 
 def _position_block(index: int, position: PositionView) -> str:
@@ -263,8 +335,10 @@ def _position_block(index: int, position: PositionView) -> str:
 
 
 def wallet(*, public_key: str, balance_lamports: int | None, holdings: list[tuple[str, str]],
-           scheduled: list | None = None) -> str:
+           scheduled: list | None = None, paper_balance: int | None = None) -> str:
     lines = [f"<b>Wallet</b>\n{code(public_key)}", f"SOL: {_balance(balance_lamports)}"]
+    if paper_balance is not None:
+        lines.append(f"Paper balance: <b>{sol(paper_balance)}</b> (virtual SOL, apart from the real SOL above)")
     if holdings:
         lines.append("<b>Tokens</b>\n" + "\n".join(f"{code(mint)}: {amount}" for mint, amount in holdings))
     if scheduled:
@@ -677,7 +751,11 @@ def order_cancelled(order) -> str:
 
 
 def order_summary(order) -> str:
-    """One line: what the order trades, and when."""
+    """One line: what the order trades, and when (a paper order says so first)."""
+    return ("📝 paper: " if order.paper else "") + _order_terms(order)
+
+
+def _order_terms(order) -> str:
     mint = code(short(order.token_mint))
     if order.kind == "limit_buy":
         text = f"buy {sol(order.lamports)} of {mint} at {_trigger(order)} or lower"

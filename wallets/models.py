@@ -77,6 +77,9 @@ class UserSettings(models.Model):
     auto_buy_lamports = models.BigIntegerField(
         null=True, blank=True, help_text="A pasted mint address buys this much at once (the ordinary buy, with all its "
                                          "checks) instead of showing the token card. Empty = off.")
+    paper_mode = models.BooleanField(
+        default=False, help_text="Trades on paper: quoted and checked as real ones, never signed or sent, against a "
+                                 "virtual balance (PAPER_TRADING=true puts everyone on paper whatever this says).")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import logging
 import time
@@ -98,11 +99,26 @@ def fit(text: str) -> str:
     return text[:cut if cut > 0 else MAX_MESSAGE - 200] + "\n\n…(shortened: too long for one message)"
 
 
+# Whether the user of the update being handled trades on paper: set once per update, before any handler
+# (``paper.load_mode``), and read by ``reply`` and ``edit`` so that every screen says so while it is on. Each update
+# is handled in a task of its own, so the value never leaks from one user's update into another's.
+PAPER_MODE: contextvars.ContextVar[bool] = contextvars.ContextVar("paper_mode", default=False)
+
+
+def on_paper() -> bool:
+    """The mode of the update being handled (the trader's /paper, or the operator's PAPER_TRADING)."""
+    return PAPER_MODE.get()
+
+
+def _marked(text: str) -> str:
+    return texts.PAPER_BANNER + text if PAPER_MODE.get() else text
+
+
 async def reply(update: Update, text: str, *, reply_markup=None) -> Message | None:
     message = update.effective_message
     if message is None:
         return None
-    text = fit(text)
+    text = fit(_marked(text))
     try:
         return await message.reply_text(text, parse_mode=ParseMode.HTML, reply_markup=reply_markup,
                                         disable_web_page_preview=True)
@@ -113,7 +129,7 @@ async def reply(update: Update, text: str, *, reply_markup=None) -> Message | No
 
 async def edit(message: Message, text: str, *, reply_markup=None) -> None:
     try:
-        await message.edit_text(fit(text), parse_mode=ParseMode.HTML, reply_markup=reply_markup,
+        await message.edit_text(fit(_marked(text)), parse_mode=ParseMode.HTML, reply_markup=reply_markup,
                                 disable_web_page_preview=True)
     except TelegramError as err:
         logger.warning("Could not edit a message (%s)", one_line(err))

@@ -99,7 +99,7 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
         case pending.ExportKey():
             await money_out.send_key(update, context)
         case pending.Buy(mint=mint, lamports=lamports):
-            await trade.run_buy(update, context, mint=mint, lamports=lamports, code_given=True)
+            await trade.run_buy(update, context, mint=mint, lamports=lamports, code_given=True, paper=action.paper)
         case pending.TwoFactorOff():
             await db_call(second_factor.disable)(trader.wallet, source=audit.TELEGRAM)
             await reply(update, texts.TWO_FACTOR_OFF)

@@ -53,9 +53,10 @@ async def ask_order(update: Update, context: ContextTypes.DEFAULT_TYPE, code: st
 async def position_orders(update: Update, context: ContextTypes.DEFAULT_TYPE, position_id: str) -> None:
     """A position's Orders button (/positions): the Limit, Trailing and DCA questions for its token. The position
     must be the pressing user's, whatever the button says."""
-    mint = await open_position_mint(update.effective_user.id, int(position_id)) if position_id.isdigit() else None
-    if mint is None:
+    found = await open_position_mint(update.effective_user.id, int(position_id)) if position_id.isdigit() else None
+    if found is None:
         raise NotYours()
+    mint, _ = found
     await reply(update, texts.order_kinds(mint), reply_markup=keyboards.order_kinds(mint))
 
 

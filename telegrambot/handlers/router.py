@@ -10,7 +10,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from telegrambot import conversation, keyboards, pending, setting_words, texts
-from telegrambot.handlers import guard, money_out, orders, portfolio, settings, start, trade
+from telegrambot.handlers import guard, money_out, orders, paper, portfolio, settings, start, trade
 from telegrambot.handlers.common import answer_quietly, guarded, reply
 from telegrambot.parsing import MAX_ARGUMENT_LENGTH, ParseError, looks_like_address, parse_sol, visible
 
@@ -72,9 +72,11 @@ async def _confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: 
     await _clear_buttons(update)
     match action:
         case pending.Buy(mint=mint, lamports=lamports):
-            await trade.run_buy(update, context, mint=mint, lamports=lamports)
+            await trade.run_buy(update, context, mint=mint, lamports=lamports, paper=action.paper)
         case pending.Sell(mint=mint):
-            await trade.run_sell(update, context, mint=mint, amount=action.sell_amount)
+            await trade.run_sell(update, context, mint=mint, amount=action.sell_amount, paper=action.paper)
+        case pending.PaperOff():
+            await paper.switch_to_real(update, context)
         case pending.Withdraw() | pending.ExportKey() if await guard.requires_code(update, context):
             await conversation.ask_code(update.effective_user.id, action)
             await reply(update, texts.ASK_CODE)

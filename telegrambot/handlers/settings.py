@@ -12,7 +12,7 @@ from kernel.db import db_call
 from positions import trade_policy
 from positions.services import set_position_threshold
 from telegrambot import conversation, keyboards, parsing, setting_words, texts
-from telegrambot.handlers.common import deps, guarded, reply
+from telegrambot.handlers.common import deps, guarded, on_paper, reply
 from telegrambot.parsing import ParseError
 
 
@@ -97,5 +97,5 @@ async def _position_threshold(update, context, field: str, label: str, high: Dec
     mint = parsing.parse_address(args[0])
     value = parsing.parse_position_threshold(args[1], name=label, high=high)
     await db_call(set_position_threshold)(telegram_user_id=update.effective_user.id, mint=mint, field=field,
-                                          value=value)
+                                          value=value, paper=on_paper())
     await reply(update, texts.position_threshold_set(label, value))

@@ -23,7 +23,7 @@ from positions.selectors import open_position_mint
 from positions.services import load_trader
 from positions.trading import Step, validate_mint
 from telegrambot import conversation, keyboards, pending, texts
-from telegrambot.handlers.common import NotYours, OneTradeAtATime, deps, edit, guarded, reply
+from telegrambot.handlers.common import NotYours, OneTradeAtATime, deps, edit, guarded, on_paper, reply
 from telegrambot.parsing import parse_buy_args, parse_sell_args
 from wallets.selectors import public_key_of
 
@@ -41,37 +41,44 @@ async def sell(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def start_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, lamports: int) -> None:
+    """A buy in the trader's book of the moment (paper or real); a confirmation keeps that book."""
     settings = await _settings_now(update, context)
+    paper = on_paper()
     if settings.confirm_trades:
-        nonce = await conversation.remember(update.effective_user.id, pending.Buy(mint, lamports))
-        needs_code = await _buy_needs_code(update, context, lamports)
+        nonce = await conversation.remember(update.effective_user.id, pending.Buy(mint, lamports, paper))
+        needs_code = not paper and await _buy_needs_code(update, context, lamports)
         await reply(update, texts.confirm_buy(mint=mint, lamports=lamports, needs_code=needs_code,
-                                              slippage_bps=slippage_bps(settings, deps(context).config)),
-                    reply_markup=keyboards.confirm(nonce, "Buy"))
+                                              slippage_bps=slippage_bps(settings, deps(context).config), paper=paper),
+                    reply_markup=keyboards.confirm(nonce, "Buy on paper" if paper else "Buy"))
         return
-    await run_buy(update, context, mint=mint, lamports=lamports)
+    await run_buy(update, context, mint=mint, lamports=lamports, paper=paper)
 
 
-async def start_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount) -> None:
-    """A sale whose network fee would exceed what it brings in is always asked about, confirm_trades or not."""
+async def start_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount,
+                     paper: bool | None = None) -> None:
+    """A sale of the position in the trader's book of the moment, or of the book ``paper`` names (a position's
+    button). A sale whose network fee would exceed what it brings in is always asked about, confirm_trades or
+    not."""
+    paper = on_paper() if paper is None else paper
     settings = await _settings_now(update, context)
     bot = deps(context)
     estimate = await estimate_sale(jupiter=bot.jupiter, config=bot.config, telegram_user_id=update.effective_user.id,
-                                   mint=mint, amount=amount)
+                                   mint=mint, amount=amount, paper=paper)
     costly = estimate if estimate is not None and estimate.fee_exceeds_proceeds else None
     if settings.confirm_trades or costly:
-        nonce = await conversation.remember(update.effective_user.id, pending.Sell(mint, str(amount)))
-        await reply(update, texts.confirm_sell(mint=mint, amount=str(amount), costly=costly),
+        nonce = await conversation.remember(update.effective_user.id, pending.Sell(mint, str(amount), paper))
+        await reply(update, texts.confirm_sell(mint=mint, amount=str(amount), costly=costly, paper=paper),
                     reply_markup=keyboards.confirm(nonce, "Sell anyway" if costly else "Sell"))
         return
-    await run_sell(update, context, mint=mint, amount=amount)
+    await run_sell(update, context, mint=mint, amount=amount, paper=paper)
 
 
 async def run_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, lamports: int,
-                  code_given: bool = False) -> None:
-    """After the confirmation (if the trader wants one); a buy above the trader's code level first asks for the
-    second factor, and only the right code (guard.on_code) comes back here with ``code_given``."""
-    if not code_given and await _buy_needs_code(update, context, lamports):
+                  code_given: bool = False, paper: bool = False) -> None:
+    """After the confirmation (if the trader wants one); a real buy above the trader's code level first asks for
+    the second factor, and only the right code (guard.on_code) comes back here with ``code_given``. A paper buy
+    spends no money and asks for no code."""
+    if not code_given and not paper and await _buy_needs_code(update, context, lamports):
         user_id = update.effective_user.id
         trader = await db_call(load_trader)(user_id)
         await db_call(second_factor.ensure_not_locked)(trader.wallet, deps(context).clock.now())
@@ -81,15 +88,16 @@ async def run_buy(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: s
 
     async def buy(progress):
         result = await deps(context).trading.execute_buy(telegram_user_id=update.effective_user.id, mint=mint,
-                                                         lamports=lamports, progress=progress)
+                                                         lamports=lamports, progress=progress, paper=paper)
         return texts.buy_done(result)
     await _run_trade(update, context, buy)
 
 
-async def run_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount) -> None:
+async def run_sell(update: Update, context: ContextTypes.DEFAULT_TYPE, *, mint: str, amount: SellAmount,
+                   paper: bool = False) -> None:
     async def sell(progress):
         result = await deps(context).trading.execute_sell(telegram_user_id=update.effective_user.id, mint=mint,
-                                                          amount=amount, progress=progress)
+                                                          amount=amount, progress=progress, paper=paper)
         return texts.sell_done(result)
     await _run_trade(update, context, sell)
 
@@ -145,11 +153,12 @@ async def sell_position_percent(update: Update, context: ContextTypes.DEFAULT_TY
     """A Sell N% button. The position must belong to the user who pressed it, whatever the data says."""
     if not position_id.isdigit() or percent not in {str(p) for p in keyboards.SELL_PRESETS_PERCENT}:
         raise NotYours()
-    mint = await open_position_mint(update.effective_user.id, int(position_id))
-    if mint is None:
+    found = await open_position_mint(update.effective_user.id, int(position_id))
+    if found is None:
         raise NotYours()
+    mint, paper = found
     amount = SellAmount.all() if percent == "100" else SellAmount.percent(Decimal(percent))
-    await start_sell(update, context, mint=mint, amount=amount)
+    await start_sell(update, context, mint=mint, amount=amount, paper=paper)
 
 
 class ProgressEditor:
