@@ -11,13 +11,34 @@ from custody.admin.staff import ReadOnly
 from kernel.display import plain
 from kernel.exports import csv_response
 from positions.errors import TradingError
-from positions.models import THRESHOLD_OFF, Order, OrderFiring, Position, Snipe, SnipeLaunch, Trade
+from positions.models import THRESHOLD_OFF, Order, OrderFiring, PaperAccount, Position, Snipe, SnipeLaunch, Trade
 from positions.order_services import cancel_order
 
 # Amounts of SOL in SOL (exact decimals: the integers stay in the database), tokens in raw units.
-TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "side", "status", "token_mint", "signature", "sol_in",
+TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "book", "side", "status", "token_mint", "signature", "sol_in",
                        "amount_in_raw", "amount_out_raw", "sol_out", "fee_sol", "rent_paid_sol", "rent_returned_sol",
                        "realized_pnl_sol", "error")
+
+
+class BookFilter(admin.SimpleListFilter):
+    """Real money or paper: paper rows were never signed or sent and hold nothing on chain."""
+
+    title = "book"
+    parameter_name = "book"
+
+    def lookups(self, request, model_admin):
+        return (("real", "Real"), ("paper", "Paper"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("real", "paper"):
+            return queryset.filter(paper=self.value() == "paper")
+        return queryset
+
+
+class BookColumn:
+    @admin.display(description="Book", ordering="paper")
+    def book(self, row) -> str:
+        return "paper" if row.paper else "real"
 
 
 class TradeInline(ReadOnly, admin.TabularInline):
@@ -34,12 +55,12 @@ class TradeInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Position)
-class PositionAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("user", "token_mint", "remaining_amount_raw", "remaining_cost_sol", "realized_pnl_sol", "is_open",
-                    "opened_at", "closed_at")
-    fields = ("user", "token_mint", "token_decimals", "entry_amount_raw", "entry_cost_sol", "remaining_amount_raw",
-              "remaining_cost_sol", "reserved_raw", "realized_amount_sol", "realized_pnl_sol", "stop_loss",
-              "take_profit", "is_open", "opened_at", "closed_at")
+class PositionAdmin(BookColumn, ReadOnly, admin.ModelAdmin):
+    list_display = ("user", "book", "token_mint", "remaining_amount_raw", "remaining_cost_sol", "realized_pnl_sol",
+                    "is_open", "opened_at", "closed_at")
+    fields = ("user", "book", "token_mint", "token_decimals", "entry_amount_raw", "entry_cost_sol",
+              "remaining_amount_raw", "remaining_cost_sol", "reserved_raw", "realized_amount_sol", "realized_pnl_sol",
+              "stop_loss", "take_profit", "is_open", "opened_at", "closed_at")
     readonly_fields = fields
     entry_cost_sol = sol_column("entry_cost_lamports", "Entry cost (SOL)")
     remaining_cost_sol = sol_column("remaining_cost_lamports", "Remaining cost (SOL)")
@@ -53,17 +74,17 @@ class PositionAdmin(ReadOnly, admin.ModelAdmin):
     @admin.display(description="Take profit (%)")
     def take_profit(self, position: Position) -> str:
         return _threshold(position.take_profit_percentage)
-    list_filter = ("is_open", "opened_at")
+    list_filter = (BookFilter, "is_open", "opened_at")
     search_fields = ("=token_mint", "=user__telegram_user_id", "user__telegram_username", "=user__public_key")
     list_select_related = ("user",)
     inlines = [TradeInline]
 
 
 @admin.register(Trade)
-class TradeAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("created_at", "user", "side", "status", "token_mint", "sol_in", "sol_out", "realized_pnl_sol",
-                    "signature")
-    fields = ("user", "position", "token_mint", "token_decimals", "side", "status", "signature", "sol_in",
+class TradeAdmin(BookColumn, ReadOnly, admin.ModelAdmin):
+    list_display = ("created_at", "user", "book", "side", "status", "token_mint", "sol_in", "sol_out",
+                    "realized_pnl_sol", "signature")
+    fields = ("user", "book", "position", "token_mint", "token_decimals", "side", "status", "signature", "sol_in",
               "amount_in_raw", "quoted_out", "min_out", "amount_out_raw", "sol_out", "fee_sol", "tip_sol", "sol_change",
               "rent_paid_sol", "rent_returned_sol", "cost_basis_sol", "realized_pnl_sol", "last_valid_block_height",
               "error", "created_at", "resolved_at")
@@ -77,7 +98,7 @@ class TradeAdmin(ReadOnly, admin.ModelAdmin):
     rent_returned_sol = sol_column("rent_returned_lamports", "Token account rent returned (SOL)")
     cost_basis_sol = sol_column("cost_basis_lamports", "Cost basis of the part sold (SOL)")
     realized_pnl_sol = sol_column("realized_pnl_lamports", "Realized PnL (SOL)")
-    list_filter = ("status", "side", "created_at")
+    list_filter = (BookFilter, "status", "side", "created_at")
     search_fields = ("=signature", "=token_mint", "=user__telegram_user_id", "user__telegram_username")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
@@ -126,13 +147,13 @@ class OrderFiringInline(ReadOnly, admin.TabularInline):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(BookColumn, admin.ModelAdmin):
     """Orders and their firings, read-only; staff may cancel active ones (audited, and the trader sees it in
     /orders). An order trading right now cannot be called back."""
 
-    list_display = ("created_at", "user", "kind", "status", "token_mint", "trigger_text", "lamports", "sell_amount",
-                    "parts_done", "parts", "attempts", "failure_reason")
-    list_filter = ("status", "kind", "created_at")
+    list_display = ("created_at", "user", "book", "kind", "status", "token_mint", "trigger_text", "lamports",
+                    "sell_amount", "parts_done", "parts", "attempts", "failure_reason")
+    list_filter = (BookFilter, "status", "kind", "created_at")
     search_fields = ("=token_mint", "=user__telegram_user_id", "user__telegram_username")
     list_select_related = ("user",)
     date_hierarchy = "created_at"
@@ -167,3 +188,16 @@ class OrderAdmin(admin.ModelAdmin):
         skipped = queryset.count() - cancelled
         self.message_user(request, f"Cancelled {cancelled} order(s)" + (f"; {skipped} were not active." if skipped
                                                                            else "."), messages.SUCCESS)
+
+
+@admin.register(PaperAccount)
+class PaperAccountAdmin(ReadOnly, admin.ModelAdmin):
+    """Each trader's paper book: virtual SOL only, moved by paper trades alone (never by staff)."""
+
+    list_display = ("user", "balance_sol", "start_sol", "started_at")
+    fields = list_display
+    readonly_fields = fields
+    balance_sol = sol_column("balance_lamports", "Paper balance (SOL)")
+    start_sol = sol_column("start_lamports", "Started with (SOL)")
+    search_fields = ("=user__telegram_user_id", "user__telegram_username", "=user__public_key")
+    list_select_related = ("user",)

@@ -93,8 +93,8 @@ def welcome(*, public_key: str, balance_lamports: int | None, created: bool, pap
     greeting = "Welcome! Your trading wallet is ready." if created else "Welcome back!"
     if paper_balance is not None:
         return (f"<b>{greeting}</b>\n\n"
-                f"You are trading on paper: <b>{sol(paper_balance)}</b> of virtual SOL, at real prices. Nothing is "
-                "signed or sent. Paste a token's mint address to trade it, or use the buttons below.\n\n"
+                f"You are trading on paper, with a virtual balance of <b>{sol(paper_balance)}</b> at real prices: "
+                "nothing is signed or sent. Paste a token's mint address to trade it, or use the buttons below.\n\n"
                 f"Your real wallet (deposit address, tap to copy):\n{code(public_key)}\n"
                 f"Balance: {_balance(balance_lamports)}")
     return (f"<b>{greeting}</b>\n\n"

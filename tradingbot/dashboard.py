@@ -40,7 +40,9 @@ def dashboard(request):
         _bars("Active traders per day", days, [lambda d: d.active_traders], ["#00838f"],
               latest=f"{days[-1].active_traders} today"),
     ]
+    paper_today = daily_stats(end=timezone.now().date(), days=1, paper=True)[-1]
     context = {"title": "Dashboard", "charts": charts, "open_positions": open_positions_count(),
+               "paper_trades_today": paper_today.trades,
                "users": UserWallet.objects.count(), "frozen": UserWallet.objects.filter(is_frozen=True).count(),
                "first_day": days[0].day, "last_day": days[-1].day, "refusals": swap_refusals()}
     return render(request, "admin/dashboard.html", context)

@@ -66,7 +66,7 @@ class SettingsColumns:
 
 # The trader's own trading options: shown to staff, changed only by the trader (turning some on is a loosening that
 # the trader's own safety delay governs).
-TRADER_OPTIONS = ("priority_fee_level", "mev_protection", "jito_tip_sol", "auto_buy_sol")
+TRADER_OPTIONS = ("priority_fee_level", "mev_protection", "jito_tip_sol", "auto_buy_sol", "paper_mode")
 
 
 # Each stored column and the column staff read in its place.
@@ -184,8 +184,9 @@ class UserSettingsAdmin(StaffAudited, RiskSettingsLock, admin.ModelAdmin):
     form = UserSettingsForm
     fields = ("user", *RISK_FIELDS, *TRADER_OPTIONS, "updated_at")
     list_display = ("user", "max_trade_size_sol", "daily_loss_limit_sol", "slippage_percent", "stop_loss_percent",
-                    "take_profit_percent", "snipe_enabled", "confirm_trades", "mev_protection", "auto_buy_sol")
-    list_filter = ("snipe_enabled", "confirm_trades")
+                    "take_profit_percent", "snipe_enabled", "confirm_trades", "mev_protection", "auto_buy_sol",
+                    "paper_mode")
+    list_filter = ("snipe_enabled", "confirm_trades", "paper_mode")
     search_fields = ("=user__telegram_user_id", "user__telegram_username", "=user__public_key")
     readonly_fields = ("user", *TRADER_OPTIONS, "updated_at")
     actions = ["export_csv"]

@@ -114,10 +114,10 @@ def test_staff_see_the_traders_own_options_and_cannot_change_them(boss, wallet):
     page = boss.get(_page(wallet))
     text = page.content.decode()
     assert "MEV tip (SOL)" in text and "0.0002" in text and "Auto-buy on paste (SOL)" in text and "0.1" in text
-    assert not {"mev_protection", "jito_tip_lamports", "auto_buy_lamports", "priority_fee_level"} & set(
+    assert not {"mev_protection", "jito_tip_lamports", "auto_buy_lamports", "priority_fee_level", "paper_mode"} & set(
         page.context["adminform"].form.fields)
     export = boss.post(reverse("admin:wallets_usersettings_changelist"),
                        {"action": "export_csv", "_selected_action": [wallet.settings.pk]})
     header, row = export.content.decode().strip().splitlines()
-    assert header.endswith(",priority_fee_level,mev_protection,jito_tip_sol,auto_buy_sol")
-    assert row.endswith(",fast,True,0.0002,0.1")
+    assert header.endswith(",priority_fee_level,mev_protection,jito_tip_sol,auto_buy_sol,paper_mode")
+    assert row.endswith(",fast,True,0.0002,0.1,False")

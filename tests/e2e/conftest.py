@@ -19,6 +19,7 @@ from tests.settings import TEST_WALLET_KEY
 from wallets.crypto import Keyring
 
 _user_ids = itertools.count(700_000)
+PAPER_BANNER = "📝 PAPER MODE · virtual SOL, nothing is sent · /paper\n\n"  # as the stand-in shows it, tags stripped
 _chat_ids = itertools.count(800_000)
 
 
@@ -141,7 +142,7 @@ class Chat:
     async def final(self, first: dict, *, timeout: float = 30.0) -> dict:
         """Follow a progress message through its edits until it shows a result."""
         message = first
-        while message["text"].startswith("⏳"):
+        while message["text"].removeprefix(PAPER_BANNER).startswith("⏳"):
             message = await self.telegram.next_reply(self.user_id, timeout=timeout)
         return message
 

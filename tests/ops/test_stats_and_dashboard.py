@@ -52,6 +52,49 @@ def test_export_stats_csv_and_json(ledger, tmp_path):
     assert body["period"] == "month" and len(body["days"]) == 30 and body["days"][-1]["trades"] == 4
 
 
+@pytest.fixture
+def paper_ledger(ledger):
+    """Alice also trades on paper: two paper trades that no real figure may count."""
+    alice, _ = ledger
+    position = Position.objects.create(user=alice, token_mint="P" * 44, token_decimals=6, entry_amount_raw=10,
+                                       remaining_amount_raw=10, entry_cost_lamports=5, remaining_cost_lamports=5,
+                                       paper=True)
+    for index, (side, lamports_in, lamports_out, pnl) in enumerate([("buy", 7 * 10**9, 0, 0),
+                                                                     ("sell", 0, 9 * 10**9, 2 * 10**9)]):
+        Trade.objects.create(user=alice, position=position, token_mint=position.token_mint, token_decimals=6,
+                             side=side, status="confirmed", signature=f"paper-{index}", lamports_in=lamports_in,
+                             lamports_out=lamports_out, realized_pnl_lamports=pnl, last_valid_block_height=0,
+                             paper=True)
+    return ledger
+
+
+def test_paper_trades_stay_out_of_the_real_figures_and_export_on_their_own(paper_ledger):
+    today = daily_stats(end=timezone.now().date(), days=1)[-1]
+    assert (today.trades, today.volume_lamports, today.realized_pnl_lamports) == (4, 6 * 10**9, 5 * 10**8)
+    out = io.StringIO()
+    call_command("export_stats", "--period", "week", "--format", "json", "--book", "paper", stdout=out)
+    body = json.loads(out.getvalue())
+    assert body["book"] == "paper" and body["days"][-1]["trades"] == 2
+    assert body["days"][-1]["volume_sol"] == "16" and body["days"][-1]["realized_pnl_sol"] == "2"
+    out = io.StringIO()
+    call_command("export_stats", "--period", "week", "--format", "csv", stdout=out)
+    assert list(csv.DictReader(io.StringIO(out.getvalue())))[-1]["trades"] == "4"
+
+
+def test_the_ledger_pages_filter_and_name_the_book(client, django_user_model, paper_ledger):
+    boss = django_user_model.objects.create_superuser("boss", "b@example.com", "pw-long-enough-1")
+    staff_client(client, boss, "pw-long-enough-1")
+    trades = reverse("admin:positions_trade_changelist")
+    on_paper = client.get(trades + "?book=paper").content.decode()
+    assert "paper-0" in on_paper and "paper-1" in on_paper and ">s0<" not in on_paper
+    real = client.get(trades + "?book=real").content.decode()
+    assert "paper-0" not in real and ">s0<" in real
+    html = client.get(reverse("dashboard")).content.decode()
+    assert 'id="kpi-paper-trades"' in html and "?book=paper" in html
+    assert 'id="kpi-open-positions">1<' in html  # alice's real position; the paper one is not counted
+    assert client.get(reverse("admin:positions_paperaccount_changelist")).status_code == 200
+
+
 def test_dashboard_is_staff_only_and_draws_charts(client, django_user_model, ledger):
     assert client.get(reverse("dashboard")).status_code == 302
     boss = django_user_model.objects.create_superuser("boss", "b@example.com", "pw-long-enough-1")

@@ -1,4 +1,4 @@
-"""python manage.py export_stats --period week|month --format csv|json [--output FILE]"""
+"""python manage.py export_stats --period week|month --format csv|json [--book real|paper] [--output FILE]"""
 
 import csv
 import io
@@ -15,17 +15,21 @@ COLUMNS = ("day", "users", "new_users", "active_traders", "trades", "confirmed",
 
 
 class Command(BaseCommand):
-    help = "Users, active traders, trades, success rate, volume and realized PnL per UTC day."
+    help = ("Users, active traders, trades, success rate, volume and realized PnL per UTC day: of real trading, or "
+            "with --book paper of the paper books (never the two mixed).")
 
     def add_arguments(self, parser):
         parser.add_argument("--period", choices=("week", "month"), default="week")
         parser.add_argument("--format", choices=("csv", "json"), default="csv", dest="output_format")
+        parser.add_argument("--book", choices=("real", "paper"), default="real",
+                            help="real money (the default) or paper trading's figures")
         parser.add_argument("--output", help="file to write (default: standard output)")
 
-    def handle(self, *args, period, output_format, output=None, **options):
-        rows = [day.as_row() for day in daily_stats(end=timezone.now().date(), days=7 if period == "week" else 30)]
+    def handle(self, *args, period, output_format, book="real", output=None, **options):
+        rows = [day.as_row() for day in daily_stats(end=timezone.now().date(), days=7 if period == "week" else 30,
+                                                    paper=book == "paper")]
         if output_format == "json":
-            text = json.dumps({"period": period, "days": rows}, indent=2)
+            text = json.dumps({"period": period, "book": book, "days": rows}, indent=2)
         else:
             buffer = io.StringIO()
             writer = csv.DictWriter(buffer, fieldnames=COLUMNS)

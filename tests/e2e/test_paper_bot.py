@@ -1,0 +1,146 @@
+"""Paper trading in the chat, through the real Application and the Bot API stand-in: every screen says so while it
+is on, a paper trade reads as one and links no transaction, a confirmation keeps the book it was asked in, and
+going back to real money shows the paper results and asks first."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+import pytest
+import pytest_asyncio
+
+from positions.models import Order, PaperAccount, Position, Trade
+from telegrambot import texts
+from tests.e2e.conftest import buttons
+from wallets.models import UserWallet
+
+pytestmark = pytest.mark.django_db(transaction=True)
+SOL = 10**9
+BANNER = "📝 PAPER MODE"
+
+
+def sends(localnet) -> int:
+    return (localnet.rpc.requests["sendTransaction"] + localnet.lagging_rpc.requests["sendTransaction"]
+            + localnet.block_engine.requests["sendBundle"])
+
+
+async def _started_on_paper(chat, localnet) -> UserWallet:
+    await chat.say("/start")
+    wallet = await UserWallet.objects.aget(telegram_user_id=chat.user_id)
+    localnet.chain.airdrop(wallet.public_key, 10 * SOL)
+    on = await chat.say("/paper on")
+    assert "Paper trading is on" in on["text"] and "Paper balance: 10 SOL" in on["text"], on["text"]
+    return wallet
+
+
+async def test_a_paper_session_in_the_chat_and_the_way_back_to_real_money(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started_on_paper(chat, localnet)
+    sol_before = localnet.chain.sol_balance(wallet.public_key)
+    jup = localnet.token("JUP")
+    sent_before = sends(localnet)
+    bought = await chat.final(await chat.say(f"/buy {jup.mint} 1"))
+    assert bought["text"].startswith(BANNER) and "Paper-bought" in bought["text"], bought["text"]
+    assert "never signed or sent" in bought["text"] and "View transaction" not in bought["text"]
+    position = await Position.objects.aget(user=wallet, is_open=True)
+    assert position.paper
+    shown = await chat.say("/positions")
+    assert shown["text"].startswith(BANNER) and "Your paper positions" in shown["text"]
+    assert "Paper balance:" in shown["text"]
+    half = await chat.final(await chat.press(shown, buttons(shown)["#1 Sell 50%"]))  # the position's own button
+    assert "Paper-sold" in half["text"], half["text"]
+    for command in ("/wallet", "/settings", "/help", "/orders", "/start"):
+        assert (await chat.say(command))["text"].startswith(BANNER), command
+    assert "Paper balance:" in (await chat.say("/wallet"))["text"]
+    assert sends(localnet) == sent_before and localnet.chain.sol_balance(wallet.public_key) == sol_before
+    assert localnet.chain.token_balance(wallet.public_key, jup.mint) == 0
+
+    question = await chat.say("/paper off")
+    assert "Back to real money?" in question["text"] and "Paper trades: 2" in question["text"], question["text"]
+    assert "Realized PnL:" in question["text"] and "Open paper positions: 1" in question["text"]
+    assert (await chat.press(question, buttons(question)["Cancel"]))["text"].startswith(BANNER)  # still on paper
+    question = await chat.say("/paper off")
+    off = await chat.press(question, buttons(question)["✅ Trade with real SOL"])
+    assert "Paper trading is off" in off["text"] and not off["text"].startswith(BANNER)
+    assert not (await chat.say("/positions"))["text"].startswith(BANNER)
+    real = await chat.final(await chat.say(f"/buy {jup.mint} 0.1"))
+    assert "✅ <b>Bought</b>" in real["text"] or "Bought" in real["text"].split("\n")[0], real["text"]
+    assert "View transaction" in real["text"] and sends(localnet) > sent_before
+    assert localnet.chain.token_balance(wallet.public_key, jup.mint) > 0
+    # The paper position is kept for when the trader comes back.
+    assert await Position.objects.filter(user=wallet, paper=True, is_open=True).aexists()
+    back = await chat.say("/paper on")
+    assert "Open paper positions: 1" in back["text"]
+
+
+async def test_a_confirmation_keeps_the_book_it_was_asked_in(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started_on_paper(chat, localnet)
+    await chat.say("/set confirm on")
+    await chat.telegram.next_reply(chat.user_id)
+    question = await chat.say(f"/buy {localnet.token('BONK').mint} 0.1")
+    assert "Paper-buy" in question["text"] and "✅ Buy on paper" in buttons(question), question["text"]
+    leave = await chat.say("/paper off")
+    await chat.press(leave, buttons(leave)["✅ Trade with real SOL"])
+    done = await chat.final(await chat.press(question, buttons(question)["✅ Buy on paper"]))
+    assert "Paper-bought" in done["text"], done["text"]
+    trade = await Trade.objects.aget(user=wallet)
+    assert trade.paper and trade.signed_transaction is None
+
+
+async def test_paper_orders_say_so_and_fire_on_paper(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started_on_paper(chat, localnet)
+    jup = localnet.token("JUP")
+    await chat.final(await chat.say(f"/buy {jup.mint} 0.5"))
+    placed = await chat.say(f"/limit {jup.mint} sell 50% at 2x")
+    assert "placed" in placed["text"] and "📝 paper:" in placed["text"], placed["text"]
+    assert "📝 paper:" in (await chat.say("/orders"))["text"]
+    order = await Order.objects.aget(user=wallet)
+    assert order.paper
+
+
+async def test_a_paper_buy_beyond_the_paper_balance_says_so(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started_on_paper(chat, localnet)
+    await PaperAccount.objects.filter(user=wallet).aupdate(balance_lamports=SOL // 100)
+    refused = await chat.final(await chat.say(f"/buy {localnet.token('JUP').mint} 0.1"))
+    assert "Not enough paper SOL" in refused["text"] and "paper balance is 0.01 SOL" in refused["text"], \
+        refused["text"]
+    assert not await Trade.objects.filter(user=wallet).aexists()
+
+
+async def test_paper_usage_and_the_states_it_is_already_in(bot, chat_factory, localnet):
+    chat = chat_factory()
+    await chat.say("/start")
+    status = await chat.say("/paper")
+    assert "Paper trading is off" in status["text"] and not status["text"].startswith(BANNER)
+    assert texts.PAPER_ALREADY_OFF in (await chat.say("/paper off"))["text"]
+    assert texts.PAPER_USAGE in (await chat.say("/paper maybe"))["text"]
+    await chat.say("/paper on")
+    assert texts.PAPER_ALREADY_ON in (await chat.say("/paper on"))["text"]
+
+
+@pytest_asyncio.fixture
+async def paper_bot(bot_config, transactional_db):
+    """The whole bot on paper (PAPER_TRADING=true), polling the stand-in in this test's event loop."""
+    from telegrambot.runner import BotRunner
+
+    runner = BotRunner(dataclasses.replace(bot_config, paper_trading=True), key_message_seconds=1)
+    runner.deps.throttle_limit = 1000
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run_polling(stop))
+    yield runner
+    stop.set()
+    await asyncio.wait_for(task, timeout=15)
+
+
+async def test_on_a_paper_only_bot_every_user_is_on_paper_and_cannot_leave(paper_bot, chat_factory, localnet):
+    chat = chat_factory()
+    welcome = await chat.say("/start")
+    assert welcome["text"].startswith(BANNER) and "a virtual balance of 10 SOL" in welcome["text"], \
+        welcome["text"]
+    assert texts.PAPER_ONLY_BOT in (await chat.say("/paper off"))["text"]
+    bought = await chat.final(await chat.say(f"/buy {localnet.token('JUP').mint} 0.1"))  # no real SOL at all
+    assert "Paper-bought" in bought["text"], bought["text"]
