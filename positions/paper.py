@@ -21,7 +21,7 @@ from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from custody import audit
-from kernel.chain.rpc import TransactionEffects
+from kernel.chain.effects import TransactionEffects
 from kernel.config import TradingConfig
 from positions import services
 from positions.errors import DailySpendCapReached, PaperBalanceTooLow

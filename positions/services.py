@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from custody import audit
-from kernel.chain.rpc import TransactionEffects
+from kernel.chain.effects import TransactionEffects
 from positions.errors import DailySpendCapReached, DuplicateTrade, NoOpenPosition, SellAmountTooLarge
 from positions.models import Position, Trade
 from positions.order_services import check_firing_open

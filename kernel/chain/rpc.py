@@ -34,6 +34,7 @@ from solders.transaction_status import (
 )
 from spl.token.constants import TOKEN_2022_PROGRAM_ID, TOKEN_PROGRAM_ID
 
+from kernel.chain.effects import TransactionEffects
 from kernel.chain.errors import ChainError, ChainUnavailable, TransactionRejected, UnknownRpcError
 from kernel.chain.jito import BlockEngineClient
 from kernel.chain.retry import RetryPolicy, is_transient, is_transient_http
@@ -56,21 +57,6 @@ class Outcome(Enum):
 class Confirmation:
     outcome: Outcome
     error: str = ""
-
-
-@dataclass(frozen=True)
-class TransactionEffects:
-    """What a confirmed transaction really did to one owner: signed deltas in lamports and raw token units."""
-
-    fee_lamports: int
-    sol_change_lamports: int
-    token_change_raw: int
-    error: str
-    # Of sol_change_lamports: the rent that funded the owner's token account for the mint when this transaction
-    # created it, and the rent that came back when it closed it (a deposit, not a cost or a proceed of the trade).
-    rent_paid_lamports: int = 0
-    rent_returned_lamports: int = 0
-    tip_lamports: int = 0  # what the block engine's tip accounts received (MEV protection), part of the SOL change
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import pytest
 from django.db import connections
 
 from custody.services import get_or_create_user_wallet
-from kernel.chain.rpc import TransactionEffects
+from kernel.chain.effects import TransactionEffects
 from kernel.money import U64_MAX
 from positions import services
 from positions.amounts import SellAmount
