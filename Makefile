@@ -42,7 +42,7 @@ test: $(STAMP)
 
 # The long proofs (crash anywhere x150, 50 of them with orders, races, fuzzing 10,000 cases, a fault storm of 100
 # trades) on PostgreSQL, then the benchmarks (throughput, /positions, inspection, landing, Jupiter's budget, MEV,
-# orders), then one summary table. About 20 minutes.
+# orders, paper against real), then one summary table. About 20 minutes.
 # Every step runs even if one before it failed, so the table always shows what was measured; the target still fails
 # if any step failed or the table has a proof missing or FAILED.
 PROOF_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
@@ -60,6 +60,7 @@ proof: $(STAMP)
 	$(PY) -m bench.mev --buys 20 --json test-artifacts/proof/mev.json || status=1; \
 	$(PY) -m bench.orders_cycle --json test-artifacts/proof/orders_cycle.json || status=1; \
 	$(PY) -m bench.orders_latency --json test-artifacts/proof/orders_latency.json || status=1; \
+	$(PY) -m bench.paper_vs_real --json test-artifacts/proof/paper_vs_real.json || status=1; \
 	echo; echo "=== Proof summary (test-artifacts/proof/) ==="; \
 	$(PY) -m bench.proof_summary || status=1; \
 	exit $$status

@@ -21,7 +21,7 @@ import pathlib
 # order make proof runs them.
 EXPECTED = ("attacks", "crash_anywhere", "faults", "fuzzing", "races", "worker_races", "throughput",
             "positions_scaling", "inspection_latency", "landing", "jupiter_budget", "mev",
-            "orders_cycle", "orders_latency")
+            "orders_cycle", "orders_latency", "paper_vs_real")
 COLUMNS = ("proof", "size", "database", "cases / rounds", "result", "key figures")
 KNOWN = {"name", "full", "database", "cases", "rounds", "result", "summary"}
 MAX_FIGURES_CHARS = 400
