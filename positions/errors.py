@@ -181,6 +181,16 @@ class PaperBalanceTooLow(TradingError):
         super().__init__()
 
 
+class PaperBookInUse(TradingError):
+    """A paper reset while the paper book still holds positions or orders: it starts an empty book."""
+
+    code = "paper_book_in_use"
+
+    def __init__(self, positions: int, orders: int) -> None:
+        self.positions, self.orders = positions, orders
+        super().__init__()
+
+
 class RealTradingOff(TradingError):
     """A real trade on a bot the operator runs on paper only (PAPER_TRADING=true): nothing may be signed or sent."""
 

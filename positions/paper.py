@@ -24,7 +24,7 @@ from custody import audit
 from kernel.chain.effects import TransactionEffects
 from kernel.config import TradingConfig
 from positions import services
-from positions.errors import DailySpendCapReached, PaperBalanceTooLow
+from positions.errors import DailySpendCapReached, PaperBalanceTooLow, PaperBookInUse
 from positions.models import Order, PaperAccount, Position, Trade
 from positions.risk import check_daily_spend, record_spend_refusal
 from wallets.models import UserSettings, UserWallet
@@ -165,6 +165,23 @@ def results(wallet: UserWallet, config: TradingConfig) -> PaperResults:
     return PaperResults(start_lamports=account.start_lamports, balance_lamports=account.balance_lamports,
                         trades=trades["n"], realized_pnl_lamports=trades["pnl"] or 0, open_positions=held["n"],
                         open_cost_lamports=held["cost"] or 0, active_orders=orders.count())
+
+
+def reset(*, telegram_user_id: int, config: TradingConfig) -> PaperResults:
+    """Start the paper book again with PAPER_START_SOL (audited); refused while it holds positions or orders. Returns
+    the results it had."""
+    wallet = UserWallet.objects.get(telegram_user_id=telegram_user_id)
+    with transaction.atomic():
+        account = _locked_book(wallet, config)
+        before = results(wallet, config)
+        if before.open_positions or before.active_orders:
+            raise PaperBookInUse(before.open_positions, before.active_orders)
+        account.balance_lamports = account.start_lamports = config.paper_start_lamports
+        account.started_at = timezone.now()
+        account.save(update_fields=["balance_lamports", "start_lamports", "started_at"])
+    audit.record(audit.Action.SETTINGS_CHANGED, actor=audit.trader(telegram_user_id), source=audit.TELEGRAM,
+                 user=wallet, setting="paper_book", before=before.balance_lamports, after=account.balance_lamports)
+    return before
 
 
 def set_mode(*, telegram_user_id: int, paper: bool, config: TradingConfig) -> UserSettings:

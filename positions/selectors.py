@@ -137,6 +137,14 @@ def token_decimals(wallet_id: int) -> dict[str, int]:
 
 
 @db_call
+def paper_holding(telegram_user_id: int, mint: str) -> int:
+    """Raw units of ``mint`` the trader's open paper position holds (0 without one): a paper book's "balance"."""
+    held = (Position.objects.filter(user__telegram_user_id=telegram_user_id, token_mint=mint, is_open=True, paper=True)
+            .values_list("remaining_amount_raw", flat=True).first())
+    return held or 0
+
+
+@db_call
 def open_position_mint(telegram_user_id: int, position_id: int) -> tuple[str, bool] | None:
     """The mint of one of the trader's own open positions (a Sell button names the position), and whether it is a
     paper one; None otherwise."""

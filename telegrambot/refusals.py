@@ -128,6 +128,15 @@ def _paper_balance_too_low(err: PaperBalanceTooLow) -> str:
             "first (/positions).")
 
 
+@_words("paper_book_in_use")
+def _paper_book_in_use(err) -> str:
+    held = [f"{err.positions} open paper position{'s' if err.positions != 1 else ''} (sell with /positions)"
+            if err.positions else "", f"{err.orders} paper order{'s' if err.orders != 1 else ''} (cancel with /orders)"
+            if err.orders else ""]
+    return ("A reset starts an empty paper book, and yours still has " + " and ".join(filter(None, held))
+            + ". Close them first, then /paper reset.")
+
+
 @_words("real_trading_off")
 def _real_trading_off(err: UserFacingError) -> str:
     return ("This bot runs on paper only (its operator set PAPER_TRADING): no real trade is signed or sent. Your "

@@ -48,8 +48,8 @@ def tx_link(signature: str) -> str:
 
 # On every screen while the trader is on paper (``handlers.common.reply`` and ``edit`` put it first).
 PAPER_BANNER = "📝 <b>PAPER MODE</b> · virtual SOL, nothing is sent · /paper\n\n"
-PAPER_USAGE = ("Usage: /paper (your paper results), /paper on (trade with virtual SOL at real prices) or "
-               "/paper off (back to real SOL; asks first).")
+PAPER_USAGE = ("Usage: /paper (your paper results), /paper on (trade with virtual SOL at real prices), /paper off "
+               "(back to real SOL; asks first) or /paper reset (start the paper book again).")
 PAPER_ALREADY_ON = "Paper trading is already on. /paper shows your paper results; /paper off goes back to real SOL."
 PAPER_ALREADY_OFF = "Paper trading is already off: your trades use real SOL. /paper on turns it on."
 PAPER_ONLY_BOT = ("This bot runs on paper only (its operator set PAPER_TRADING): real trading cannot be turned on "
@@ -73,7 +73,8 @@ def paper_status(*, on: bool, results: PaperResults, operator: bool) -> str:
         return f"<b>Paper trading is on.</b> {how}\n\n{_paper_book(results)}"
     return ("<b>Paper trading is off</b>: your trades use real SOL.\n\n"
             "/paper on lets you try every feature (buys, sells, stop loss, take profit, orders) at real prices "
-            "with virtual SOL: each trade is quoted and checked like a real one, but never signed or sent.\n\n"
+            "with virtual SOL: each trade is quoted and checked like a real one, but never signed or sent. "
+            "/paper reset starts the paper book again.\n\n"
             + _paper_book(results))
 
 
@@ -81,6 +82,12 @@ def paper_on(results: PaperResults) -> str:
     return ("📝 <b>Paper trading is on.</b> Trades are quoted and checked at real prices, then filled with virtual "
             "SOL: nothing is signed or sent, and your real wallet is untouched. Stop loss, take profit and orders "
             "work as they do for real.\n\n" + _paper_book(results) + "\n\n/paper off goes back to real SOL.")
+
+
+def paper_reset(before: PaperResults, after: PaperResults) -> str:
+    return (f"📝 <b>Paper book reset.</b> It had {sol(before.balance_lamports)} after {before.trades} paper trade"
+            f"{'s' if before.trades != 1 else ''} (realized PnL {signed_sol(before.realized_pnl_lamports)}); it starts "
+            f"again with <b>{sol(after.balance_lamports)}</b>.")
 
 
 def confirm_paper_off(results: PaperResults) -> str:
@@ -132,7 +139,8 @@ HELP = (
     "/exportkey — show your private key (asks to confirm; deleted after 60 s)\n\n"
     "<b>Paper trading</b>\n"
     "/paper on — try everything at real prices with virtual SOL: nothing is signed or sent · /paper off — back to "
-    "real SOL (shows your paper results and asks first) · /paper — your paper results\n\n"
+    "real SOL (shows your paper results and asks first) · /paper — your paper results · /paper reset — start "
+    "the paper book again\n\n"
     "<b>Protection</b>\n"
     "/2fa on — two-step verification: withdrawals and key export ask for a code from your authenticator app\n"
     "/allowlist add &lt;address&gt; — only allow withdrawals to your own addresses (new ones wait 24 h)\n"
@@ -252,7 +260,7 @@ def _paper_fill(result: BuyResult | SellResult) -> str:
     if not result.paper:
         return ""
     checked = "built, checked and simulated" if result.simulated else "built and checked"
-    return f"\n<i>On paper: filled at the real quote; the swap was {checked}, never signed or sent.</i>"
+    return f"\n<i>On paper: filled at the real quote once the swap was {checked}.</i>"
 
 
 def _at_level(result: BuyResult | SellResult) -> str:

@@ -50,6 +50,11 @@ async def paper_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         await reply(update, texts.confirm_paper_off(results),
                     reply_markup=keyboards.confirm(nonce, "Trade with real SOL"))
         return
+    if args == ["reset"]:
+        before = await db_call(paper_book.reset)(telegram_user_id=user_id, config=bot.config)
+        after = await db_call(paper_book.results)(trader.wallet, bot.config)
+        await reply(update, texts.paper_reset(before, after))
+        return
     raise ParseError(texts.PAPER_USAGE)
 
 

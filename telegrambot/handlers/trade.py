@@ -19,7 +19,7 @@ from positions.errors import TradeFailed, UnknownToken
 from positions.risk import slippage_bps
 from positions.sale_estimate import estimate_sale
 from positions.screening import screen_mint
-from positions.selectors import open_position_mint
+from positions.selectors import open_position_mint, paper_holding
 from positions.services import load_trader
 from positions.trading import Step, validate_mint
 from telegrambot import conversation, keyboards, pending, texts
@@ -136,7 +136,10 @@ async def show_token_card(update: Update, context: ContextTypes.DEFAULT_TYPE, mi
     if info is None:
         raise UnknownToken(mint)  # worded once, in refusals, like the same refusal from a /buy
     wallet_key = await public_key_of(update.effective_user.id)
-    held = await bot.rpc.token_balance(wallet_key, mint) if wallet_key else 0
+    if on_paper():
+        held = await paper_holding(update.effective_user.id, mint)  # what the paper book holds of it
+    else:
+        held = await bot.rpc.token_balance(wallet_key, mint) if wallet_key else 0
     settings = await _settings_now(update, context) if wallet_key else None
     try:
         price = (await bot.jupiter.sol_prices([mint])).get(mint)

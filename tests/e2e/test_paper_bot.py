@@ -42,7 +42,7 @@ async def test_a_paper_session_in_the_chat_and_the_way_back_to_real_money(bot, c
     sent_before = sends(localnet)
     bought = await chat.final(await chat.say(f"/buy {jup.mint} 1"))
     assert bought["text"].startswith(BANNER) and "Paper-bought" in bought["text"], bought["text"]
-    assert "never signed or sent" in bought["text"] and "View transaction" not in bought["text"]
+    assert "Paper trade: nothing was signed or sent" in bought["text"] and "View transaction" not in bought["text"]
     position = await Position.objects.aget(user=wallet, is_open=True)
     assert position.paper
     shown = await chat.say("/positions")
@@ -109,6 +109,22 @@ async def test_a_paper_buy_beyond_the_paper_balance_says_so(bot, chat_factory, l
     assert "Not enough paper SOL" in refused["text"] and "paper balance is 0.01 SOL" in refused["text"], \
         refused["text"]
     assert not await Trade.objects.filter(user=wallet).aexists()
+
+
+async def test_a_paper_reset_waits_for_an_empty_book_then_starts_again(bot, chat_factory, localnet):
+    chat = chat_factory()
+    wallet = await _started_on_paper(chat, localnet)
+    jup = localnet.token("JUP")
+    await chat.final(await chat.say(f"/buy {jup.mint} 1"))
+    refused = await chat.say("/paper reset")
+    assert "1 open paper position (sell with /positions)" in refused["text"], refused["text"]
+    assert (await PaperAccount.objects.aget(user=wallet)).balance_lamports < 9 * SOL
+    await chat.final(await chat.say(f"/sell {jup.mint} all"))
+    done = await chat.say("/paper reset")
+    assert "Paper book reset" in done["text"] and "after 2 paper trades" in done["text"], done["text"]
+    book = await PaperAccount.objects.aget(user=wallet)
+    assert book.balance_lamports == book.start_lamports == 10 * SOL
+    assert "Paper trades: 0" in (await chat.say("/paper"))["text"]
 
 
 async def test_paper_usage_and_the_states_it_is_already_in(bot, chat_factory, localnet):

@@ -33,7 +33,8 @@ from wallets.models import UserSettings
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9
 REFUSED = "nothing was signed"
-PATHS = ("buy", "sell", "monitor_sale", "snipe")
+# paper_buy: a paper buy of a funded wallet is inspected and simulated like a real one; a refused one is never filled.
+PATHS = ("buy", "sell", "monitor_sale", "snipe", "paper_buy")
 _names = itertools.count()
 
 
@@ -118,9 +119,10 @@ async def test_a_hostile_swap_is_refused_before_signing(engine, localnet, transa
 async def _run(path: str, engine, localnet, trader, token) -> str:
     from positions.amounts import SellAmount
 
-    if path == "buy":
+    if path in ("buy", "paper_buy"):
         with pytest.raises(SwapRefused) as caught:
-            await engine.execute_buy(telegram_user_id=trader.id, mint=token.mint, lamports=SOL // 10)
+            await engine.execute_buy(telegram_user_id=trader.id, mint=token.mint, lamports=SOL // 10,
+                                     paper=path == "paper_buy")
         return refusal(caught.value)
     if path == "sell":  # a quarter: an attack that takes twice the amount must find the tokens to take
         with pytest.raises(SwapRefused) as caught:

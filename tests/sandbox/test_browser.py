@@ -1,7 +1,7 @@
 """make sandbox, in a real headless Chromium: the launcher starts localnet, the bot and the web app; a person opens
 the printed URL, types /start, presses a button, pastes a mint and buys, sets a stop loss and watches it fire when
-the price is rugged, then signs in to the admin with the demo staff account. Screenshots of the chat and the
-dashboard go to test-artifacts/."""
+the price is rugged, then signs in to the admin with the demo staff account; then tries the same on paper.
+Screenshots of the chat, the dashboard and the paper session go to test-artifacts/."""
 
 from __future__ import annotations
 
@@ -113,6 +113,48 @@ def test_a_person_starts_buys_and_opens_the_dashboard(sandbox, browser):
     charts = wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "svg.chart"))
     assert charts
     browser.save_screenshot(str(ARTIFACTS / "sandbox-dashboard.png"))
+
+
+def test_a_person_tries_paper_trading_first(sandbox, browser):
+    """/paper on in the browser: every screen says PAPER MODE, a paper buy and a paper stop loss on a rug, never a
+    transaction; /paper off shows the results and asks first. The screenshot goes to test-artifacts/."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, 60)
+    browser.get(sandbox["url"])
+    wait.until(lambda d: d.find_element(By.ID, "chat").get_attribute("data-connected") == "true")
+    _say(browser, "/start")
+    wait.until(lambda d: _bot_row_with(d, "Welcome"))
+    _say(browser, "/paper on")
+    on = wait.until(lambda d: _bot_row_with(d, "Paper trading is on"))
+    assert on.text.startswith("📝 PAPER MODE") and "Paper balance: 10 SOL" in on.text
+
+    wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "button.token[data-symbol=JUP]"))
+    browser.find_element(By.CSS_SELECTOR, "button.token[data-symbol=JUP]").click()
+    browser.find_element(By.ID, "send").click()
+    card = wait.until(lambda d: _bot_row_with(d, "You hold"))
+    assert card.text.startswith("📝 PAPER MODE")
+    _button(card, "Buy 0.5 SOL").click()
+    bought = wait.until(lambda d: _bot_row_with(d, "Paper-bought"))
+    assert "nothing was signed or sent" in bought.text and not bought.find_elements(By.CSS_SELECTOR, "a[href*=solscan]")
+
+    mint = browser.find_element(By.CSS_SELECTOR, "button.token[data-symbol=JUP]").get_attribute("data-mint")
+    _say(browser, f"/sl {mint} 10%")
+    wait.until(lambda d: _bot_row_with(d, "Stop loss for this position: 10%"))
+    for _ in range(2):
+        browser.find_element(By.CSS_SELECTOR, "button.move.rug[data-symbol=JUP]").click()
+    fired = wait.until(lambda d: _bot_row_with(d, "Paper-sold"))
+    assert "Stop loss (10%)" in fired.text and "Position closed" in fired.text
+
+    _say(browser, "/paper off")
+    question = wait.until(lambda d: _bot_row_with(d, "Back to real money?"))
+    assert "Paper trades: 2" in question.text
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "sandbox-paper.png"))
+    _button(question, "✅ Trade with real SOL").click()
+    off = wait.until(lambda d: _bot_row_with(d, "Paper trading is off"))
+    assert not off.text.startswith("📝 PAPER MODE")
 
 
 def _say(browser, text: str) -> None:
