@@ -22,6 +22,7 @@ from custody.models import PendingSettingChange
 from custody.policy import is_protected
 from custody.services import SETTING_FIELDS
 from kernel.config import TradingConfig
+from positions.paper import is_paper
 from positions.risk import daily_spend_cap_lamports, max_trade_lamports, slippage_bps, spent_last_24_hours
 from wallets.errors import WalletNotFound
 from wallets.models import UserSettings, UserWallet
@@ -156,7 +157,7 @@ def settings_view(*, telegram_user_id: int, now: datetime, config: TradingConfig
     return SettingsView(settings=settings, pending=list(PendingSettingChange.objects.filter(user=wallet)),
                         applied=applied, two_factor=second_factor.is_enabled(wallet),
                         spend_cap_lamports=daily_spend_cap_lamports(settings, config),
-                        spent_lamports=spent_last_24_hours(wallet, now),
+                        spent_lamports=spent_last_24_hours(wallet, now, paper=is_paper(settings, config)),
                         max_slippage_bps=config.trading.max_slippage_bps)
 
 

@@ -280,7 +280,6 @@ class TradingService:
             config=self.config, spend_cap_lamports=daily_spend_cap_lamports(trader.settings, self.config),
             order_firing_id=order_firing_id)
         PAPER_TRADES.labels(side="buy").inc()
-        TRADE_SECONDS.labels(side="paper_buy").observe(time.monotonic() - started)
         return BuyResult(signature=trade.signature, mint=mint, decimals=decimals, lamports_in=trade.lamports_in,
                          fee_lamports=trade.fee_lamports, received_raw=trade.amount_out_raw,
                          position_id=trade.position_id, priority_fee_level=fee.level,
@@ -296,7 +295,6 @@ class TradingService:
             wallet=trader.wallet, mint=mint, raw=raw, quoted_out=quote.out_amount, min_out=quote.min_out_amount,
             costs=self._paper_costs(fee, protection), config=self.config, order_firing_id=order_firing_id)
         PAPER_TRADES.labels(side="sell").inc()
-        TRADE_SECONDS.labels(side="paper_sell").observe(time.monotonic() - started)
         position = await db_call(Position.objects.get)(pk=trade.position_id)
         return SellResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
                           sold_raw=trade.amount_in_raw, lamports_out=trade.lamports_out,

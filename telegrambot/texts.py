@@ -47,7 +47,7 @@ def tx_link(signature: str) -> str:
 
 
 # On every screen while the trader is on paper (``handlers.common.reply`` and ``edit`` put it first).
-PAPER_BANNER = "📝 <b>PAPER MODE</b> · virtual SOL, nothing is sent · /paper\n\n"
+PAPER_BANNER = "📝 <b>PAPER MODE</b> · trades use virtual SOL · /paper\n\n"
 PAPER_USAGE = ("Usage: /paper (your paper results), /paper on (trade with virtual SOL at real prices), /paper off "
                "(back to real SOL; asks first) or /paper reset (start the paper book again).")
 PAPER_ALREADY_ON = "Paper trading is already on. /paper shows your paper results; /paper off goes back to real SOL."
@@ -356,13 +356,16 @@ def wallet(*, public_key: str, balance_lamports: int | None, holdings: list[tupl
     return "\n\n".join(lines)
 
 
-def confirm_withdrawal(request: WithdrawalRequest) -> str:
+def confirm_withdrawal(request: WithdrawalRequest, *, paper: bool = False) -> str:
+    """``paper``: the trader is on paper, which covers trades only: this withdrawal is real, and says so."""
     plan, delay_seconds = request.plan, request.delay_seconds
-    lines = [f"<b>Withdraw {sol(plan.lamports)}</b>",
+    lines = [f"<b>Withdraw {sol(plan.lamports)}</b>" + (" of <b>real SOL</b>" if paper else ""),
              f"To: {code(plan.destination)}",
              f"Network fee: {sol(plan.fee_lamports)}",
              f"Balance after: {sol(plan.balance_lamports - plan.lamports - plan.fee_lamports)}", "",
              "Check the destination carefully: a transfer cannot be undone."]
+    if paper:
+        lines.append("⚠️ Paper mode covers trades only: this withdrawal sends real SOL from your wallet.")
     if delay_seconds is not None:
         lines.append(f"⏳ With your withdrawals of the last 24 hours, this goes over your large-withdrawal threshold, "
                      f"so it will wait {duration(delay_seconds)} before it is sent; you can cancel it until then.")

@@ -12,7 +12,7 @@ from custody.money_out import WithdrawalScheduled
 from kernel.errors import UserFacingError
 from positions.trading import Step
 from telegrambot import conversation, keyboards, pending, texts
-from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, reply
+from telegrambot.handlers.common import OneTradeAtATime, deps, edit, guarded, on_paper, reply
 from telegrambot.parsing import parse_withdraw_args
 from telegrambot.sensitive import Kind, send_sensitive
 
@@ -26,7 +26,8 @@ async def withdraw(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                                                      now=bot.clock.now(), source=audit.TELEGRAM)
     # The button names the row only: what is sent, and where, is read back from the database.
     nonce = await conversation.remember(update.effective_user.id, pending.Withdraw(request.withdrawal_id))
-    await reply(update, texts.confirm_withdrawal(request), reply_markup=keyboards.confirm(nonce, "Withdraw"))
+    await reply(update, texts.confirm_withdrawal(request, paper=on_paper()),
+                reply_markup=keyboards.confirm(nonce, "Withdraw"))
 
 
 async def run_withdrawal(update: Update, context: ContextTypes.DEFAULT_TYPE, action: pending.Withdraw) -> None:

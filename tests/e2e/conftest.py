@@ -19,7 +19,7 @@ from tests.settings import TEST_WALLET_KEY
 from wallets.crypto import Keyring
 
 _user_ids = itertools.count(700_000)
-PAPER_BANNER = "📝 PAPER MODE · virtual SOL, nothing is sent · /paper\n\n"  # as the stand-in shows it, tags stripped
+PAPER_BANNER = "📝 PAPER MODE · trades use virtual SOL · /paper\n\n"  # as the stand-in shows it, tags stripped
 _chat_ids = itertools.count(800_000)
 
 

@@ -54,6 +54,9 @@ async def test_a_paper_session_in_the_chat_and_the_way_back_to_real_money(bot, c
         assert (await chat.say(command))["text"].startswith(BANNER), command
     assert "Paper balance:" in (await chat.say("/wallet"))["text"]
     assert sends(localnet) == sent_before and localnet.chain.sol_balance(wallet.public_key) == sol_before
+    withdrawal = await chat.say(f"/withdraw {localnet.funded_keypair(sol=0).pubkey()} 1")  # money out is never paper
+    assert "of real SOL" in withdrawal["text"] and "this withdrawal sends real SOL" in withdrawal["text"]
+    await chat.press(withdrawal, buttons(withdrawal)["Cancel"])
     assert localnet.chain.token_balance(wallet.public_key, jup.mint) == 0
 
     question = await chat.say("/paper off")
