@@ -179,7 +179,7 @@ class TradingService:
             if book.paper:
                 turn.end()
                 return await self._fill_paper_buy(trader, mint, mint_info.decimals, quote, fee, protection, rent,
-                                                  inspected, order_firing_id, started)
+                                                  inspected, order_firing_id)
             signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
                                                 keyring=self.keyring)
             crashpoint("buy.signed")
@@ -193,12 +193,7 @@ class TradingService:
             trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="buy",
                                      turn=turn, protection=protection)
         TRADE_SECONDS.labels(side="buy").observe(time.monotonic() - started)
-        return BuyResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
-                         lamports_in=trade.lamports_in, fee_lamports=trade.fee_lamports,
-                         received_raw=trade.amount_out_raw, position_id=trade.position_id,
-                         priority_fee_level=fee.level, rent_paid_lamports=trade.rent_paid_lamports,
-                         rent_comes_back=self.config.swap_compose, tip_lamports=trade.tip_lamports,
-                         protected=protection.on, simulated=inspected.simulated)
+        return self._buy_result(trade, mint, fee, protection, inspected)
 
     async def execute_sell(self, *, telegram_user_id: int, mint: str, amount: SellAmount,
                            progress: Progress | None = None, automatic: bool = False,
@@ -250,7 +245,7 @@ class TradingService:
             if paper:
                 turn.end()
                 return await self._fill_paper_sell(trader, mint, raw, quote, fee, protection, inspected,
-                                                   order_firing_id, started)
+                                                   order_firing_id)
             signed = sign_versioned_transaction(wallet=trader.wallet, transaction=inspected.transaction,
                                                 keyring=self.keyring)
             crashpoint("sell.signed")
@@ -262,17 +257,11 @@ class TradingService:
             trade = await self._land(pending, signed, trader.wallet.public_key, mint, progress, side="sell",
                                      turn=turn, protection=protection)
         TRADE_SECONDS.labels(side="sell").observe(time.monotonic() - started)
-        position = await db_call(Position.objects.get)(pk=trade.position_id)
-        return SellResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
-                          sold_raw=trade.amount_in_raw, lamports_out=trade.lamports_out,
-                          fee_lamports=trade.fee_lamports, realized_pnl_lamports=trade.realized_pnl_lamports,
-                          remaining_raw=position.remaining_amount_raw, position_closed=not position.is_open,
-                          priority_fee_level=fee.level, rent_returned_lamports=trade.rent_returned_lamports,
-                          tip_lamports=trade.tip_lamports, protected=protection.on, simulated=inspected.simulated)
+        return await self._sell_result(trade, mint, fee, protection, inspected)
 
     async def _fill_paper_buy(self, trader: services.Trader, mint: str, decimals: int, quote, fee: PriorityFee,
                               protection: Protection, rent: int, inspected: InspectedSwap,
-                              order_firing_id: int | None, started: float) -> BuyResult:
+                              order_firing_id: int | None) -> BuyResult:
         """The paper end of a buy: filled at the quote in the paper book. Nothing here signs or sends."""
         trade = await db_call(paper_book.fill_buy)(
             wallet=trader.wallet, mint=mint, decimals=decimals, lamports_in=quote.in_amount,
@@ -280,28 +269,37 @@ class TradingService:
             config=self.config, spend_cap_lamports=daily_spend_cap_lamports(trader.settings, self.config),
             order_firing_id=order_firing_id)
         PAPER_TRADES.labels(side="buy").inc()
-        return BuyResult(signature=trade.signature, mint=mint, decimals=decimals, lamports_in=trade.lamports_in,
-                         fee_lamports=trade.fee_lamports, received_raw=trade.amount_out_raw,
-                         position_id=trade.position_id, priority_fee_level=fee.level,
-                         rent_paid_lamports=trade.rent_paid_lamports, rent_comes_back=self.config.swap_compose,
-                         tip_lamports=trade.tip_lamports, protected=protection.on, paper=True,
-                         simulated=inspected.simulated)
+        return self._buy_result(trade, mint, fee, protection, inspected)
 
     async def _fill_paper_sell(self, trader: services.Trader, mint: str, raw: int, quote, fee: PriorityFee,
-                               protection: Protection, inspected: InspectedSwap, order_firing_id: int | None,
-                               started: float) -> SellResult:
+                               protection: Protection, inspected: InspectedSwap,
+                               order_firing_id: int | None) -> SellResult:
         """The paper end of a sale: filled at the quote in the paper book. Nothing here signs or sends."""
         trade = await db_call(paper_book.fill_sell)(
             wallet=trader.wallet, mint=mint, raw=raw, quoted_out=quote.out_amount, min_out=quote.min_out_amount,
             costs=self._paper_costs(fee, protection), config=self.config, order_firing_id=order_firing_id)
         PAPER_TRADES.labels(side="sell").inc()
+        return await self._sell_result(trade, mint, fee, protection, inspected)
+
+    def _buy_result(self, trade: Trade, mint: str, fee: PriorityFee, protection: Protection,
+                    inspected: InspectedSwap) -> BuyResult:
+        return BuyResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
+                         lamports_in=trade.lamports_in, fee_lamports=trade.fee_lamports,
+                         received_raw=trade.amount_out_raw, position_id=trade.position_id,
+                         priority_fee_level=fee.level, rent_paid_lamports=trade.rent_paid_lamports,
+                         rent_comes_back=self.config.swap_compose, tip_lamports=trade.tip_lamports,
+                         protected=protection.on, paper=trade.paper, simulated=inspected.simulated)
+
+    @staticmethod
+    async def _sell_result(trade: Trade, mint: str, fee: PriorityFee, protection: Protection,
+                           inspected: InspectedSwap) -> SellResult:
         position = await db_call(Position.objects.get)(pk=trade.position_id)
         return SellResult(signature=trade.signature, mint=mint, decimals=trade.token_decimals,
                           sold_raw=trade.amount_in_raw, lamports_out=trade.lamports_out,
                           fee_lamports=trade.fee_lamports, realized_pnl_lamports=trade.realized_pnl_lamports,
                           remaining_raw=position.remaining_amount_raw, position_closed=not position.is_open,
                           priority_fee_level=fee.level, rent_returned_lamports=trade.rent_returned_lamports,
-                          tip_lamports=trade.tip_lamports, protected=protection.on, paper=True,
+                          tip_lamports=trade.tip_lamports, protected=protection.on, paper=trade.paper,
                           simulated=inspected.simulated)
 
     @staticmethod

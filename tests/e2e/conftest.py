@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 
@@ -107,20 +108,29 @@ def bot_config(localnet, telegram, swap_compose) -> TradingConfig:
     })
 
 
-@pytest_asyncio.fixture
-async def bot(bot_config, transactional_db):
-    """The real bot, polling the Bot API stand-in in this test's event loop."""
+@contextlib.asynccontextmanager
+async def running_bot(config: TradingConfig):
+    """The real bot on ``config``, polling the Bot API stand-in in this test's event loop until the block ends."""
     import asyncio
 
     from telegrambot.runner import BotRunner
 
-    runner = BotRunner(bot_config, key_message_seconds=1)
+    runner = BotRunner(config, key_message_seconds=1)
     runner.deps.throttle_limit = 1000  # tests type fast; throttling has its own test
     stop = asyncio.Event()
     task = asyncio.create_task(runner.run_polling(stop))
-    yield runner
-    stop.set()
-    await asyncio.wait_for(task, timeout=15)
+    try:
+        yield runner
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+
+
+@pytest_asyncio.fixture
+async def bot(bot_config, transactional_db):
+    """The real bot, polling the Bot API stand-in in this test's event loop."""
+    async with running_bot(bot_config) as runner:
+        yield runner
 
 
 class Chat:

@@ -4,7 +4,6 @@ going back to real money shows the paper results and asks first."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 
 import pytest
@@ -12,7 +11,7 @@ import pytest_asyncio
 
 from positions.models import Order, PaperAccount, Position, Trade
 from telegrambot import texts
-from tests.e2e.conftest import buttons
+from tests.e2e.conftest import buttons, running_bot
 from wallets.models import UserWallet
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -143,16 +142,9 @@ async def test_paper_usage_and_the_states_it_is_already_in(bot, chat_factory, lo
 
 @pytest_asyncio.fixture
 async def paper_bot(bot_config, transactional_db):
-    """The whole bot on paper (PAPER_TRADING=true), polling the stand-in in this test's event loop."""
-    from telegrambot.runner import BotRunner
-
-    runner = BotRunner(dataclasses.replace(bot_config, paper_trading=True), key_message_seconds=1)
-    runner.deps.throttle_limit = 1000
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run_polling(stop))
-    yield runner
-    stop.set()
-    await asyncio.wait_for(task, timeout=15)
+    """The whole bot on paper (PAPER_TRADING=true)."""
+    async with running_bot(dataclasses.replace(bot_config, paper_trading=True)) as runner:
+        yield runner
 
 
 async def test_on_a_paper_only_bot_every_user_is_on_paper_and_cannot_leave(paper_bot, chat_factory, localnet):

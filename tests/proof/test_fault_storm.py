@@ -6,7 +6,6 @@ are recorded once the module is done, as "pass" only if its test passed."""
 
 from __future__ import annotations
 
-import asyncio
 import random
 import threading
 import time
@@ -20,7 +19,7 @@ from django.db.models import Sum
 from positions.models import Position, Trade
 from positions.reconcile import reconcile_pending
 from telegrambot import texts
-from tests.e2e.conftest import Chat
+from tests.e2e.conftest import Chat, running_bot
 from tests.proof.outcomes import record_module
 from tests.proof.scale import scaled
 from wallets.models import UserWallet
@@ -43,16 +42,8 @@ def figures(request):
 async def storm_bot(bot_config, transactional_db):
     from dataclasses import replace
 
-    from telegrambot.runner import BotRunner
-
-    config = replace(bot_config, rpc_timeout_seconds=1)
-    runner = BotRunner(config, key_message_seconds=1)
-    runner.deps.throttle_limit = 1000
-    stop = asyncio.Event()
-    task = asyncio.create_task(runner.run_polling(stop))
-    yield runner
-    stop.set()
-    await asyncio.wait_for(task, timeout=15)
+    async with running_bot(replace(bot_config, rpc_timeout_seconds=1)) as runner:
+        yield runner
 
 
 class BlockProducer:
