@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
@@ -49,15 +49,28 @@ def new_reference() -> str:
 
 
 def book(wallet: UserWallet, config: TradingConfig) -> PaperAccount:
-    """The trader's paper book, opened with PAPER_START_SOL the first time it is needed."""
-    account, _ = PaperAccount.objects.get_or_create(
-        user=wallet, defaults={"balance_lamports": config.paper_start_lamports,
-                               "start_lamports": config.paper_start_lamports, "started_at": timezone.now()})
-    return account
+    """The trader's paper book as it stands, read only: one not opened yet reads as it would open, with
+    PAPER_START_SOL (reading writes nothing; the first paper trade or /paper on opens it)."""
+    account = PaperAccount.objects.filter(user=wallet).first()
+    return account if account is not None else _new_book(wallet, config)
+
+
+def _new_book(wallet: UserWallet, config: TradingConfig) -> PaperAccount:
+    return PaperAccount(user=wallet, balance_lamports=config.paper_start_lamports,
+                        start_lamports=config.paper_start_lamports, started_at=timezone.now())
+
+
+def _open_book(wallet: UserWallet, config: TradingConfig) -> None:
+    if not PaperAccount.objects.filter(user=wallet).exists():
+        try:
+            with transaction.atomic():
+                _new_book(wallet, config).save()
+        except IntegrityError:  # opened a moment ago by another paper trade of the trader
+            pass
 
 
 def _locked_book(wallet: UserWallet, config: TradingConfig) -> PaperAccount:
-    book(wallet, config)
+    _open_book(wallet, config)
     return PaperAccount.objects.select_for_update().get(user=wallet)
 
 
@@ -193,7 +206,7 @@ def set_mode(*, telegram_user_id: int, paper: bool, config: TradingConfig) -> Us
         settings.paper_mode = paper
         settings.save(update_fields=["paper_mode", "updated_at"])
         if paper:
-            book(settings.user, config)
+            _open_book(settings.user, config)
     audit.record(audit.Action.SETTINGS_CHANGED, actor=audit.trader(telegram_user_id), source=audit.TELEGRAM,
                  user=settings.user, setting="paper_mode", before=before, after=paper)
     return settings

@@ -51,6 +51,15 @@ _ENTITY = re.compile(r"&(lt|gt|amp|quot|#\d+|#x[0-9a-fA-F]+);")
 TELEGRAM_TEXT_LIMIT = 4096
 
 
+PAPER_BANNER = "📝 PAPER MODE · trades use virtual SOL · /paper\n\n"  # as Telegram shows it, tags stripped
+
+
+def without_banner(text: str) -> str:
+    """A reply as the checks read it: the paper-mode banner every screen starts with while on paper says nothing
+    about the answer itself."""
+    return text.removeprefix(PAPER_BANNER)
+
+
 def is_refusal(text: str) -> bool:
     return text.startswith("⚠️") or text in REFUSALS
 
@@ -252,10 +261,11 @@ class ErrorLog(logging.Handler):
 def snapshot() -> dict[str, list[dict]]:
     """Every row of the tables a trader's input can touch (a few hundred at most in a fuzz run)."""
     from custody.models import AllowedAddress, KillSwitch, SecondFactor, WithdrawalPolicy
+    from positions.models import PaperAccount
 
     models = {"wallets": UserWallet, "settings": UserSettings, "positions": Position, "trades": Trade,
               "withdrawals": Withdrawal, "second_factors": SecondFactor, "policies": WithdrawalPolicy,
-              "allowlist": AllowedAddress, "kill_switches": KillSwitch}
+              "allowlist": AllowedAddress, "kill_switches": KillSwitch, "paper_accounts": PaperAccount}
     return {name: list(model.objects.order_by("pk").values()) for name, model in models.items()}
 
 
@@ -279,7 +289,8 @@ def reports_a_change(action: Typed | Pressed, replies: list[str]) -> bool:
     toggle (answered with the settings view)."""
     changed = ("✅", "❌", "🎯", "Added ", "Removed ", "Done: ", "Loosening ", "⏳ Withdrawal delayed",
                "Your allow-list switches off", "Cancelled: ", "🔐 Authenticator set-up key",
-               "Two-step verification is off")
+               "Two-step verification is off", "📝 Paper trading is on", "💰 Paper trading is off",
+               "📝 Paper book reset")
     reported = any(text.startswith(changed) or "Welcome!" in text for text in replies)
     toggled = isinstance(action, Pressed) and bool(replies) and replies[-1].startswith("Settings")
     return reported or toggled

@@ -81,7 +81,7 @@ def free_texts() -> st.SearchStrategy[str]:
 
 
 COMMANDS = ["buy", "sell", "withdraw", "set", "sl", "tp", "settings", "start", "help", "positions", "wallet",
-            "exportkey", "metrics", "2fa", "allowlist", "withdrawdelay", "limit", "trail", "dca", "orders"]
+            "exportkey", "metrics", "2fa", "allowlist", "withdrawdelay", "limit", "trail", "dca", "orders", "paper"]
 ORDER_WORDS = ["buy", "sell", "at", "for", "every", "from", "mcap", "50k", "1.5m", "2x", "-20%", "24h", "30m", "1d",
                "all", "50%", "0.5x", "-0%", "100%", "0s", "1e3m", "mcapx"]
 
@@ -126,6 +126,8 @@ def plausible_commands() -> st.SearchStrategy[str]:
         st.sampled_from(["/start", "/positions", "/wallet", "/settings", "/help", "/exportkey", "/metrics"]), mint,
         st.sampled_from(["/2fa", "/2fa on", "/2fa off", "/allowlist", "/allowlist off", "/withdrawdelay",
                          "/withdrawdelay 1", "/withdrawdelay off", "/positions 2", "123456"]),
+        # Paper trading toggled between trades: the same invariants hold in either book, and on the way between.
+        st.sampled_from(["/paper", "/paper on", "/paper off", "/paper reset", "/orders"]),
         st.builds("/allowlist {} {}".format, st.sampled_from(["add", "remove"]), st.sampled_from(NOT_MINTS)),
     )
 

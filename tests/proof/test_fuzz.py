@@ -63,6 +63,7 @@ from tests.proof.fuzz_bot import (
     reports_a_change,
     same_but_requests,
     snapshot,
+    without_banner,
 )
 from tests.proof.fuzz_inputs import (
     ORDER_WORDS,
@@ -433,6 +434,7 @@ async def _answers_specifically(world, action: Typed | Pressed | Shaped) -> tupl
     world.errors.clear()
     calls = len(world.telegram.calls)
     sent, replies, html = await world.act(action)
+    replies = [without_banner(text) for text in replies]
     after = await snapshot()
     world.keep_funded()
     shown = f"{action.user} sent {sent[:300]!r}; replies {[r[:300] for r in replies]}"
