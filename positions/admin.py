@@ -111,10 +111,10 @@ class TradeAdmin(BookColumn, ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(Snipe)
-class SnipeAdmin(ReadOnly, admin.ModelAdmin):
-    list_display = ("detected_at", "user", "token_mint", "status", "reason", "amount_sol", "trade_signature")
+class SnipeAdmin(BookColumn, ReadOnly, admin.ModelAdmin):
+    list_display = ("detected_at", "user", "book", "token_mint", "status", "reason", "amount_sol", "trade_signature")
     amount_sol = sol_column("lamports", "Amount (SOL)")
-    list_filter = ("status", "detected_at")
+    list_filter = (BookFilter, "status", "detected_at")
     search_fields = ("=token_mint", "=user__telegram_user_id", "user__telegram_username")
     list_select_related = ("user",)
 

@@ -204,6 +204,7 @@ class Snipe(models.Model):
     token_mint = models.CharField(max_length=44)
     launch_signature = models.CharField(max_length=88, blank=True, default="")
     status = models.CharField(max_length=7, choices=Status.choices)
+    paper = models.BooleanField(default=False, help_text="Attempted for a trader on paper: a paper buy.")
     reason = models.TextField(blank=True, default="")
     lamports = models.BigIntegerField(default=0)
     trade_signature = models.CharField(max_length=88, blank=True, default="")

@@ -103,7 +103,7 @@ class Monitor:
 
     async def _cycle(self) -> CycleReport:
         now = time.monotonic()
-        watched = [w for w in await _watched_positions()
+        watched = [w for w in await _watched_positions(paper_only=self.engine.config.paper_trading)
                    if w.position_id not in self._selling and self._resting.get(w.position_id, 0) <= now]
         book = await self.orders.book() if self.orders is not None else None
         mints = sorted({w.mint for w in watched} | (book.mints if book is not None else set()))
@@ -191,10 +191,12 @@ def _rule_for_value(watched: Watched, value: int) -> Rule | None:
 
 
 @db_call
-def _watched_positions() -> list[Watched]:
+def _watched_positions(*, paper_only: bool = False) -> list[Watched]:
     """Open, unreserved positions of unfrozen users with at least one threshold (the position's own, else the
-    user's). One query, read as plain rows: this runs every few seconds over every open position."""
-    rows = (Position.objects.filter(is_open=True, user__is_frozen=False, reserved_raw=0)
+    user's). One query, read as plain rows: this runs every few seconds over every open position. ``paper_only``
+    (PAPER_TRADING): real positions are left alone, as no real trade may be made."""
+    positions = Position.objects.filter(is_open=True, user__is_frozen=False, reserved_raw=0)
+    rows = ((positions.filter(paper=True) if paper_only else positions)
             .values_list("id", "user__telegram_user_id", "token_mint", "token_decimals", "remaining_amount_raw",
                          "remaining_cost_lamports", "stop_loss_percentage", "take_profit_percentage",
                          "user__settings__stop_loss_percentage", "user__settings__take_profit_percentage", "paper"))

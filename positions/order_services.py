@@ -62,7 +62,9 @@ def place_order(*, telegram_user_id: int, kind: str, mint: str, decimals: int, t
         wallet = UserWallet.objects.select_for_update().filter(telegram_user_id=telegram_user_id).first()
         if wallet is None:
             raise WalletNotFound()
-        live = Order.objects.filter(user=wallet, status__in=[Order.Status.ACTIVE, Order.Status.FIRING]).count()
+        # Each book (real, paper) has its own cap: paper orders never stand in the way of a real one.
+        live = Order.objects.filter(user=wallet, paper=paper,
+                                    status__in=[Order.Status.ACTIVE, Order.Status.FIRING]).count()
         if live >= MAX_ACTIVE_ORDERS_PER_USER:
             raise TooManyOrders(MAX_ACTIVE_ORDERS_PER_USER)
         return Order.objects.create(

@@ -147,7 +147,7 @@ class OrderEngine:
         """Follow open firings, expire what is due, and read the active orders (new and changed ones only)."""
         events = await self._follow()
         now = self.now()
-        self._cache = await _active_orders(self._cache)
+        self._cache = await _active_orders(self._cache, paper_only=self.trading.config.paper_trading)
         rows = list(self._cache.values())
         expired = [w for w in rows if w.expires_at is not None and w.expires_at <= now]
         if expired:
@@ -346,12 +346,14 @@ _COLUMNS = ("id", "version", "user_id", "token_mint", "token_decimals", "kind", 
 
 
 @db_call
-def _active_orders(cache: dict[int, Watched]) -> dict[int, Watched]:
+def _active_orders(cache: dict[int, Watched], *, paper_only: bool = False) -> dict[int, Watched]:
     """Every active order of an unfrozen user, by id, in three queries whatever their number: the active orders'
     (id, version) pairs, read raw; the orders that are new or changed since ``cache`` (all of them at first);
     the frozen users. Unchanged orders are ``cache``'s own objects: reading 100,000 full rows every few seconds
     would cost more than everything else in the cycle."""
     active = Order.objects.filter(status=Order.Status.ACTIVE)
+    if paper_only:  # PAPER_TRADING: real orders wait, active, until real trading is back
+        active = active.filter(paper=True)
     sql, params = active.values_list("id", "version").query.sql_with_params()
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -197,6 +197,12 @@ def reset(*, telegram_user_id: int, config: TradingConfig) -> PaperResults:
     return before
 
 
+def real_left_waiting() -> tuple[int, int]:
+    """Open real positions and active real orders: what PAPER_TRADING leaves waiting."""
+    return (Position.objects.filter(paper=False, is_open=True).count(),
+            Order.objects.filter(paper=False, status__in=[Order.Status.ACTIVE, Order.Status.FIRING]).count())
+
+
 def set_mode(*, telegram_user_id: int, paper: bool, config: TradingConfig) -> UserSettings:
     """Turn the trader's paper mode on or off (audited); turning it on opens the book if it is new."""
     with transaction.atomic():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_DOWN, Decimal
 
 from django.db.models import Sum
@@ -49,9 +50,11 @@ class PortfolioView:
     prices_available: bool
 
 
-async def list_positions(*, wallet: UserWallet, jupiter: JupiterClient, paper: bool = False) -> PortfolioView:
-    """The open positions of one book (the real one, or with ``paper`` the paper one), valued now."""
-    positions, realized = await _open_positions_and_realized(wallet.pk, paper)
+async def list_positions(*, wallet: UserWallet, jupiter: JupiterClient, paper: bool = False,
+                         since: datetime | None = None) -> PortfolioView:
+    """The open positions of one book (the real one, or with ``paper`` the paper one), valued now; the realized
+    PnL counts positions opened ``since`` (a paper book: since its last reset)."""
+    positions, realized = await _open_positions_and_realized(wallet.pk, paper, since)
     prices: dict[str, Decimal] = {}
     prices_available = True
     if positions:
@@ -69,10 +72,11 @@ def value_lamports(raw: int, decimals: int, price_sol: Decimal) -> int:
 
 
 @db_call
-def _open_positions_and_realized(wallet_id: int, paper: bool) -> tuple[list[Position], int]:
+def _open_positions_and_realized(wallet_id: int, paper: bool, since: datetime | None) -> tuple[list[Position], int]:
     book = Position.objects.filter(user_id=wallet_id, paper=paper)
     positions = list(book.filter(is_open=True).select_related("user__settings").order_by("opened_at"))
-    realized = book.aggregate(total=Sum("realized_pnl_lamports"))["total"]
+    counted = book if since is None else book.filter(opened_at__gte=since)
+    realized = counted.aggregate(total=Sum("realized_pnl_lamports"))["total"]
     return positions, realized or 0
 
 
@@ -113,11 +117,12 @@ class SnipeHistory:
 
 
 @db_call
-def recent_snipes(wallet_id: int, limit: int = 5) -> SnipeHistory:
-    """The user's latest snipe decisions: their own attempts, and, while their sniping is on, the launches skipped
-    for everyone since their settings last changed (sniping has been on, unchanged, at least that long)."""
+def recent_snipes(wallet_id: int, limit: int = 5, *, paper: bool = False) -> SnipeHistory:
+    """The user's latest snipe decisions in one book (real, or with ``paper`` the paper one): their own attempts,
+    and, while their sniping is on, the launches skipped for everyone since their settings last changed (sniping
+    has been on, unchanged, at least that long)."""
     own = [SnipeEntry(s.status, s.token_mint, s.reason, s.created_at)
-           for s in Snipe.objects.filter(user_id=wallet_id).order_by("-created_at")[:limit]]
+           for s in Snipe.objects.filter(user_id=wallet_id, paper=paper).order_by("-created_at")[:limit]]
     settings = UserSettings.objects.filter(user_id=wallet_id, snipe_enabled=True, user__is_frozen=False,
                                            snipe_amount_lamports__gt=0).only("updated_at").first()
     if settings is None:

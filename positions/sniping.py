@@ -31,6 +31,7 @@ from kernel.db import db_call
 from kernel.display import sol
 from kernel.errors import UserFacingError
 from kernel.metrics import SNIPE_LAUNCHES_DROPPED
+from positions import paper as paper_book
 from positions.models import Snipe, SnipeLaunch, Trade
 from positions.screening import screen_mint
 from positions.trading import TradingService
@@ -62,6 +63,7 @@ class SnipeOutcome:
     reason: str
     lamports: int
     trade_signature: str = ""
+    paper: bool = False  # a snipe of a trader on paper: a paper buy
 
 
 Notify = Callable[[SnipeOutcome], Awaitable[None]]
@@ -181,16 +183,19 @@ class Sniper:
     async def _snipe_for(self, telegram_user_id: int, lamports: int, launch: Launch) -> SnipeOutcome | None:
         if await db_call(active_switch)(Switch.SNIPING, telegram_user_id) is not None:
             return await _record(telegram_user_id, launch, Snipe.Status.SKIPPED, PAUSED, lamports)
-        if not await _claim(telegram_user_id, launch, lamports):
+        # The trader's book now, pinned for the whole snipe: a /paper between the claim and the buy changes nothing.
+        paper = await db_call(paper_book.mode_of)(telegram_user_id, self.engine.config)
+        if not await _claim(telegram_user_id, launch, lamports, paper):
             return None  # this launch was already handled for this user (a duplicate notification)
         try:
             async with self._buying.setdefault(telegram_user_id, asyncio.Lock()):
                 result = await self.engine.execute_buy(telegram_user_id=telegram_user_id, mint=launch.mint,
-                                                       lamports=lamports, automatic=True)
+                                                       lamports=lamports, automatic=True, paper=paper)
         except UserFacingError as err:
-            return await _finish(telegram_user_id, launch, Snipe.Status.SKIPPED, self.word(err), lamports)
+            return await _finish(telegram_user_id, launch, Snipe.Status.SKIPPED, self.word(err), lamports,
+                                 paper=paper)
         return await _finish(telegram_user_id, launch, Snipe.Status.BOUGHT, f"bought for {sol(lamports)}", lamports,
-                             result.signature)
+                             result.signature, paper=paper)
 
 
 class LaunchQueue:
@@ -336,12 +341,12 @@ def _record_launch(launch: Launch, reason: str, users: list[tuple[int, int]]) ->
 
 
 @db_call
-def _claim(telegram_user_id: int, launch: Launch, lamports: int) -> bool:
+def _claim(telegram_user_id: int, launch: Launch, lamports: int, paper: bool) -> bool:
     """Write the snipe row first (status failed until the buy ends), so a launch is bought at most once."""
     try:
         Snipe.objects.create(user=UserWallet.objects.get(telegram_user_id=telegram_user_id), token_mint=launch.mint,
                              launch_signature=launch.signature, status=Snipe.Status.FAILED,
-                             reason="buy in progress", lamports=lamports, detected_at=timezone.now())
+                             reason="buy in progress", lamports=lamports, detected_at=timezone.now(), paper=paper)
     except IntegrityError:
         return False
     return True
@@ -349,10 +354,10 @@ def _claim(telegram_user_id: int, launch: Launch, lamports: int) -> bool:
 
 @db_call
 def _finish(telegram_user_id: int, launch: Launch, status: str, reason: str, lamports: int,
-            trade_signature: str = "") -> SnipeOutcome:
+            trade_signature: str = "", *, paper: bool = False) -> SnipeOutcome:
     Snipe.objects.filter(user__telegram_user_id=telegram_user_id, token_mint=launch.mint).update(
         status=status, reason=reason[:500], trade_signature=trade_signature)
-    return SnipeOutcome(telegram_user_id, launch.mint, status, reason, lamports, trade_signature)
+    return SnipeOutcome(telegram_user_id, launch.mint, status, reason, lamports, trade_signature, paper)
 
 
 @db_call

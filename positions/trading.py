@@ -175,7 +175,8 @@ class TradingService:
         async with self._turn(trader.wallet.public_key) as turn:
             # On paper, simulated only when the real wallet could pay for the real swap (or the simulation fails).
             inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic,
-                                            may_simulate=not book.paper or holdings.sol >= real_needed)
+                                            may_simulate=not book.paper or holdings.sol >= real_needed,
+                                            paper=book.paper)
             if book.paper:
                 turn.end()
                 return await self._fill_paper_buy(trader, mint, mint_info.decimals, quote, fee, protection, rent,
@@ -237,7 +238,7 @@ class TradingService:
         async with self._turn(trader.wallet.public_key) as turn:
             try:
                 inspected = await self._inspect(swap, request, quote, holdings, trader, automatic=automatic,
-                                                may_simulate=not paper or on_chain >= raw)
+                                                may_simulate=not paper or on_chain >= raw, paper=paper)
             except SwapWouldFail:
                 if not paper:
                     await _explain_failed_sale(trader, mint, raw)  # another sale (a monitor's, a worker's) took them
@@ -362,8 +363,9 @@ class TradingService:
             raise _service_error(err) from None
 
     async def _inspect(self, swap, request: SwapRequest, quote, holdings: Holdings, trader: services.Trader, *,
-                       automatic: bool, may_simulate: bool = True) -> InspectedSwap:
-        """Nothing is signed that the inspector did not clear; a refusal is audited, counted and logged."""
+                       automatic: bool, may_simulate: bool = True, paper: bool = False) -> InspectedSwap:
+        """Nothing is signed that the inspector did not clear; a refusal is audited, counted and logged. A paper
+        trade's refusal counts too (the swap API that sent it is the one real trades use), marked paper."""
         simulate = may_simulate and (automatic or self.config.swap_simulation == "all")
         try:
             return await self.inspector.inspect(swap.transaction, request, quote=quote, holdings=holdings,
@@ -375,7 +377,7 @@ class TradingService:
             await db_call(audit.record)(
                 audit.Action.SWAP_REFUSED, actor=audit.BOT, source="automatic" if automatic else audit.TELEGRAM,
                 user=trader.wallet, check=refused.check, finding=refused.finding, facts=refused.facts,
-                side=request.side, mint=request.mint, amount=request.amount)
+                side=request.side, mint=request.mint, amount=request.amount, paper=paper)
             raise
         except ChainError as err:
             raise ServiceUnavailable(err) from None

@@ -35,11 +35,16 @@ class Press(StrEnum):
     CANCEL_ORDER = "oc"
     ORDER = "or"
     POSITION_ORDERS = "po"
+    # The token card's buttons as issued while the trader is on paper: they act only on paper.
+    PAPER_BUY = "pb"
+    PAPER_BUY_CUSTOM = "pbx"
+    PAPER_ORDER = "por"
 
 
 ARGUMENTS = {Press.MENU: 1, Press.BUY: 2, Press.BUY_CUSTOM: 1, Press.SELL: 2, Press.CONFIRM: 1, Press.CANCEL: 1,
              Press.SETTING: 1, Press.TOGGLE: 1, Press.CANCEL_WITHDRAWAL: 1, Press.CANCEL_PENDING: 1, Press.PAGE: 1,
-             Press.CANCEL_ORDER: 1, Press.ORDER: 2, Press.POSITION_ORDERS: 1}
+             Press.CANCEL_ORDER: 1, Press.ORDER: 2, Press.POSITION_ORDERS: 1, Press.PAPER_BUY: 2,
+             Press.PAPER_BUY_CUSTOM: 1, Press.PAPER_ORDER: 2}
 ORDER_BUTTONS = {"l": "Limit", "t": "Trailing", "d": "DCA"}  # the guided order questions, by their code
 
 
@@ -70,19 +75,23 @@ def main_menu() -> Markup:
     return Markup([[Button(label, callback_data=_data(Press.MENU, key)) for key, label in row] for row in rows])
 
 
-def token_card(mint: str) -> Markup:
-    buys = [Button(f"Buy {sol(lamports)}", callback_data=_data(Press.BUY, mint, lamports))
+def token_card(mint: str, *, paper: bool = False) -> Markup:
+    """A token's Buy and order buttons; made on paper (``paper``), they act only on paper, and real ones only for
+    real: a button pressed after /paper on or off is refused rather than trading in the other book."""
+    buy, custom = (Press.PAPER_BUY, Press.PAPER_BUY_CUSTOM) if paper else (Press.BUY, Press.BUY_CUSTOM)
+    buys = [Button(f"Buy {sol(lamports)}", callback_data=_data(buy, mint, lamports))
             for lamports in BUY_PRESETS_LAMPORTS]
-    return Markup([buys, [Button("Buy X SOL", callback_data=_data(Press.BUY_CUSTOM, mint))], _order_row(mint)])
+    return Markup([buys, [Button("Buy X SOL", callback_data=_data(custom, mint))], _order_row(mint, paper)])
 
 
-def order_kinds(mint: str) -> Markup:
+def order_kinds(mint: str, *, paper: bool = False) -> Markup:
     """The guided order questions for one token (a position's Orders button)."""
-    return Markup([_order_row(mint)])
+    return Markup([_order_row(mint, paper)])
 
 
-def _order_row(mint: str) -> list[Button]:
-    return [Button(label, callback_data=_data(Press.ORDER, code, mint)) for code, label in ORDER_BUTTONS.items()]
+def _order_row(mint: str, paper: bool) -> list[Button]:
+    press = Press.PAPER_ORDER if paper else Press.ORDER
+    return [Button(label, callback_data=_data(press, code, mint)) for code, label in ORDER_BUTTONS.items()]
 
 
 def position_buttons(position_ids: list[int], *, first_index: int = 1, page: int = 1, pages: int = 1) -> Markup:

@@ -137,6 +137,15 @@ def _paper_book_in_use(err) -> str:
             + ". Close them first, then /paper reset.")
 
 
+@_words("book_changed")
+def _book_changed(err) -> str:
+    if err.made_on_paper:
+        return ("That was made while you were trading on paper, and you now trade real SOL: nothing was done. Paste "
+                "the mint again (or use /positions) for fresh buttons, or /paper on to go back to paper.")
+    return ("That was made for real SOL, and you are now trading on paper: nothing was done. Paste the mint again "
+            "(or use /positions) for fresh buttons, or /paper off to trade real SOL.")
+
+
 @_words("real_trading_off")
 def _real_trading_off(err: UserFacingError) -> str:
     return ("This bot runs on paper only (its operator set PAPER_TRADING): no real trade is signed or sent. Your "

@@ -25,6 +25,7 @@ from kernel.chain.launches import watch_program_logs
 from kernel.chain.rpc import RpcGateway
 from kernel.config import TradingConfig
 from kernel.db import close_db_connections, db_call
+from positions import paper as paper_book
 from positions.monitor import Monitor, Trigger
 from positions.orders import OrderEngine, OrderEvent
 from positions.reconcile import Settled, reconcile_pending
@@ -95,6 +96,7 @@ class BotRunner:
                                                  data=config.snipe_retention_days, name="prune-snipes",
                                                  job_kwargs={"max_instances": 1, "coalesce": True})
         self._watcher: asyncio.Task | None = None
+        self._paper_notice: asyncio.Task | None = None
         self.orders = OrderEngine(trading, notify=self._notify_order)
         self.monitor = Monitor(trading, notify=self._notify_trigger, orders=self.orders)
         self.application.bot_data["monitor"] = self.monitor
@@ -116,6 +118,16 @@ class BotRunner:
         finally:
             await self.shutdown()
 
+    @staticmethod
+    async def _say_what_paper_trading_leaves() -> None:
+        """PAPER_TRADING over a bot that held real money: its real positions and orders wait, unwatched and
+        unsold, until it is off again (no real trade may be made); the operator hears it once, at start."""
+        positions, orders = await db_call(paper_book.real_left_waiting)()
+        if positions or orders:
+            logger.warning("PAPER_TRADING=true: %d open real position(s) and %d active real order(s) wait, with no "
+                           "stop loss, take profit or order firing, until PAPER_TRADING is false again",
+                           positions, orders)
+
     async def register_webhook(self) -> str:
         """Tell Telegram where to post updates, with the secret token every worker checks. Idempotent."""
         url, secret = self.config.require_webhook()
@@ -128,7 +140,10 @@ class BotRunner:
         return url
 
     def start_launch_watcher(self, ready: asyncio.Event | None = None) -> None:
-        """Listen for new tokens on the launchpad programs; the watcher queues them for the snipe workers."""
+        """Listen for new tokens on the launchpad programs; the watcher queues them for the snipe workers. (Run once
+        a process serves the bot, polling or webhook: the place to say what PAPER_TRADING leaves waiting.)"""
+        if self.config.paper_trading:
+            self._paper_notice = asyncio.create_task(self._say_what_paper_trading_leaves(), name="paper-only-notice")
         self.launches.start()
         self._watcher = asyncio.create_task(watch_program_logs(self.config.solana_ws_url,
                                                                self.config.snipe_program_ids, self.launches.on_logs,

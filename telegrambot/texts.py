@@ -79,9 +79,10 @@ def paper_status(*, on: bool, results: PaperResults, operator: bool) -> str:
 
 
 def paper_on(results: PaperResults) -> str:
-    return ("📝 <b>Paper trading is on.</b> Trades are quoted and checked at real prices, then filled with virtual "
-            "SOL: nothing is signed or sent, and your real wallet is untouched. Stop loss, take profit and orders "
-            "work as they do for real.\n\n" + _paper_book(results) + "\n\n/paper off goes back to real SOL.")
+    return ("📝 <b>Paper trading is on.</b> Your trades are quoted and checked at real prices, then filled with "
+            "virtual SOL: nothing is signed or sent. Stop loss, take profit and orders work as they do for real.\n"
+            "Positions and orders you already had with real SOL are not part of it: their stop losses and orders "
+            "keep trading real SOL.\n\n" + _paper_book(results) + "\n\n/paper off goes back to real SOL.")
 
 
 def paper_reset(before: PaperResults, after: PaperResults) -> str:
@@ -308,8 +309,10 @@ def positions(view: PortfolioView, snipes=None, *, shown: list[PositionView] | N
     """One book's positions: the real one, or the paper one (``paper_balance`` given) with its virtual SOL."""
     snipes_text = recent_snipes(snipes)
     book = f"Paper balance: <b>{sol(paper_balance)}</b>" if paper_balance is not None else ""
+    realized = (f"Realized PnL ({'this paper book' if paper_balance is not None else 'all time'}): "
+                f"{signed_sol(view.realized_pnl_lamports)}")
     if not view.positions:
-        text = NO_POSITIONS + f"\n\nRealized PnL (all time): {signed_sol(view.realized_pnl_lamports)}"
+        text = NO_POSITIONS + "\n\n" + realized
         return "\n\n".join(filter(None, [text, book, snipes_text]))
     shown = view.positions if shown is None else shown
     title = "<b>Your paper positions</b>" if paper_balance is not None else "<b>Your positions</b>"
@@ -325,7 +328,7 @@ def positions(view: PortfolioView, snipes=None, *, shown: list[PositionView] | N
                      + (f"/positions {page + 1} for the next page." if page < pages else "This is the last page."))
     if not view.prices_available:
         lines.append("Prices are unavailable right now; values will return shortly.")
-    lines.append(f"Realized PnL (all time): {signed_sol(view.realized_pnl_lamports)}")
+    lines.append(realized)
     return "\n\n".join(filter(None, [*lines, book, snipes_text]))
 
 
@@ -666,7 +669,8 @@ def rule_fired(trigger) -> str:
     watched = trigger.watched
     stop = trigger.rule.value == "stop loss"
     threshold = watched.stop_loss if stop else watched.take_profit
-    head = (f"{'🛑' if stop else '🎯'} <b>{trigger.rule.value.capitalize()} ({plain(threshold)}%)</b> fired for "
+    rule = f"{'Paper ' if watched.paper else ''}{trigger.rule.value}"
+    head = (f"{'🛑' if stop else '🎯'} <b>{rule[:1].upper() + rule[1:]} ({plain(threshold)}%)</b> fired for "
             f"{code(watched.mint)} at {plain(trigger.price_sol.quantize(Decimal('0.000000001')))} SOL per token.")
     if trigger.result is None:
         reason = refusal(trigger.error) if trigger.error is not None else refusal(UserFacingError())
@@ -675,7 +679,9 @@ def rule_fired(trigger) -> str:
 
 
 def snipe_bought(outcome) -> str:
-    return (f"🎯 <b>Sniped</b> a new token {code(outcome.mint)} for {sol(outcome.lamports)}.\n"
+    what = "Paper-sniped" if outcome.paper else "Sniped"
+    return (f"🎯 <b>{what}</b> a new token {code(outcome.mint)} for {sol(outcome.lamports)}"
+            f"{' of virtual SOL' if outcome.paper else ''}.\n"
             f"{tx_link(outcome.trade_signature)}\nSee it in /positions.")
 
 
@@ -795,6 +801,8 @@ def order_event(event) -> str:
     """A fired order (or a DCA part), one failed for good, or one expired: told to its trader."""
     order = event.order
     kind = ORDER_KINDS[order.kind]
+    if order.paper:
+        kind = "Paper " + (kind if kind.startswith("DCA") else kind.lower())
     if order.status == "expired":
         return f"⌛ <b>{kind} expired</b> without firing: {order_summary(order)}."
     if order.status == "failed":
@@ -803,11 +811,13 @@ def order_event(event) -> str:
                 "Nothing more will be tried for it. /orders lists your orders.")
     if order.kind in ("dca_buy", "dca_sell"):
         verb = "bought" if order.kind == "dca_buy" else "sold"
-        head = f"🔁 <b>DCA part {order.parts_done} of {order.parts}</b> {verb} for {code(short(order.token_mint))}."
+        head = (f"🔁 <b>{'Paper DCA' if order.paper else 'DCA'} part {order.parts_done} of {order.parts}</b> {verb} "
+                f"for {code(short(order.token_mint))}.")
     else:
         head = f"✅ <b>{kind} fired</b> for {code(short(order.token_mint))} ({escape(order.trigger_text or '')})."
     if event.result is None:  # settled after a restart: the trade's own result was not kept
-        return f"{head}\nThe trade went through; see /positions."
+        book = "The paper trade was filled" if order.paper else "The trade went through"
+        return f"{head}\n{book}; see /positions."
     done = buy_done(event.result) if order.kind in ("limit_buy", "dca_buy") else sell_done(event.result)
     return f"{head}\n{done}"
 

@@ -179,6 +179,22 @@ class NotYours(TradingError):
     code = "not_your_button"
 
 
+class BookChanged(TradingError):
+    """A button or a typed code made in one book (paper or real) used after the trader switched to the other."""
+
+    code = "book_changed"
+
+    def __init__(self, made_on_paper: bool) -> None:
+        self.made_on_paper = made_on_paper
+        super().__init__()
+
+
+def ensure_book(made_on_paper: bool) -> None:
+    """A button acts only in the book it was made in: never real money from a paper screen, nor the reverse."""
+    if made_on_paper != PAPER_MODE.get():
+        raise BookChanged(made_on_paper)
+
+
 class OneTradeAtATime:
     """Refuse a second trade while one of the same user's is running in this process (row locks guard the rest)."""
 

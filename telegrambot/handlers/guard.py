@@ -14,7 +14,7 @@ from kernel.db import db_call
 from positions.services import load_trader
 from telegrambot import conversation, pending, texts
 from telegrambot.handlers import money_out, trade
-from telegrambot.handlers.common import deps, guarded, reply
+from telegrambot.handlers.common import deps, ensure_book, guarded, reply
 from telegrambot.parsing import ParseError, parse_address, parse_sol
 from telegrambot.sensitive import Kind, delete_sensitive, send_sensitive
 
@@ -99,6 +99,7 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, question: 
         case pending.ExportKey():
             await money_out.send_key(update, context)
         case pending.Buy(mint=mint, lamports=lamports):
+            ensure_book(action.paper)
             await trade.run_buy(update, context, mint=mint, lamports=lamports, code_given=True, paper=action.paper)
         case pending.TwoFactorOff():
             await db_call(second_factor.disable)(trader.wallet, source=audit.TELEGRAM)

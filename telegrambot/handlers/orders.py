@@ -17,7 +17,7 @@ from positions.order_placing import (
 from positions.order_services import cancel_order, live_orders
 from positions.selectors import open_position_mint
 from telegrambot import conversation, keyboards, texts
-from telegrambot.handlers.common import NotYours, deps, guarded, reply
+from telegrambot.handlers.common import NotYours, deps, ensure_book, guarded, reply
 from telegrambot.parsing import looks_like_address, parse_dca_args, parse_limit_args, parse_trail_args
 
 MAX_LISTED = 30  # a line each: well inside one message
@@ -41,11 +41,14 @@ async def dca(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await _place(update, context, "d", context.args or [])
 
 
-async def ask_order(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str, mint: str) -> None:
-    """A token card's Limit, Trailing or DCA button: ask for the rest of the order, to be typed next."""
+async def ask_order(update: Update, context: ContextTypes.DEFAULT_TYPE, code: str, mint: str, *,
+                    paper: bool = False) -> None:
+    """A token card's Limit, Trailing or DCA button: ask for the rest of the order, to be typed next (in the book
+    the card was made in, or not at all)."""
     if code not in keyboards.ORDER_BUTTONS or not looks_like_address(mint):
         await reply(update, texts.EXPIRED_BUTTON)
         return
+    ensure_book(paper)
     await conversation.ask(update.effective_user.id, "order", f"{code}:{mint}")
     await reply(update, texts.ASK_ORDER[code])
 
@@ -56,8 +59,9 @@ async def position_orders(update: Update, context: ContextTypes.DEFAULT_TYPE, po
     found = await open_position_mint(update.effective_user.id, int(position_id)) if position_id.isdigit() else None
     if found is None:
         raise NotYours()
-    mint, _ = found
-    await reply(update, texts.order_kinds(mint), reply_markup=keyboards.order_kinds(mint))
+    mint, paper = found
+    ensure_book(paper)
+    await reply(update, texts.order_kinds(mint), reply_markup=keyboards.order_kinds(mint, paper=paper))
 
 
 async def answer_order(update: Update, context: ContextTypes.DEFAULT_TYPE, question: str, text: str) -> None:

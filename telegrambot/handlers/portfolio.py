@@ -29,13 +29,14 @@ async def positions(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 async def show_positions(update: Update, context: ContextTypes.DEFAULT_TYPE, *, page: int = 1) -> None:
     trader = await db_call(load_trader)(update.effective_user.id)
     paper = on_paper()
-    view = await list_positions(wallet=trader.wallet, jupiter=deps(context).jupiter, paper=paper)
     book = await db_call(paper_book.book)(trader.wallet, deps(context).config) if paper else None
+    view = await list_positions(wallet=trader.wallet, jupiter=deps(context).jupiter, paper=paper,
+                                since=book.started_at if book else None)
     pages = max(1, -(-len(view.positions) // PAGE_SIZE))
     page = min(max(page, 1), pages)
     first = (page - 1) * PAGE_SIZE
     shown = view.positions[first:first + PAGE_SIZE]
-    snipes = await recent_snipes(trader.wallet.pk) if page == 1 else None
+    snipes = await recent_snipes(trader.wallet.pk, paper=paper) if page == 1 else None
     markup = keyboards.position_buttons([p.position_id for p in shown], first_index=first + 1, page=page,
                                         pages=pages) if shown else None
     await reply(update, texts.positions(view, snipes, shown=shown, first_index=first + 1, page=page, pages=pages,

@@ -11,7 +11,7 @@ from telegram.ext import ContextTypes
 
 from telegrambot import conversation, keyboards, pending, setting_words, texts
 from telegrambot.handlers import guard, money_out, orders, paper, portfolio, settings, start, trade
-from telegrambot.handlers.common import answer_quietly, guarded, reply
+from telegrambot.handlers.common import answer_quietly, ensure_book, guarded, reply
 from telegrambot.parsing import MAX_ARGUMENT_LENGTH, ParseError, looks_like_address, parse_sol, visible
 
 logger = logging.getLogger(__name__)
@@ -49,17 +49,20 @@ async def _menu(update: Update, context: ContextTypes.DEFAULT_TYPE, key: str) ->
         await reply(update, texts.HELP, reply_markup=keyboards.main_menu())
 
 
-async def _buy_preset(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str, lamports: str) -> None:
+async def _buy_preset(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str, lamports: str, *,
+                      paper: bool = False) -> None:
     if not lamports.isdigit() or int(lamports) not in keyboards.BUY_PRESETS_LAMPORTS or not looks_like_address(mint):
         await reply(update, texts.EXPIRED_BUTTON)
         return
+    ensure_book(paper)
     await trade.start_buy(update, context, mint=mint, lamports=int(lamports))
 
 
-async def _buy_custom(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str) -> None:
+async def _buy_custom(update: Update, context: ContextTypes.DEFAULT_TYPE, mint: str, *, paper: bool = False) -> None:
     if not looks_like_address(mint):
         await reply(update, texts.EXPIRED_BUTTON)
         return
+    ensure_book(paper)
     await conversation.ask(update.effective_user.id, "buy_mint", mint)
     await reply(update, texts.ASK_BUY_AMOUNT)
 
@@ -70,6 +73,8 @@ async def _confirmed(update: Update, context: ContextTypes.DEFAULT_TYPE, nonce: 
         await reply(update, texts.NOT_YOURS)
         return
     await _clear_buttons(update)
+    if isinstance(action, pending.Buy | pending.Sell):
+        ensure_book(action.paper)  # asked in one book, pressed after switching to the other: refused, and spent
     match action:
         case pending.Buy(mint=mint, lamports=lamports):
             await trade.run_buy(update, context, mint=mint, lamports=lamports, paper=action.paper)
@@ -133,6 +138,9 @@ _BUTTONS = {
     keyboards.Press.CANCEL_ORDER: orders.cancel_button,
     keyboards.Press.ORDER: orders.ask_order,
     keyboards.Press.POSITION_ORDERS: orders.position_orders,
+    keyboards.Press.PAPER_BUY: lambda u, c, mint, lamports: _buy_preset(u, c, mint, lamports, paper=True),
+    keyboards.Press.PAPER_BUY_CUSTOM: lambda u, c, mint: _buy_custom(u, c, mint, paper=True),
+    keyboards.Press.PAPER_ORDER: lambda u, c, code, mint: orders.ask_order(u, c, code, mint, paper=True),
 }
 
 

@@ -23,7 +23,16 @@ from positions.selectors import open_position_mint, paper_holding
 from positions.services import load_trader
 from positions.trading import Step, validate_mint
 from telegrambot import conversation, keyboards, pending, texts
-from telegrambot.handlers.common import NotYours, OneTradeAtATime, deps, edit, guarded, on_paper, reply
+from telegrambot.handlers.common import (
+    NotYours,
+    OneTradeAtATime,
+    deps,
+    edit,
+    ensure_book,
+    guarded,
+    on_paper,
+    reply,
+)
 from telegrambot.parsing import parse_buy_args, parse_sell_args
 from wallets.selectors import public_key_of
 
@@ -148,7 +157,7 @@ async def show_token_card(update: Update, context: ContextTypes.DEFAULT_TYPE, mi
     screening = screen_mint(info, max_transfer_fee_bps=bot.config.custody.max_transfer_fee_bps)
     await reply(update, texts.token_card(mint=mint, decimals=info.decimals, price_sol=price, held_raw=held,
                                          supply_raw=info.supply, screening=screening, settings=settings),
-                reply_markup=keyboards.token_card(mint) if screening.ok else None)
+                reply_markup=keyboards.token_card(mint, paper=on_paper()) if screening.ok else None)
 
 
 async def sell_position_percent(update: Update, context: ContextTypes.DEFAULT_TYPE, *, position_id: str,
@@ -160,6 +169,7 @@ async def sell_position_percent(update: Update, context: ContextTypes.DEFAULT_TY
     if found is None:
         raise NotYours()
     mint, paper = found
+    ensure_book(paper)  # a real position's button pressed on paper (or the reverse) sells nothing
     amount = SellAmount.all() if percent == "100" else SellAmount.percent(Decimal(percent))
     await start_sell(update, context, mint=mint, amount=amount, paper=paper)
 

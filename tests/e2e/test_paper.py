@@ -328,3 +328,55 @@ async def test_a_watch_that_sees_nothing_would_see_a_real_trade(engine, localnet
     with NothingSigned(localnet) as watch:
         await trader.engine.execute_buy(telegram_user_id=trader.id, mint=token.mint, lamports=SOL // 10)
     assert "sign_versioned_transaction" in watch.signed and "_open" in watch.signed and watch.sent >= 1
+
+
+async def test_a_paper_snipe_is_a_paper_buy_and_listed_in_the_paper_book_alone(engine, localnet, trader):
+    from positions.models import Snipe
+    from positions.selectors import recent_snipes
+    from positions.sniping import Sniper
+    from telegrambot.texts import refusal, snipe_bought
+    from tests.e2e.test_sniping import _launch_and_handle
+
+    await UserSettings.objects.filter(user=trader.wallet).aupdate(snipe_enabled=True, snipe_amount_lamports=SOL // 20)
+    await _on_paper(trader)
+    with NothingSigned(localnet) as watch:
+        token, outcomes = await _launch_and_handle(localnet, Sniper(engine, word=refusal))
+    assert watch.signed == [] and watch.sent == 0
+    mine = [o for o in outcomes if o.telegram_user_id == trader.id]
+    assert [(o.status, o.paper) for o in mine] == [("bought", True)]
+    assert "Paper-sniped" in snipe_bought(mine[0]) and "virtual SOL" in snipe_bought(mine[0])
+    snipe = await Snipe.objects.aget(user=trader.wallet, token_mint=token.mint)
+    assert snipe.paper and snipe.trade_signature.startswith(paper.SIGNATURE_PREFIX)
+    assert (await Position.objects.aget(user=trader.wallet, token_mint=token.mint)).paper
+    assert [e.token_mint for e in (await recent_snipes(trader.wallet.pk, paper=True)).entries] == [token.mint]
+    assert token.mint not in [e.token_mint for e in (await recent_snipes(trader.wallet.pk)).entries]
+
+
+async def test_on_a_paper_only_bot_real_positions_and_orders_wait_unwatched(engine, localnet, trader, swap_compose):
+    """PAPER_TRADING over a bot that held real money: real stop losses and orders neither fire nor retry (no real
+    trade may be made, and a trader told every minute that it failed is helped by nothing); they wait."""
+    import dataclasses
+
+    token = fresh_token(localnet)
+    await trader.engine.execute_buy(telegram_user_id=trader.id, mint=token.mint, lamports=SOL // 2)
+    await UserSettings.objects.filter(user=trader.wallet).aupdate(take_profit_percentage=Decimal(50))
+    order = await place_limit_sell(engine, telegram_user_id=trader.id, mint=token.mint, amount=SellAmount.all(),
+                                   trigger=TriggerSpec(TriggerKind.MULTIPLE, Decimal("1.5"), "1.5x"),
+                                   expires_in=None, now=timezone.now())
+    paper_only = TradingService(rpc=engine.rpc, jupiter=engine.jupiter, keyring=engine.keyring,
+                                config=dataclasses.replace(engine.config, paper_trading=True))
+    told: list = []
+
+    async def tell(item) -> None:
+        told.append(item)
+
+    monitor = Monitor(paper_only, notify=tell, orders=OrderEngine(paper_only, notify=tell, retry_base_seconds=0))
+    pump(localnet, token)  # the take profit and the limit sell are both due
+    with NothingSigned(localnet) as watch:
+        report = await monitor.run_cycle()
+    assert report.triggers == [] and report.order_events == [] and told == []
+    assert watch.signed == [] and watch.sent == 0
+    assert (await Order.objects.aget(pk=order.pk)).status == "active"
+    assert await sync_to_async(paper.real_left_waiting)() == (1, 1)
+    report = await Monitor(engine, orders=OrderEngine(engine, retry_base_seconds=0)).run_cycle()  # back to real
+    assert report.triggers or report.order_events

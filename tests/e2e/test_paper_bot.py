@@ -30,6 +30,7 @@ async def _started_on_paper(chat, localnet) -> UserWallet:
     localnet.chain.airdrop(wallet.public_key, 10 * SOL)
     on = await chat.say("/paper on")
     assert "Paper trading is on" in on["text"] and "Paper balance: 10 SOL" in on["text"], on["text"]
+    assert "their stop losses and orders keep trading real SOL" in on["text"]  # real ones are not paused
     return wallet
 
 
@@ -76,19 +77,48 @@ async def test_a_paper_session_in_the_chat_and_the_way_back_to_real_money(bot, c
     assert "Open paper positions: 1" in back["text"]
 
 
-async def test_a_confirmation_keeps_the_book_it_was_asked_in(bot, chat_factory, localnet):
-    chat = chat_factory()
-    wallet = await _started_on_paper(chat, localnet)
-    await chat.say("/set confirm on")
-    await chat.telegram.next_reply(chat.user_id)
-    question = await chat.say(f"/buy {localnet.token('BONK').mint} 0.1")
-    assert "Paper-buy" in question["text"] and "✅ Buy on paper" in buttons(question), question["text"]
+async def _leave_paper(chat) -> None:
     leave = await chat.say("/paper off")
     await chat.press(leave, buttons(leave)["✅ Trade with real SOL"])
-    done = await chat.final(await chat.press(question, buttons(question)["✅ Buy on paper"]))
+
+
+async def test_a_button_acts_only_in_the_book_it_was_made_in(bot, chat_factory, localnet):
+    """Never real money from a paper screen, nor the reverse: a token card's Buy, Buy X SOL and order buttons, a
+    confirmation, a position's Sell and Orders buttons, each pressed after /paper on or off, are refused and
+    nothing is traded; pressed back in their own book, they work."""
+    chat = chat_factory()
+    wallet = await _started_on_paper(chat, localnet)
+    jup, bonk = localnet.token("JUP"), localnet.token("BONK")
+    paper_card = await chat.say(jup.mint)
+    assert paper_card["text"].startswith(BANNER)
+    await chat.final(await chat.say(f"/buy {bonk.mint} 0.1"))
+    paper_positions = await chat.say("/positions")
+    await chat.say("/set confirm on")
+    await chat.telegram.next_reply(chat.user_id)
+    paper_question = await chat.say(f"/buy {bonk.mint} 0.1")
+    assert "Paper-buy" in paper_question["text"] and "✅ Buy on paper" in buttons(paper_question)
+    await _leave_paper(chat)
+    sent_before = sends(localnet)
+    for message, label in [(paper_card, "Buy 0.1 SOL"), (paper_card, "Buy X SOL"), (paper_card, "Limit"),
+                           (paper_question, "✅ Buy on paper"), (paper_positions, "#1 Sell 50%"),
+                           (paper_positions, "#1 Orders")]:
+        refused = await chat.press(message, buttons(message)[label])
+        assert "made while you were trading on paper, and you now trade real SOL: nothing was done" in \
+            refused["text"], (label, refused["text"])
+    assert sends(localnet) == sent_before
+    assert await Trade.objects.filter(user=wallet).acount() == 1  # the one paper buy made on purpose above
+
+    real_question = await chat.say(f"/buy {bonk.mint} 0.1")
+    real_card = await chat.say(jup.mint)
+    await chat.say("/paper on")
+    for message, label in [(real_question, "✅ Buy"), (real_card, "Buy 0.1 SOL")]:
+        refused = await chat.press(message, buttons(message)[label])
+        assert "made for real SOL, and you are now trading on paper: nothing was done" in refused["text"], \
+            (label, refused["text"])
+    assert sends(localnet) == sent_before and not await Trade.objects.filter(user=wallet, paper=False).aexists()
+    asked = await chat.press(paper_card, buttons(paper_card)["Buy 0.1 SOL"])  # back in its own book: it works
+    done = await chat.final(await chat.press(asked, buttons(asked)["✅ Buy on paper"]))
     assert "Paper-bought" in done["text"], done["text"]
-    trade = await Trade.objects.aget(user=wallet)
-    assert trade.paper and trade.signed_transaction is None
 
 
 async def test_paper_orders_say_so_and_fire_on_paper(bot, chat_factory, localnet):
@@ -127,6 +157,7 @@ async def test_a_paper_reset_waits_for_an_empty_book_then_starts_again(bot, chat
     book = await PaperAccount.objects.aget(user=wallet)
     assert book.balance_lamports == book.start_lamports == 10 * SOL
     assert "Paper trades: 0" in (await chat.say("/paper"))["text"]
+    assert "Realized PnL (this paper book): 0 SOL" in (await chat.say("/positions"))["text"]  # since the reset
 
 
 async def test_paper_usage_and_the_states_it_is_already_in(bot, chat_factory, localnet):

@@ -39,7 +39,7 @@ from positions.errors import (
 )
 from positions.order_errors import OrderNotCancellable, TooManyOrders, TriggerUnusable
 from telegrambot import refusals, texts
-from telegrambot.handlers.common import guarded
+from telegrambot.handlers.common import BookChanged, guarded
 from telegrambot.parsing import ParseError
 
 PACKAGES = ["kernel", "wallets", "custody", "positions", "telegrambot"]
@@ -109,6 +109,7 @@ SAMPLES = {
     InsufficientBalance: InsufficientBalance(10**9, 10**8),
     PaperBalanceTooLow: PaperBalanceTooLow(10**9, 10**8),
     PaperBookInUse: PaperBookInUse(1, 2),
+    BookChanged: BookChanged(made_on_paper=True),
     NoOpenPosition: NoOpenPosition(MINT),
     SellAmountTooLarge: SellAmountTooLarge(500, 300, 2, reserved=100),
     InvalidAmount: InvalidAmount(InvalidAmount.Kind.SELL_AMOUNT_UNREADABLE, problem="is empty"),
