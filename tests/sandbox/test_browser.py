@@ -81,18 +81,18 @@ def test_a_person_starts_buys_and_opens_the_dashboard(sandbox, browser):
     assert bought.find_elements(By.CSS_SELECTOR, ".text b, .text code")
     assert not browser.find_elements(By.CSS_SELECTOR, "#messages script")
 
-    # A stop loss, then the price falls through it: two rugs of WIF (another trader dumps 20-60% of the pool's
-    # tokens each time); the bot's monitor sells and says so in the chat.
+    # A stop loss, then the price falls through it: a rug of WIF (another trader dumps 20-60% of the pool's tokens,
+    # at least a 30% fall); the bot's monitor sells and says so in the chat. One rug: a second one landing while the
+    # monitor's sale is on its way would push the sale past its slippage (it is then tried again a minute later).
     mint = browser.find_element(By.CSS_SELECTOR, "button.token[data-symbol=WIF]").get_attribute("data-mint")
     _say(browser, f"/sl {mint} 10%")
     wait.until(lambda d: _bot_row_with(d, "Stop loss for this position: 10%"))
     price = browser.find_element(By.CSS_SELECTOR, "button.token[data-symbol=WIF] .price").text
-    for _ in range(2):
-        browser.find_element(By.CSS_SELECTOR, "button.move.rug[data-symbol=WIF]").click()
-    wait.until(lambda d: d.find_element(By.ID, "messages").text.count("rugged WIF") == 2)
+    browser.find_element(By.CSS_SELECTOR, "button.move.rug[data-symbol=WIF]").click()
+    wait.until(lambda d: "rugged WIF" in d.find_element(By.ID, "messages").text)
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "button.token[data-symbol=WIF] .price").text != price)
-    fired = wait.until(lambda d: _bot_row_with(d, "fired"))
-    assert "Stop loss (10%)" in fired.text and "Position closed" in fired.text
+    fired = WebDriverWait(browser, 150).until(lambda d: _bot_row_with(d, "Position closed"))
+    assert "Stop loss (10%)" in fired.text
 
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "sandbox-chat.png"))
@@ -142,10 +142,9 @@ def test_a_person_tries_paper_trading_first(sandbox, browser):
     mint = browser.find_element(By.CSS_SELECTOR, "button.token[data-symbol=JUP]").get_attribute("data-mint")
     _say(browser, f"/sl {mint} 10%")
     wait.until(lambda d: _bot_row_with(d, "Stop loss for this position: 10%"))
-    for _ in range(2):
-        browser.find_element(By.CSS_SELECTOR, "button.move.rug[data-symbol=JUP]").click()
+    browser.find_element(By.CSS_SELECTOR, "button.move.rug[data-symbol=JUP]").click()
     fired = wait.until(lambda d: _bot_row_with(d, "Paper-sold"))
-    assert "Stop loss (10%)" in fired.text and "Position closed" in fired.text
+    assert "Paper stop loss (10%)" in fired.text and "Position closed" in fired.text
 
     _say(browser, "/paper off")
     question = wait.until(lambda d: _bot_row_with(d, "Back to real money?"))
