@@ -95,6 +95,16 @@ class AlreadySelling(TradingError):
     code = "already_selling"
 
 
+class PositionChanged(TradingError):
+    """Another sale of the position landed while this one was starting: nothing was sold; it holds less now."""
+
+    code = "position_changed"
+
+    def __init__(self, remaining_raw: int, decimals: int) -> None:
+        self.remaining_raw, self.decimals = remaining_raw, decimals
+        super().__init__()
+
+
 class SellAmountTooSmall(TradingError):
     code = "sell_amount_too_small"
 

@@ -44,6 +44,7 @@ from positions.errors import (
     InvalidAmount,
     InvalidMint,
     PaperBalanceTooLow,
+    PositionChanged,
     RealTradingOff,
     SellAmountTooLarge,
     ServiceUnavailable,
@@ -221,7 +222,7 @@ class TradingService:
         on_chain = holdings.token_amount(mint) or 0
         crashpoint("sell.quoted")
         if not paper and on_chain < raw:
-            await _explain_shortfall(trader, mint)
+            await _explain_shortfall(trader, position)
             logger.error("Ledger/chain mismatch: position %s expects %d raw units, the chain holds %d",
                          position.pk, raw, on_chain)
             raise ChainShortfall()
@@ -534,11 +535,15 @@ def _load_trader_for_buy(telegram_user_id: int, lamports: int, config: TradingCo
 
 
 @db_call
-def _explain_shortfall(trader: services.Trader, mint: str) -> None:
-    """The chain holds less than the position said a moment ago: usually a concurrent sell just landed."""
-    position = services.open_position(trader.wallet, mint)  # NoOpenPosition if it has been sold meanwhile
+def _explain_shortfall(trader: services.Trader, loaded: Position) -> None:
+    """The chain holds less than the position said a moment ago: usually a concurrent sell (another worker's, the
+    monitor's) just landed, in flight (reserved) or already applied (the position holds less than when it was
+    loaded). Only a position unchanged since is a real mismatch between the ledger and the chain."""
+    position = services.open_position(trader.wallet, loaded.token_mint)  # NoOpenPosition if sold meanwhile
     if position.reserved_raw > 0:
         raise AlreadySelling()
+    if position.remaining_amount_raw != loaded.remaining_amount_raw:
+        raise PositionChanged(position.remaining_amount_raw, position.token_decimals)
 
 
 @db_call

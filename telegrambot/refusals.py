@@ -121,6 +121,12 @@ def _insufficient_balance(err: InsufficientBalance) -> str:
             f"rent, and your wallet holds {sol(err.available)}. Deposit SOL or buy a smaller amount.")
 
 
+@_words("position_changed")
+def _position_changed(err) -> str:
+    return (f"Another sale of this position finished while yours was starting, so nothing was sold: it now holds "
+            f"{tokens(err.remaining_raw, err.decimals)}. See /positions and sell again if you still want to.")
+
+
 @_words("paper_balance_too_low")
 def _paper_balance_too_low(err: PaperBalanceTooLow) -> str:
     return (f"Not enough paper SOL: this paper trade needs {sol(err.needed)} including network fees and account "

@@ -231,3 +231,18 @@ async def test_a_token_with_no_route_is_refused_before_anything_is_sent(trader, 
         trader, lambda: trader.engine.execute_buy(telegram_user_id=trader.id, mint=orphan.mint, lamports=SOL // 10),
         ServiceUnavailable, message_part="No swap route was found")
     assert "smaller amount" in refusal(error)
+
+
+async def test_a_ledger_claiming_more_than_the_chain_holds_stops_the_sale_and_alerts(trader, caplog):
+    """A real mismatch (the position, unchanged since it was loaded, records more than the wallet holds on chain)
+    stops the sale with an operator alert; a position another sale changed meanwhile is not one (worker races)."""
+    from positions.errors import ChainShortfall
+
+    bought = await trader.buy("BONK", SOL // 10)
+    await Position.objects.filter(pk=bought.position_id).aupdate(entry_amount_raw=bought.received_raw + 1000,
+                                                                 remaining_amount_raw=bought.received_raw + 1000)
+    with pytest.raises(ChainShortfall):
+        await trader.sell("BONK", "all")
+    assert "Ledger/chain mismatch" in caplog.text
+    assert trader.tokens("BONK") == bought.received_raw
+    assert not await Trade.objects.filter(user=trader.wallet, side="sell").aexists()

@@ -105,7 +105,8 @@ def test_fifty_sells_across_workers_never_oversell(workers, localnet, telegram):
     assert all(int(remaining) >= 0 and int(reserved) == 0 for remaining, reserved in rows)
     kinds = {"sold": "Sold", "refused by the position's reservation": "being sold",
              "refused as a duplicate of another worker's identical sell": "identical trade",
-             "refused by the worker's one-trade guard": "still running", "position closed": "no open position"}
+             "refused by the worker's one-trade guard": "still running", "position closed": "no open position",
+             "refused: another worker's sale landed as it started": "Another sale of this position finished"}
     counted = {name: sum(marker in text for text in replies) for name, marker in kinds.items()}
     unexpected = [text for text in replies if not any(marker in text for marker in kinds.values())]
     assert not unexpected and len(replies) == count, unexpected or replies  # every answer is one of these
