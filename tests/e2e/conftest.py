@@ -55,6 +55,27 @@ async def engine(trading_config):
     await block_engine.close()
 
 
+_token_names = itertools.count()
+SOL = 10**9
+
+
+def fresh_token(localnet, prefix: str = "TOK"):
+    """A token of the test's own (500 SOL in its pool), so prices moved there move nowhere else."""
+    return localnet.create_token(f"{prefix}{next(_token_names)}", decimals=6, pool_sol_lamports=500 * SOL,
+                                 pool_tokens_raw=10**12)
+
+
+def dump(localnet, token, fraction_of_pool: int = 1) -> None:
+    """Another trader sells as many tokens as the pool holds: the price falls to about a quarter."""
+    localnet.swap_as(localnet.funded_keypair(sol=1), token.mint, localnet.sol_mint,
+                     localnet.pool(token.symbol)[1] * fraction_of_pool)
+
+
+def pump(localnet, token, sol: int = 500) -> None:
+    """Another trader buys for ``sol``: on a fresh token's 500 SOL pool the price rises about fourfold."""
+    localnet.swap_as(localnet.funded_keypair(sol=sol + 100), localnet.sol_mint, token.mint, sol * SOL)
+
+
 class Trader:
     """A user with a funded custodial wallet, and the helpers tests need to act as them."""
 

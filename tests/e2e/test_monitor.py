@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from decimal import Decimal
 
 import pytest
@@ -12,28 +11,11 @@ from asgiref.sync import sync_to_async
 from positions.models import Position, Trade
 from positions.monitor import Monitor, Rule
 from telegrambot.texts import refusal
-from tests.e2e.conftest import make_trader
+from tests.e2e.conftest import dump, fresh_token, make_trader, pump
 from wallets.models import UserSettings
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9
-_names = itertools.count()
-
-
-def fresh_token(localnet):
-    """A token of this test's own, so prices moved here move nowhere else."""
-    return localnet.create_token(f"MON{next(_names)}", decimals=6, pool_sol_lamports=500 * SOL,
-                                 pool_tokens_raw=10**12)
-
-
-def dump(localnet, token, fraction_of_pool: int = 1) -> None:
-    """Another trader sells as many tokens as the pool holds: the price falls to about a quarter."""
-    localnet.swap_as(localnet.funded_keypair(sol=1), token.mint, localnet.sol_mint,
-                     localnet.pool(token.symbol)[1] * fraction_of_pool)
-
-
-def pump(localnet, token) -> None:
-    localnet.swap_as(localnet.funded_keypair(sol=600), localnet.sol_mint, token.mint, 500 * SOL)
 
 
 async def _set(trader, **fields) -> None:

@@ -4,7 +4,6 @@ most once, and a crash at any order step never produces a second trade."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 from datetime import timedelta
 from decimal import Decimal
 
@@ -28,11 +27,10 @@ from positions.order_placing import (
 from positions.orders import OrderEngine
 from positions.reconcile import reconcile_pending
 from positions.trading import Step
-from tests.e2e.conftest import make_trader
+from tests.e2e.conftest import dump, fresh_token, make_trader, pump
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SOL = 10**9
-_names = itertools.count()
 
 
 class Crash(Exception):
@@ -55,20 +53,6 @@ class Clock:
 
     def advance(self, **delta) -> None:
         self.moment += timedelta(**delta)
-
-
-def fresh_token(localnet):
-    return localnet.create_token(f"ORD{next(_names)}", decimals=6, pool_sol_lamports=500 * SOL,
-                                 pool_tokens_raw=10**12)
-
-
-def dump(localnet, token) -> None:
-    """Another trader sells as many tokens as the pool holds: the price falls to about a quarter."""
-    localnet.swap_as(localnet.funded_keypair(sol=1), token.mint, localnet.sol_mint, localnet.pool(token.symbol)[1])
-
-
-def pump(localnet, token, sol: int = 500) -> None:
-    localnet.swap_as(localnet.funded_keypair(sol=sol + 100), localnet.sol_mint, token.mint, sol * SOL)
 
 
 def price(text: str) -> TriggerSpec:

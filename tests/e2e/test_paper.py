@@ -5,7 +5,6 @@ and take profit firing, orders."""
 
 from __future__ import annotations
 
-import itertools
 import sys
 from decimal import Decimal
 
@@ -26,7 +25,7 @@ from positions.orders import OrderEngine
 from positions.reconcile import audit_wallets
 from positions.stats import bot_counts, daily_stats, open_positions_count
 from positions.trading import SIGNATURE_FEE_LAMPORTS, TradingService
-from tests.e2e.conftest import make_trader
+from tests.e2e.conftest import dump, fresh_token, make_trader, pump
 from tests.settings import TEST_WALLET_KEY
 from wallets import signing
 from wallets.crypto import Keyring
@@ -35,7 +34,6 @@ from wallets.models import UserSettings
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.parametrize("swap_compose", ["true", "false"])]
 SOL = 10**9
 START = 10 * SOL  # PAPER_START_SOL's default
-_names = itertools.count()
 
 
 class NothingSigned:
@@ -76,19 +74,6 @@ async def _on_paper(trader) -> None:
 
 async def _book(trader) -> PaperAccount:
     return await PaperAccount.objects.aget(user=trader.wallet)
-
-
-def fresh_token(localnet):
-    return localnet.create_token(f"PAP{next(_names)}", decimals=6, pool_sol_lamports=500 * SOL,
-                                 pool_tokens_raw=10**12)
-
-
-def dump(localnet, token) -> None:
-    localnet.swap_as(localnet.funded_keypair(sol=1), token.mint, localnet.sol_mint, localnet.pool(token.symbol)[1])
-
-
-def pump(localnet, token) -> None:
-    localnet.swap_as(localnet.funded_keypair(sol=600), localnet.sol_mint, token.mint, 500 * SOL)
 
 
 async def _book_matches_ledger(trader) -> None:
