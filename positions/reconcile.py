@@ -58,7 +58,7 @@ class WalletDifference:
 
 
 async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *, min_age_seconds: float = 0,
-                            tip_accounts: Collection[str] = (), resume: bool = False) -> ReconcileReport:
+                            tip_accounts: Collection[str] | None = (), resume: bool = False) -> ReconcileReport:
     """Resolve every pending trade and withdrawal from the chain: landed → applied exactly once; expired and
     never landed → failed, with nothing applied. ``notify`` hears of each one settled here (not of those the
     sender settled itself meanwhile), so a trader told "it will be settled" learns the outcome.
@@ -71,7 +71,12 @@ async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *, mi
     landed and whose blockhash is still valid is sent again, the same signed bytes, until it lands or expires, as
     its sender would have done; dropped sends would otherwise doom every one a crash interrupts. A protected trade
     (it tips one of ``tip_accounts``) is not: it must never go to a public node; it lands or expires as it was
-    sent."""
+    sent. ``tip_accounts`` None (a configured block engine's could not be read): no trade is resent, as a protected
+    one cannot be told from a public one."""
+    if resume and tip_accounts is None:
+        logger.warning("Orphan trades are not resent this time: the block engine's tip accounts could not be read, "
+                       "so a protected trade could not be told from a public one; they land or expire as sent")
+    resume_trades, tip_accounts = resume and tip_accounts is not None, tip_accounts or ()
     report = ReconcileReport()
     created_before = timezone.now() - timedelta(seconds=min_age_seconds) if min_age_seconds else None
     trades = await db_call(services.pending_trades)(created_before=created_before)
@@ -83,7 +88,7 @@ async def reconcile_pending(rpc: RpcGateway, notify: Notify | None = None, *, mi
     for batch in _batches(trades):
         statuses = await rpc.signature_statuses([t.signature for t in batch])
         for trade, status in zip(batch, statuses, strict=True):
-            if resume and status is None and height <= trade.last_valid_block_height \
+            if resume_trades and status is None and height <= trade.last_valid_block_height \
                     and _public(trade.signed_transaction, tip_accounts):
                 resumable.append(trade)
                 continue

@@ -129,6 +129,7 @@ class TradingService:
         self.config = config
         self.inspector = SwapInspector(rpc, tip_accounts=config.swap_tip_accounts)
         self._turns: dict[str, asyncio.Lock] = {}  # wallet address -> its turn to inspect and send
+        self._block_engine_tips_read = False
 
     async def execute_buy(self, *, telegram_user_id: int, mint: str, lamports: int,
                           progress: Progress | None = None, automatic: bool = False,
@@ -315,14 +316,18 @@ class TradingService:
         """Every tip account a swap may pay (configured, and the block engine's once read): what a tip is read from."""
         return self.inspector.tip_accounts
 
-    async def known_tip_accounts(self) -> frozenset[str]:
+    async def known_tip_accounts(self) -> frozenset[str] | None:
         """``tip_accounts``, with the block engine's read first if it is configured and answers (reconciliation
-        after a restart must see the tips of the protected trades it settles)."""
-        if self.block_engine is not None:
+        after a restart must see the tips of the protected trades it settles, and tell them from public ones).
+        None while a configured block engine's accounts have never been read: a protected trade cannot be told
+        apart then."""
+        if self.block_engine is not None and not self._block_engine_tips_read:
             try:
                 self.inspector.add_tip_accounts(await self.block_engine.tip_accounts())
+                self._block_engine_tips_read = True
             except ChainError as err:
                 logger.warning("The block engine's tip accounts are unknown for now (%s)", err)
+                return None
         return self.tip_accounts
 
     @staticmethod

@@ -207,3 +207,28 @@ async def test_a_protected_orphan_is_never_resent_to_a_public_node(trader, local
     assert report.still_pending == 1 and localnet.rpc.requests["sendTransaction"] == public_sends
     await Trade.objects.filter(user=trader.wallet).aupdate(last_valid_block_height=F("last_valid_block_height") * 0)
     assert (await reconcile_pending(engine.rpc, resume=True)).expired == 1  # it expires, nothing moved
+
+
+async def test_with_the_block_engine_unreadable_no_orphan_is_resent(trader, localnet, engine):
+    """A restart that cannot read the block engine's tip accounts cannot tell a protected orphan from a public one:
+    it resends none (before, a protected one read as public and went to the public nodes)."""
+    from custody.services import update_setting
+    from kernel.chain.jito import BlockEngineClient
+    from kernel.db import db_call
+    from positions.trading import TradingService
+
+    await db_call(update_setting)(telegram_user_id=trader.id, key="mev_protection", value=True)
+    with pytest.raises(Crash):
+        await engine.execute_buy(telegram_user_id=trader.id, mint=localnet.token("JUP").mint, lamports=SOL // 10,
+                                 progress=crash_at(Step.SENDING))
+    unreachable = BlockEngineClient("http://127.0.0.1:9")
+    restarted = TradingService(rpc=engine.rpc, jupiter=engine.jupiter, keyring=engine.keyring, config=engine.config,
+                               block_engine=unreachable)
+    try:
+        tips = await restarted.known_tip_accounts()
+    finally:
+        await unreachable.close()
+    assert tips is None
+    public_sends = localnet.rpc.requests["sendTransaction"]
+    report = await reconcile_pending(engine.rpc, resume=True, tip_accounts=tips)
+    assert report.still_pending == 1 and localnet.rpc.requests["sendTransaction"] == public_sends
