@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
-from kernel.money import AmountError, lamports_to_sol, parse_decimal, sol_to_lamports
+from kernel.money import AmountError, parse_decimal, sol_to_lamports
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 logger = logging.getLogger(__name__)
@@ -134,10 +134,6 @@ class TradingConfig:
     # refused); otherwise each trader chooses with /paper on|off. A paper book starts with PAPER_START_SOL.
     paper_trading: bool = False
     paper_start_lamports: int = 10_000_000_000
-
-    @property
-    def paper_start_sol(self) -> Decimal:
-        return lamports_to_sol(self.paper_start_lamports)
 
     def require_encryption_keys(self) -> tuple[str, ...]:
         if not self.wallet_encryption_keys:

@@ -16,7 +16,8 @@ from positions.order_services import cancel_order
 
 # Amounts of SOL in SOL (exact decimals: the integers stay in the database), tokens in raw units.
 TRADE_EXPORT_FIELDS = ("id", "created_at", "resolved_at", "book", "side", "status", "token_mint", "signature", "sol_in",
-                       "amount_in_raw", "amount_out_raw", "sol_out", "fee_sol", "rent_paid_sol", "rent_returned_sol",
+                       "amount_in_raw", "amount_out_raw", "sol_out", "fee_sol", "tip_sol", "rent_paid_sol",
+                       "rent_returned_sol",
                        "realized_pnl_sol", "error")
 
 

@@ -49,8 +49,10 @@ async def estimate_sale(*, jupiter: JupiterClient, config: TradingConfig, telegr
                                     slippage_bps=slippage_bps(settings, config))
     except JupiterError:
         return None
+    # A protected sale tips the block engine instead of paying a priority fee (trading.TradingService._priority_fee).
+    cost = settings.jito_tip_lamports if settings.mev_protection else settings.priority_fee_lamports
     return SaleEstimate(raw=raw, decimals=position.token_decimals, proceeds_lamports=quote.out_amount,
-                        fee_lamports=SIGNATURE_FEE_LAMPORTS + settings.priority_fee_lamports)
+                        fee_lamports=SIGNATURE_FEE_LAMPORTS + cost)
 
 
 @db_call

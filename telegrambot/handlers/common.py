@@ -179,6 +179,14 @@ class NotYours(TradingError):
     code = "not_your_button"
 
 
+def row_id(text: str) -> int:
+    """A database id from a button's data; anything else (a forged 60-digit number would overflow the column) is
+    not the presser's button."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 18:
+        raise NotYours()
+    return int(text)
+
+
 class BookChanged(TradingError):
     """A button or a typed code made in one book (paper or real) used after the trader switched to the other."""
 

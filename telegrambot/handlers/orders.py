@@ -17,7 +17,7 @@ from positions.order_placing import (
 from positions.order_services import cancel_order, live_orders
 from positions.selectors import open_position_mint
 from telegrambot import conversation, keyboards, texts
-from telegrambot.handlers.common import NotYours, deps, ensure_book, guarded, reply
+from telegrambot.handlers.common import NotYours, deps, ensure_book, guarded, reply, row_id
 from telegrambot.parsing import looks_like_address, parse_dca_args, parse_limit_args, parse_trail_args
 
 MAX_LISTED = 30  # a line each: well inside one message
@@ -56,7 +56,7 @@ async def ask_order(update: Update, context: ContextTypes.DEFAULT_TYPE, code: st
 async def position_orders(update: Update, context: ContextTypes.DEFAULT_TYPE, position_id: str) -> None:
     """A position's Orders button (/positions): the Limit, Trailing and DCA questions for its token. The position
     must be the pressing user's, whatever the button says."""
-    found = await open_position_mint(update.effective_user.id, int(position_id)) if position_id.isdigit() else None
+    found = await open_position_mint(update.effective_user.id, row_id(position_id))
     if found is None:
         raise NotYours()
     mint, paper = found
@@ -114,10 +114,8 @@ async def show_orders(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 
 async def cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE, order_id: str) -> None:
     """A Cancel button: the order must belong to the user who pressed it, whatever the data says."""
-    if not (order_id.isascii() and order_id.isdigit()) or len(order_id) > 18:
-        raise NotYours()
     try:
-        order = await db_call(cancel_order)(telegram_user_id=update.effective_user.id, order_id=int(order_id),
+        order = await db_call(cancel_order)(telegram_user_id=update.effective_user.id, order_id=row_id(order_id),
                                             now=deps(context).clock.now())
     except OrderNotFound:
         raise NotYours() from None

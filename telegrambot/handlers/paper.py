@@ -36,6 +36,7 @@ async def paper_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         if PAPER_MODE.get():
             raise ParseError(texts.PAPER_ALREADY_ON)
         await db_call(paper_book.set_mode)(telegram_user_id=user_id, paper=True, config=bot.config)
+        await conversation.forget_question(user_id)  # a question asked for real money is not answered on paper
         PAPER_MODE.set(True)
         results = await db_call(paper_book.results)(trader.wallet, bot.config)
         await reply(update, texts.paper_on(results))
@@ -64,5 +65,6 @@ async def switch_to_real(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if bot.config.paper_trading:
         raise ParseError(texts.PAPER_ONLY_BOT)
     await db_call(paper_book.set_mode)(telegram_user_id=update.effective_user.id, paper=False, config=bot.config)
+    await conversation.forget_question(update.effective_user.id)  # a paper question is never answered for real
     PAPER_MODE.set(False)
     await reply(update, texts.PAPER_OFF)

@@ -32,6 +32,7 @@ from telegrambot.handlers.common import (
     guarded,
     on_paper,
     reply,
+    row_id,
 )
 from telegrambot.parsing import parse_buy_args, parse_sell_args
 from wallets.selectors import public_key_of
@@ -163,9 +164,9 @@ async def show_token_card(update: Update, context: ContextTypes.DEFAULT_TYPE, mi
 async def sell_position_percent(update: Update, context: ContextTypes.DEFAULT_TYPE, *, position_id: str,
                                 percent: str) -> None:
     """A Sell N% button. The position must belong to the user who pressed it, whatever the data says."""
-    if not position_id.isdigit() or percent not in {str(p) for p in keyboards.SELL_PRESETS_PERCENT}:
+    if percent not in {str(p) for p in keyboards.SELL_PRESETS_PERCENT}:
         raise NotYours()
-    found = await open_position_mint(update.effective_user.id, int(position_id))
+    found = await open_position_mint(update.effective_user.id, row_id(position_id))
     if found is None:
         raise NotYours()
     mint, paper = found

@@ -262,7 +262,7 @@ async def test_paper_orders_fire_paper_trades_once(engine, localnet, trader):
         assert sorted(e.order.kind for e in events) == ["limit_buy", "limit_sell"]
         assert (await monitor.run_cycle()).order_events == []
     assert watch.signed == [] and watch.sent == 0
-    assert all(event.result.paper for event in told)
+    assert len(told) == 3 and all(event.result.paper for event in told)
     for order in (sell, buy):
         assert (await Order.objects.aget(pk=order.pk)).status == "filled"
     fired = Trade.objects.filter(user=trader.wallet, order_firing__isnull=False)
@@ -364,4 +364,5 @@ async def test_on_a_paper_only_bot_real_positions_and_orders_wait_unwatched(engi
     assert (await Order.objects.aget(pk=order.pk)).status == "active"
     assert await sync_to_async(paper.real_left_waiting)() == (1, 1)
     report = await Monitor(engine, orders=OrderEngine(engine, retry_base_seconds=0)).run_cycle()  # back to real
-    assert report.triggers or report.order_events
+    assert [t.rule for t in report.triggers] == [Rule.TAKE_PROFIT]  # real again: the take profit sells it all
+    assert not report.triggers[0].result.paper
