@@ -155,29 +155,19 @@ def parse_slippage_bps_or_off(text: str, *, name: str) -> int | None:
         raise ParseError(f"{name}: {err.user_message} Or type off.") from None
 
 
-def parse_sol_or_off(text: str, *, name: str) -> int | None:
-    """An amount of SOL (0 allowed: every buy), or off (None)."""
+def parse_sol_or_off(text: str, *, name: str, allow_zero: bool = True) -> int | None:
+    """An amount of SOL (0 allowed unless ``allow_zero`` is False), or off (None)."""
     if _is_off(text):
         return None
+    example = "0.5" if allow_zero else "0.1"
     try:
-        lamports = sol_to_lamports(parse_decimal(_bounded(text), allow_zero=True))
+        lamports = sol_to_lamports(parse_decimal(_bounded(text), allow_zero=allow_zero))
     except AmountError as err:
-        raise ParseError(f"{name}: the amount {err.problem}. Type SOL as a plain number, like 0.5, or off.") from None
+        raise ParseError(f"{name}: the amount {err.problem}. Type SOL as a plain number, like {example}, or "
+                         "off.") from None
     if lamports > MAX_LAMPORTS:
-        raise ParseError(f"{name}: that is more than all the SOL there is. Type a plain number, like 0.5, or off.")
-    return lamports
-
-
-def parse_positive_sol_or_off(text: str, *, name: str) -> int | None:
-    """An amount of SOL above zero, or off (None)."""
-    if _is_off(text):
-        return None
-    try:
-        lamports = sol_to_lamports(parse_decimal(_bounded(text)))
-    except AmountError as err:
-        raise ParseError(f"{name}: the amount {err.problem}. Type SOL as a plain number, like 0.1, or off.") from None
-    if lamports > MAX_LAMPORTS:
-        raise ParseError(f"{name}: that is more than all the SOL there is. Type a plain number, like 0.1, or off.")
+        raise ParseError(f"{name}: that is more than all the SOL there is. Type a plain number, like {example}, or "
+                         "off.")
     return lamports
 
 

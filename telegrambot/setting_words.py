@@ -64,7 +64,7 @@ SETTINGS = (
                  "Send the tip each MEV-protected trade pays the block engine, in SOL, from 0.000001 to 0.01 "
                  "(e.g. 0.0001). It is paid instead of the priority fee."),
     SettingWords("auto_buy", "Auto-buy", ("autobuy", "auto_buy"),
-                 lambda text, label: parsing.parse_positive_sol_or_off(text, name=label),
+                 lambda text, label: parsing.parse_sol_or_off(text, name=label, allow_zero=False),
                  "Send the SOL amount a pasted token address buys at once, instead of showing its card (e.g. 0.1), "
                  "or 'off'. It is never above your max trade size."),
     SettingWords("snipe", "Sniping", ("snipe",), lambda text, label: parsing.parse_on_off(text, name=label)),
