@@ -120,7 +120,6 @@ class Monitor:
             except JupiterError as err:
                 logger.warning("Monitor skipped a cycle's prices: unavailable (%s)", err)
         # Without prices, only what the clock makes due runs (DCA parts); the next cycle tries the prices again.
-        orders = self.orders.run(book, prices) if book is not None else _nothing()
         candidates = [(w, rule, prices[w.mint]) for w in watched if w.mint in prices
                       for rule in [_crossed(w, prices[w.mint])] if rule is not None]
         gate = asyncio.Semaphore(MAX_CONCURRENT_SELLS)
@@ -129,7 +128,9 @@ class Monitor:
             async with gate:
                 return await self._confirm_and_sell(*item)
 
-        sells, report.order_events = await asyncio.gather(asyncio.gather(*[fire(c) for c in candidates]), orders)
+        sells, report.order_events = await asyncio.gather(
+            asyncio.gather(*[fire(c) for c in candidates]),
+            self.orders.run(book, prices) if book is not None else asyncio.sleep(0, result=[]))
         report.triggers = [t for t in sells if t is not None]
         return report
 
@@ -168,10 +169,6 @@ class Monitor:
             return trigger
         finally:
             self._selling.discard(watched.position_id)
-
-
-async def _nothing() -> list:
-    return []
 
 
 def _crossed(watched: Watched, price_sol: Decimal) -> Rule | None:

@@ -48,6 +48,7 @@ from positions.errors import (
 )
 from positions.models import Order, Position, Trade
 from positions.order_errors import FiringClosed
+from positions.order_services import DCA_KINDS
 from positions.rational import Rational
 from positions.trading import BuyResult, SellResult, TradingService
 from wallets.errors import WalletNotFound
@@ -55,7 +56,6 @@ from wallets.models import UserWallet
 
 logger = logging.getLogger(__name__)
 LIMIT_BUY, LIMIT_SELL = Order.Kind.LIMIT_BUY.value, Order.Kind.LIMIT_SELL.value
-DCA_KINDS = (Order.Kind.DCA_BUY.value, Order.Kind.DCA_SELL.value)  # fired by the clock, not by a price
 MAX_CONCURRENT_FIRINGS = 8
 RETRY_BASE_SECONDS = 60  # a refused firing rests 60 s, then 120 s; the third refusal fails the order
 ORPHAN_AFTER_SECONDS = 60  # an open firing with no trade this old was left by a dead process: release it (one older

@@ -22,11 +22,6 @@ def per_raw_unit(sol_per_token: Decimal | Fraction, decimals: int) -> Rational:
     return num * LAMPORTS_PER_SOL, den * 10**decimals
 
 
-def market_cap_price(mcap_lamports: int, supply_raw: int) -> Rational:
-    """The price at which ``supply_raw`` units are worth ``mcap_lamports``."""
-    return mcap_lamports, supply_raw
-
-
 def scaled(price: Rational, factor: Decimal | Fraction) -> Rational:
     """``price × factor`` (a multiple like 2.5, or a share like 0.8), exactly."""
     f = Fraction(factor)

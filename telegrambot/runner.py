@@ -112,11 +112,18 @@ class BotRunner:
             await self.application.start()
             await self.application.updater.start_polling(allowed_updates=Update.ALL_TYPES, drop_pending_updates=False,
                                                          error_callback=PollingErrors())
-            self.start_launch_watcher()
+            self.start_serving()
             logger.info("Bot is running (polling). Stop with Ctrl-C or SIGTERM.")
             await stop.wait()
         finally:
             await self.shutdown()
+
+    def start_serving(self) -> None:
+        """What a process serving the bot (polling or a webhook worker) starts once it runs: the launch watcher, and
+        under PAPER_TRADING the one notice of what it leaves waiting."""
+        self.start_launch_watcher()
+        if self.config.paper_trading:
+            self._paper_notice = asyncio.create_task(self._say_what_paper_trading_leaves(), name="paper-only-notice")
 
     @staticmethod
     async def _say_what_paper_trading_leaves() -> None:
@@ -140,10 +147,7 @@ class BotRunner:
         return url
 
     def start_launch_watcher(self, ready: asyncio.Event | None = None) -> None:
-        """Listen for new tokens on the launchpad programs; the watcher queues them for the snipe workers. (Run once
-        a process serves the bot, polling or webhook: the place to say what PAPER_TRADING leaves waiting.)"""
-        if self.config.paper_trading:
-            self._paper_notice = asyncio.create_task(self._say_what_paper_trading_leaves(), name="paper-only-notice")
+        """Listen for new tokens on the launchpad programs; the watcher queues them for the snipe workers."""
         self.launches.start()
         self._watcher = asyncio.create_task(watch_program_logs(self.config.solana_ws_url,
                                                                self.config.snipe_program_ids, self.launches.on_logs,

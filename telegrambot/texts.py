@@ -13,6 +13,7 @@ from kernel.errors import UserFacingError
 from positions.models import THRESHOLD_OFF
 from positions.paper import SIGNATURE_PREFIX as PAPER_PREFIX
 from positions.paper import PaperResults
+from positions.rational import to_sol_per_token
 from positions.sale_estimate import SaleEstimate
 from positions.selectors import PortfolioView, PositionView
 from positions.trading import BuyResult, SellResult, Step
@@ -830,9 +831,10 @@ def _trigger(order) -> str:
 
 def _sol_price(num: int, den: int, order) -> str:
     """A stored price (lamports per raw unit) as SOL per whole token, to 6 significant digits (display only)."""
+    exact = to_sol_per_token((num, den), order.token_decimals)
     with localcontext() as context:
         context.prec = 6
-        value = Decimal(num * 10**order.token_decimals) / Decimal(den * 10**9)
+        value = Decimal(exact.numerator) / Decimal(exact.denominator)
     return f"{plain(value)} SOL/token"
 
 

@@ -57,7 +57,7 @@ async def _application() -> Application:
             runner = BotRunner(get_config(), updater=False)
             await runner.application.initialize()
             await runner.application.start()
-            runner.start_launch_watcher()  # every worker may watch: a snipe row per user and mint buys once
+            runner.start_serving()  # every worker may watch launches: a snipe row per user and mint buys once
             _state["application"] = runner.application
             logger.info("Webhook worker ready")
     return _state["application"]
